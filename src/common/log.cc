@@ -1,0 +1,53 @@
+#include "common/log.h"
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+namespace dynkv {
+
+namespace {
+
+// Written once at start-up, read from every thread.
+std::atomic<int> g_threshold{static_cast<int>(LogLevel::kInfo)};
+
+const char* LevelName(LogLevel level) {
+  switch (level) {
+    case LogLevel::kDebug: return "DEBUG";
+    case LogLevel::kInfo: return "INFO";
+    case LogLevel::kWarn: return "WARN";
+    case LogLevel::kError: return "ERROR";
+  }
+  return "?";
+}
+
+}  // namespace
+
+void SetLogLevel(LogLevel level) { g_threshold = static_cast<int>(level); }
+
+bool LogEnabled(LogLevel level) { return static_cast<int>(level) >= g_threshold.load(std::memory_order_relaxed); }
+
+bool ParseLogLevel(std::string_view name, LogLevel* level) {
+  if (name == "debug") *level = LogLevel::kDebug;
+  else if (name == "info") *level = LogLevel::kInfo;
+  else if (name == "warn") *level = LogLevel::kWarn;
+  else if (name == "error") *level = LogLevel::kError;
+  else return false;
+  return true;
+}
+
+LogLine::~LogLine() {
+  using namespace std::chrono;
+  const auto now = system_clock::now();
+  const std::time_t secs = system_clock::to_time_t(now);
+  const auto millis = duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+  std::string line = stream_.str();
+  std::fprintf(stderr, "%s.%03dZ %-5s %s\n", stamp, static_cast<int>(millis), LevelName(level_), line.c_str());
+}
+
+}  // namespace dynkv

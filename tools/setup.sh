@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package dynkv needs to build, test and benchmark.
+# Does nothing when they are all present. Safe to run again.
+set -euo pipefail
+
+packages=(
+  # build
+  meson ninja-build pkg-config g++
+  # libraries (DESIGN.md: Dependencies)
+  libuv1-dev libprotobuf-dev protobuf-compiler libleveldb-dev libzstd-dev
+  libyaml-cpp-dev doctest-dev libxxhash-dev libbenchmark-dev
+  # scripts, integration tests and chaos harness (Debian's python3)
+  python3 python3-protobuf python3-matplotlib
+  # test tools: process control, namespaces and packet filters for chaos runs
+  procps iproute2 nftables
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}"
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "setup: need root or sudo to install ${missing[*]}" >&2; exit 1; }
+  sudo_cmd=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "setup: done"
