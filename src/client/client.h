@@ -1,0 +1,134 @@
+// C++ client library for dynkv (DESIGN.md: Wire protocol).
+//
+// Two faces over one implementation:
+// - AsyncClient: runs on the caller's uv_loop_t; many requests in flight on
+//   one connection (pipelining), each with its own timeout, answered by
+//   callbacks in any order. For load generators and services.
+// - Client: blocking calls with a private loop; for the CLI, tests and
+//   simple programs. Pipeline() sends a whole batch before reading.
+//
+// Errors are Status values: the node's Error codes map one-to-one onto
+// Code (TOO_LARGE, UNAVAILABLE, TIMEOUT, ...); a connection that cannot be
+// made is UNAVAILABLE naming the address; no answer within the timeout is
+// TIMEOUT.
+//
+// Threads: an AsyncClient belongs to its loop's thread; a Client to one
+// thread at a time.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "client.pb.h"
+#include "common/status.h"
+#include "net/net.h"
+
+namespace dynkv::client {
+
+// Named R/W levels (see proto/client.proto); 1..N are plain counts.
+inline constexpr uint32_t kDefault = 0;
+inline constexpr uint32_t kOne = 1;
+inline constexpr uint32_t kQuorum = 4294967293u;
+inline constexpr uint32_t kAll = 4294967292u;
+
+// Parses "default", "one", "quorum", "all" or a count.
+Result<uint32_t> ParseQuorum(std::string_view text);
+
+struct Options {
+  net::HostPort node{"127.0.0.1", 7101};
+  // Per-request timeout, from send to response.
+  uint32_t timeout_ms = 5000;
+  // Largest response frame accepted.
+  size_t max_frame_bytes = 64u << 20;
+};
+
+struct ReadOptions {
+  uint32_t r = kDefault;
+  uint32_t timeout_ms = 0;  // sent to the node; 0: its default
+};
+
+struct WriteOptions {
+  uint32_t w = kDefault;
+  uint32_t ttl_s = 0;       // 0: never expires
+  std::string context;      // from a previous Get or Put of the same key
+  uint32_t timeout_ms = 0;  // sent to the node; 0: its default
+};
+
+struct Value {
+  std::string value;
+  uint64_t write_time_ms = 0;
+  uint64_t expires_at_ms = 0;  // 0: never
+};
+
+struct GetReply {
+  std::vector<Value> siblings;  // empty: the key is absent
+  std::string context;
+};
+
+// The Status for a wire Error.
+Status StatusFromError(const dynkv::client::Error& error);
+
+// Builders shared by both faces (the request id is set when sent).
+Request MakeGet(std::string_view key, const ReadOptions& options);
+Request MakePut(std::string_view key, std::string_view value, const WriteOptions& options);
+Request MakeDelete(std::string_view key, const WriteOptions& options);
+Request MakePing();
+Request MakeStats();
+
+class AsyncClient {
+ public:
+  using Callback = std::function<void(Result<Response>)>;
+
+  // REQUIRES: loop outlives the client; call from the loop's thread.
+  AsyncClient(uv_loop_t* loop, Options options);
+  ~AsyncClient();  // Close()s
+  AsyncClient(const AsyncClient&) = delete;
+  AsyncClient& operator=(const AsyncClient&) = delete;
+
+  // Connects; done(OK) or the error. Requests may be sent before the
+  // connection is up: they wait for it.
+  void Connect(std::function<void(Status)> done);
+  // Sends `request` with a fresh id. done gets the Response (which may
+  // itself carry an Error), or UNAVAILABLE / TIMEOUT. Every call gets
+  // exactly one callback, also when the client closes first.
+  void Call(Request request, Callback done);
+  // Fails every outstanding request with UNAVAILABLE and closes the socket.
+  void Close();
+
+  size_t in_flight() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+class Client {
+ public:
+  static Result<std::unique_ptr<Client>> Connect(const Options& options);
+  ~Client();
+
+  Result<GetReply> Get(std::string_view key, const ReadOptions& options = {});
+  // Returns the context that covers the value written.
+  Result<std::string> Put(std::string_view key, std::string_view value, const WriteOptions& options = {});
+  Status Delete(std::string_view key, const WriteOptions& options = {});
+  Result<PingResponse> Ping();
+  Result<StatsResponse> Stats();
+
+  // Sends every request before waiting for any answer; the results come back
+  // in request order.
+  std::vector<Result<Response>> Pipeline(std::vector<Request> requests);
+
+ private:
+  Client();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dynkv::client

@@ -1,0 +1,152 @@
+// Net module: the public surface (DESIGN.md: Wire protocol, Threads).
+//
+// - HostPort parsing ("127.0.0.1:7101", "[::1]:7101", "localhost:7101").
+// - The frame codec: a 4-byte big-endian length, then one protobuf message.
+// - libuv wrappers for a TCP listener and a TCP connection that speak
+//   frames. Each wrapper owns its handle (handle.data = this), goes
+//   open -> closing -> closed, tolerates Close() twice, and frees the handle
+//   only in libuv's close callback; a loop whose wrappers are all closed
+//   ends with uv_loop_close() == 0.
+//
+// Threads: everything here except the frame codec belongs to the thread
+// that runs its uv_loop_t.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace google::protobuf {
+class MessageLite;
+}
+
+namespace dynkv::net {
+
+struct HostPort {
+  std::string host;
+  uint16_t port = 0;
+  std::string ToString() const;  // "host:port", IPv6 hosts in brackets
+};
+
+// INVALID_ARGUMENT with the offending text for anything that is not
+// HOST:PORT with a port in 1..65535.
+Result<HostPort> ParseHostPort(std::string_view text);
+
+// ---- Frame codec ---------------------------------------------------------
+
+inline constexpr size_t kFrameHeaderBytes = 4;
+
+// Appends one frame (length header + serialized message) to *out.
+void AppendFrame(std::string* out, const google::protobuf::MessageLite& message);
+
+// Splits a byte stream into frame payloads. Reuses one buffer, so reading
+// allocates nothing once the buffer has grown to the largest frame seen.
+class FrameDecoder {
+ public:
+  enum class State { kFrame, kNeedMore, kTooLarge };
+
+  explicit FrameDecoder(size_t max_frame_bytes);
+
+  // Room for at least `hint` more bytes (libuv's alloc callback), then
+  // Commit(n) for the n bytes actually read into it.
+  char* WritableSpace(size_t hint, size_t* capacity);
+  void Commit(size_t bytes);
+  // Convenience for tests and non-libuv callers: WritableSpace + copy + Commit.
+  void Append(std::string_view bytes);
+
+  // kFrame: *payload is the next frame's body, valid until the next call
+  // on this decoder. kNeedMore: wait for more bytes. kTooLarge: the next
+  // frame announces more than max_frame_bytes (see announced_bytes()); the
+  // stream cannot go on and the connection should be closed.
+  State Next(std::string_view* payload);
+  uint64_t announced_bytes() const { return announced_bytes_; }
+  size_t max_frame_bytes() const { return max_frame_bytes_; }
+
+ private:
+  size_t max_frame_bytes_;
+  uint64_t announced_bytes_ = 0;
+  std::string buffer_;
+  size_t begin_ = 0;  // first unconsumed byte
+  size_t end_ = 0;    // one past the last byte read
+};
+
+// ---- Connections ---------------------------------------------------------
+
+class Connection;
+
+class ConnectionHandler {
+ public:
+  virtual ~ConnectionHandler() = default;
+  // One complete frame's payload, valid only during the call.
+  virtual void OnFrame(Connection& connection, std::string_view payload) = 0;
+  // The connection is closed (by either side, a read error, or an oversized
+  // frame: then `why` is TOO_LARGE). Called once; the handler may destroy
+  // the Connection from here.
+  virtual void OnClose(Connection& connection, const Status& why) = 0;
+};
+
+// One framed TCP connection. Writes are coalesced: frames sent while a
+// write is in flight go out together in the next write.
+class Connection {
+ public:
+  // Wraps an accepted or connected handle; takes ownership of it (the
+  // handle must have been uv_tcp_init'ed and heap-allocated with new).
+  static std::unique_ptr<Connection> Adopt(uv_tcp_t* handle, size_t max_frame_bytes,
+                                           ConnectionHandler* handler);
+  // Starts connecting; done(OK, connection) once connected, or the error
+  // (UNAVAILABLE naming the address and the cause). `done` is called once.
+  static void ConnectTo(uv_loop_t* loop, const HostPort& address, size_t max_frame_bytes,
+                        ConnectionHandler* handler,
+                        std::function<void(Status, std::unique_ptr<Connection>)> done);
+
+  ~Connection();  // Close()s
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Starts delivering frames to the handler.
+  void StartReading();
+  // Appends a frame built from `message` to the outgoing buffer.
+  void Send(const google::protobuf::MessageLite& message);
+  // Appends already-framed bytes.
+  void SendRaw(std::string_view framed_bytes);
+  // Sends what is buffered, then closes. Idempotent.
+  void CloseAfterWrites();
+  // Closes now; buffered bytes are dropped. Idempotent. OnClose follows.
+  void Close();
+
+  bool open() const;
+  std::string peer_address() const;  // "host:port" of the other end
+  size_t pending_write_bytes() const;
+
+ private:
+  struct Impl;
+  explicit Connection(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// A listening TCP socket that hands each accepted connection to on_accept.
+class Listener {
+ public:
+  using OnAccept = std::function<void(uv_tcp_t* accepted)>;
+
+  // Binds and listens; fails with the address and the cause (in use,
+  // permission denied) as UNAVAILABLE.
+  static Result<std::unique_ptr<Listener>> Listen(uv_loop_t* loop, const HostPort& address, OnAccept on_accept);
+
+  ~Listener();  // Close()s
+  void Close();  // idempotent
+  uint16_t port() const;  // the bound port (useful with port 0)
+
+ private:
+  struct Impl;
+  explicit Listener(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dynkv::net

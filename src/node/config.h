@@ -1,0 +1,63 @@
+// The node's YAML config (docs/OPERATIONS.md lists every key, its default
+// and what it does). Keys fixed by the public contract: node_id,
+// listen.client, listen.peer, data_dir, seeds, replication.{n,r,w}.
+//
+// Loading is strict: an unknown key, a wrong type, a missing required field
+// or an impossible value is an INVALID_ARGUMENT whose message starts with
+// "<file>:<line>: <field>: " (line 1-based), so an operator can find it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/log.h"
+#include "common/status.h"
+#include "net/net.h"
+#include "storage/storage.h"
+
+namespace dynkv::node {
+
+struct ReplicationConfig {
+  uint32_t n = 3;  // replicas per key
+  uint32_t r = 2;  // replies a read waits for when the request says 0
+  uint32_t w = 2;  // durable copies a write waits for when the request says 0
+};
+
+struct LimitsConfig {
+  uint64_t max_frame_bytes = 32ull << 20;   // largest request frame accepted
+  uint64_t max_key_bytes = 4096;
+  uint64_t max_value_bytes = 4ull << 20;
+  uint64_t max_object_bytes = 16ull << 20;  // all siblings of one key together
+  uint32_t max_siblings = 100;              // per key; more is TOO_LARGE
+  uint32_t max_connections = 4096;          // client connections; more are refused
+  uint32_t max_pending_requests = 20000;    // queued at storage; more is OVERLOADED
+};
+
+struct Config {
+  std::string source;  // the file it was read from, for messages
+
+  std::string node_id;  // required
+  net::HostPort client_address;  // listen.client, required
+  net::HostPort peer_address;    // listen.peer, required
+  std::string data_dir;          // required
+  std::vector<net::HostPort> seeds;  // empty: a cluster of one
+  ReplicationConfig replication;
+
+  storage::Options storage;  // storage.data_dir is set from data_dir
+  int64_t tombstone_grace_ms = 7LL * 24 * 3600 * 1000;  // storage.tombstone_grace
+  int64_t reap_interval_ms = 60'000;                    // storage.reap_interval
+
+  LimitsConfig limits;
+  uint32_t request_timeout_ms = 5000;  // request_timeout: used when a request says 0
+  LogLevel log_level = LogLevel::kInfo;
+};
+
+// Parses YAML text; `source` names it in messages.
+Result<Config> ParseConfig(std::string_view yaml_text, std::string_view source);
+// Reads and parses a file; a missing or unreadable file is INVALID_ARGUMENT
+// naming the path.
+Result<Config> LoadConfigFile(const std::string& path);
+
+}  // namespace dynkv::node

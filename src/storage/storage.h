@@ -1,0 +1,145 @@
+// Storage module: the public surface (DESIGN.md: Storage).
+//
+// - Engine: one LevelDB database per node data dir. Keys are laid out by
+//   ring position (kind byte + 8-byte big-endian XXH3 position + user key),
+//   so every ring range is one contiguous scan. Objects are stored through
+//   the record codec: siblings + version vector + tombstones + TTL expiry,
+//   values zstd-compressed when that saves space. An LRU cache with a byte
+//   budget keeps hot decoded objects.
+// - StorageWorker: runs every Engine call on one dedicated thread, so the
+//   event loop never blocks on disk. Updates queued together are applied in
+//   one LevelDB write batch (group commit).
+//
+// Threads: an Engine is thread-compatible, not thread-safe; in the node only
+// the StorageWorker's thread touches it. Stats() may be read from any thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "common/object.h"
+#include "common/status.h"
+
+namespace dynkv::storage {
+
+struct Options {
+  // Directory of the LevelDB database; created if missing.
+  std::string data_dir;
+  // Byte budget of the LRU cache of decoded objects. 0 disables the cache.
+  uint64_t cache_bytes = 64ull << 20;
+  // Values of at least this many bytes are zstd-compressed when that makes
+  // them smaller. 0 disables compression.
+  uint32_t compress_min_bytes = 512;
+  // zstd compression level, 1 (fast) to 19 (small).
+  int compress_level = 3;
+  // fsync every write batch. Without it a write survives a killed process
+  // (it is in the OS page cache) but not a power loss.
+  bool sync = false;
+  // LevelDB memtable size.
+  uint64_t write_buffer_bytes = 16ull << 20;
+  // LevelDB's own cache of uncompressed blocks.
+  uint64_t block_cache_bytes = 8ull << 20;
+};
+
+// Counters since the engine opened. Safe to read from any thread.
+struct StorageStats {
+  uint64_t gets = 0;
+  uint64_t cache_hits = 0;
+  uint64_t cache_misses = 0;
+  uint64_t cache_bytes = 0;    // bytes charged to the cache now
+  uint64_t cache_entries = 0;  // objects in the cache now
+  uint64_t write_batches = 0;  // LevelDB writes (group commits)
+  uint64_t objects_written = 0;
+  uint64_t values_compressed = 0;
+  uint64_t bytes_before_compression = 0;  // of the values that were compressed
+  uint64_t bytes_after_compression = 0;
+  uint64_t records_reaped = 0;   // records deleted by Reap
+  uint64_t siblings_reaped = 0;  // expired siblings and old tombstones removed by Reap
+};
+
+// One key's new object. An empty Object deletes the key's record.
+struct ObjectWrite {
+  std::string key;
+  Object object;
+};
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+
+  // The stored object of `key`; an empty Object when there is none. Expired
+  // siblings are returned as stored: readers decide what is live.
+  virtual Result<Object> Get(std::string_view key) = 0;
+
+  // Applies all writes atomically in one LevelDB batch; the cache sees them
+  // only once the batch is durable.
+  virtual Status Write(std::span<const ObjectWrite> writes) = 0;
+
+  // Node metadata (node id, epoch, format version), kept under its own key
+  // kind. NotFound when absent.
+  virtual Result<std::string> GetMeta(std::string_view name) = 0;
+  virtual Status PutMeta(std::string_view name, std::string_view value) = 0;
+
+  // Background expiry (DESIGN.md: TTL). Scans up to `max_records` data
+  // records after `*cursor` (an opaque position; empty means the start) and
+  // removes siblings that expired at least `grace_ms` ago and tombstones
+  // written at least `grace_ms` ago; a record left with no siblings is
+  // deleted. Sets `*cursor` to where the next call goes on, empty once a
+  // full pass is done. Keeping tombstones for the grace period stops a late
+  // replica from bringing a deleted value back.
+  virtual Status Reap(std::string* cursor, size_t max_records, int64_t now_ms, int64_t grace_ms) = 0;
+
+  virtual StorageStats Stats() const = 0;
+};
+
+// Opens (creating if needed) the database in options.data_dir. A locked
+// data dir (another process has it), a corrupt one, or one that is not a
+// dynkv data dir fails with a message that names the directory and the
+// cause; never a crash.
+Result<std::unique_ptr<Engine>> OpenLevelDbEngine(const Options& options);
+
+// Runs Engine calls on one dedicated thread.
+class StorageWorker {
+ public:
+  // Hands a completion back to the owner's thread (in the node: a uv_async
+  // wake-up of the event loop). Called on the worker thread; must be
+  // thread-safe. A batch's completions are handed over in one call.
+  using Post = std::function<void(std::function<void()>)>;
+  // Computes the new object from the current one; runs on the worker
+  // thread. An error leaves the key untouched and is passed to Done.
+  using Mutate = std::function<Result<Object>(const Object& current)>;
+  using Done = std::function<void(Result<Object>)>;
+
+  // REQUIRES: engine outlives the worker.
+  StorageWorker(Engine& engine, Post post);
+  ~StorageWorker();  // Stop()s
+  StorageWorker(const StorageWorker&) = delete;
+  StorageWorker& operator=(const StorageWorker&) = delete;
+
+  // done(object) with the stored object (empty when absent), via post.
+  void Read(std::string key, Done done);
+  // Read-modify-write of one key. Updates of the same key apply in the
+  // order they were queued, each seeing the previous one. done(new object)
+  // once the batch holding it is durable, or the error.
+  void Update(std::string key, Mutate mutate, Done done);
+  // Runs fn(engine) on the worker thread, in queue order (maintenance such
+  // as Reap, meta reads at start-up).
+  void Run(std::function<void(Engine&)> fn);
+
+  // Finishes every queued call, posts their completions, joins the thread.
+  // Calls after Stop() are completed with an error. Idempotent.
+  void Stop();
+
+  // Calls queued and not yet finished; for load shedding and stats.
+  size_t queue_depth() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace dynkv::storage
