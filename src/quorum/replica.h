@@ -1,0 +1,51 @@
+// LocalReplica: this node's copy of the keys it holds. Reads and client
+// writes go through the storage worker; a client write mints its dot here
+// (DESIGN.md: Coordination: "a write goes to one replica ..., which mints
+// the dot"). The replication issue adds applying objects sent by peers
+// (dvv::Sync) beside Write.
+//
+// Threads: call from the thread that owns the StorageWorker's Post target
+// (the node's event loop); callbacks run there too.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "common/clock.h"
+#include "common/object.h"
+#include "common/status.h"
+#include "storage/storage.h"
+
+namespace dynkv::quorum {
+
+struct ReplicaLimits {
+  uint32_t max_siblings = 100;              // per key, tombstones included
+  uint64_t max_object_bytes = 16ull << 20;  // all siblings of a key together
+};
+
+class LocalReplica {
+ public:
+  using Done = std::function<void(Result<Object>)>;
+
+  // REQUIRES: worker and clock outlive the replica.
+  LocalReplica(storage::StorageWorker& worker, const Clock& clock, ActorId actor, ReplicaLimits limits);
+
+  // The stored object (empty when absent); expired siblings included.
+  void Read(std::string key, Done done);
+
+  // Applies a client write: `sibling` holds the value (or a tombstone) and
+  // its expiry; its dot and write time are set here. Fails with TOO_LARGE,
+  // leaving the key as it was, when the result would break a limit.
+  void Write(std::string key, VersionVector context, Sibling sibling, Done done);
+
+  const ActorId& actor() const { return actor_; }
+
+ private:
+  storage::StorageWorker& worker_;
+  const Clock& clock_;
+  ActorId actor_;
+  ReplicaLimits limits_;
+};
+
+}  // namespace dynkv::quorum
