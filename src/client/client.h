@@ -67,6 +67,10 @@ struct Value {
   uint64_t expires_at_ms = 0;  // 0: never
 };
 
+// What a key holds: its live siblings and the context that covers them.
+// Get returns it; so does Put, for the key after the write (the new value
+// among the siblings), because a context can only be used safely together
+// with the siblings it covers.
 struct GetReply {
   std::vector<Value> siblings;  // empty: the key is absent
   std::string context;
@@ -115,8 +119,8 @@ class Client {
   ~Client();
 
   Result<GetReply> Get(std::string_view key, const ReadOptions& options = {});
-  // Returns the context that covers the value written.
-  Result<std::string> Put(std::string_view key, std::string_view value, const WriteOptions& options = {});
+  // Returns every live sibling after the write and the context covering them.
+  Result<GetReply> Put(std::string_view key, std::string_view value, const WriteOptions& options = {});
   Status Delete(std::string_view key, const WriteOptions& options = {});
   Result<PingResponse> Ping();
   Result<StatsResponse> Stats();

@@ -85,10 +85,36 @@ class ConnectionHandler {
   virtual ~ConnectionHandler() = default;
   // One complete frame's payload, valid only during the call.
   virtual void OnFrame(Connection& connection, std::string_view payload) = 0;
-  // The connection is closed (by either side, a read error, or an oversized
-  // frame: then `why` is TOO_LARGE). Called once; the handler may destroy
-  // the Connection from here.
+  // The peer announced a frame over max_frame_bytes; `why` is TOO_LARGE
+  // "frame of N bytes exceeds limit M". Reading has stopped and OnFrame is
+  // not called again, but the connection is still writable during this
+  // call: Send() a final frame here (the node's Error response). When this
+  // returns, the connection flushes what is buffered, closes, and OnClose
+  // follows with the same `why`.
+  virtual void OnFrameTooLarge(Connection& /*connection*/, const Status& /*why*/) {}
+  // The socket is closed: `why` is OK after this side's Close() or
+  // CloseAfterWrites(), UNAVAILABLE when the peer closed or a read or write
+  // failed, TOO_LARGE after an oversized frame. Called once, from libuv's
+  // close callback; the handler may destroy the Connection from here. Not
+  // called for a Connection destroyed before its socket finished closing.
   virtual void OnClose(Connection& connection, const Status& why) = 0;
+};
+
+struct ConnectAttempt;
+
+// Lets the caller of Connection::ConnectTo give up on it (a connect
+// timeout, shutdown). Dropping it cancels nothing.
+class PendingConnect {
+ public:
+  PendingConnect() = default;
+  // Closes the socket being connected; `done` is then never called.
+  // Harmless after `done` ran, or twice.
+  void Cancel();
+
+ private:
+  friend class Connection;
+  explicit PendingConnect(std::weak_ptr<ConnectAttempt> attempt) : attempt_(std::move(attempt)) {}
+  std::weak_ptr<ConnectAttempt> attempt_;
 };
 
 // One framed TCP connection. Writes are coalesced: frames sent while a
@@ -99,28 +125,33 @@ class Connection {
   // handle must have been uv_tcp_init'ed and heap-allocated with new).
   static std::unique_ptr<Connection> Adopt(uv_tcp_t* handle, size_t max_frame_bytes,
                                            ConnectionHandler* handler);
-  // Starts connecting; done(OK, connection) once connected, or the error
-  // (UNAVAILABLE naming the address and the cause). `done` is called once.
-  static void ConnectTo(uv_loop_t* loop, const HostPort& address, size_t max_frame_bytes,
-                        ConnectionHandler* handler,
-                        std::function<void(Status, std::unique_ptr<Connection>)> done);
+  // Starts connecting (host names resolve off the loop; every address is
+  // tried in turn); done(OK, connection) once connected, or the error
+  // (UNAVAILABLE naming the address and the cause). `done` is called once,
+  // never before ConnectTo returns, unless the attempt is cancelled.
+  static PendingConnect ConnectTo(uv_loop_t* loop, const HostPort& address, size_t max_frame_bytes,
+                                  ConnectionHandler* handler,
+                                  std::function<void(Status, std::unique_ptr<Connection>)> done);
 
-  ~Connection();  // Close()s
+  // Close()s. The handle itself is freed in libuv's close callback, so the
+  // loop must run once more; OnClose is not called.
+  ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
   // Starts delivering frames to the handler.
   void StartReading();
-  // Appends a frame built from `message` to the outgoing buffer.
+  // Appends a frame built from `message` to the outgoing buffer. Ignored
+  // once closing (after Close or CloseAfterWrites).
   void Send(const google::protobuf::MessageLite& message);
-  // Appends already-framed bytes.
+  // Appends already-framed bytes. Ignored once closing.
   void SendRaw(std::string_view framed_bytes);
   // Sends what is buffered, then closes. Idempotent.
   void CloseAfterWrites();
   // Closes now; buffered bytes are dropped. Idempotent. OnClose follows.
   void Close();
 
-  bool open() const;
+  bool open() const;  // until Close() or CloseAfterWrites()
   std::string peer_address() const;  // "host:port" of the other end
   size_t pending_write_bytes() const;
 
@@ -130,13 +161,16 @@ class Connection {
   std::unique_ptr<Impl> impl_;
 };
 
-// A listening TCP socket that hands each accepted connection to on_accept.
+// A listening TCP socket that hands each accepted connection to on_accept,
+// which owns it from then on (Connection::Adopt it).
 class Listener {
  public:
   using OnAccept = std::function<void(uv_tcp_t* accepted)>;
 
-  // Binds and listens; fails with the address and the cause (in use,
-  // permission denied) as UNAVAILABLE.
+  // Binds and listens (port 0 picks a free port); fails with the address
+  // and the cause (in use, permission denied) as UNAVAILABLE. Host names
+  // resolve synchronously: this runs at start-up. After a failure the loop
+  // must still run once to free the socket.
   static Result<std::unique_ptr<Listener>> Listen(uv_loop_t* loop, const HostPort& address, OnAccept on_accept);
 
   ~Listener();  // Close()s
