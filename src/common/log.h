@@ -38,5 +38,14 @@ class LogLine {
 
 }  // namespace dynkv
 
-#define DYNKV_LOG(level) \
-  if (!::dynkv::LogEnabled(::dynkv::LogLevel::level)) {} else ::dynkv::LogLine(::dynkv::LogLevel::level)
+namespace dynkv {
+// Turns `LogLine << ...` into a void expression, so DYNKV_LOG is one
+// expression and never captures a following `else`.
+struct LogVoidify {
+  void operator&(const LogLine&) {}
+};
+}  // namespace dynkv
+
+#define DYNKV_LOG(level)                                         \
+  !::dynkv::LogEnabled(::dynkv::LogLevel::level) ? (void)0 \
+                                                  : ::dynkv::LogVoidify() & ::dynkv::LogLine(::dynkv::LogLevel::level)

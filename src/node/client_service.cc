@@ -1,0 +1,312 @@
+#include "node/client_service.h"
+
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "quorum/dvv.h"
+
+namespace dynkv::node {
+
+namespace pb = dynkv::client;
+
+namespace {
+
+constexpr uint32_t kQuorumLevel = 4294967293u;  // proto/client.proto: "R and W"
+constexpr uint32_t kAllLevel = 4294967292u;
+
+pb::Error MakeError(const Status& status) {
+  pb::Error error;
+  error.set_code(WireErrorCode(status.code()));
+  error.set_message(status.message());
+  return error;
+}
+
+template <typename ResultProto>
+ResultProto ErrorResult(const Status& status) {
+  ResultProto result;
+  *result.mutable_error() = MakeError(status);
+  return result;
+}
+
+// Fills the live siblings of `object` and its context.
+template <typename Proto>
+void FillObject(const Object& object, int64_t now_ms, Proto* out) {
+  for (const Sibling& s : object.siblings) {
+    if (!s.LiveAt(now_ms)) continue;
+    pb::Sibling* sibling = out->add_siblings();
+    sibling->set_value(s.value);
+    sibling->set_write_time_ms(static_cast<uint64_t>(s.write_time_ms));
+    sibling->set_expires_at_ms(static_cast<uint64_t>(s.expires_at_ms));
+  }
+  out->set_context(dvv::EncodeContext(object.vv));
+}
+
+// A single-operation Response from the operation's result: its error, or
+// its value moved into the field that `mutable_ok` names.
+template <typename ResultProto, typename OkProto>
+pb::Response ResponseFrom(uint64_t id, ResultProto result, OkProto* (pb::Response::*mutable_ok)()) {
+  pb::Response response;
+  response.set_id(id);
+  if (result.has_error()) *response.mutable_error() = std::move(*result.mutable_error());
+  else *(response.*mutable_ok)() = std::move(*result.mutable_ok());
+  return response;
+}
+
+}  // namespace
+
+pb::ErrorCode WireErrorCode(Code code) {
+  switch (code) {
+    case Code::kInvalidArgument: return pb::INVALID_ARGUMENT;
+    case Code::kTooLarge: return pb::TOO_LARGE;
+    case Code::kUnavailable: return pb::UNAVAILABLE;
+    case Code::kTimeout: return pb::TIMEOUT;
+    case Code::kOverloaded: return pb::OVERLOADED;
+    case Code::kStorageError:
+    case Code::kCorruption: return pb::STORAGE_ERROR;
+    case Code::kUnauthenticated: return pb::UNAUTHENTICATED;
+    case Code::kOk:
+    case Code::kNotFound:
+    case Code::kInternal: return pb::INTERNAL;
+  }
+  return pb::INTERNAL;
+}
+
+ClientService::ClientService(quorum::LocalReplica& replica, const storage::Engine& engine, const Clock& clock,
+                             ServiceOptions options)
+    : replica_(replica), engine_(engine), clock_(clock), options_(std::move(options)),
+      started_ms_(clock.MonotonicMs()) {}
+
+void ClientService::Handle(const pb::Request& request, Reply reply) {
+  switch (request.op_case()) {
+    case pb::Request::kPing: {
+      Count("requests.ping");
+      pb::Response response;
+      response.set_id(request.id());
+      response.mutable_ping()->set_node_id(options_.node_id);
+      response.mutable_ping()->set_version(options_.version);
+      return reply(std::move(response));
+    }
+    case pb::Request::kStats: {
+      Count("requests.stats");
+      pb::Response response;
+      response.set_id(request.id());
+      FillStats(response.mutable_stats());
+      return reply(std::move(response));
+    }
+    case pb::Request::OP_NOT_SET:
+      return reply(ErrorResponse(request.id(), Status::InvalidArgument("request has no operation")));
+    default:
+      break;
+  }
+  if (pending_.size() >= options_.max_pending_requests) {
+    return reply(ErrorResponse(request.id(),
+                               Status::Overloaded(std::to_string(pending_.size()) +
+                                                  " requests are in progress on this node "
+                                                  "(limits.max_pending_requests); retry later")));
+  }
+  switch (request.op_case()) {
+    case pb::Request::kGet: return HandleGet(request, std::move(reply));
+    case pb::Request::kPut: return HandlePut(request, std::move(reply));
+    case pb::Request::kDelete: return HandleDelete(request, std::move(reply));
+    case pb::Request::kBatchGet: return HandleBatchGet(request, std::move(reply));
+    case pb::Request::kBatchPut: return HandleBatchPut(request, std::move(reply));
+    default:
+      return reply(ErrorResponse(request.id(), Status::InvalidArgument("unknown operation")));
+  }
+}
+
+ClientService::Token ClientService::Track(uint64_t request_id, uint32_t timeout_ms, Reply reply) {
+  const uint32_t timeout = timeout_ms != 0 ? timeout_ms : options_.default_timeout_ms;
+  const Token token = next_token_++;
+  pending_.emplace(token, Pending{request_id, clock_.MonotonicMs() + timeout, std::move(reply)});
+  return token;
+}
+
+void ClientService::Finish(Token token, pb::Response response) {
+  auto it = pending_.find(token);
+  if (it == pending_.end()) return;  // already answered with TIMEOUT
+  Reply reply = std::move(it->second.reply);
+  pending_.erase(it);
+  if (response.has_error()) Count(std::string("errors.") + pb::ErrorCode_Name(response.error().code()));
+  reply(std::move(response));
+}
+
+void ClientService::ExpireOverdue() {
+  const int64_t now = clock_.MonotonicMs();
+  std::vector<Token> overdue;
+  for (const auto& [token, pending] : pending_) {
+    if (pending.deadline_ms <= now) overdue.push_back(token);
+  }
+  for (Token token : overdue) {
+    const uint64_t id = pending_.at(token).request_id;
+    // Like Dynamo and Riak, a write that times out is not rolled back: it
+    // may still be applied.
+    Finish(token, ErrorResponse(id, Status::Timeout("the storage engine did not answer in time; a write may "
+                                                     "still be applied")));
+  }
+}
+
+Status ClientService::CheckKey(const std::string& key) const {
+  if (key.empty()) return Status::InvalidArgument("key is empty");
+  if (key.size() > options_.max_key_bytes) {
+    return Status::TooLarge("key is " + std::to_string(key.size()) + " bytes; the limit is " +
+                            std::to_string(options_.max_key_bytes) + " (limits.max_key_bytes)");
+  }
+  return Status::Ok();
+}
+
+Result<uint32_t> ClientService::ResolveQuorum(uint32_t requested, uint32_t configured, const char* name) const {
+  const uint32_t n = options_.n;
+  switch (requested) {
+    case 0: return std::min(configured, n);
+    case kQuorumLevel: return n / 2 + 1;
+    case kAllLevel: return n;
+    default:
+      if (requested <= n) return requested;
+      return Status::InvalidArgument(std::string(name) + "=" + std::to_string(requested) + " exceeds N=" +
+                                     std::to_string(n) + " replicas" +
+                                     (n == 1 ? " (this node is a cluster of one)" : ""));
+  }
+}
+
+void ClientService::StartGet(const pb::GetRequest& get, std::function<void(pb::GetResult)> done) {
+  Status status = CheckKey(get.key());
+  if (!status.ok()) return done(ErrorResult<pb::GetResult>(status));
+  auto r = ResolveQuorum(get.r(), options_.default_r, "r");
+  if (!r.ok()) return done(ErrorResult<pb::GetResult>(r.status()));
+  replica_.Read(get.key(), [this, done = std::move(done)](Result<Object> object) {
+    if (!object.ok()) return done(ErrorResult<pb::GetResult>(object.status()));
+    pb::GetResult result;
+    FillObject(*object, clock_.NowMs(), result.mutable_ok());
+    done(std::move(result));
+  });
+}
+
+void ClientService::StartPut(const pb::PutRequest& put, std::function<void(pb::PutResult)> done) {
+  Status status = CheckKey(put.key());
+  if (!status.ok()) return done(ErrorResult<pb::PutResult>(status));
+  if (put.value().size() > options_.max_value_bytes) {
+    return done(ErrorResult<pb::PutResult>(Status::TooLarge(
+        "value is " + std::to_string(put.value().size()) + " bytes; the limit is " +
+        std::to_string(options_.max_value_bytes) + " (limits.max_value_bytes)")));
+  }
+  auto w = ResolveQuorum(put.w(), options_.default_w, "w");
+  if (!w.ok()) return done(ErrorResult<pb::PutResult>(w.status()));
+  auto context = dvv::DecodeContext(put.context());
+  if (!context.ok()) return done(ErrorResult<pb::PutResult>(context.status()));
+
+  Sibling sibling;
+  sibling.value = put.value();
+  if (put.ttl_s() != 0) sibling.expires_at_ms = clock_.NowMs() + int64_t{put.ttl_s()} * 1000;
+  replica_.Write(put.key(), std::move(*context), std::move(sibling),
+                 [this, done = std::move(done)](Result<Object> object) {
+                   if (!object.ok()) return done(ErrorResult<pb::PutResult>(object.status()));
+                   pb::PutResult result;
+                   FillObject(*object, clock_.NowMs(), result.mutable_ok());
+                   done(std::move(result));
+                 });
+}
+
+void ClientService::HandleGet(const pb::Request& request, Reply reply) {
+  Count("requests.get");
+  const Token token = Track(request.id(), request.get().timeout_ms(), std::move(reply));
+  StartGet(request.get(), [this, token, id = request.id()](pb::GetResult result) {
+    Finish(token, ResponseFrom(id, std::move(result), &pb::Response::mutable_get));
+  });
+}
+
+void ClientService::HandlePut(const pb::Request& request, Reply reply) {
+  Count("requests.put");
+  const Token token = Track(request.id(), request.put().timeout_ms(), std::move(reply));
+  StartPut(request.put(), [this, token, id = request.id()](pb::PutResult result) {
+    Finish(token, ResponseFrom(id, std::move(result), &pb::Response::mutable_put));
+  });
+}
+
+void ClientService::HandleDelete(const pb::Request& request, Reply reply) {
+  Count("requests.delete");
+  const pb::DeleteRequest& del = request.delete_();
+  const Token token = Track(request.id(), del.timeout_ms(), std::move(reply));
+  auto finish_error = [&](const Status& status) { Finish(token, ErrorResponse(request.id(), status)); };
+  Status status = CheckKey(del.key());
+  if (!status.ok()) return finish_error(status);
+  auto w = ResolveQuorum(del.w(), options_.default_w, "w");
+  if (!w.ok()) return finish_error(w.status());
+  auto context = dvv::DecodeContext(del.context());
+  if (!context.ok()) return finish_error(context.status());
+
+  // A delete is a tombstone sibling that replaces what the context covers
+  // (DESIGN.md: Storage); the reaper removes it after the grace period.
+  Sibling tombstone;
+  tombstone.tombstone = true;
+  replica_.Write(del.key(), std::move(*context), std::move(tombstone),
+                 [this, token, id = request.id()](Result<Object> object) {
+                   if (!object.ok()) return Finish(token, ErrorResponse(id, object.status()));
+                   pb::Response response;
+                   response.set_id(id);
+                   response.mutable_delete_();
+                   Finish(token, std::move(response));
+                 });
+}
+
+template <typename Items, typename Results, typename Start>
+void ClientService::RunBatch(uint64_t request_id, const Items& items, Results* (pb::Response::*results_of)(),
+                             Reply reply, Start start) {
+  const Token token = Track(request_id, 0, std::move(reply));
+  auto response = std::make_shared<pb::Response>();
+  response->set_id(request_id);
+  auto* results = ((*response).*results_of)()->mutable_results();
+  for (int i = 0; i < items.size(); ++i) results->Add();
+  auto remaining = std::make_shared<int>(items.size());
+  if (*remaining == 0) return Finish(token, std::move(*response));
+  for (int i = 0; i < items.size(); ++i) {
+    start(items[i], [this, token, response, results, remaining, i](auto result) {
+      *results->Mutable(i) = std::move(result);
+      if (--*remaining == 0) Finish(token, std::move(*response));
+    });
+  }
+}
+
+void ClientService::HandleBatchGet(const pb::Request& request, Reply reply) {
+  Count("requests.batch_get");
+  RunBatch(request.id(), request.batch_get().gets(), &pb::Response::mutable_batch_get, std::move(reply),
+           [this](const pb::GetRequest& get, auto done) { StartGet(get, std::move(done)); });
+}
+
+void ClientService::HandleBatchPut(const pb::Request& request, Reply reply) {
+  Count("requests.batch_put");
+  RunBatch(request.id(), request.batch_put().puts(), &pb::Response::mutable_batch_put, std::move(reply),
+           [this](const pb::PutRequest& put, auto done) { StartPut(put, std::move(done)); });
+}
+
+pb::Response ClientService::ErrorResponse(uint64_t request_id, const Status& status) {
+  pb::Response response;
+  response.set_id(request_id);
+  *response.mutable_error() = MakeError(status);
+  return response;
+}
+
+void ClientService::FillStats(pb::StatsResponse* stats) const {
+  stats->set_node_id(options_.node_id);
+  auto& values = *stats->mutable_values();
+  for (const auto& [name, value] : counters_) values[name] = value;
+  values["requests.pending"] = static_cast<double>(pending_.size());
+  values["uptime_s"] = static_cast<double>(clock_.MonotonicMs() - started_ms_) / 1000.0;
+  values["replication.n"] = options_.n;
+  const storage::StorageStats s = engine_.Stats();
+  values["storage.gets"] = static_cast<double>(s.gets);
+  values["storage.cache.hits"] = static_cast<double>(s.cache_hits);
+  values["storage.cache.misses"] = static_cast<double>(s.cache_misses);
+  values["storage.cache.bytes"] = static_cast<double>(s.cache_bytes);
+  values["storage.cache.entries"] = static_cast<double>(s.cache_entries);
+  values["storage.write_batches"] = static_cast<double>(s.write_batches);
+  values["storage.objects_written"] = static_cast<double>(s.objects_written);
+  values["storage.values_compressed"] = static_cast<double>(s.values_compressed);
+  values["storage.bytes_before_compression"] = static_cast<double>(s.bytes_before_compression);
+  values["storage.bytes_after_compression"] = static_cast<double>(s.bytes_after_compression);
+  values["storage.records_reaped"] = static_cast<double>(s.records_reaped);
+  values["storage.siblings_reaped"] = static_cast<double>(s.siblings_reaped);
+}
+
+}  // namespace dynkv::node

@@ -1,0 +1,108 @@
+// ClientService: answers client requests (proto/client.proto) on the event
+// loop. It validates each request (sizes, R/W, context), runs it against
+// the local replica, and replies exactly once: with the result, or with an
+// Error when validation fails, the storage fails, or the deadline passes.
+//
+// In this issue the node is a cluster of one (N = 1); the replication issue
+// puts the quorum coordinator between this service and the replicas.
+//
+// Threads: the event loop's only.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <unordered_map>
+
+#include "client.pb.h"
+#include "common/clock.h"
+#include "common/status.h"
+#include "quorum/replica.h"
+#include "storage/storage.h"
+
+namespace dynkv::node {
+
+struct ServiceOptions {
+  std::string node_id;
+  std::string version;
+  uint32_t n = 1;          // replicas per key in this cluster
+  uint32_t default_r = 1;  // used when a request says 0, capped at n
+  uint32_t default_w = 1;
+  uint64_t max_key_bytes = 4096;
+  uint64_t max_value_bytes = 4ull << 20;
+  uint32_t max_pending_requests = 20000;
+  uint32_t default_timeout_ms = 5000;
+};
+
+class ClientService {
+ public:
+  using Reply = std::function<void(dynkv::client::Response)>;
+
+  // REQUIRES: replica, engine and clock outlive the service.
+  ClientService(quorum::LocalReplica& replica, const storage::Engine& engine, const Clock& clock,
+                ServiceOptions options);
+
+  // Handles one request; `reply` is called exactly once, now or later.
+  void Handle(const dynkv::client::Request& request, Reply reply);
+
+  // Answers TIMEOUT to every request whose deadline has passed. The node
+  // calls it from a periodic timer.
+  void ExpireOverdue();
+
+  // Requests accepted and not yet answered.
+  size_t pending() const { return pending_.size(); }
+
+  // Counts a connection-level event for the stats (e.g. "connections.accepted").
+  void Count(const std::string& name, double delta = 1) { counters_[name] += delta; }
+
+ private:
+  struct Pending {
+    uint64_t request_id = 0;
+    int64_t deadline_ms = 0;
+    Reply reply;
+  };
+  using Token = uint64_t;
+
+  // Registers a request that will be answered later, with its deadline.
+  Token Track(uint64_t request_id, uint32_t timeout_ms, Reply reply);
+  // Answers a tracked request unless it already timed out.
+  void Finish(Token token, dynkv::client::Response response);
+
+  void HandleGet(const dynkv::client::Request& request, Reply reply);
+  void HandlePut(const dynkv::client::Request& request, Reply reply);
+  void HandleDelete(const dynkv::client::Request& request, Reply reply);
+  void HandleBatchGet(const dynkv::client::Request& request, Reply reply);
+  void HandleBatchPut(const dynkv::client::Request& request, Reply reply);
+  // Runs every item of a batch with `start` and answers once all are done,
+  // with the results in request order.
+  template <typename Items, typename Results, typename Start>
+  void RunBatch(uint64_t request_id, const Items& items, Results* (dynkv::client::Response::*results_of)(),
+                Reply reply, Start start);
+  void FillStats(dynkv::client::StatsResponse* stats) const;
+
+  // Validation shared by single and batched forms.
+  Status CheckKey(const std::string& key) const;
+  Result<uint32_t> ResolveQuorum(uint32_t requested, uint32_t configured, const char* name) const;
+
+  // Starts one read or write; `done` gets the outcome. Shared by single and batched forms.
+  void StartGet(const dynkv::client::GetRequest& get, std::function<void(dynkv::client::GetResult)> done);
+  void StartPut(const dynkv::client::PutRequest& put, std::function<void(dynkv::client::PutResult)> done);
+
+  dynkv::client::Response ErrorResponse(uint64_t request_id, const Status& status);
+
+  quorum::LocalReplica& replica_;
+  const storage::Engine& engine_;
+  const Clock& clock_;
+  ServiceOptions options_;
+  int64_t started_ms_;
+
+  Token next_token_ = 1;
+  std::unordered_map<Token, Pending> pending_;
+  std::map<std::string, double> counters_;
+};
+
+// The wire ErrorCode for a Status code.
+dynkv::client::ErrorCode WireErrorCode(Code code);
+
+}  // namespace dynkv::node

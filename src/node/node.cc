@@ -1,0 +1,170 @@
+#include "node/node.h"
+
+#include <memory>
+#include <utility>
+
+#include "common/log.h"
+#include "node/identity.h"
+
+namespace dynkv::node {
+
+namespace {
+
+constexpr uint64_t kSweepIntervalMs = 50;
+constexpr size_t kReapBatchRecords = 1000;
+
+Status UvStatus(const char* what, int rc) {
+  return rc == 0 ? Status::Ok() : Status::Internal(std::string(what) + ": " + uv_strerror(rc));
+}
+
+uv_handle_t* AsHandle(void* handle) { return static_cast<uv_handle_t*>(handle); }
+
+void CloseHandle(void* handle) {
+  if (!uv_is_closing(AsHandle(handle))) uv_close(AsHandle(handle), nullptr);
+}
+
+}  // namespace
+
+Node::Node(Config config) : config_(std::move(config)) {}
+
+Result<std::unique_ptr<Node>> Node::Start(const Config& config) {
+  std::unique_ptr<Node> node(new Node(config));
+  Status status = node->Open();
+  if (!status.ok()) return status;
+  return node;
+}
+
+Status Node::Open() {
+  DYNKV_RETURN_IF_ERROR(UvStatus("uv_loop_init", uv_loop_init(&loop_)));
+  loop_open_ = true;
+  DYNKV_RETURN_IF_ERROR(completions_.Open(&loop_));
+
+  auto engine = storage::OpenLevelDbEngine(config_.storage);
+  if (!engine.ok()) return engine.status();
+  engine_ = std::move(*engine);
+  auto actor = LoadOrCreateIdentity(*engine_, config_.node_id, config_.data_dir);
+  if (!actor.ok()) return actor.status();
+
+  worker_ = std::make_unique<storage::StorageWorker>(
+      *engine_, [this](std::function<void()> fn) { completions_.Post(std::move(fn)); });
+  replica_ = std::make_unique<quorum::LocalReplica>(
+      *worker_, clock_, *actor,
+      quorum::ReplicaLimits{config_.limits.max_siblings, config_.limits.max_object_bytes});
+
+  ServiceOptions service_options;
+  service_options.node_id = config_.node_id;
+  service_options.version = kVersion;
+  // A node without peers is a cluster of one (the membership issue brings
+  // the others); requests that say 0 get the configured R/W, capped at N.
+  service_options.n = 1;
+  service_options.default_r = config_.replication.r;
+  service_options.default_w = config_.replication.w;
+  service_options.max_key_bytes = config_.limits.max_key_bytes;
+  service_options.max_value_bytes = config_.limits.max_value_bytes;
+  service_options.max_pending_requests = config_.limits.max_pending_requests;
+  service_options.default_timeout_ms = config_.request_timeout_ms;
+  service_ = std::make_unique<ClientService>(*replica_, *engine_, clock_, service_options);
+
+  server_ = std::make_unique<ClientServer>(
+      &loop_, *service_, ServerOptions{config_.limits.max_frame_bytes, config_.limits.max_connections});
+  DYNKV_RETURN_IF_ERROR(server_->Listen(config_.client_address));
+
+  DYNKV_RETURN_IF_ERROR(UvStatus("uv_signal_init", uv_signal_init(&loop_, &sigterm_)));
+  DYNKV_RETURN_IF_ERROR(UvStatus("uv_signal_init", uv_signal_init(&loop_, &sigint_)));
+  sigterm_.data = sigint_.data = this;
+  auto on_signal = [](uv_signal_t* handle, int signum) {
+    DYNKV_LOG(kInfo) << "received signal " << signum << ", shutting down";
+    static_cast<Node*>(handle->data)->BeginShutdown();
+  };
+  DYNKV_RETURN_IF_ERROR(UvStatus("uv_signal_start", uv_signal_start(&sigterm_, on_signal, SIGTERM)));
+  DYNKV_RETURN_IF_ERROR(UvStatus("uv_signal_start", uv_signal_start(&sigint_, on_signal, SIGINT)));
+
+  DYNKV_RETURN_IF_ERROR(UvStatus("uv_timer_init", uv_timer_init(&loop_, &sweep_timer_)));
+  sweep_timer_.data = this;
+  DYNKV_RETURN_IF_ERROR(UvStatus("uv_timer_start", uv_timer_start(
+      &sweep_timer_, [](uv_timer_t* t) { static_cast<Node*>(t->data)->service_->ExpireOverdue(); },
+      kSweepIntervalMs, kSweepIntervalMs)));
+  DYNKV_RETURN_IF_ERROR(UvStatus("uv_timer_init", uv_timer_init(&loop_, &reap_timer_)));
+  reap_timer_.data = this;
+  ScheduleReap();
+
+  DYNKV_LOG(kInfo) << "node " << config_.node_id << " (actor " << *actor << ") serving clients on "
+                   << config_.client_address.ToString() << ", data in " << config_.data_dir;
+  return Status::Ok();
+}
+
+namespace {
+
+// One batch of an expiry pass; queues the next batch behind whatever client
+// work arrived meanwhile, so a pass over a large store never stalls requests.
+void ReapBatch(storage::StorageWorker* worker, std::shared_ptr<std::string> cursor, int64_t now_ms,
+               int64_t grace_ms, storage::Engine& engine) {
+  Status status = engine.Reap(cursor.get(), kReapBatchRecords, now_ms, grace_ms);
+  if (!status.ok()) {
+    DYNKV_LOG(kWarn) << "expiry pass stopped: " << status.ToString();
+    return;
+  }
+  if (cursor->empty()) return;  // the pass is complete
+  worker->Run([worker, cursor, now_ms, grace_ms](storage::Engine& e) {
+    ReapBatch(worker, cursor, now_ms, grace_ms, e);
+  });
+}
+
+}  // namespace
+
+void Node::ScheduleReap() {
+  const auto interval = static_cast<uint64_t>(config_.reap_interval_ms);
+  auto on_reap = [](uv_timer_t* t) {
+    Node* node = static_cast<Node*>(t->data);
+    storage::StorageWorker* worker = node->worker_.get();
+    auto cursor = std::make_shared<std::string>();  // touched only on the worker thread
+    const int64_t now = node->clock_.NowMs();
+    const int64_t grace = node->config_.tombstone_grace_ms;
+    worker->Run([worker, cursor, now, grace](storage::Engine& engine) {
+      ReapBatch(worker, cursor, now, grace, engine);
+    });
+  };
+  Status status = UvStatus("uv_timer_start", uv_timer_start(&reap_timer_, on_reap, interval, interval));
+  if (!status.ok()) DYNKV_LOG(kWarn) << "expiry scans disabled: " << status.ToString();
+}
+
+void Node::BeginShutdown() {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  // Finish what the storage thread holds and answer it, then let every
+  // connection close after its last response.
+  worker_->Stop();
+  completions_.Drain();
+  server_->Shutdown();
+  completions_.Close();
+  CloseHandle(&sigterm_);
+  CloseHandle(&sigint_);
+  CloseHandle(&sweep_timer_);
+  CloseHandle(&reap_timer_);
+}
+
+Status Node::Run() {
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  const int rc = uv_loop_close(&loop_);
+  loop_open_ = rc != 0;
+  if (rc != 0) return Status::Internal(std::string("event loop did not close cleanly: ") + uv_strerror(rc));
+  DYNKV_LOG(kInfo) << "node " << config_.node_id << " stopped";
+  return Status::Ok();
+}
+
+Node::~Node() {
+  if (loop_open_) {
+    // Start() failed half-way, or Run() never ran: close what was opened.
+    if (worker_) worker_->Stop();
+    if (server_) server_->Shutdown();
+    completions_.Close();
+    for (void* handle : {static_cast<void*>(&sigterm_), static_cast<void*>(&sigint_),
+                         static_cast<void*>(&sweep_timer_), static_cast<void*>(&reap_timer_)}) {
+      if (AsHandle(handle)->loop == &loop_) CloseHandle(handle);
+    }
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    uv_loop_close(&loop_);
+  }
+}
+
+}  // namespace dynkv::node

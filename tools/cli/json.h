@@ -1,0 +1,13 @@
+// Just enough JSON output for the CLI: quoted, escaped strings. Bytes that
+// are not valid UTF-8 are written one code point per byte (\u00XX), so any
+// value prints as valid JSON; use plain `get` for exact raw bytes.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace dynkv::cli {
+
+std::string JsonString(std::string_view bytes);
+
+}  // namespace dynkv::cli
