@@ -1,0 +1,248 @@
+// StorageWorker (storage.h): one thread that owns the Engine.
+//
+// The thread takes everything queued (up to kMaxCallsPerDrain) as one drain
+// and runs it in queue order as one group commit: updates see earlier
+// updates of the same drain through an overlay, their new objects go to
+// LevelDB in one Write, and the drain's completions are handed to the owner
+// in one Post. Group commit as in LevelDB's own DBImpl::Write writer queue.
+#include <pthread.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "storage/record.h"
+#include "storage/storage.h"
+
+namespace dynkv::storage {
+
+namespace {
+
+// Bounds a drain so the first call of a long queue waits for at most this
+// many others before its completion is posted.
+constexpr size_t kMaxCallsPerDrain = 1024;
+
+struct ReadCall {
+  std::string key;
+  StorageWorker::Done done;
+};
+struct UpdateCall {
+  std::string key;
+  StorageWorker::Mutate mutate;
+  StorageWorker::Done done;
+};
+struct RunCall {
+  std::function<void(Engine&)> fn;
+};
+using Call = std::variant<ReadCall, UpdateCall, RunCall>;
+
+// One drain's worth of reads and updates over the engine.
+class GroupCommit {
+ public:
+  explicit GroupCommit(Engine& engine) : engine_(engine) {}
+
+  void Read(ReadCall& call);
+  void Update(UpdateCall& call);
+  // Writes the pending objects in one engine Write. If it fails, every
+  // completion that depends on them (the updates, and reads that saw them)
+  // gets the error instead.
+  void Commit();
+  // Hands the completions gathered so far to `post` in one call.
+  void PostCompletions(const StorageWorker::Post& post);
+
+ private:
+  struct Completion {
+    StorageWorker::Done done;
+    Result<Object> result;
+    bool awaits_commit;
+  };
+
+  Result<Object> Apply(UpdateCall& call);
+
+  Engine& engine_;
+  std::unordered_map<std::string, Object> overlay_;  // objects not yet written
+  std::vector<std::string> overlay_order_;           // overlay_'s keys, first update first
+  std::vector<Completion> completions_;
+  size_t first_uncommitted_ = 0;  // completions before it no longer await a commit
+};
+
+void GroupCommit::Read(ReadCall& call) {
+  auto it = overlay_.find(call.key);
+  if (it != overlay_.end()) {
+    completions_.push_back({std::move(call.done), it->second, true});
+  } else {
+    completions_.push_back({std::move(call.done), engine_.Get(call.key), false});
+  }
+}
+
+Result<Object> GroupCommit::Apply(UpdateCall& call) {
+  auto it = overlay_.find(call.key);
+  if (it != overlay_.end()) return call.mutate(it->second);
+  Result<Object> stored = engine_.Get(call.key);
+  if (!stored.ok()) return stored.status();
+  return call.mutate(*stored);
+}
+
+void GroupCommit::Update(UpdateCall& call) {
+  Result<Object> next = Apply(call);
+  if (!next.ok()) {
+    completions_.push_back({std::move(call.done), next.status(), false});
+    return;
+  }
+  // Checked here so that one bad object fails alone instead of failing the
+  // whole batch in Engine::Write.
+  if (Status valid = CheckObject(*next); !valid.ok()) {
+    completions_.push_back(
+        {std::move(call.done), Status::Internal("update produced " + valid.message()), false});
+    return;
+  }
+  const bool first_update_of_key = overlay_.insert_or_assign(call.key, *next).second;
+  if (first_update_of_key) overlay_order_.push_back(call.key);
+  completions_.push_back({std::move(call.done), std::move(next), true});
+}
+
+void GroupCommit::Commit() {
+  if (!overlay_order_.empty()) {
+    std::vector<ObjectWrite> writes;
+    writes.reserve(overlay_order_.size());
+    for (std::string& key : overlay_order_) {
+      Object& object = overlay_[key];
+      writes.push_back({std::move(key), std::move(object)});
+    }
+    const Status written = engine_.Write(writes);
+    if (!written.ok()) {
+      for (size_t i = first_uncommitted_; i < completions_.size(); ++i) {
+        if (completions_[i].awaits_commit) completions_[i].result = written;
+      }
+    }
+    overlay_.clear();
+    overlay_order_.clear();
+  }
+  first_uncommitted_ = completions_.size();
+}
+
+void GroupCommit::PostCompletions(const StorageWorker::Post& post) {
+  if (completions_.empty()) return;
+  post([completions = std::move(completions_)]() mutable {
+    for (Completion& c : completions) c.done(std::move(c.result));
+  });
+  completions_.clear();
+  first_uncommitted_ = 0;
+}
+
+Status Stopped() { return Status::Unavailable("storage worker is stopped"); }
+
+}  // namespace
+
+struct StorageWorker::State {
+  State(Engine& e, Post p) : engine(e), post(std::move(p)) {}
+
+  bool Enqueue(Call& call);
+  void Loop();
+  void RunDrain(std::vector<Call>& drain);
+
+  Engine& engine;
+  const Post post;
+  std::mutex mu;
+  std::condition_variable wake;
+  std::deque<Call> queue;  // guarded by mu
+  bool stopping = false;   // guarded by mu
+  std::atomic<size_t> depth{0};
+  std::thread thread;
+};
+
+bool StorageWorker::State::Enqueue(Call& call) {
+  {
+    std::lock_guard lock(mu);
+    if (stopping) return false;
+    queue.push_back(std::move(call));
+    depth.fetch_add(1, std::memory_order_relaxed);
+  }
+  wake.notify_one();
+  return true;
+}
+
+void StorageWorker::State::Loop() {
+  pthread_setname_np(pthread_self(), "dynkv-storage");
+  for (;;) {
+    std::vector<Call> drain;
+    {
+      std::unique_lock lock(mu);
+      wake.wait(lock, [this] { return !queue.empty() || stopping; });
+      if (queue.empty()) return;  // stopping, and everything is done
+      const size_t n = std::min(queue.size(), kMaxCallsPerDrain);
+      drain.assign(std::make_move_iterator(queue.begin()), std::make_move_iterator(queue.begin() + n));
+      queue.erase(queue.begin(), queue.begin() + n);
+    }
+    RunDrain(drain);
+    depth.fetch_sub(drain.size(), std::memory_order_relaxed);
+  }
+}
+
+void StorageWorker::State::RunDrain(std::vector<Call>& drain) {
+  GroupCommit group(engine);
+  for (Call& call : drain) {
+    if (auto* read = std::get_if<ReadCall>(&call)) {
+      group.Read(*read);
+    } else if (auto* update = std::get_if<UpdateCall>(&call)) {
+      group.Update(*update);
+    } else {
+      // fn sees, and its own posts follow, everything queued before it.
+      group.Commit();
+      group.PostCompletions(post);
+      std::get<RunCall>(call).fn(engine);
+    }
+  }
+  group.Commit();
+  group.PostCompletions(post);
+}
+
+StorageWorker::StorageWorker(Engine& engine, Post post)
+    : state_(std::make_unique<State>(engine, std::move(post))) {
+  state_->thread = std::thread([state = state_.get()] { state->Loop(); });
+}
+
+StorageWorker::~StorageWorker() { Stop(); }
+
+void StorageWorker::Read(std::string key, Done done) {
+  Call call = ReadCall{std::move(key), std::move(done)};
+  if (state_->Enqueue(call)) return;
+  state_->post([done = std::move(std::get<ReadCall>(call).done)] { done(Stopped()); });
+}
+
+void StorageWorker::Update(std::string key, Mutate mutate, Done done) {
+  Call call = UpdateCall{std::move(key), std::move(mutate), std::move(done)};
+  if (state_->Enqueue(call)) return;
+  state_->post([done = std::move(std::get<UpdateCall>(call).done)] { done(Stopped()); });
+}
+
+void StorageWorker::Run(std::function<void(Engine&)> fn) {
+  Call call = RunCall{std::move(fn)};
+  // After Stop() there is no thread to run fn on and no completion to
+  // carry an error, so fn is dropped.
+  static_cast<void>(state_->Enqueue(call));
+}
+
+void StorageWorker::Stop() {
+  {
+    std::lock_guard lock(state_->mu);
+    state_->stopping = true;
+  }
+  state_->wake.notify_all();
+  // From inside a Run on the worker thread, joining would wait for itself;
+  // the thread still finishes the queue and the destructor joins it.
+  if (state_->thread.joinable() && state_->thread.get_id() != std::this_thread::get_id()) {
+    state_->thread.join();
+  }
+}
+
+size_t StorageWorker::queue_depth() const { return state_->depth.load(std::memory_order_relaxed); }
+
+}  // namespace dynkv::storage
