@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <map>
 #include <memory>
@@ -32,9 +33,13 @@ namespace {
 
 using KeyList = std::span<const std::string_view>;
 
-constexpr std::array<std::string_view, 9> kTopKeys = {"node_id", "listen",          "data_dir",
-                                                      "seeds",   "replication",     "storage",
-                                                      "limits",  "request_timeout", "log_level"};
+constexpr std::array<std::string_view, 14> kTopKeys = {
+    "node_id", "listen", "data_dir",        "seeds",     "replication", "storage",          "limits",
+    "request_timeout", "log_level", "cluster_name", "location", "ring", "gossip", "failure_detector"};
+constexpr std::array<std::string_view, 2> kLocationKeys = {"datacenter", "rack"};
+constexpr std::array<std::string_view, 1> kRingKeys = {"vnodes"};
+constexpr std::array<std::string_view, 1> kGossipKeys = {"interval_ms"};
+constexpr std::array<std::string_view, 1> kFailureDetectorKeys = {"phi_threshold"};
 constexpr std::array<std::string_view, 2> kListenKeys = {"client", "peer"};
 constexpr std::array<std::string_view, 3> kReplicationKeys = {"n", "r", "w"};
 constexpr std::array<std::string_view, 8> kStorageKeys = {
@@ -592,6 +597,69 @@ Status ReadLimits(const Entries& top, LimitsConfig* limits) {
   return CheckLimits(*entries, section->field, *limits);
 }
 
+std::string FormatNumber(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", value);
+  return text;
+}
+
+// A plain number (integer or decimal) within [min, max].
+Result<double> ReadNumber(const Entry& entry, double min, double max) {
+  const std::string expected = "a number from " + FormatNumber(min) + " to " + FormatNumber(max);
+  if (!entry.value.IsScalar() || IsQuoted(entry.value)) {
+    return Invalid(entry.field, "expected " + expected + ", got " + Describe(entry.value));
+  }
+  const std::string& text = entry.value.Scalar();
+  char* end = nullptr;
+  const double value = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !(value >= min && value <= max)) {
+    return Invalid(entry.field, "expected " + expected + ", got " + Quote(text));
+  }
+  return value;
+}
+
+// The map under `key` of the top level, or an empty map when absent.
+Result<Entries> ReadSection(const Entries& top, std::string_view key, KeyList known) {
+  const Entry* section = Find(top, key);
+  if (section == nullptr) return Entries{};
+  return ReadMap(section->value, section->field, known);
+}
+
+// Cluster membership: the cluster's name, this node's location, its vnodes,
+// the gossip cadence and the failure detector's threshold.
+Status ReadMembership(const Entries& top, Config* config) {
+  MembershipConfig& m = config->membership;
+  if (const Entry* name = Find(top, "cluster_name")) {
+    Result<std::string> value = ReadText(*name, "a cluster name");
+    if (!value.ok()) return value.status();
+    if (value->empty() || value->size() > 64) return Invalid(name->field, "expected 1 to 64 characters");
+    m.cluster_name = *value;
+  }
+  Result<Entries> location = ReadSection(top, "location", kLocationKeys);
+  if (!location.ok()) return location.status();
+  for (auto [key, out] : {std::pair{"datacenter", &m.datacenter}, std::pair{"rack", &m.rack}}) {
+    if (const Entry* entry = Find(*location, key)) {
+      Result<std::string> value = ReadText(*entry, "a name");
+      if (!value.ok()) return value.status();
+      *out = *value;
+    }
+  }
+  Result<Entries> ring = ReadSection(top, "ring", kRingKeys);
+  if (!ring.ok()) return ring.status();
+  DYNKV_RETURN_IF_ERROR(SetIfPresent(*ring, "vnodes", &ReadCount, 1, 4096, &m.vnodes));
+  Result<Entries> gossip = ReadSection(top, "gossip", kGossipKeys);
+  if (!gossip.ok()) return gossip.status();
+  DYNKV_RETURN_IF_ERROR(SetIfPresent(*gossip, "interval_ms", &ReadCount, 10, 60'000, &m.gossip_interval_ms));
+  Result<Entries> detector = ReadSection(top, "failure_detector", kFailureDetectorKeys);
+  if (!detector.ok()) return detector.status();
+  if (const Entry* phi = Find(*detector, "phi_threshold")) {
+    Result<double> value = ReadNumber(*phi, 1, 100);
+    if (!value.ok()) return value.status();
+    m.phi_threshold = *value;
+  }
+  return Status::Ok();
+}
+
 Status ReadLogLevel(const Entries& top, Config* config) {
   const Entry* entry = Find(top, "log_level");
   if (entry == nullptr) return Status::Ok();
@@ -620,6 +688,7 @@ Result<Config> ReadRoot(const YAML::Node& root) {
   DYNKV_RETURN_IF_ERROR(
       SetIfPresent(*top, "request_timeout", &ReadDurationMs, 1, kMaxU32, &config.request_timeout_ms));
   DYNKV_RETURN_IF_ERROR(ReadLogLevel(*top, &config));
+  DYNKV_RETURN_IF_ERROR(ReadMembership(*top, &config));
   return config;
 }
 

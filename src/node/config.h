@@ -35,6 +35,17 @@ struct LimitsConfig {
   uint32_t max_pending_requests = 20000;    // queued at storage; more is OVERLOADED
 };
 
+struct MembershipConfig {
+  std::string cluster_name = "dynkv";  // gossip from another cluster is refused
+  std::string datacenter = "dc1";      // location.datacenter
+  std::string rack = "rack1";          // location.rack
+  uint32_t vnodes = 16;                // ring.vnodes: tokens this node takes when it first joins
+  uint32_t gossip_interval_ms = 100;   // gossip.interval_ms: one gossip round per interval
+  // failure_detector.phi_threshold: a peer is down once phi exceeds it. With
+  // the default interval a silent peer is down after about 2 s.
+  double phi_threshold = 8.0;
+};
+
 struct Config {
   std::string source;  // the file it was read from, for messages
 
@@ -50,6 +61,7 @@ struct Config {
   int64_t reap_interval_ms = 60'000;                    // storage.reap_interval
 
   LimitsConfig limits;
+  MembershipConfig membership;
   uint32_t request_timeout_ms = 5000;  // request_timeout: used when a request says 0
   LogLevel log_level = LogLevel::kInfo;
 };

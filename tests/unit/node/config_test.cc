@@ -493,3 +493,55 @@ TEST_CASE("mangled configs are rejected with a located message, never a crash") 
 
 }  // namespace
 }  // namespace dynkv::node
+
+namespace dynkv::node {
+namespace {
+
+constexpr const char* kMembershipBase =
+    "node_id: n1\n"
+    "listen: { client: 127.0.0.1:7101, peer: 127.0.0.1:7201 }\n"
+    "data_dir: /tmp/d\n";
+
+TEST_CASE("membership settings parse, with defaults when absent") {
+  Result<Config> defaults = ParseConfig(kMembershipBase, "m.yaml");
+  REQUIRE(defaults.ok());
+  CHECK(defaults->membership.cluster_name == "dynkv");
+  CHECK(defaults->membership.vnodes == 16);
+  CHECK(defaults->membership.gossip_interval_ms == 100);
+  CHECK(defaults->membership.phi_threshold == doctest::Approx(8.0));
+
+  Result<Config> set = ParseConfig(std::string(kMembershipBase) +
+                                       "cluster_name: prod\n"
+                                       "location: { datacenter: eu1, rack: r7 }\n"
+                                       "ring: { vnodes: 32 }\n"
+                                       "gossip: { interval_ms: 250 }\n"
+                                       "failure_detector: { phi_threshold: 10.5 }\n",
+                                   "m.yaml");
+  REQUIRE(set.ok());
+  CHECK(set->membership.cluster_name == "prod");
+  CHECK(set->membership.datacenter == "eu1");
+  CHECK(set->membership.rack == "r7");
+  CHECK(set->membership.vnodes == 32);
+  CHECK(set->membership.gossip_interval_ms == 250);
+  CHECK(set->membership.phi_threshold == doctest::Approx(10.5));
+}
+
+TEST_CASE("bad membership settings name their line and field") {
+  const std::pair<const char*, const char*> cases[] = {
+      {"ring: { vnodes: 0 }\n", "m.yaml:4: ring.vnodes: "},
+      {"gossip: { interval_ms: 5 }\n", "m.yaml:4: gossip.interval_ms: "},
+      {"failure_detector: { phi_threshold: lots }\n", "m.yaml:4: failure_detector.phi_threshold: "},
+      {"failure_detector: { phi_threshold: 0.5 }\n", "m.yaml:4: failure_detector.phi_threshold: "},
+      {"ring: { tokens: 3 }\n", "m.yaml:4: ring.tokens: "},
+      {"cluster_name: \"\"\n", "m.yaml:4: cluster_name: "},
+  };
+  for (const auto& [extra, prefix] : cases) {
+    Result<Config> config = ParseConfig(std::string(kMembershipBase) + extra, "m.yaml");
+    CAPTURE(extra);
+    REQUIRE_FALSE(config.ok());
+    CHECK(config.status().message().rfind(prefix, 0) == 0);
+  }
+}
+
+}  // namespace
+}  // namespace dynkv::node

@@ -1,0 +1,341 @@
+// Gossip module: the public surface (DESIGN.md: Gossip and failure detection).
+//
+// Membership is spread by Cassandra's three-message digest exchange: every
+// interval a node bumps its heartbeat and sends a SYN (one digest per node it
+// knows) to a random live peer, sometimes also to a seed or to a node it
+// thinks is down. The receiver answers with an ACK (the states it has newer,
+// and requests for the ones it lacks); the initiator answers the requests
+// with an ACK2. Each node's state has a generation (its start time; a
+// restart raises it) and per-field versions drawn from one counter per
+// (node, generation), so "everything newer than version V" is well defined.
+//
+// Up/down is each node's own judgement (phi accrual over heartbeat arrivals
+// plus direct evidence from the transport) and is never gossiped.
+//
+// The Gossiper is a pure core: it takes messages and the current time and
+// returns messages to send. It does no I/O and reads no clock. The driver
+// (the node's event loop) or a test harness moves the messages.
+//
+// Threads: a Gossiper belongs to one thread (the node's loop); it has no
+// locks. Listeners are called on that thread.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "gossip/failure_detector.h"
+
+namespace dynkv::peer {
+class GossipSyn;
+class GossipAck;
+class GossipAck2;
+class LeaveNotice;
+class VersionedNodeState;
+}  // namespace dynkv::peer
+
+namespace dynkv::gossip {
+
+// ---- Membership state ---------------------------------------------------
+
+enum class NodeStatus { kJoining, kNormal, kLeaving, kLeft };
+
+std::string_view StatusName(NodeStatus status);  // "joining", "normal", "leaving", "left"
+
+// What one node says about itself. Every field group carries the version at
+// which it last changed; version 0 means "absent" (a delta carries only the
+// groups newer than the receiver has). A complete state has all groups.
+struct NodeState {
+  std::string node_id;
+  uint64_t generation = 0;  // the node's start time; a restart raises it
+
+  uint64_t heartbeat = 0;  // the version of the latest heartbeat; bumped every round
+
+  NodeStatus status = NodeStatus::kJoining;
+  uint64_t status_version = 0;
+
+  std::string client_address;  // HOST:PORT
+  std::string peer_address;    // HOST:PORT
+  uint64_t addresses_version = 0;
+
+  std::vector<uint64_t> tokens;  // ring positions owned
+  uint64_t tokens_version = 0;
+
+  std::string datacenter;
+  std::string rack;
+  uint64_t location_version = 0;
+
+  uint64_t MaxVersion() const;
+  bool IsComplete() const;  // every group present
+  // The groups changed after `version`, with node_id and generation.
+  NodeState DeltaAbove(uint64_t version) const;
+
+  bool operator==(const NodeState&) const = default;
+};
+
+// The version a third node gives the LEFT status of a node it removes, above
+// anything the dead node's own counter reaches, so the removal wins every
+// merge for that generation; a restart (a higher generation) replaces it.
+// Cassandra's advertiseTokenRemoved forces the highest version the same way.
+inline constexpr uint64_t kRemovedVersion = uint64_t{1} << 62;
+
+// ---- Messages (in memory; wire.cc converts them to proto/peer.proto) -----
+
+struct GossipDigest {
+  std::string node_id;
+  uint64_t generation = 0;
+  uint64_t max_version = 0;
+  bool operator==(const GossipDigest&) const = default;
+};
+
+struct Syn {
+  std::string cluster_name;
+  std::vector<GossipDigest> digests;  // one per node the sender knows, itself included
+};
+
+struct Ack {
+  // States the sender of the SYN should send back: fields of `node_id` at
+  // `generation` newer than `max_version` (0: the whole state).
+  std::vector<GossipDigest> requests;
+  std::vector<NodeState> states;  // states (or deltas) the responder has newer
+};
+
+struct Ack2 {
+  std::vector<NodeState> states;
+};
+
+// A leaving node pushes its final (LEFT) state to every live peer before it
+// stops, so they learn it at once instead of by gossip.
+struct LeaveNotice {
+  NodeState state;
+};
+
+struct OutgoingSyn {
+  std::string to;  // peer address HOST:PORT
+  Syn syn;
+};
+
+struct OutgoingLeave {
+  std::string to;  // peer address HOST:PORT
+  LeaveNotice notice;
+};
+
+// ---- Events --------------------------------------------------------------
+
+// Membership events about other nodes (never about this node), delivered
+// synchronously after the call that caused them has updated the table.
+// REQUIRES: a listener calls only const methods of the Gossiper.
+class MembershipListener {
+ public:
+  virtual ~MembershipListener() = default;
+  // A node seen for the first time (its complete state).
+  virtual void OnJoin(const NodeState& state) { (void)state; }
+  // A known node changed status, tokens, addresses or location (not heartbeats).
+  virtual void OnChange(const NodeState& state) { (void)state; }
+  // A known node came back with a newer generation; `state` replaced the old one.
+  virtual void OnRestart(const NodeState& state) { (void)state; }
+  virtual void OnUp(const std::string& node_id) { (void)node_id; }
+  virtual void OnDown(const std::string& node_id) { (void)node_id; }
+  // The node is LEFT: it left, or an operator removed it. No OnDown follows.
+  virtual void OnLeave(const std::string& node_id) { (void)node_id; }
+};
+
+// ---- Snapshots -----------------------------------------------------------
+
+struct Member {
+  NodeState state;
+  bool self = false;
+  bool up = false;                 // as judged here; this node is always up
+  double phi = 0;                  // at the last round (0 for this node)
+  double mean_interval_ms = 0;     // heartbeat inter-arrival mean (0 for this node)
+  int64_t last_heartbeat_ms = -1;  // when its latest heartbeat arrived here (-1: never, or this node)
+};
+
+struct GossipStats {
+  uint64_t rounds = 0;
+  size_t peers_up = 0;
+  size_t peers_down = 0;  // known, not LEFT, judged down
+  size_t peers_left = 0;
+  uint64_t syns_sent = 0;
+  uint64_t syns_received = 0;
+  uint64_t states_applied = 0;    // remote states or deltas that changed the table
+  uint64_t states_rejected = 0;   // incomplete states for new nodes or generations
+  uint64_t convictions = 0;       // up -> down by phi
+  uint64_t evidence_reports = 0;  // OnPeerUnreachable for a known peer
+};
+
+// ---- The gossiper --------------------------------------------------------
+
+struct GossipOptions {
+  // A SYN from another cluster is refused (a misconfigured seed list).
+  std::string cluster_name = "dynkv";
+  // One gossip round (heartbeat bump + exchange) per interval; the driver
+  // calls Tick() at this cadence. 100 ms with phi 8 marks a silent peer
+  // down after about 8 * ln(10) * 100 ms + 100 ms ~ 1.9 s (see
+  // FailureDetectorOptions), well within the 5 s the operators expect.
+  int64_t interval_ms = 100;
+  // Contact points (peer addresses HOST:PORT); this node's own is skipped.
+  std::vector<std::string> seeds;
+  FailureDetectorOptions failure_detector;
+};
+
+// Who this node is when it starts.
+struct LocalNode {
+  std::string node_id;
+  uint64_t generation = 0;  // > 0 and higher than any earlier start of this node
+  std::string client_address;
+  std::string peer_address;
+  std::vector<uint64_t> tokens;
+  std::string datacenter;
+  std::string rack;
+  NodeStatus status = NodeStatus::kJoining;
+};
+
+class Gossiper {
+ public:
+  // INVALID_ARGUMENT for an identity that ValidateState rejects (the others
+  // would refuse its gossip), a seed that is not HOST:PORT or a non-positive
+  // interval. `random_seed` makes the choice of peers reproducible.
+  static Result<std::unique_ptr<Gossiper>> Create(LocalNode self, GossipOptions options,
+                                                  uint64_t random_seed);
+
+  Gossiper(const Gossiper&) = delete;
+  Gossiper& operator=(const Gossiper&) = delete;
+
+  // One round, every options.interval_ms: bumps the heartbeat, judges peers
+  // by phi, and returns the SYNs to send (a random live peer; sometimes a
+  // down node or a seed, by Cassandra's rules). Send each with
+  // PeerRequest.gossip_syn; pass the GossipAck reply to OnAck().
+  std::vector<OutgoingSyn> Tick(int64_t now_ms);
+  // The SYN this node sends now: one digest per known node, itself included.
+  Syn MakeSyn() const;
+
+  // A SYN from node `from_node`: the ACK to reply with, or INVALID_ARGUMENT
+  // when it comes from another cluster.
+  Result<Ack> OnSyn(const std::string& from_node, const Syn& syn, int64_t now_ms);
+  // The ACK to a SYN this node sent to `to_address`. Returns the ACK2 to send
+  // back there (PeerRequest.gossip_ack2), or nothing when none was asked for.
+  std::optional<Ack2> OnAck(const std::string& to_address, const Ack& ack, int64_t now_ms);
+  void OnAck2(const std::string& from_node, const Ack2& ack2, int64_t now_ms);
+  // INVALID_ARGUMENT unless the notice carries a LEFT status.
+  Status OnLeaveNotice(const std::string& from_node, const LeaveNotice& notice, int64_t now_ms);
+
+  // Direct evidence from the transport: a connection to `peer_address` was
+  // refused or reset. The node there is down at once, and stays down until
+  // it talks to this node again (a SYN, ACK or ACK2 from it) and a newer
+  // heartbeat arrives, or it restarts with a newer generation.
+  void OnPeerUnreachable(const std::string& peer_address, int64_t now_ms);
+
+  // Local changes, announced by the next rounds.
+  void SetStatus(NodeStatus status);
+  // REQUIRES: at most 65536 tokens (ValidateState)
+  void SetTokens(std::vector<uint64_t> tokens);
+  // Marks this node LEFT and returns the notices to push to every live peer
+  // (PeerRequest.leave). The driver sends them, waits for their replies (or
+  // a timeout), and stops.
+  std::vector<OutgoingLeave> Leave();
+  // Operator removal of a dead node (`dynkv remove`): marks it LEFT at
+  // kRemovedVersion for its current generation. INVALID_ARGUMENT for this
+  // node, an unknown node, or one judged up here. Removing a LEFT node is a
+  // no-op.
+  Status RemoveNode(const std::string& node_id);
+  // True once another node has said this node (this generation) was
+  // removed: the others no longer count it. It should stop; started again
+  // (a new generation) it rejoins.
+  bool removed() const { return removed_; }
+
+  // REQUIRES: `listener` outlives this Gossiper or is removed first.
+  void AddListener(MembershipListener* listener);
+  void RemoveListener(MembershipListener* listener);
+
+  // Read-only views.
+  const NodeState& self() const { return self_; }
+  const NodeState* Find(const std::string& node_id) const;  // this node's too; nullptr when unknown
+  bool IsUp(const std::string& node_id) const;              // this node: true; unknown: false
+  std::vector<Member> Members() const;                      // this node first, then by node id
+  GossipStats Stats() const;
+
+ private:
+  struct Peer {
+    NodeState state;
+    bool up = false;
+    // Marked down by transport evidence: no heartbeat brings it up until
+    // the node talks to us again (gossip may still carry its old heartbeats).
+    bool awaiting_contact = false;
+    double phi = 0;
+  };
+  enum class EventKind { kJoin, kChange, kRestart, kUp, kDown, kLeave };
+  struct Event {
+    EventKind kind;
+    std::string node_id;
+  };
+
+  Gossiper(NodeState self, GossipOptions options, uint64_t random_seed);
+
+  uint64_t NextVersion() { return ++version_counter_; }
+  void BumpHeartbeat();
+  void JudgePeers(int64_t now_ms);
+  std::vector<std::string> ChooseTargets();
+
+  // The state of `node_id` newer than `version` for `generation` (the whole
+  // state if we know a newer generation); nothing if we know nothing newer.
+  std::optional<NodeState> StateFor(const GossipDigest& request) const;
+  void CompareDigest(const GossipDigest& digest, Ack* ack) const;
+  void Apply(const NodeState& remote, int64_t now_ms);
+  void ApplyNew(const NodeState& remote, int64_t now_ms);
+  void ApplyNewGeneration(Peer* peer, const NodeState& remote, int64_t now_ms);
+  void ApplySameGeneration(Peer* peer, const NodeState& remote, int64_t now_ms);
+  void HeartbeatArrived(Peer* peer, int64_t now_ms);
+  void MarkDown(Peer* peer);
+  void MarkLeft(Peer* peer);
+  void Contact(const std::string& node_id);
+  Peer* FindPeer(const std::string& node_id);
+  void Emit(EventKind kind, const std::string& node_id) { events_.push_back({kind, node_id}); }
+  void DispatchEvents();
+
+  NodeState self_;
+  GossipOptions options_;
+  std::vector<std::string> seeds_;  // options_.seeds without this node's address
+  uint64_t version_counter_ = 0;
+  std::map<std::string, Peer> peers_;  // by node id; ordered, so rounds are reproducible
+  PhiAccrualDetector detector_;
+  std::mt19937_64 random_;
+  std::vector<MembershipListener*> listeners_;
+  std::vector<Event> events_;
+  GossipStats stats_;
+  bool removed_ = false;
+};
+
+// ---- Wire conversion (proto/peer.proto) ---------------------------------
+//
+// Decoding validates: an empty or oversized node id, a zero generation, an
+// unknown status, an address that is not HOST:PORT or too many tokens is
+// INVALID_ARGUMENT, never a crash.
+
+void ToProto(const NodeState& state, peer::VersionedNodeState* out);
+void ToProto(const Syn& syn, peer::GossipSyn* out);
+void ToProto(const Ack& ack, peer::GossipAck* out);
+void ToProto(const Ack2& ack2, peer::GossipAck2* out);
+void ToProto(const LeaveNotice& notice, peer::LeaveNotice* out);
+
+Result<NodeState> FromProto(const peer::VersionedNodeState& in);
+Result<Syn> FromProto(const peer::GossipSyn& in);
+Result<Ack> FromProto(const peer::GossipAck& in);
+Result<Ack2> FromProto(const peer::GossipAck2& in);
+Result<LeaveNotice> FromProto(const peer::LeaveNotice& in);
+
+// The checks FromProto applies to a state: INVALID_ARGUMENT for an empty
+// node id or one over 256 bytes, a zero generation, an address that is not
+// HOST:PORT, over 65536 tokens, or a datacenter or rack over 256 bytes.
+Status ValidateState(const NodeState& state);
+
+// True for HOST:PORT (IPv6 hosts in brackets) with a port in 1..65535.
+bool IsHostPort(std::string_view text);
+
+}  // namespace dynkv::gossip

@@ -1,0 +1,240 @@
+// The Gossiper's rounds, local changes, views and events. The handling of
+// incoming messages and the merge rules are in exchange.cc.
+#include <algorithm>
+
+#include "gossip/gossip.h"
+
+namespace dynkv::gossip {
+
+Result<std::unique_ptr<Gossiper>> Gossiper::Create(LocalNode local, GossipOptions options,
+                                                   uint64_t random_seed) {
+  if (options.interval_ms <= 0) return Status::InvalidArgument("gossip: interval_ms must be positive");
+  for (const std::string& seed : options.seeds) {
+    if (!IsHostPort(seed)) return Status::InvalidArgument("gossip: seed '" + seed + "' is not HOST:PORT");
+  }
+  NodeState self;
+  self.node_id = std::move(local.node_id);
+  self.generation = local.generation;
+  self.status = local.status;
+  self.client_address = std::move(local.client_address);
+  self.peer_address = std::move(local.peer_address);
+  self.tokens = std::move(local.tokens);
+  self.datacenter = std::move(local.datacenter);
+  self.rack = std::move(local.rack);
+  // Every group present, so every check applies.
+  self.status_version = self.addresses_version = self.tokens_version = self.location_version = 1;
+  DYNKV_RETURN_IF_ERROR(ValidateState(self).WithContext("gossip"));
+  return std::unique_ptr<Gossiper>(new Gossiper(std::move(self), std::move(options), random_seed));
+}
+
+Gossiper::Gossiper(NodeState self, GossipOptions options, uint64_t random_seed)
+    : self_(std::move(self)),
+      options_(std::move(options)),
+      detector_(options_.failure_detector, options_.interval_ms),
+      random_(random_seed) {
+  self_.status_version = NextVersion();
+  self_.addresses_version = NextVersion();
+  self_.tokens_version = NextVersion();
+  self_.location_version = NextVersion();
+  self_.heartbeat = NextVersion();
+  for (const std::string& seed : options_.seeds) {
+    if (seed != self_.peer_address && std::find(seeds_.begin(), seeds_.end(), seed) == seeds_.end()) {
+      seeds_.push_back(seed);
+    }
+  }
+}
+
+// ---- Rounds --------------------------------------------------------------
+
+std::vector<OutgoingSyn> Gossiper::Tick(int64_t now_ms) {
+  ++stats_.rounds;
+  BumpHeartbeat();
+  JudgePeers(now_ms);
+  std::vector<OutgoingSyn> out;
+  const std::vector<std::string> targets = ChooseTargets();
+  if (!targets.empty()) {
+    const Syn syn = MakeSyn();
+    for (const std::string& target : targets) out.push_back({target, syn});
+    stats_.syns_sent += out.size();
+  }
+  DispatchEvents();
+  return out;
+}
+
+void Gossiper::BumpHeartbeat() { self_.heartbeat = NextVersion(); }
+
+void Gossiper::JudgePeers(int64_t now_ms) {
+  for (auto& [node_id, peer] : peers_) {
+    if (peer.state.status == NodeStatus::kLeft) continue;
+    peer.phi = detector_.Phi(node_id, now_ms);
+    if (peer.up && peer.phi > detector_.options().phi_threshold) {
+      ++stats_.convictions;
+      MarkDown(&peer);
+    }
+  }
+}
+
+// Cassandra's Gossiper.GossipTask: a random live peer; a down node with
+// probability down / (live + 1), so dead nodes are retried without flooding
+// them; a seed when no live peer was a seed (or there are fewer live peers
+// than seeds), always when nothing is live, else with probability
+// seeds / (live + down), which keeps the membership from splitting.
+std::vector<std::string> Gossiper::ChooseTargets() {
+  std::vector<const std::string*> live;
+  std::vector<const std::string*> down;
+  for (const auto& [node_id, peer] : peers_) {
+    if (peer.state.status == NodeStatus::kLeft || peer.state.peer_address == self_.peer_address) continue;
+    (peer.up ? live : down).push_back(&peer.state.peer_address);
+  }
+  auto below = [this](size_t n) { return static_cast<size_t>(random_() % n); };
+  auto uniform = [this] { return static_cast<double>(random_() >> 11) * 0x1.0p-53; };
+  std::vector<std::string> targets;
+  auto add = [&targets](const std::string& address) {
+    if (std::find(targets.begin(), targets.end(), address) == targets.end()) targets.push_back(address);
+  };
+  bool gossiped_to_seed = false;
+  if (!live.empty()) {
+    const std::string& address = *live[below(live.size())];
+    add(address);
+    gossiped_to_seed = std::find(seeds_.begin(), seeds_.end(), address) != seeds_.end();
+  }
+  if (!down.empty() && uniform() < static_cast<double>(down.size()) / static_cast<double>(live.size() + 1)) {
+    add(*down[below(down.size())]);
+  }
+  if (!seeds_.empty() && (!gossiped_to_seed || live.size() < seeds_.size())) {
+    const double odds =
+        live.empty() ? 1.0
+                     : static_cast<double>(seeds_.size()) / static_cast<double>(live.size() + down.size());
+    if (uniform() < odds) add(seeds_[below(seeds_.size())]);
+  }
+  return targets;
+}
+
+Syn Gossiper::MakeSyn() const {
+  Syn syn;
+  syn.cluster_name = options_.cluster_name;
+  syn.digests.reserve(peers_.size() + 1);
+  syn.digests.push_back({self_.node_id, self_.generation, self_.MaxVersion()});
+  for (const auto& [node_id, peer] : peers_) {
+    syn.digests.push_back({node_id, peer.state.generation, peer.state.MaxVersion()});
+  }
+  return syn;
+}
+
+// ---- Local changes -------------------------------------------------------
+
+void Gossiper::SetStatus(NodeStatus status) {
+  self_.status = status;
+  self_.status_version = NextVersion();
+}
+
+void Gossiper::SetTokens(std::vector<uint64_t> tokens) {
+  self_.tokens = std::move(tokens);
+  self_.tokens_version = NextVersion();
+}
+
+std::vector<OutgoingLeave> Gossiper::Leave() {
+  SetStatus(NodeStatus::kLeft);
+  std::vector<OutgoingLeave> out;
+  for (const auto& [node_id, peer] : peers_) {
+    if (peer.up && peer.state.status != NodeStatus::kLeft) {
+      out.push_back({peer.state.peer_address, LeaveNotice{self_}});
+    }
+  }
+  return out;
+}
+
+Status Gossiper::RemoveNode(const std::string& node_id) {
+  if (node_id == self_.node_id) return Status::InvalidArgument("cannot remove this node; make it leave");
+  Peer* peer = FindPeer(node_id);
+  if (peer == nullptr) return Status::InvalidArgument("unknown node '" + node_id + "'");
+  if (peer->state.status == NodeStatus::kLeft) return Status::Ok();
+  if (peer->up) {
+    return Status::InvalidArgument("node '" + node_id + "' is up; only a down node can be removed");
+  }
+  peer->state.status = NodeStatus::kLeft;
+  peer->state.status_version = std::max(kRemovedVersion, peer->state.MaxVersion() + 1);
+  Emit(EventKind::kChange, node_id);
+  MarkLeft(peer);
+  DispatchEvents();
+  return Status::Ok();
+}
+
+// ---- Views ---------------------------------------------------------------
+
+const NodeState* Gossiper::Find(const std::string& node_id) const {
+  if (node_id == self_.node_id) return &self_;
+  auto it = peers_.find(node_id);
+  return it == peers_.end() ? nullptr : &it->second.state;
+}
+
+bool Gossiper::IsUp(const std::string& node_id) const {
+  if (node_id == self_.node_id) return true;
+  auto it = peers_.find(node_id);
+  return it != peers_.end() && it->second.up;
+}
+
+std::vector<Member> Gossiper::Members() const {
+  std::vector<Member> members;
+  members.reserve(peers_.size() + 1);
+  members.push_back({self_, true, true, 0, 0, -1});
+  for (const auto& [node_id, peer] : peers_) {
+    members.push_back({peer.state, false, peer.up, peer.phi, detector_.MeanIntervalMs(node_id),
+                       detector_.LastArrivalMs(node_id)});
+  }
+  return members;
+}
+
+GossipStats Gossiper::Stats() const {
+  GossipStats stats = stats_;
+  for (const auto& [node_id, peer] : peers_) {
+    if (peer.state.status == NodeStatus::kLeft) {
+      ++stats.peers_left;
+    } else if (peer.up) {
+      ++stats.peers_up;
+    } else {
+      ++stats.peers_down;
+    }
+  }
+  return stats;
+}
+
+// ---- Events --------------------------------------------------------------
+
+void Gossiper::AddListener(MembershipListener* listener) { listeners_.push_back(listener); }
+
+void Gossiper::RemoveListener(MembershipListener* listener) {
+  listeners_.erase(std::remove(listeners_.begin(), listeners_.end(), listener), listeners_.end());
+}
+
+void Gossiper::DispatchEvents() {
+  const std::vector<Event> events = std::move(events_);
+  events_.clear();
+  for (const Event& event : events) {
+    const NodeState* state = Find(event.node_id);
+    for (MembershipListener* listener : listeners_) {
+      switch (event.kind) {
+        case EventKind::kJoin:
+          if (state != nullptr) listener->OnJoin(*state);
+          break;
+        case EventKind::kChange:
+          if (state != nullptr) listener->OnChange(*state);
+          break;
+        case EventKind::kRestart:
+          if (state != nullptr) listener->OnRestart(*state);
+          break;
+        case EventKind::kUp:
+          listener->OnUp(event.node_id);
+          break;
+        case EventKind::kDown:
+          listener->OnDown(event.node_id);
+          break;
+        case EventKind::kLeave:
+          listener->OnLeave(event.node_id);
+          break;
+      }
+    }
+  }
+}
+
+}  // namespace dynkv::gossip

@@ -1,0 +1,29 @@
+// Ownership figures for `dynkv ring`, the balance report and the tests.
+#include "ring/ranges.h"
+#include "ring/ring.h"
+
+namespace dynkv::ring {
+
+std::map<std::string, double> Shares(const Ring& ring) {
+  std::map<std::string, double> out;
+  for (const std::string& node_id : ring.nodes()) out[node_id] = 0;
+  for (size_t i = 0; i < ring.token_count(); ++i) {
+    out[ring.nodes()[ring.owner_index(i)]] += RangeLength(ring, i) / kRingSize;
+  }
+  return out;
+}
+
+std::map<std::string, double> ReplicatedShares(const Ring& ring, size_t replication) {
+  std::map<std::string, double> out;
+  for (const std::string& node_id : ring.nodes()) out[node_id] = 0;
+  for (size_t i = 0; i < ring.token_count(); ++i) {
+    // Every key of range i has the same preference list: the one of its token.
+    const double share = RangeLength(ring, i) / kRingSize;
+    for (const Replica& replica : ring.PreferenceList(ring.token(i), replication)) {
+      out[replica.node_id] += share;
+    }
+  }
+  return out;
+}
+
+}  // namespace dynkv::ring

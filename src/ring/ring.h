@@ -1,0 +1,149 @@
+// Ring module: the public surface (DESIGN.md: Ring).
+//
+// Keys and tokens live on the 64-bit XXH3 ring (common/key_hash.h); clockwise
+// is increasing position, wrapping from 2^64-1 to 0. A token t owned by node
+// X means X owns the range (previous token, t]: a key at position p belongs to
+// the owner of the first token >= p, or of the first token when p is past the
+// last one. Each node owns `vnodes` tokens, allocated once when it first
+// joins (AllocateTokens), persisted by the node and gossiped to the others.
+//
+// A Ring is an immutable value built from a node -> tokens map and rebuilt on
+// every membership change; the node shares it as shared_ptr<const Ring>, so
+// any thread may read it. Nothing here does I/O or reads a clock.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace dynkv::ring {
+
+// Node id -> the ring positions it owns.
+using TokenMap = std::map<std::string, std::vector<uint64_t>>;
+
+// Tokens per node unless configured, chosen by measurement
+// (tools/ring_balance, clusters grown one node at a time from 3 to 100
+// nodes). With AllocateTokens the largest node's share of the ring over the
+// mean peaks at 1 + 1/(vnodes+1): 1.111 with 8 tokens (above the 1.10
+// target), 1.077 with 12, 1.059 with 16, 1.030 with 32; blind random tokens
+// reach 1.89 with 16. 16 meets the target with room to spare; more tokens
+// also spread a failed node's load over more nodes and even out the keys
+// each node replicates (1.25 times the mean with 8 tokens, 1.15 with 16,
+// 3 replicas), while fewer keep the ring small (1,600 tokens at 100 nodes)
+// and cheap to gossip. Cassandra 4 also defaults to 16 with its allocator.
+inline constexpr size_t kDefaultVnodes = 16;
+// Larger counts are rejected: they only cost gossip bytes and range work.
+inline constexpr size_t kMaxVnodes = 4096;
+
+// One entry of a preference list. Primaries are the first n distinct nodes
+// clockwise from a key; a fallback stands in for a primary that is down and
+// keeps what it receives as a hint for that primary (DESIGN.md: Hinted
+// handoff).
+struct Replica {
+  std::string node_id;
+  bool fallback = false;
+  std::string hint_for;  // the primary a fallback stands in for; empty for a primary
+  bool up = true;        // as judged by the caller's IsUp
+
+  friend bool operator==(const Replica&, const Replica&) = default;
+};
+
+// The caller's judgement of a node (gossip's failure detector in the node).
+using IsUp = std::function<bool(const std::string& node_id)>;
+
+enum class Quorum {
+  kStrict,  // the primaries only, each marked up or down
+  kSloppy,  // down primaries replaced by healthy fallbacks
+};
+
+class Ring {
+ public:
+  // The empty ring: no nodes, no tokens.
+  Ring() = default;
+  // Builds the ring from every node's tokens. A node listed with no tokens is
+  // a member that owns nothing. Duplicate tokens of one node collapse; a
+  // token claimed by several nodes goes to the smallest node id, so every
+  // node that builds a ring from the same map gets the same ring.
+  explicit Ring(const TokenMap& tokens);
+
+  bool empty() const { return tokens_.empty(); }
+  // Every node of the map the ring was built from, sorted, including nodes
+  // with no tokens.
+  const std::vector<std::string>& nodes() const { return nodes_; }
+  bool HasNode(std::string_view node_id) const;
+
+  // The ring as a sorted array of tokens, each with the index (into nodes())
+  // of its owner.
+  size_t token_count() const { return tokens_.size(); }
+  uint64_t token(size_t i) const { return tokens_[i]; }
+  size_t owner_index(size_t i) const { return owners_[i]; }
+  // The tokens of one node, sorted; empty for an unknown node.
+  std::vector<uint64_t> TokensOf(std::string_view node_id) const;
+  // The map this ring represents (after duplicate resolution).
+  TokenMap ToTokenMap() const;
+
+  // Index of the token whose range holds `position`: the first token >=
+  // position, wrapping to 0. O(log tokens).
+  // REQUIRES: !empty()
+  size_t TokenIndexFor(uint64_t position) const;
+  // The node that owns `position`.
+  // REQUIRES: !empty()
+  const std::string& Owner(uint64_t position) const;
+
+  // The first min(n, nodes with tokens) distinct nodes clockwise from
+  // `position`, all primaries, in ring order, each marked up.
+  std::vector<Replica> PreferenceList(uint64_t position, size_t n) const;
+  // Like the above, with each node judged by `is_up`. kStrict: the primaries
+  // in ring order, each marked up or down. kSloppy (after Riak's
+  // riak_core_apl): the primaries that are up in ring order, then for each
+  // down primary, in ring order, a fallback: the next healthy node clockwise
+  // beyond the primaries that is not already in the list, marked with the
+  // primary it stands in for. A down primary with no healthy node left to
+  // stand in for it is left out, so the list is shorter than n (empty when
+  // every node is down); every entry of a sloppy list is up.
+  std::vector<Replica> PreferenceList(uint64_t position, size_t n, const IsUp& is_up, Quorum quorum) const;
+
+ private:
+  std::vector<std::string> nodes_;  // sorted, unique
+  std::vector<uint64_t> tokens_;    // sorted, unique
+  std::vector<uint32_t> owners_;    // owners_[i] indexes nodes_; parallel to tokens_
+};
+
+// Each node's fraction of the ring (the keys it owns as the first replica).
+// Sums to 1 over a non-empty ring; nodes with no tokens get 0.
+std::map<std::string, double> Shares(const Ring& ring);
+// Each node's fraction of the keys whose preference list of `replication`
+// nodes (all up) includes it. Sums to min(replication, nodes with tokens).
+std::map<std::string, double> ReplicatedShares(const Ring& ring, size_t replication);
+
+// The tokens for `node_id` joining `current`, chosen to balance ownership.
+// The first node of an empty ring gets `vnodes` evenly spaced tokens offset
+// by a hash of its id. A later node takes its fair share, 1/(n+1) of the
+// ring for n nodes with tokens, from the nodes that own the most, leaving every old node as close to the mean
+// as `vnodes` cuts allow (details in allocation.cc). Because a new token only splits an existing range, keys
+// move only to the new node, never between old ones. Deterministic: the same ring and arguments give the same
+// tokens. The tokens come back sorted. INVALID_ARGUMENT when vnodes is 0 or above kMaxVnodes, node_id is
+// empty, or node_id already owns tokens in `current`; INTERNAL if the ring has no room left (only with about
+// 2^63 tokens).
+Result<std::vector<uint64_t>> AllocateTokens(const Ring& current, const std::string& node_id,
+                                             size_t vnodes = kDefaultVnodes);
+// `vnodes` distinct tokens drawn uniformly at random from `seed` and the
+// node id: the blind allocation the balanced one is measured against.
+std::vector<uint64_t> RandomTokens(const std::string& node_id, size_t vnodes, uint64_t seed);
+
+// Binary form of a node's tokens for its metadata: a version byte, then the
+// sorted, deduplicated tokens as 8-byte big-endian words.
+// REQUIRES: at most kMaxVnodes distinct tokens (DecodeTokens rejects more).
+std::string EncodeTokens(const std::vector<uint64_t>& tokens);
+// CORRUPTION when the bytes are not what EncodeTokens writes (empty, an
+// unknown version, a partial word, more than kMaxVnodes tokens, tokens out of
+// order or repeated). Never crashes on any input.
+Result<std::vector<uint64_t>> DecodeTokens(std::string_view bytes);
+
+}  // namespace dynkv::ring

@@ -1,0 +1,271 @@
+// Gossip and failure detection on whole simulated clusters (issue 3's
+// acceptance): convergence, partitions, restarts, message loss, 100 nodes,
+// leaving and removal. Seeded: DYNKV_TEST_SEED replays a printed seed.
+#include "gossip_cluster.h"
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <numbers>
+
+namespace dynkv::sim {
+namespace {
+
+using gossip::NodeStatus;
+
+uint64_t BaseSeed() {
+  const char* text = std::getenv("DYNKV_TEST_SEED");
+  return text != nullptr ? std::strtoull(text, nullptr, 10) : 3;
+}
+
+// The seeds a test runs with: the base seed and the next few.
+std::vector<uint64_t> Seeds(int count) {
+  std::vector<uint64_t> seeds;
+  for (int i = 0; i < count; ++i) seeds.push_back(BaseSeed() + static_cast<uint64_t>(i));
+  return seeds;
+}
+
+// Rounds for n nodes joining through one seed to converge, all up and NORMAL:
+// - a joiner's first SYN reaches the seed, which learns it; its second SYN
+//   (a round later) brings back every node the seed knows (the ACK pushes
+//   what the SYN did not list), so after 2 rounds every node knows everyone
+//   who joined by round 1;
+// - a node turns NORMAL at its third round, and is judged up once a newer
+//   heartbeat reaches each peer: from then on, news of a node spreads by
+//   push-pull epidemics in about log2(n) + ln(n) rounds (Pittel, "On
+//   spreading a rumor", 1987; Karp et al. 2000), the log2(n) term when
+//   only the seed knows it.
+// Twice that, plus the 3 + 2 rounds of joining, is the bound asserted.
+int ConvergenceBound(size_t n) {
+  const double spread = std::log2(static_cast<double>(n)) + std::log(static_cast<double>(n));
+  return 5 + static_cast<int>(std::ceil(2 * spread));
+}
+
+// When phi accrual convicts: phi passes threshold T once the silence since
+// the last heartbeat heard exceeds T * ln(10) * mean (mean: the observer's
+// inter-arrival mean for that node), and the observer judges at its rounds,
+// one interval apart:
+//   T * ln(10) * mean  <=  t_down - t_last_heard  <=  T * ln(10) * mean + interval.
+// With the defaults (T = 8, interval 100 ms) and mean ~ interval in a healthy
+// cluster, that is about 1.9 s after the last heartbeat.
+double SilenceBeforeConvictionMs(double threshold, double mean_ms) {
+  return threshold * std::numbers::ln10 * mean_ms;
+}
+
+GossipClusterOptions DefaultOptions() { return GossipClusterOptions{}; }
+
+TEST_CASE("five nodes started from one seed converge within the bound") {
+  int worst = 0;
+  for (uint64_t seed : Seeds(10)) {
+    INFO("seed " << seed);
+    GossipCluster cluster(seed, DefaultOptions());
+    cluster.AddNodes(5);
+    const int rounds = cluster.RunUntil(100, [&] { return cluster.Converged(); });
+    REQUIRE(rounds > 0);
+    CHECK(rounds <= ConvergenceBound(5));
+    worst = std::max(worst, rounds);
+    MESSAGE("5 nodes, seed " << seed << ": converged in " << rounds << " rounds");
+  }
+  MESSAGE("5 nodes: at most " << worst << " rounds over 10 seeds (bound " << ConvergenceBound(5) << ")");
+}
+
+TEST_CASE("a partitioned node is marked down by all within the phi bound, and up after the heal") {
+  for (uint64_t seed : Seeds(5)) {
+    INFO("seed " << seed);
+    GossipClusterOptions options = DefaultOptions();
+    GossipCluster cluster(seed, options);
+    cluster.AddNodes(5);
+    REQUIRE(cluster.RunUntil(100, [&] { return cluster.Converged(); }) > 0);
+    // A healthy cluster raises no false suspicion over a while.
+    const int64_t healthy_from = cluster.loop().now();
+    cluster.RunRounds(300);
+    for (size_t i = 0; i < cluster.size(); ++i) {
+      for (size_t j = 0; j < cluster.size(); ++j) {
+        if (i != j) CHECK(cluster.FirstEvent(i, "down", cluster.id(j), healthy_from) < 0);
+      }
+    }
+
+    const size_t cut = 3;
+    const int64_t interval = cluster.interval_ms();
+    const double threshold = options.gossip.failure_detector.phi_threshold;
+    auto cut_sees_all_down = [&] {
+      for (size_t j = 0; j < cluster.size(); ++j) {
+        if (j != cut && cluster.node(cut).IsUp(cluster.id(j))) return false;
+      }
+      return true;
+    };
+    const int64_t cut_at = cluster.loop().now();
+    cluster.network().Partition({{cluster.address(cut)}});
+    const int rounds_down =
+        cluster.RunUntil(100, [&] { return cluster.AllSeeUp(cut, false) && cut_sees_all_down(); });
+    REQUIRE(rounds_down > 0);
+    int64_t slowest = 0;
+    for (size_t i = 0; i < cluster.size(); ++i) {
+      if (i == cut) continue;
+      CAPTURE(i);
+      const int64_t down_at = cluster.FirstEvent(i, "down", cluster.id(cut), cut_at);
+      REQUIRE(down_at >= cut_at);
+      for (const gossip::Member& m : cluster.node(i).Members()) {
+        if (m.state.node_id != cluster.id(cut)) continue;
+        const double silence = SilenceBeforeConvictionMs(threshold, m.mean_interval_ms);
+        CHECK(static_cast<double>(down_at - m.last_heartbeat_ms) >= silence);
+        CHECK(static_cast<double>(down_at - m.last_heartbeat_ms) <= silence + static_cast<double>(interval));
+        // The bound from the settings alone: a lossless cluster hears each
+        // heartbeat about once a round (mean <= 2 intervals), and the last one
+        // still spreads among the others for a round or two after the cut.
+        CHECK(m.mean_interval_ms <= 2.0 * static_cast<double>(interval));
+        CHECK(m.last_heartbeat_ms - cut_at <= 3 * interval);
+      }
+      slowest = std::max(slowest, down_at - cut_at);
+    }
+    CHECK(static_cast<double>(slowest) <=
+          SilenceBeforeConvictionMs(threshold, 2.0 * static_cast<double>(interval)) +
+              4.0 * static_cast<double>(interval));
+    MESSAGE("seed " << seed << ": partitioned node down everywhere after " << rounds_down
+                    << " rounds, slowest observer " << slowest << " ms after the cut");
+
+    cluster.network().Heal();
+    const int rounds_up = cluster.RunUntil(100, [&] { return cluster.Converged(); });
+    REQUIRE(rounds_up > 0);
+    CHECK(rounds_up <= 6);
+    MESSAGE("seed " << seed << ": all up again " << rounds_up << " rounds after the heal");
+  }
+}
+
+TEST_CASE("a restarted node is recognised as the same node with a new generation") {
+  for (uint64_t seed : Seeds(5)) {
+    INFO("seed " << seed);
+    GossipCluster cluster(seed, DefaultOptions());
+    cluster.AddNodes(5);
+    REQUIRE(cluster.RunUntil(100, [&] { return cluster.Converged(); }) > 0);
+    const size_t victim = 2;
+    const uint64_t old_generation = cluster.generation(victim);
+    cluster.Kill(victim);
+    // Refused connections and phi both count; either way all see it down.
+    const int rounds_down = cluster.RunUntil(100, [&] { return cluster.AllSeeUp(victim, false); });
+    REQUIRE(rounds_down > 0);
+    // Refused connections told some nodes at once, sooner than phi could.
+    uint64_t evidence = 0;
+    for (size_t i = 0; i < cluster.size(); ++i)
+      evidence += i == victim ? 0 : cluster.node(i).Stats().evidence_reports;
+    CHECK(evidence > 0);
+    MESSAGE("seed " << seed << ": killed node down everywhere after " << rounds_down << " rounds");
+
+    cluster.RunRounds(10);
+    const int64_t restarted_at = cluster.loop().now();
+    cluster.Start(victim);
+    CHECK(cluster.generation(victim) > old_generation);
+    const int rounds_up = cluster.RunUntil(100, [&] { return cluster.Converged(); });
+    REQUIRE(rounds_up > 0);
+    CHECK(rounds_up <= ConvergenceBound(5));
+    const gossip::NodeState& fresh = cluster.node(victim).self();
+    for (size_t i = 0; i < cluster.size(); ++i) {
+      if (i == victim) continue;
+      CAPTURE(i);
+      CHECK(cluster.FirstEvent(i, "restart", cluster.id(victim), restarted_at) >= restarted_at);
+      CHECK(cluster.FirstEvent(i, "join", cluster.id(victim), restarted_at) < 0);
+      const gossip::NodeState* seen = cluster.node(i).Find(cluster.id(victim));
+      REQUIRE(seen != nullptr);
+      CHECK(seen->generation == fresh.generation);
+      CHECK(seen->tokens == fresh.tokens);
+      CHECK(seen->status == NodeStatus::kNormal);
+    }
+  }
+}
+
+TEST_CASE("with 20% of messages lost (and some duplicated and late) five nodes still converge") {
+  int worst = 0;
+  for (uint64_t seed : Seeds(10)) {
+    INFO("seed " << seed);
+    GossipClusterOptions options = DefaultOptions();
+    options.link = LinkOptions{.min_delay_ms = 1, .max_delay_ms = 40, .drop = 0.2, .duplicate = 0.05};
+    GossipCluster cluster(seed, options);
+    cluster.AddNodes(5);
+    const int rounds = cluster.RunUntil(200, [&] { return cluster.Converged(); });
+    REQUIRE(rounds > 0);
+    // Each exchange is three messages; one survives whole with 0.8^3 ~ 0.5,
+    // so twice the lossless bound.
+    CHECK(rounds <= 2 * ConvergenceBound(5));
+    worst = std::max(worst, rounds);
+    const NetworkStats traffic = cluster.network().stats();
+    // Loss delays heartbeats but does not make anyone look dead.
+    const int64_t converged_at = cluster.loop().now();
+    cluster.RunRounds(300);
+    for (size_t i = 0; i < cluster.size(); ++i) {
+      for (size_t j = 0; j < cluster.size(); ++j) {
+        if (i != j) CHECK(cluster.FirstEvent(i, "down", cluster.id(j), converged_at) < 0);
+      }
+    }
+    CHECK(cluster.Converged());
+    MESSAGE("5 nodes, 20% loss, seed " << seed << ": converged in " << rounds << " rounds ("
+                                       << traffic.dropped << " of " << traffic.sent << " messages lost)");
+  }
+  MESSAGE("5 nodes, 20% loss: at most " << worst << " rounds (bound " << 2 * ConvergenceBound(5) << ")");
+}
+
+TEST_CASE("a 100-node cluster converges") {
+  const uint64_t seed = BaseSeed();
+  INFO("seed " << seed);
+  GossipCluster cluster(seed, DefaultOptions());
+  cluster.AddNodes(100);
+  const int rounds = cluster.RunUntil(200, [&] { return cluster.Converged(); });
+  REQUIRE(rounds > 0);
+  CHECK(rounds <= ConvergenceBound(100));
+  const uint64_t messages = cluster.network().stats().sent;
+  // Heartbeats reach everyone often enough that nobody is suspected.
+  const int64_t converged_at = cluster.loop().now();
+  cluster.RunRounds(100);
+  size_t false_downs = 0;
+  for (size_t i = 0; i < cluster.size(); ++i) {
+    for (const ObservedEvent& event : cluster.events(i))
+      false_downs += event.time_ms >= converged_at && event.kind == "down";
+  }
+  CHECK(false_downs == 0);
+  CHECK(cluster.Converged());
+  MESSAGE("100 nodes from one seed, seed " << seed << ": converged in " << rounds << " rounds (bound "
+                                           << ConvergenceBound(100) << "), " << messages << " messages");
+}
+
+TEST_CASE("a node that leaves is seen LEFT by all; a removed dead node too; a restart rejoins") {
+  for (uint64_t seed : Seeds(5)) {
+    INFO("seed " << seed);
+    GossipCluster cluster(seed, DefaultOptions());
+    cluster.AddNodes(5);
+    REQUIRE(cluster.RunUntil(100, [&] { return cluster.Converged(); }) > 0);
+
+    const size_t leaver = 4;
+    const int64_t left_at = cluster.loop().now();
+    cluster.Leave(leaver);
+    const int rounds_left =
+        cluster.RunUntil(20, [&] { return cluster.AllSeeStatus(leaver, NodeStatus::kLeft); });
+    REQUIRE(rounds_left > 0);
+    CHECK(rounds_left <= 2);  // pushed to every live peer, not gossiped
+
+    const size_t dead = 3;
+    cluster.Kill(dead);
+    REQUIRE(cluster.RunUntil(100, [&] { return cluster.AllSeeUp(dead, false); }) > 0);
+    const size_t remover = 1;
+    REQUIRE(cluster.node(remover).RemoveNode(cluster.id(dead)).ok());
+    const int rounds_removed =
+        cluster.RunUntil(100, [&] { return cluster.AllSeeStatus(dead, NodeStatus::kLeft); });
+    REQUIRE(rounds_removed > 0);
+    CHECK(rounds_removed <= ConvergenceBound(3));
+    MESSAGE("seed " << seed << ": leave seen everywhere in " << rounds_left << " rounds, removal in "
+                    << rounds_removed);
+
+    // The removed node comes back with a new generation and rejoins; the
+    // node that left stays LEFT and was never judged down.
+    cluster.Start(dead);
+    const int rounds_rejoin = cluster.RunUntil(100, [&] { return cluster.Converged(); });
+    REQUIRE(rounds_rejoin > 0);
+    CHECK(rounds_rejoin <= ConvergenceBound(4));
+    CHECK(cluster.AllSeeStatus(leaver, NodeStatus::kLeft));
+    for (size_t i = 0; i < cluster.size(); ++i) {
+      if (i != leaver) CHECK(cluster.FirstEvent(i, "down", cluster.id(leaver), left_at) < 0);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace dynkv::sim

@@ -1,0 +1,300 @@
+// Up/down judgement, transport evidence, leaving and removal, the choice of
+// gossip targets, and the events listeners get.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <numbers>
+
+#include "gossip/gossip.h"
+#include "gossip_test_util.h"
+
+namespace dynkv::gossip {
+namespace {
+
+using test::Exchange;
+using test::MakeNode;
+using test::PeerAddress;
+using test::RecordingListener;
+
+constexpr int64_t kInterval = 100;  // GossipOptions' default
+
+const Member& MemberOf(const std::vector<Member>& members, const std::string& node_id) {
+  for (const Member& m : members) {
+    if (m.state.node_id == node_id) return m;
+  }
+  FAIL("no member " << node_id);
+  return members.front();
+}
+
+// Every node ticks and opens an exchange with the next one, for `rounds`
+// rounds from `*now`, so all of them see each other's heartbeats move.
+void RunRing(const std::vector<Gossiper*>& nodes, int rounds, int64_t* now) {
+  for (int r = 0; r < rounds; ++r, *now += kInterval) {
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      nodes[i]->Tick(*now);
+      Exchange(*nodes[i], *nodes[(i + 1) % nodes.size()], *now);
+    }
+  }
+}
+
+TEST_CASE("a peer is up once its heartbeat advances, down after silence past phi, up on a newer heartbeat") {
+  auto a = MakeNode("a", 10);
+  auto b = MakeNode("b", 20);
+  RecordingListener events;
+  b->AddListener(&events);
+  int64_t now = 0;
+  Exchange(*a, *b, now);
+  CHECK_FALSE(b->IsUp("a"));  // only remembered so far
+  CHECK(events.Take() == std::vector<std::string>{"join:a"});
+
+  RunRing({a.get(), b.get()}, 30, &now);
+  CHECK(b->IsUp("a"));
+  CHECK(events.Take() == std::vector<std::string>{"up:a"});
+  const int64_t last_heard = now - kInterval;
+  const double mean = MemberOf(b->Members(), "a").mean_interval_ms;
+  CHECK(mean == doctest::Approx(kInterval).epsilon(0.1));
+
+  // a falls silent; b keeps its rounds.
+  int64_t down_at = -1;
+  for (; now < last_heard + 10'000 && down_at < 0; now += kInterval) {
+    b->Tick(now);
+    if (!b->IsUp("a")) down_at = now;
+  }
+  REQUIRE(down_at > 0);
+  const double threshold_ms = 8 * std::numbers::ln10 * mean;
+  CHECK(down_at - last_heard >= threshold_ms);
+  CHECK(down_at - last_heard <= threshold_ms + kInterval);
+  CHECK(MemberOf(b->Members(), "a").phi > 8);
+  CHECK(b->Stats().convictions == 1);
+  CHECK(events.Take() == std::vector<std::string>{"down:a"});
+
+  a->Tick(now);
+  Exchange(*a, *b, now);
+  CHECK(b->IsUp("a"));
+  CHECK(events.Take() == std::vector<std::string>{"up:a"});
+}
+
+TEST_CASE(
+    "transport evidence marks a peer down at once; old heartbeats via others do not revive it, contact "
+    "does") {
+  auto a = MakeNode("a", 10);
+  auto b = MakeNode("b", 20);
+  auto c = MakeNode("c", 30);
+  int64_t now = 0;
+  RunRing({a.get(), b.get(), c.get()}, 5, &now);
+  REQUIRE(b->IsUp("a"));
+  RecordingListener events;
+  b->AddListener(&events);
+
+  b->OnPeerUnreachable(PeerAddress("a"), now);
+  CHECK_FALSE(b->IsUp("a"));
+  CHECK(events.Take() == std::vector<std::string>{"down:a"});
+  CHECK(b->Stats().evidence_reports == 1);
+
+  // c heard a's latest heartbeat before b did; b learns it from c, not from a.
+  a->Tick(now);
+  Exchange(*a, *c, now);
+  Exchange(*c, *b, now);
+  CHECK(b->Find("a")->heartbeat == a->self().heartbeat);
+  CHECK_FALSE(b->IsUp("a"));
+
+  now += kInterval;
+  a->Tick(now);
+  Exchange(*a, *b, now);
+  CHECK(b->IsUp("a"));
+  CHECK(events.Take() == std::vector<std::string>{"up:a"});
+}
+
+TEST_CASE("evidence about an unknown address changes nothing") {
+  auto a = MakeNode("a", 10);
+  auto b = MakeNode("b", 20);
+  int64_t now = 0;
+  RunRing({a.get(), b.get()}, 3, &now);
+  b->OnPeerUnreachable("nowhere.test:7000", now);
+  CHECK(b->IsUp("a"));
+  CHECK(b->Stats().evidence_reports == 0);
+}
+
+TEST_CASE("a leaving node pushes LEFT to its live peers, which stop watching it") {
+  auto a = MakeNode("a", 10);
+  auto b = MakeNode("b", 20);
+  auto c = MakeNode("c", 30);
+  int64_t now = 0;
+  RunRing({a.get(), b.get(), c.get()}, 5, &now);
+  RecordingListener events;
+  b->AddListener(&events);
+
+  std::vector<OutgoingLeave> notices = a->Leave();
+  REQUIRE(notices.size() == 2);
+  CHECK(a->self().status == NodeStatus::kLeft);
+  for (const OutgoingLeave& out : notices) {
+    CHECK(out.notice.state == a->self());
+    Gossiper* target = out.to == PeerAddress("b") ? b.get() : c.get();
+    CHECK(target->OnLeaveNotice("a", out.notice, now).ok());
+  }
+  CHECK(events.Take() == std::vector<std::string>{"change:a", "leave:a"});
+  CHECK(b->Find("a")->status == NodeStatus::kLeft);
+  CHECK(c->Find("a")->status == NodeStatus::kLeft);
+  CHECK_FALSE(b->IsUp("a"));
+
+  // Long silence (c falls silent too): a is never judged down again, never
+  // a gossip target, and stays listed as left.
+  for (int i = 0; i < 100; ++i, now += kInterval) {
+    for (const OutgoingSyn& out : b->Tick(now)) CHECK(out.to != PeerAddress("a"));
+  }
+  CHECK(events.Take() == std::vector<std::string>{"down:c"});
+  CHECK(b->Stats().peers_left == 1);
+  CHECK(MemberOf(b->Members(), "a").state.status == NodeStatus::kLeft);
+}
+
+TEST_CASE("a leave notice must carry status LEFT") {
+  auto a = MakeNode("a", 10);
+  auto b = MakeNode("b", 20);
+  Status status = b->OnLeaveNotice("a", LeaveNotice{a->self()}, 0);
+  CHECK(status.code() == Code::kInvalidArgument);
+  CHECK(b->Find("a") == nullptr);
+}
+
+TEST_CASE("an operator removal of a dead node wins over its own newer heartbeats, and a restart rejoins") {
+  auto a = MakeNode("a", 10);
+  auto b = MakeNode("b", 20);
+  auto c = MakeNode("c", 30);
+  int64_t now = 0;
+  RunRing({a.get(), b.get(), c.get()}, 5, &now);
+  // a's last heartbeats reach c but not b; then a dies.
+  for (int i = 0; i < 3; ++i) {
+    a->Tick(now);
+    Exchange(*a, *c, now);
+  }
+  REQUIRE(c->Find("a")->heartbeat > b->Find("a")->heartbeat);
+
+  CHECK(b->RemoveNode("b").code() == Code::kInvalidArgument);   // itself
+  CHECK(b->RemoveNode("zz").code() == Code::kInvalidArgument);  // unknown
+  CHECK(b->RemoveNode("a").code() == Code::kInvalidArgument);   // still up here
+  b->OnPeerUnreachable(PeerAddress("a"), now);
+  RecordingListener b_events;
+  b->AddListener(&b_events);
+  REQUIRE(b->RemoveNode("a").ok());
+  CHECK(b_events.Take() == std::vector<std::string>{"change:a", "leave:a"});
+  CHECK(b->RemoveNode("a").ok());  // again: nothing to do
+  CHECK(b_events.Take().empty());
+
+  RecordingListener c_events;
+  c->AddListener(&c_events);
+  Exchange(*c, *b, now);
+  CHECK(c->Find("a")->status == NodeStatus::kLeft);
+  CHECK(c_events.Take() == std::vector<std::string>{"change:a", "leave:a"});
+  Exchange(*b, *c, now);
+  CHECK(b->Find("a")->status == NodeStatus::kLeft);
+
+  // a comes back with a new generation and is a member again everywhere.
+  auto a2 = MakeNode("a", 11);
+  RunRing({a2.get(), b.get(), c.get()}, 3, &now);
+  for (Gossiper* node : {b.get(), c.get()}) {
+    CHECK(node->Find("a")->generation == 11);
+    CHECK(node->Find("a")->status == NodeStatus::kNormal);
+    CHECK(node->IsUp("a"));
+  }
+  CHECK(c_events.Take() == std::vector<std::string>{"restart:a", "up:a"});
+}
+
+TEST_CASE("a node removed while alive learns it, keeps its own state, and is not counted by others") {
+  auto a = MakeNode("a", 10);
+  auto b = MakeNode("b", 20);
+  int64_t now = 0;
+  RunRing({a.get(), b.get()}, 3, &now);
+  b->OnPeerUnreachable(PeerAddress("a"), now);  // a mistaken report: a is alive
+  REQUIRE(b->RemoveNode("a").ok());
+  CHECK_FALSE(a->removed());
+
+  a->Tick(now);
+  Exchange(*a, *b, now);  // b's ACK pushes the removal to a
+  CHECK(a->removed());
+  CHECK(a->self().status == NodeStatus::kNormal);
+  CHECK(b->Find("a")->status == NodeStatus::kLeft);
+  CHECK_FALSE(b->IsUp("a"));
+
+  auto c = MakeNode("c", 30);
+  Exchange(*b, *c, now);
+  Exchange(*c, *a, now);  // a SYN from c, which knows of the removal, tells a as well
+  CHECK(c->Find("a")->status == NodeStatus::kLeft);
+}
+
+TEST_CASE("a lone node gossips to a seed and never to itself") {
+  auto a = MakeNode("a", 10, {PeerAddress("a"), PeerAddress("b")});
+  std::vector<OutgoingSyn> out = a->Tick(0);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].to == PeerAddress("b"));
+  CHECK(out[0].syn.digests.size() == 1);
+
+  auto seed = MakeNode("s", 10, {PeerAddress("s")});
+  CHECK(seed->Tick(0).empty());
+}
+
+TEST_CASE("each round goes to a live peer, and to a down one about down / (live + 1) of the time") {
+  auto a = MakeNode("a", 10);
+  auto b = MakeNode("b", 20);
+  auto c = MakeNode("c", 30);
+  int64_t now = 0;
+  RunRing({a.get(), b.get(), c.get()}, 5, &now);
+  a->OnPeerUnreachable(PeerAddress("c"), now);
+  int to_b = 0;
+  int to_c = 0;
+  for (int i = 0; i < 200; ++i) {
+    for (const OutgoingSyn& out : a->Tick(now)) {
+      to_b += out.to == PeerAddress("b");
+      to_c += out.to == PeerAddress("c");
+    }
+  }
+  CHECK(to_b == 200);
+  CHECK(to_c > 60);  // expected 100 (probability 1/2); 60..140 is over 5 sigma
+  CHECK(to_c < 140);
+}
+
+TEST_CASE("members list this node first, then every known node with its judgement") {
+  auto a = MakeNode("a", 10);
+  auto b = MakeNode("b", 20);
+  auto c = MakeNode("c", 30);
+  int64_t now = 0;
+  RunRing({a.get(), b.get(), c.get()}, 5, &now);
+  b->OnPeerUnreachable(PeerAddress("c"), now);
+  std::vector<Member> members = b->Members();
+  REQUIRE(members.size() == 3);
+  CHECK(members[0].self);
+  CHECK(members[0].state == b->self());
+  CHECK(members[0].up);
+  CHECK(MemberOf(members, "a").up);
+  CHECK_FALSE(MemberOf(members, "c").up);
+  CHECK(MemberOf(members, "a").state == *b->Find("a"));
+  GossipStats stats = b->Stats();
+  CHECK(stats.rounds == 5);
+  CHECK(stats.peers_up == 1);
+  CHECK(stats.peers_down == 1);
+}
+
+TEST_CASE("Create rejects an invalid identity") {
+  LocalNode local;
+  local.node_id = "a";
+  local.generation = 1;
+  local.client_address = "a:1";
+  local.peer_address = "a:2";
+  CHECK(Gossiper::Create(local, {}, 1).ok());
+  LocalNode no_id = local;
+  no_id.node_id.clear();
+  CHECK(Gossiper::Create(no_id, {}, 1).status().code() == Code::kInvalidArgument);
+  LocalNode no_generation = local;
+  no_generation.generation = 0;
+  CHECK(Gossiper::Create(no_generation, {}, 1).status().code() == Code::kInvalidArgument);
+  LocalNode long_id = local;
+  long_id.node_id = std::string(300, 'a');  // the others would refuse its states
+  CHECK(Gossiper::Create(long_id, {}, 1).status().code() == Code::kInvalidArgument);
+  LocalNode bad_address = local;
+  bad_address.peer_address = "a";
+  CHECK(Gossiper::Create(bad_address, {}, 1).status().code() == Code::kInvalidArgument);
+  GossipOptions bad_seed;
+  bad_seed.seeds = {"a:0"};
+  CHECK(Gossiper::Create(local, bad_seed, 1).status().code() == Code::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace dynkv::gossip

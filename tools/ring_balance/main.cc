@@ -1,0 +1,180 @@
+// dynkv-ring-balance: how evenly the token allocator spreads the ring,
+// against blind random tokens, for clusters grown one node at a time. The
+// table is the one in docs/BENCHMARKS.md; the figures are exact ring
+// fractions, not samples, so a run is deterministic.
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "ring/ring.h"
+
+namespace dynkv::ring {
+
+namespace {
+
+constexpr const char* kUsage =
+    R"(usage: dynkv-ring-balance [--vnodes N] [--max-nodes N] [--replication N] [--seed N]
+
+Grows two rings one node at a time, from 1 node to --max-nodes: one with
+AllocateTokens (the allocator dynkvd uses when a node first joins), one with
+blind random tokens. For every size from 3 nodes up it prints:
+
+  nodes        cluster size n
+  vnodes       tokens per node
+  alloc        largest node's share of the ring / mean share (1/n), allocator
+  random       the same for random tokens
+  alloc_rN     largest node's share of the keys it replicates (preference
+               lists of N nodes) / mean share (N/n), allocator
+  random_rN    the same for random tokens
+  moved        fraction of the keys that changed owner when node n joined,
+               times n (1.00: exactly the new node's fair share of 1/n)
+
+Then the worst value of each column over all sizes (the smallest for
+moved). Every figure is an exact fraction of the 64-bit ring, computed from
+the tokens, not sampled. It exits with status 1 if a key ever moved to a
+node other than the one joining.
+
+options:
+  --vnodes N       tokens per node (default: kDefaultVnodes)
+  --max-nodes N    largest cluster, at least 3 (default 100)
+  --replication N  replicas per key for the rN columns (default 3)
+  --seed N         seed of the random tokens (default 1)
+  --help           this text
+)";
+
+struct Options {
+  uint64_t vnodes = kDefaultVnodes;
+  uint64_t max_nodes = 100;
+  uint64_t replication = 3;
+  uint64_t seed = 1;
+};
+
+bool ParseCount(const char* text, uint64_t* out) {
+  char* end = nullptr;
+  const unsigned long long value = std::strtoull(text, &end, 10);
+  if (end == text || *end != '\0' || text[0] == '-') return false;
+  *out = value;
+  return true;
+}
+
+// Returns 0 when the arguments parse, else the exit status.
+int ParseArgs(int argc, char** argv, Options* options) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    }
+    const std::pair<std::string_view, uint64_t*> flags[] = {{"--vnodes", &options->vnodes},
+                                                            {"--max-nodes", &options->max_nodes},
+                                                            {"--replication", &options->replication},
+                                                            {"--seed", &options->seed}};
+    uint64_t* target = nullptr;
+    for (const auto& [name, field] : flags) {
+      if (arg == name) target = field;
+    }
+    if (target == nullptr) {
+      std::fprintf(stderr, "dynkv-ring-balance: unknown option %s (try --help)\n", argv[i]);
+      return 2;
+    }
+    if (i + 1 >= argc || !ParseCount(argv[i + 1], target)) {
+      std::fprintf(stderr, "dynkv-ring-balance: %s needs a number (try --help)\n", argv[i]);
+      return 2;
+    }
+    ++i;
+  }
+  if (options->vnodes == 0 || options->vnodes > kMaxVnodes || options->max_nodes < 3 ||
+      options->max_nodes > 10000 || options->replication == 0) {
+    std::fprintf(
+        stderr, "dynkv-ring-balance: need 1 <= vnodes <= %zu, 3 <= max-nodes <= 10000 and replication >= 1\n",
+        kMaxVnodes);
+    return 2;
+  }
+  return 0;
+}
+
+double MaxOverMean(const std::map<std::string, double>& shares) {
+  double total = 0, largest = 0;
+  for (const auto& [node, share] : shares) {
+    total += share;
+    largest = std::max(largest, share);
+  }
+  return largest / (total / static_cast<double>(shares.size()));
+}
+
+std::string NodeName(size_t i) { return "node" + std::to_string(i); }
+
+// The fraction of the ring whose owner differs between `before` and `after`,
+// where `after` only adds tokens: each range of `after` then lies inside one
+// range of `before`. Sets *only_to_joiner to false if some range moved to a
+// node other than `joiner`.
+double MovedFraction(const Ring& before, const Ring& after, const std::string& joiner, bool* only_to_joiner) {
+  double moved = 0;
+  for (size_t i = 0; i < after.token_count(); ++i) {
+    const std::string& owner = after.nodes()[after.owner_index(i)];
+    if (owner == before.Owner(after.token(i))) continue;
+    if (owner != joiner) *only_to_joiner = false;
+    const uint64_t start = after.token(i == 0 ? after.token_count() - 1 : i - 1);
+    moved += static_cast<double>(after.token(i) - start) / 18446744073709551616.0;
+  }
+  return moved;
+}
+
+int Run(const Options& options) {
+  const auto vnodes = static_cast<size_t>(options.vnodes);
+  const auto replication = static_cast<size_t>(options.replication);
+  TokenMap balanced, random;
+  std::printf("# dynkv-ring-balance --vnodes %zu --max-nodes %zu --replication %zu --seed %llu\n", vnodes,
+              static_cast<size_t>(options.max_nodes), replication,
+              static_cast<unsigned long long>(options.seed));
+  std::printf("%6s %6s %7s %7s %9s %9s %6s\n", "nodes", "vnodes", "alloc", "random",
+              ("alloc_r" + std::to_string(replication)).c_str(),
+              ("random_r" + std::to_string(replication)).c_str(), "moved");
+  double worst[5] = {0, 0, 0, 0, 2};
+  bool only_to_joiner = true;
+  for (size_t n = 1; n <= options.max_nodes; ++n) {
+    const std::string node = NodeName(n);
+    const Ring before(balanced);
+    Result<std::vector<uint64_t>> tokens = AllocateTokens(before, node, vnodes);
+    if (!tokens.ok()) {
+      std::fprintf(stderr, "dynkv-ring-balance: %s\n", tokens.status().ToString().c_str());
+      return 1;
+    }
+    balanced[node] = std::move(tokens).value();
+    random[node] = RandomTokens(node, vnodes, options.seed);
+    if (n < 3) continue;
+    const Ring balanced_ring(balanced), random_ring(random);
+    const double row[5] = {
+        MaxOverMean(Shares(balanced_ring)),
+        MaxOverMean(Shares(random_ring)),
+        MaxOverMean(ReplicatedShares(balanced_ring, replication)),
+        MaxOverMean(ReplicatedShares(random_ring, replication)),
+        MovedFraction(before, balanced_ring, node, &only_to_joiner) * static_cast<double>(n),
+    };
+    for (int c = 0; c < 4; ++c) worst[c] = std::max(worst[c], row[c]);
+    worst[4] = std::min(worst[4], row[4]);
+    std::printf("%6zu %6zu %7.3f %7.3f %9.3f %9.3f %6.2f\n", n, vnodes, row[0], row[1], row[2], row[3],
+                row[4]);
+  }
+  std::printf("%6s %6zu %7.3f %7.3f %9.3f %9.3f %6.2f\n", "worst", vnodes, worst[0], worst[1], worst[2],
+              worst[3], worst[4]);
+  if (!only_to_joiner) {
+    std::fprintf(stderr, "dynkv-ring-balance: keys moved between old nodes\n");
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+}  // namespace dynkv::ring
+
+int main(int argc, char** argv) {
+  dynkv::ring::Options options;
+  if (const int status = dynkv::ring::ParseArgs(argc, argv, &options); status != 0) return status;
+  return dynkv::ring::Run(options);
+}
