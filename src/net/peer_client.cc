@@ -1,0 +1,92 @@
+#include "net/peer_client.h"
+
+#include <utility>
+
+namespace dynkv::net {
+namespace {
+
+Status ConnectionStatus(const peer::PeerResponse& response) {
+  return response.has_error() ? StatusFromPeerError(response.error()) : Status::Ok();
+}
+
+// A PeerError answer is the call's failure; callers check one Status.
+PeerClient::Channel::Callback Unwrapping(PeerPool::Callback done) {
+  return [done = std::move(done)](Result<peer::PeerResponse> result) {
+    if (result.ok() && result->has_error()) return done(StatusFromPeerError(result->error()));
+    done(std::move(result));
+  };
+}
+
+}  // namespace
+
+PeerClient::PeerClient(uv_loop_t* loop, std::string address, HostPort host_port,
+                       const PeerPoolOptions& options, const Clock& clock, const PeerPool::UnitRandom& random,
+                       PeerEvents* events, PeerStats& stats)
+    : loop_(loop),
+      address_(std::move(address)),
+      clock_(clock),
+      random_(random),
+      events_(events),
+      stats_(stats),
+      backoff_(options.backoff) {
+  channel_options_.address = std::move(host_port);
+  channel_options_.call_timeout_ms = options.call_timeout_ms;
+  channel_options_.connect_timeout_ms = options.connect_timeout_ms;
+  channel_options_.max_frame_bytes = options.max_frame_bytes;
+}
+
+PeerClient::~PeerClient() { Close(); }
+
+void PeerClient::Call(peer::PeerRequest request, PeerPool::Callback done, uint32_t timeout_ms) {
+  if (closed_) return done(Status::Unavailable("the connection to " + address_ + " is closed"));
+  if (channel_ == nullptr || channel_->down()) {
+    const int64_t now = clock_.MonotonicMs();
+    if (channel_ != nullptr && now < retry_at_ms_) {
+      ++stats_.failed_fast;
+      return done(channel_->down_reason().WithContext(address_ + " is unreachable; next attempt in " +
+                                                      std::to_string(retry_at_ms_ - now) + " ms"));
+    }
+    StartAttempt();
+  }
+  channel_->Call(std::move(request), Unwrapping(std::move(done)), timeout_ms);
+}
+
+void PeerClient::Close() {
+  if (closed_) return;
+  closed_ = true;
+  // Its callbacks may destroy this client: nothing after this line.
+  std::unique_ptr<Channel> closing = std::move(channel_);
+  closing.reset();
+}
+
+// Replaces a channel that is down. That channel may be running the very
+// callback that called here; its lifetime guard lets it be destroyed.
+void PeerClient::StartAttempt() {
+  channel_ = std::make_unique<Channel>(loop_, channel_options_, &ConnectionStatus, &stats_.traffic);
+  channel_->SetOnLost([this](const Status& why) { OnLost(why); });
+  ++stats_.connect_attempts;
+  ++attempts_;
+  channel_->Connect([this](Status status) { OnConnect(status); });
+}
+
+void PeerClient::OnConnect(const Status& status) {
+  if (closed_) return;  // the channel was closed by Close()
+  if (status.ok()) {
+    ++stats_.connects;
+    if (attempts_ > 1) ++stats_.reconnects;
+    backoff_.Reset();
+    if (events_ != nullptr) events_->OnPeerReachable(address_);
+    return;
+  }
+  ++stats_.connect_failures;
+  retry_at_ms_ = clock_.MonotonicMs() + static_cast<int64_t>(backoff_.NextDelayMs(random_()));
+  if (events_ != nullptr) events_->OnPeerUnreachable(address_, status);
+}
+
+void PeerClient::OnLost(const Status& why) {
+  ++stats_.connections_lost;
+  retry_at_ms_ = clock_.MonotonicMs();
+  if (events_ != nullptr) events_->OnPeerUnreachable(address_, why);
+}
+
+}  // namespace dynkv::net
