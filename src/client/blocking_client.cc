@@ -45,6 +45,15 @@ struct Client::Impl {
     return std::move(*answer);
   }
 
+  // Calls `request` and moves out the `field` of an answer of `expected` kind.
+  template <typename T>
+  Result<T> CallFor(Request request, Response::ResultCase expected, std::string_view operation,
+                    T* (Response::*field)()) {
+    Result<Response> answer = Expect(Call(std::move(request)), expected, operation);
+    if (!answer.ok()) return answer.status();
+    return std::move(*((*answer).*field)());
+  }
+
   uv_loop_t loop;
   std::unique_ptr<AsyncClient> async;
 };
@@ -99,15 +108,36 @@ Status Client::Delete(std::string_view key, const WriteOptions& options) {
 }
 
 Result<PingResponse> Client::Ping() {
-  Result<Response> answer = Expect(impl_->Call(MakePing()), Response::kPing, "Ping");
-  if (!answer.ok()) return answer.status();
-  return std::move(*answer->mutable_ping());
+  return impl_->CallFor(MakePing(), Response::kPing, "Ping", &Response::mutable_ping);
 }
 
 Result<StatsResponse> Client::Stats() {
-  Result<Response> answer = Expect(impl_->Call(MakeStats()), Response::kStats, "Stats");
-  if (!answer.ok()) return answer.status();
-  return std::move(*answer->mutable_stats());
+  return impl_->CallFor(MakeStats(), Response::kStats, "Stats", &Response::mutable_stats);
+}
+
+Result<MembersResponse> Client::Members() {
+  Request request;
+  request.mutable_members();
+  return impl_->CallFor(std::move(request), Response::kMembers, "Members", &Response::mutable_members);
+}
+
+Result<RingResponse> Client::Ring() {
+  Request request;
+  request.mutable_ring();
+  return impl_->CallFor(std::move(request), Response::kRing, "Ring", &Response::mutable_ring);
+}
+
+Status Client::Leave() {
+  Request request;
+  request.mutable_leave();
+  return impl_->CallFor(std::move(request), Response::kLeave, "Leave", &Response::mutable_leave).status();
+}
+
+Status Client::RemoveNode(std::string_view node_id) {
+  Request request;
+  request.mutable_remove_node()->set_node_id(std::string(node_id));
+  return impl_->CallFor(std::move(request), Response::kRemoveNode, "RemoveNode", &Response::mutable_remove_node)
+      .status();
 }
 
 std::vector<Result<Response>> Client::Pipeline(std::vector<Request> requests) {

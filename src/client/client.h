@@ -124,6 +124,13 @@ class Client {
   Status Delete(std::string_view key, const WriteOptions& options = {});
   Result<PingResponse> Ping();
   Result<StatsResponse> Stats();
+  // Cluster administration: every node known to the node asked, with its
+  // own up/down judgement; each node's share of the ring; make the node
+  // leave the cluster and stop; remove a dead node from the cluster.
+  Result<MembersResponse> Members();
+  Result<RingResponse> Ring();
+  Status Leave();
+  Status RemoveNode(std::string_view node_id);
 
   // Sends every request before waiting for any answer; the results come back
   // in request order.

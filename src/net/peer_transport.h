@@ -107,6 +107,9 @@ class PeerPool {
   // closed, the address does not parse (INVALID_ARGUMENT) or the peer is
   // backing off (UNAVAILABLE). timeout_ms 0: options.call_timeout_ms.
   void Call(const std::string& address, peer::PeerRequest request, Callback done, uint32_t timeout_ms = 0);
+  // Sets where reachability evidence goes, for owners built after the pool.
+  // REQUIRES: no call made yet (peers already made keep the old sink).
+  void SetEvents(PeerEvents* events) { events_ = events; }
   // Drops the connection to `address` (a node that left), failing its calls
   // with UNAVAILABLE. A later Call starts afresh, with no backoff.
   void Forget(const std::string& address);

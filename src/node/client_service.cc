@@ -94,6 +94,18 @@ void ClientService::Handle(const pb::Request& request, Reply reply) {
       FillStats(response.mutable_stats());
       return reply(std::move(response));
     }
+    case pb::Request::kMembers:
+    case pb::Request::kRing:
+    case pb::Request::kRemoveNode:
+      return reply(HandleAdmin(request));
+    case pb::Request::kLeave: {
+      // Reply first: a node with no peers to tell stops at once.
+      pb::Response response = HandleAdmin(request);
+      const bool accepted = !response.has_error();
+      reply(std::move(response));
+      if (accepted) admin_->Leave();
+      return;
+    }
     case pb::Request::OP_NOT_SET:
       return reply(ErrorResponse(request.id(), Status::InvalidArgument("request has no operation")));
     default:
@@ -287,6 +299,33 @@ pb::Response ClientService::ErrorResponse(uint64_t request_id, const Status& sta
   return response;
 }
 
+pb::Response ClientService::HandleAdmin(const pb::Request& request) {
+  if (admin_ == nullptr) return ErrorResponse(request.id(), Status::Unavailable("this node has no membership"));
+  pb::Response response;
+  response.set_id(request.id());
+  switch (request.op_case()) {
+    case pb::Request::kMembers:
+      Count("requests.members");
+      admin_->FillMembers(response.mutable_members());
+      break;
+    case pb::Request::kRing:
+      Count("requests.ring");
+      admin_->FillRing(response.mutable_ring());
+      break;
+    case pb::Request::kLeave:
+      Count("requests.leave");
+      response.mutable_leave();
+      break;
+    default: {
+      Count("requests.remove_node");
+      Status status = admin_->RemoveNode(request.remove_node().node_id());
+      if (!status.ok()) return ErrorResponse(request.id(), status);
+      response.mutable_remove_node();
+    }
+  }
+  return response;
+}
+
 void ClientService::FillStats(pb::StatsResponse* stats) const {
   stats->set_node_id(options_.node_id);
   auto& values = *stats->mutable_values();
@@ -307,6 +346,11 @@ void ClientService::FillStats(pb::StatsResponse* stats) const {
   values["storage.bytes_after_compression"] = static_cast<double>(s.bytes_after_compression);
   values["storage.records_reaped"] = static_cast<double>(s.records_reaped);
   values["storage.siblings_reaped"] = static_cast<double>(s.siblings_reaped);
+  if (admin_ != nullptr) {
+    std::map<std::string, double> cluster;
+    admin_->FillStats(&cluster);
+    for (const auto& [name, value] : cluster) values[name] = value;
+  }
 }
 
 }  // namespace dynkv::node

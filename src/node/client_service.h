@@ -23,6 +23,22 @@
 
 namespace dynkv::node {
 
+// The cluster-administration side of the node, answered from its
+// membership (`dynkv members`, `ring`, `leave`, `remove`).
+class ClusterAdmin {
+ public:
+  virtual ~ClusterAdmin() = default;
+  virtual void FillMembers(dynkv::client::MembersResponse* out) const = 0;
+  virtual void FillRing(dynkv::client::RingResponse* out) const = 0;
+  // Marks a dead node as removed; INVALID_ARGUMENT for this node, an unknown
+  // one, or one that is up.
+  virtual Status RemoveNode(const std::string& node_id) = 0;
+  // Announces that this node leaves, then stops it. The caller's reply is
+  // written first: stopping closes connections only after their writes.
+  virtual void Leave() = 0;
+  virtual void FillStats(std::map<std::string, double>* values) const = 0;
+};
+
 struct ServiceOptions {
   std::string node_id;
   std::string version;
@@ -42,6 +58,10 @@ class ClientService {
   // REQUIRES: replica, engine and clock outlive the service.
   ClientService(quorum::LocalReplica& replica, const storage::Engine& engine, const Clock& clock,
                 ServiceOptions options);
+
+  // REQUIRES: admin outlives the service. Without one, administration
+  // requests get UNAVAILABLE.
+  void SetClusterAdmin(ClusterAdmin* admin) { admin_ = admin; }
 
   // Handles one request; `reply` is called exactly once, now or later.
   void Handle(const dynkv::client::Request& request, Reply reply);
@@ -80,6 +100,8 @@ class ClientService {
   void RunBatch(uint64_t request_id, const Items& items, Results* (dynkv::client::Response::*results_of)(),
                 Reply reply, Start start);
   void FillStats(dynkv::client::StatsResponse* stats) const;
+  // Answers members, ring, leave and remove_node requests, at once.
+  dynkv::client::Response HandleAdmin(const dynkv::client::Request& request);
 
   // Validation shared by single and batched forms.
   Status CheckKey(const std::string& key) const;
@@ -95,6 +117,7 @@ class ClientService {
   const storage::Engine& engine_;
   const Clock& clock_;
   ServiceOptions options_;
+  ClusterAdmin* admin_ = nullptr;
   int64_t started_ms_;
 
   Token next_token_ = 1;

@@ -1,7 +1,11 @@
 #include "node/identity.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <random>
+
+#include "common/coding.h"
+#include "ring/ring.h"
 
 namespace dynkv::node {
 
@@ -9,6 +13,8 @@ namespace {
 
 constexpr const char* kNodeIdMeta = "node_id";
 constexpr const char* kEpochMeta = "epoch";
+constexpr const char* kGenerationMeta = "generation";
+constexpr const char* kTokensMeta = "tokens";
 
 std::string NewEpoch() {
   std::random_device device;
@@ -18,10 +24,8 @@ std::string NewEpoch() {
   return hex;
 }
 
-}  // namespace
-
-Result<ActorId> LoadOrCreateIdentity(storage::Engine& engine, const std::string& node_id,
-                                     const std::string& data_dir) {
+Result<ActorId> LoadOrCreateActor(storage::Engine& engine, const std::string& node_id,
+                                  const std::string& data_dir) {
   auto stored_id = engine.GetMeta(kNodeIdMeta);
   if (stored_id.ok()) {
     if (*stored_id != node_id) {
@@ -40,6 +44,50 @@ Result<ActorId> LoadOrCreateIdentity(storage::Engine& engine, const std::string&
   DYNKV_RETURN_IF_ERROR(engine.PutMeta(kEpochMeta, epoch));
   DYNKV_RETURN_IF_ERROR(engine.PutMeta(kNodeIdMeta, node_id));
   return node_id + "." + epoch;
+}
+
+// max(now, last + 1): a generation only ever grows, even when the clock
+// went back, or gossip would take the restarted node for its old self.
+Result<uint64_t> NextGeneration(storage::Engine& engine, int64_t now_ms) {
+  uint64_t last = 0;
+  auto stored = engine.GetMeta(kGenerationMeta);
+  if (stored.ok()) {
+    if (stored->size() != 8) return Status::Corruption("stored generation has " + std::to_string(stored->size()) + " bytes");
+    last = DecodeFixed64BE(stored->data());
+  } else if (stored.status().code() != Code::kNotFound) {
+    return stored.status();
+  }
+  const uint64_t generation = std::max<uint64_t>(static_cast<uint64_t>(std::max<int64_t>(now_ms, 1)), last + 1);
+  std::string bytes;
+  PutFixed64BE(&bytes, generation);
+  DYNKV_RETURN_IF_ERROR(engine.PutMeta(kGenerationMeta, bytes));
+  return generation;
+}
+
+}  // namespace
+
+Result<Identity> LoadOrCreateIdentity(storage::Engine& engine, const std::string& node_id,
+                                      const std::string& data_dir, int64_t now_ms) {
+  Identity identity;
+  auto actor = LoadOrCreateActor(engine, node_id, data_dir);
+  if (!actor.ok()) return actor.status();
+  identity.actor = std::move(*actor);
+  auto generation = NextGeneration(engine, now_ms);
+  if (!generation.ok()) return generation.status().WithContext("data dir " + data_dir);
+  identity.generation = *generation;
+  auto stored_tokens = engine.GetMeta(kTokensMeta);
+  if (stored_tokens.ok()) {
+    auto tokens = ring::DecodeTokens(*stored_tokens);
+    if (!tokens.ok()) return tokens.status().WithContext("data dir " + data_dir + " holds unreadable tokens");
+    identity.tokens = std::move(*tokens);
+  } else if (stored_tokens.status().code() != Code::kNotFound) {
+    return stored_tokens.status();
+  }
+  return identity;
+}
+
+Status StoreTokens(storage::Engine& engine, const std::vector<uint64_t>& tokens) {
+  return engine.PutMeta(kTokensMeta, ring::EncodeTokens(tokens));
 }
 
 }  // namespace dynkv::node

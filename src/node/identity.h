@@ -4,7 +4,9 @@
 // reuses counters of its earlier life (Riak's kv679 data loss).
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/object.h"
 #include "common/status.h"
@@ -12,9 +14,21 @@
 
 namespace dynkv::node {
 
-// Reads the identity, or writes a new one in a fresh data dir. Fails when
-// the data dir belongs to another node id.
-Result<ActorId> LoadOrCreateIdentity(storage::Engine& engine, const std::string& node_id,
-                                     const std::string& data_dir);
+struct Identity {
+  ActorId actor;  // "<node_id>.<epoch>"
+  // This start's gossip generation: the wall clock in ms, raised above the
+  // last start's when the clock went back, and stored for the next start.
+  uint64_t generation = 0;
+  std::vector<uint64_t> tokens;  // empty until the node first joined a ring
+};
+
+// Reads the identity, or writes a new one in a fresh data dir, and records
+// this start's generation. Fails when the data dir belongs to another node
+// id or its stored tokens do not decode.
+Result<Identity> LoadOrCreateIdentity(storage::Engine& engine, const std::string& node_id,
+                                      const std::string& data_dir, int64_t now_ms);
+
+// Stores the tokens a node took when it joined (metadata "tokens").
+Status StoreTokens(storage::Engine& engine, const std::vector<uint64_t>& tokens);
 
 }  // namespace dynkv::node

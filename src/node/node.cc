@@ -42,13 +42,14 @@ Status Node::Open() {
   auto engine = storage::OpenLevelDbEngine(config_.storage);
   if (!engine.ok()) return engine.status();
   engine_ = std::move(*engine);
-  auto actor = LoadOrCreateIdentity(*engine_, config_.node_id, config_.data_dir);
-  if (!actor.ok()) return actor.status();
+  auto identity = LoadOrCreateIdentity(*engine_, config_.node_id, config_.data_dir, clock_.NowMs());
+  if (!identity.ok()) return identity.status();
+  const ActorId& actor = identity->actor;
 
   worker_ = std::make_unique<storage::StorageWorker>(
       *engine_, [this](std::function<void()> fn) { completions_.Post(std::move(fn)); });
   replica_ = std::make_unique<quorum::LocalReplica>(
-      *worker_, clock_, *actor,
+      *worker_, clock_, actor,
       quorum::ReplicaLimits{config_.limits.max_siblings, config_.limits.max_object_bytes});
 
   ServiceOptions service_options;
@@ -68,6 +69,7 @@ Status Node::Open() {
   server_ = std::make_unique<ClientServer>(
       &loop_, *service_, ServerOptions{config_.limits.max_frame_bytes, config_.limits.max_connections});
   DYNKV_RETURN_IF_ERROR(server_->Listen(config_.client_address));
+  DYNKV_RETURN_IF_ERROR(OpenMembership(*identity));
 
   DYNKV_RETURN_IF_ERROR(UvStatus("uv_signal_init", uv_signal_init(&loop_, &sigterm_)));
   DYNKV_RETURN_IF_ERROR(UvStatus("uv_signal_init", uv_signal_init(&loop_, &sigint_)));
@@ -88,8 +90,9 @@ Status Node::Open() {
   reap_timer_.data = this;
   ScheduleReap();
 
-  DYNKV_LOG(kInfo) << "node " << config_.node_id << " (actor " << *actor << ") serving clients on "
-                   << config_.client_address.ToString() << ", data in " << config_.data_dir;
+  DYNKV_LOG(kInfo) << "node " << config_.node_id << " (actor " << actor << ") serving clients on "
+                   << config_.client_address.ToString() << ", peers on " << config_.peer_address.ToString()
+                   << ", data in " << config_.data_dir;
   return Status::Ok();
 }
 
@@ -112,6 +115,49 @@ void ReapBatch(storage::StorageWorker* worker, std::shared_ptr<std::string> curs
 
 }  // namespace
 
+Status Node::OpenMembership(const Identity& identity) {
+  const MembershipConfig& m = config_.membership;
+  net::PeerPoolOptions pool_options;
+  pool_options.local_node_id = config_.node_id;
+  pool_options.max_frame_bytes = config_.limits.max_frame_bytes;
+  peer_pool_ = std::make_unique<net::PeerPool>(&loop_, pool_options, clock_, nullptr, nullptr);
+
+  MembershipOptions options;
+  options.self.node_id = config_.node_id;
+  options.self.generation = identity.generation;
+  options.self.client_address = config_.client_address.ToString();
+  options.self.peer_address = config_.peer_address.ToString();
+  options.self.tokens = identity.tokens;
+  options.self.datacenter = m.datacenter;
+  options.self.rack = m.rack;
+  // A node that already owns tokens rejoins as it was.
+  options.self.status = identity.tokens.empty() ? gossip::NodeStatus::kJoining : gossip::NodeStatus::kNormal;
+  options.gossip.cluster_name = m.cluster_name;
+  options.gossip.interval_ms = m.gossip_interval_ms;
+  options.gossip.failure_detector.phi_threshold = m.phi_threshold;
+  for (const net::HostPort& seed : config_.seeds) options.gossip.seeds.push_back(seed.ToString());
+  options.vnodes = m.vnodes;
+  options.replication_n = config_.replication.n;
+  auto persist = [this](const std::vector<uint64_t>& tokens, std::function<void(Status)> done) {
+    worker_->Run([this, tokens, done = std::move(done)](storage::Engine& engine) {
+      Status status = StoreTokens(engine, tokens);
+      completions_.Post([done, status] { done(status); });
+    });
+  };
+  auto membership = Membership::Create(&loop_, clock_, *peer_pool_, std::move(options), std::move(persist));
+  if (!membership.ok()) return membership.status();
+  membership_ = std::move(*membership);
+  peer_pool_->SetEvents(membership_.get());
+  membership_->SetOnStop([this] { BeginShutdown(); });
+  service_->SetClusterAdmin(membership_.get());
+
+  net::PeerServerOptions server_options;
+  server_options.max_frame_bytes = config_.limits.max_frame_bytes;
+  peer_server_ = std::make_unique<net::PeerServer>(&loop_, *membership_, server_options);
+  DYNKV_RETURN_IF_ERROR(peer_server_->Listen(config_.peer_address));
+  return membership_->Start();
+}
+
 void Node::ScheduleReap() {
   const auto interval = static_cast<uint64_t>(config_.reap_interval_ms);
   auto on_reap = [](uv_timer_t* t) {
@@ -133,6 +179,9 @@ void Node::BeginShutdown() {
   shutting_down_ = true;
   // Finish what the storage thread holds and answer it, then let every
   // connection close after its last response.
+  membership_->Stop();
+  peer_server_->Shutdown();
+  peer_pool_->Close();
   worker_->Stop();
   completions_.Drain();
   server_->Shutdown();
@@ -155,6 +204,9 @@ Status Node::Run() {
 Node::~Node() {
   if (loop_open_) {
     // Start() failed half-way, or Run() never ran: close what was opened.
+    if (membership_) membership_->Stop();
+    if (peer_server_) peer_server_->Shutdown();
+    if (peer_pool_) peer_pool_->Close();
     if (worker_) worker_->Stop();
     if (server_) server_->Shutdown();
     completions_.Close();

@@ -19,6 +19,8 @@
 #include "node/client_service.h"
 #include "node/completion_queue.h"
 #include "node/config.h"
+#include "node/membership.h"
+#include "net/peer_transport.h"
 #include "quorum/replica.h"
 #include "storage/storage.h"
 
@@ -39,6 +41,7 @@ class Node {
  private:
   explicit Node(Config config);
   Status Open();
+  Status OpenMembership(const struct Identity& identity);
   void BeginShutdown();
   void ScheduleReap();
 
@@ -52,6 +55,9 @@ class Node {
   std::unique_ptr<quorum::LocalReplica> replica_;
   std::unique_ptr<ClientService> service_;
   std::unique_ptr<ClientServer> server_;
+  std::unique_ptr<net::PeerPool> peer_pool_;
+  std::unique_ptr<Membership> membership_;
+  std::unique_ptr<net::PeerServer> peer_server_;
   uv_signal_t sigterm_{};
   uv_signal_t sigint_{};
   uv_timer_t sweep_timer_{};  // request deadlines

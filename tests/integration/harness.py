@@ -5,6 +5,7 @@ and to speak the framed protobuf protocol directly.
 Paths come from the environment that meson test sets: DYNKV_BUILD_ROOT (the
 build directory) and PYTHONPATH (the generated client_pb2 module).
 """
+import json
 import os
 import shutil
 import signal
@@ -32,10 +33,11 @@ def free_port():
 class Node:
     """One dynkvd process with its own config and data dir under `root`."""
 
-    def __init__(self, root, node_id="node1", extra_yaml=""):
+    def __init__(self, root, node_id="node1", extra_yaml="", seeds=()):
         self.node_id = node_id
         self.client_port = free_port()
         self.peer_port = free_port()
+        seed_list = ", ".join(seeds)
         self.data_dir = os.path.join(root, node_id, "data")
         self.config_path = os.path.join(root, node_id, "node.yaml")
         self.log_path = os.path.join(root, node_id, "node.log")
@@ -45,6 +47,7 @@ class Node:
                 f"node_id: {node_id}\n"
                 f"listen: {{ client: 127.0.0.1:{self.client_port}, peer: 127.0.0.1:{self.peer_port} }}\n"
                 f"data_dir: {self.data_dir}\n"
+                f"seeds: [{seed_list}]\n"
                 f"{extra_yaml}"
             )
         self.proc = None
@@ -52,6 +55,16 @@ class Node:
     @property
     def address(self):
         return f"127.0.0.1:{self.client_port}"
+
+    @property
+    def peer_address(self):
+        return f"127.0.0.1:{self.peer_port}"
+
+    def pause(self):
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        self.proc.send_signal(signal.SIGCONT)
 
     def start(self, wait=True):
         log = open(self.log_path, "ab")
@@ -116,6 +129,41 @@ class NodeTestCase(unittest.TestCase):
         node = Node(self.root, node_id, extra_yaml)
         self.nodes.append(node)
         return node.start()
+
+    def start_cluster(self, count, extra_yaml=""):
+        """`count` nodes whose configs all list the first node as their one seed."""
+        first = Node(self.root, "node1", extra_yaml)
+        nodes = [first] + [Node(self.root, f"node{i}", extra_yaml, seeds=[first.peer_address])
+                           for i in range(2, count + 1)]
+        # The first node lists itself: seeds are only contact points.
+        with open(first.config_path) as f:
+            text = f.read().replace("seeds: []", f"seeds: [{first.peer_address}]")
+        with open(first.config_path, "w") as f:
+            f.write(text)
+        self.nodes.extend(nodes)
+        for node in nodes:
+            node.start(wait=False)
+        for node in nodes:
+            node.wait_ready()
+        return nodes
+
+    def members(self, node):
+        """{node_id: member} as `dynkv members --json` on `node` reports them."""
+        doc = json.loads(self.cli(node, "members", "--json").stdout)
+        return {m["node_id"]: m for m in doc["members"]}
+
+    def wait_until(self, predicate, timeout, what):
+        """Polls `predicate` until true; returns the seconds it took."""
+        start = time.monotonic()
+        while True:
+            try:
+                if predicate():
+                    return time.monotonic() - start
+            except AssertionError:
+                pass
+            if time.monotonic() - start > timeout:
+                self.fail(f"{what}: not within {timeout}s")
+            time.sleep(0.1)
 
     def cli(self, node, *args, stdin=None, check=True, timeout=30):
         """Runs the dynkv CLI against `node`; returns the CompletedProcess."""

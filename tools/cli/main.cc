@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "base64.h"
+#include "cluster_commands.h"
 #include "client/client.h"
 #include "json.h"
 
@@ -38,6 +39,15 @@ commands:
   ping  check that the node answers
   stats [--json]
         print the node's counters
+  members [--json]
+        every node the node knows: status, up/down as that node judges
+        it, generation, addresses, phi and tokens
+  ring [--json]
+        each node's tokens, share of the ring and share of the replicas
+  leave
+        make the node announce that it leaves the cluster, then stop
+  remove NODE_ID
+        remove a dead node from the cluster (ask any live node)
 
 options:
   --node HOST:PORT  node to ask (default: $DYNKV_NODE or 127.0.0.1:7101)
@@ -64,8 +74,12 @@ const std::set<std::string> kValueFlags = {"node", "timeout", "w", "r", "ttl", "
 const std::set<std::string> kSwitches = {"json", "help", "version"};
 const std::map<std::string, std::set<std::string>> kCommandFlags = {
     {"put", {"w", "ttl", "context", "json"}}, {"get", {"r", "json"}}, {"del", {"w", "context"}},
-    {"ping", {}},                              {"stats", {"json"}}};
-const std::map<std::string, size_t> kCommandArity = {{"put", 2}, {"get", 1}, {"del", 1}, {"ping", 0}, {"stats", 0}};
+    {"ping", {}},                              {"stats", {"json"}},
+    {"members", {"json"}},                     {"ring", {"json"}},
+    {"leave", {}},                             {"remove", {}}};
+const std::map<std::string, size_t> kCommandArity = {{"put", 2},     {"get", 1},  {"del", 1},
+                                                     {"ping", 0},    {"stats", 0}, {"members", 0},
+                                                     {"ring", 0},    {"leave", 0}, {"remove", 1}};
 
 [[noreturn]] void UsageError(const std::string& message) {
   std::fprintf(stderr, "dynkv: %s\n(run 'dynkv --help' for usage)\n", message.c_str());
@@ -267,7 +281,15 @@ int Run(int argc, char** argv) {
   if (inv.command == "get") return RunGet(c, inv);
   if (inv.command == "del") return RunDel(c, inv);
   if (inv.command == "ping") return RunPing(c);
-  return RunStats(c, inv);
+  if (inv.command == "stats") return RunStats(c, inv);
+  const bool json = inv.flags.count("json") > 0;
+  Status status;
+  if (inv.command == "members") status = PrintMembers(c, json);
+  if (inv.command == "ring") status = PrintRing(c, json);
+  if (inv.command == "leave") status = LeaveCluster(c, inv.node);
+  if (inv.command == "remove") status = RemoveNode(c, inv.args[0]);
+  if (!status.ok()) Fail(status);
+  return 0;
 }
 
 }  // namespace

@@ -1,0 +1,113 @@
+// Membership: drives this node's Gossiper on the event loop (DESIGN.md:
+// Gossip and failure detection). A timer runs a gossip round every
+// interval; the SYN/ACK/ACK2 exchange travels over the peer transport;
+// refused and reset connections are evidence for the failure detector. It
+// also keeps the ring in step with the members' tokens, and gives a new
+// node its tokens once it has heard the cluster.
+//
+// Threads: the event loop's only.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "client.pb.h"
+#include "common/clock.h"
+#include "common/status.h"
+#include "gossip/gossip.h"
+#include "net/peer_transport.h"
+#include "node/client_service.h"
+#include "ring/ring.h"
+
+namespace dynkv::node {
+
+struct MembershipOptions {
+  gossip::LocalNode self;           // tokens empty: allocate them on joining
+  gossip::GossipOptions gossip;
+  uint32_t vnodes = 16;             // tokens to take when joining
+  uint32_t replication_n = 3;       // for the replicated shares of `dynkv ring`
+  // Rounds a new node listens before it takes tokens, so it allocates
+  // against the ring the cluster already has.
+  uint32_t join_delay_rounds = 10;
+  uint32_t leave_timeout_ms = 2000;  // how long a leaving node waits for its notices' replies
+};
+
+class Membership final : public net::PeerEvents,
+                         public net::PeerRequestHandler,
+                         public gossip::MembershipListener,
+                         public ClusterAdmin {
+ public:
+  // Makes newly allocated tokens durable; calls done(status) on the loop.
+  using PersistTokens = std::function<void(const std::vector<uint64_t>&, std::function<void(Status)>)>;
+
+  // REQUIRES: loop, clock and pool outlive the membership.
+  static Result<std::unique_ptr<Membership>> Create(uv_loop_t* loop, const Clock& clock, net::PeerPool& pool,
+                                                    MembershipOptions options, PersistTokens persist_tokens);
+  ~Membership() override;
+
+  // Starts the gossip timer.
+  Status Start();
+  // Stops the timer (closed by the loop's next run). Idempotent.
+  void Stop();
+  // Called when the node must stop: after `dynkv leave`, or when another
+  // node removed this one.
+  void SetOnStop(std::function<void()> on_stop) { on_stop_ = std::move(on_stop); }
+
+  // net::PeerRequestHandler: answers gossip requests from peers (SYN,
+  // ACK2, leave notices). The replication issue puts a dispatcher in front.
+  void Handle(const peer::PeerRequest& request, Reply reply) override;
+
+  std::shared_ptr<const ring::Ring> ring() const { return ring_; }
+  const gossip::Gossiper& gossiper() const { return *gossiper_; }
+
+  // ClusterAdmin
+  void FillMembers(dynkv::client::MembersResponse* out) const override;
+  void FillRing(dynkv::client::RingResponse* out) const override;
+  Status RemoveNode(const std::string& node_id) override;
+  void Leave() override;
+  void FillStats(std::map<std::string, double>* values) const override;
+
+  // net::PeerEvents
+  void OnPeerReachable(const std::string& address) override;
+  void OnPeerUnreachable(const std::string& address, const Status& why) override;
+
+  // gossip::MembershipListener
+  void OnJoin(const gossip::NodeState& state) override;
+  void OnChange(const gossip::NodeState& state) override;
+  void OnRestart(const gossip::NodeState& state) override;
+  void OnUp(const std::string& node_id) override;
+  void OnDown(const std::string& node_id) override;
+  void OnLeave(const std::string& node_id) override;
+
+ private:
+  Membership(uv_loop_t* loop, const Clock& clock, net::PeerPool& pool, MembershipOptions options,
+             PersistTokens persist_tokens, std::unique_ptr<gossip::Gossiper> gossiper);
+
+  void Round();
+  void SendSyn(const gossip::OutgoingSyn& out);
+  void MaybeTakeTokens();
+  void RebuildRing();
+  void RequestStop();
+
+  uv_loop_t* loop_;
+  const Clock& clock_;
+  net::PeerPool& pool_;
+  MembershipOptions options_;
+  PersistTokens persist_tokens_;
+  std::unique_ptr<gossip::Gossiper> gossiper_;
+  std::shared_ptr<const ring::Ring> ring_ = std::make_shared<ring::Ring>();
+  uv_timer_t* timer_ = nullptr;  // freed in its close callback
+  uint64_t rounds_ = 0;
+  bool allocating_ = false;
+  bool leaving_ = false;
+  bool stop_requested_ = false;
+  std::function<void()> on_stop_;
+};
+
+}  // namespace dynkv::node

@@ -1,0 +1,119 @@
+"""Cluster membership with real dynkvd processes (issue 3): convergence from
+one seed, failure detection of killed and paused nodes, recovery, leave and
+remove, and a loaded node that stays up in its peers' eyes."""
+import json
+import os
+import subprocess
+import time
+import unittest
+
+from harness import BUILD_ROOT, NodeTestCase
+
+DETECTION_LIMIT_S = 5.0   # the issue's bound on the default settings
+CONVERGE_LIMIT_S = 15.0
+BENCH = os.path.join(BUILD_ROOT, "tools", "bench", "dynkv-bench")
+
+
+class ClusterTest(NodeTestCase):
+    def setUp(self):
+        super().setUp()
+        self.cluster = self.start_cluster(3)
+        self.wait_converged()
+
+    def all_up_on(self, node):
+        members = self.members(node)
+        return len(members) == 3 and all(m["up"] and m["status"] == "normal" for m in members.values())
+
+    def wait_converged(self):
+        for node in self.cluster:
+            self.wait_until(lambda: self.all_up_on(node), CONVERGE_LIMIT_S, f"{node.node_id} sees 3 nodes up")
+
+    def seen_as(self, observer, node_id, up):
+        return self.members(observer)[node_id]["up"] == up
+
+    def test_three_nodes_from_one_seed_converge_with_balanced_ring(self):
+        for node in self.cluster:
+            members = self.members(node)
+            self.assertEqual(sorted(members), ["node1", "node2", "node3"])
+            for m in members.values():
+                self.assertGreater(m["generation"], 0)
+                self.assertTrue(m["address"].startswith("127.0.0.1:"))
+        ring = json.loads(self.cli(self.cluster[2], "ring", "--json").stdout)
+        shares = {n["node_id"]: n["share"] for n in ring["nodes"]}
+        self.assertEqual(sorted(shares), ["node1", "node2", "node3"])
+        self.assertLessEqual(max(shares.values()) / (1 / 3), 1.10)
+
+    def test_a_killed_node_is_down_within_5s_and_up_again_after_restart(self):
+        victim, others = self.cluster[2], self.cluster[:2]
+        victim.kill()
+        for observer in others:
+            took = self.wait_until(lambda: self.seen_as(observer, victim.node_id, False), DETECTION_LIMIT_S,
+                                   f"{observer.node_id} sees killed {victim.node_id} down")
+            self.assertLess(took, DETECTION_LIMIT_S)
+        victim.start()
+        for observer in self.cluster:
+            self.wait_until(lambda: self.all_up_on(observer), CONVERGE_LIMIT_S,
+                            f"{observer.node_id} sees the restarted node up")
+        generations = {self.members(o)["node3"]["generation"] for o in self.cluster}
+        self.assertEqual(len(generations), 1, "every node sees the restarted node's new generation")
+
+    def test_a_paused_node_is_down_within_5s_and_up_after_it_resumes(self):
+        victim, others = self.cluster[1], [self.cluster[0], self.cluster[2]]
+        victim.pause()
+        try:
+            for observer in others:
+                self.wait_until(lambda: self.seen_as(observer, victim.node_id, False), DETECTION_LIMIT_S,
+                                f"{observer.node_id} sees paused {victim.node_id} down")
+        finally:
+            victim.resume()
+        for observer in others:
+            self.wait_until(lambda: self.seen_as(observer, victim.node_id, True), CONVERGE_LIMIT_S,
+                            f"{observer.node_id} sees resumed {victim.node_id} up")
+
+    def test_leave_and_remove(self):
+        leaver = self.cluster[2]
+        self.cli(leaver, "leave")
+        self.assertEqual(leaver.proc.wait(timeout=15), 0, leaver.log())
+        for observer in self.cluster[:2]:
+            self.wait_until(lambda: self.members(observer)["node3"]["status"] == "left", CONVERGE_LIMIT_S,
+                            f"{observer.node_id} sees node3 left")
+
+        dead = self.cluster[1]
+        refused = self.cli(self.cluster[0], "remove", "node2", check=False)
+        self.assertEqual(refused.returncode, 1, "an up node cannot be removed")
+        self.assertIn(b"up", refused.stderr)
+        dead.kill()
+        self.wait_until(lambda: self.seen_as(self.cluster[0], "node2", False), DETECTION_LIMIT_S, "node2 down")
+        self.cli(self.cluster[0], "remove", "node2")
+        self.assertEqual(self.members(self.cluster[0])["node2"]["status"], "left")
+        ring = json.loads(self.cli(self.cluster[0], "ring", "--json").stdout)
+        self.assertEqual([n["node_id"] for n in ring["nodes"]], ["node1"])
+
+    def test_a_node_under_heavy_write_load_is_never_marked_down(self):
+        loaded, watchers = self.cluster[0], self.cluster[1:]
+        load = self.start_write_load(loaded, seconds=6)
+        marked_down = []
+        while load.poll() is None:
+            for observer in watchers:
+                if not self.members(observer)[loaded.node_id]["up"]:
+                    marked_down.append(observer.node_id)
+            time.sleep(0.2)
+        _, errors = load.communicate()
+        self.assertEqual(load.returncode, 0, errors.decode(errors="replace"))
+        self.assertEqual(marked_down, [], "a peer judged the loaded node down")
+        stats = json.loads(self.cli(loaded, "stats", "--json").stdout)
+        self.assertGreater(stats["requests.put"], 1000, "the load was not heavy")
+        for observer in watchers:
+            stats = json.loads(self.cli(observer, "stats", "--json").stdout)
+            self.assertEqual(stats["gossip.convictions"], 0)
+
+    def start_write_load(self, node, seconds):
+        """50 connections, 16 writes in flight each, for `seconds` (dynkv-bench, built with the tests)."""
+        return subprocess.Popen([BENCH, "--node", node.address, "--connections", "50", "--pipeline", "16",
+                                 "--mix", "0:100:0", "--keys", "100000", "--warmup", "0",
+                                 "--duration", str(seconds)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+if __name__ == "__main__":
+    unittest.main()
