@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job: installs what is missing, builds, starts a dynkv node on the
-# default config (config/single-node.yaml), shows a few operations with the
-# dynkv CLI, and stops the node. With --keep the node keeps running.
+# The main job: installs what is missing, builds, starts a local 3-node
+# cluster (config/cluster/), shows its members and ring and a few
+# operations with the dynkv CLI, and stops the cluster. With --keep the
+# cluster keeps running (stop it with tools/cluster.sh stop).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 keep=false
@@ -10,26 +11,22 @@ keep=false
 bash tools/setup.sh
 bash tools/build.sh
 
-config=config/single-node.yaml
-node=127.0.0.1:7101
-mkdir -p data
-dynkv() { ./build/tools/cli/dynkv --node "$node" "$@"; }
-show() { printf '\n$ dynkv %s\n' "$*"; dynkv "$@"; }
+dynkv() { ./build/tools/cli/dynkv "$@"; }
+show() {
+  printf '\n$ dynkv'
+  for arg in "$@"; do case "$arg" in *" "*) printf " '%s'" "$arg" ;; *) printf ' %s' "$arg" ;; esac; done
+  printf '\n'
+  dynkv "$@"
+}
 
-./build/src/node/dynkvd --config "$config" 2>data/node1.log &
-pid=$!
-stop_node() { kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; }
-$keep || trap stop_node EXIT
+$keep || trap 'bash tools/cluster.sh stop' EXIT
+bash tools/cluster.sh start
 
-for _ in $(seq 1 100); do
-  dynkv ping >/dev/null 2>&1 && break
-  kill -0 "$pid" 2>/dev/null || { echo "dynkvd failed to start:"; cat data/node1.log; exit 1; }
-  sleep 0.1
-done
-echo "dynkvd is running with $config (pid $pid, log data/node1.log)"
+echo; echo "# every node found the others through one seed; up/down is each node's own judgement:"
+show --node 127.0.0.1:7102 members
+show ring
 
 dynkv del demo:greeting >/dev/null; dynkv del demo:cart >/dev/null
-show ping
 show put demo:greeting "hello, dynkv"
 show get demo:greeting
 echo; echo "# two writes that did not see each other become siblings, not a lost update:"
@@ -41,10 +38,9 @@ echo; echo "# a write with the context of that read replaces both siblings:"
 show put demo:cart "apple,pear" --context "$ctx"
 show get demo:cart
 show put demo:session token123 --ttl 60
-show stats
 
 if $keep; then
-  echo; echo "dynkvd keeps running (pid $pid); stop it with: kill $pid"
+  echo; echo "the cluster keeps running; stop it with: bash tools/cluster.sh stop"
 else
-  echo; echo "stopping dynkvd (run 'bash tools/demo.sh --keep' to leave it running)"
+  echo; echo "stopping the cluster (run 'bash tools/demo.sh --keep' to leave it running)"
 fi
