@@ -1,6 +1,6 @@
-// ClientServer: the client port. Accepts connections, reads framed
-// Requests, hands them to the ClientService and writes back its Responses,
-// many in flight per connection, in whatever order they finish.
+// ClientServer: the client port. A net::RpcServer for client Requests that
+// hands each one to the ClientService: many in flight per connection,
+// answered in whatever order they finish.
 //
 // Bad input closes only the connection that sent it: an oversized frame or
 // bytes that do not parse get an Error (id 0) and the connection closes
@@ -11,11 +11,11 @@
 
 #include <uv.h>
 
-#include <cstdint>
-#include <memory>
-#include <unordered_map>
+#include <map>
+#include <string>
 
-#include "net/net.h"
+#include "client.pb.h"
+#include "net/rpc_server.h"
 #include "node/client_service.h"
 
 namespace dynkv::node {
@@ -29,27 +29,18 @@ class ClientServer {
  public:
   // REQUIRES: loop and service outlive the server.
   ClientServer(uv_loop_t* loop, ClientService& service, ServerOptions options);
-  ~ClientServer();
 
-  Status Listen(const net::HostPort& address);
-  // Stops accepting; every connection closes once its queued responses are
-  // written. Idempotent.
-  void Shutdown();
+  Status Listen(const net::HostPort& address) { return server_.Listen(address); }
+  // Stops accepting; every connection closes once the requests it sent are
+  // answered and written. Idempotent.
+  void Shutdown() { server_.Shutdown(); }
 
-  size_t connections() const { return sessions_.size(); }
+  size_t connections() const { return server_.connections(); }
+  // "connections.*" counters for the node's stats.
+  void FillStats(std::map<std::string, double>* values) const;
 
  private:
-  class Session;
-
-  void Accept(uv_tcp_t* handle);
-  void Remove(uint64_t session_id);
-
-  uv_loop_t* loop_;
-  ClientService& service_;
-  ServerOptions options_;
-  std::unique_ptr<net::Listener> listener_;
-  uint64_t next_session_id_ = 1;
-  std::unordered_map<uint64_t, std::unique_ptr<Session>> sessions_;
+  net::RpcServer<dynkv::client::Request, dynkv::client::Response> server_;
 };
 
 }  // namespace dynkv::node

@@ -14,6 +14,7 @@
 #include <map>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "client.pb.h"
 #include "common/clock.h"
@@ -36,7 +37,6 @@ class ClusterAdmin {
   // Announces that this node leaves, then stops it. The caller's reply is
   // written first: stopping closes connections only after their writes.
   virtual void Leave() = 0;
-  virtual void FillStats(std::map<std::string, double>* values) const = 0;
 };
 
 struct ServiceOptions {
@@ -63,6 +63,11 @@ class ClientService {
   // requests get UNAVAILABLE.
   void SetClusterAdmin(ClusterAdmin* admin) { admin_ = admin; }
 
+  // Adds counters from another part of the node (connections, gossip) to
+  // every Stats answer.
+  using StatsSource = std::function<void(std::map<std::string, double>*)>;
+  void AddStatsSource(StatsSource source) { stats_sources_.push_back(std::move(source)); }
+
   // Handles one request; `reply` is called exactly once, now or later.
   void Handle(const dynkv::client::Request& request, Reply reply);
 
@@ -73,7 +78,7 @@ class ClientService {
   // Requests accepted and not yet answered.
   size_t pending() const { return pending_.size(); }
 
-  // Counts a connection-level event for the stats (e.g. "connections.accepted").
+  // Adds to a named counter of the stats (e.g. "requests.get").
   void Count(const std::string& name, double delta = 1) { counters_[name] += delta; }
 
  private:
@@ -118,6 +123,7 @@ class ClientService {
   const Clock& clock_;
   ServiceOptions options_;
   ClusterAdmin* admin_ = nullptr;
+  std::vector<StatsSource> stats_sources_;
   int64_t started_ms_;
 
   Token next_token_ = 1;

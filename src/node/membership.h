@@ -71,7 +71,8 @@ class Membership final : public net::PeerEvents,
   void FillRing(dynkv::client::RingResponse* out) const override;
   Status RemoveNode(const std::string& node_id) override;
   void Leave() override;
-  void FillStats(std::map<std::string, double>* values) const override;
+  // "gossip.*", "failure_detector.phi.<node>", "peer.*" and "ring.*" counters.
+  void FillStats(std::map<std::string, double>* values) const;
 
   // net::PeerEvents
   void OnPeerReachable(const std::string& address) override;

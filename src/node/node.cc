@@ -69,6 +69,7 @@ Status Node::Open() {
   server_ = std::make_unique<ClientServer>(
       &loop_, *service_, ServerOptions{config_.limits.max_frame_bytes, config_.limits.max_connections});
   DYNKV_RETURN_IF_ERROR(server_->Listen(config_.client_address));
+  service_->AddStatsSource([this](std::map<std::string, double>* values) { server_->FillStats(values); });
   DYNKV_RETURN_IF_ERROR(OpenMembership(*identity));
 
   DYNKV_RETURN_IF_ERROR(UvStatus("uv_signal_init", uv_signal_init(&loop_, &sigterm_)));
@@ -150,6 +151,7 @@ Status Node::OpenMembership(const Identity& identity) {
   peer_pool_->SetEvents(membership_.get());
   membership_->SetOnStop([this] { BeginShutdown(); });
   service_->SetClusterAdmin(membership_.get());
+  service_->AddStatsSource([this](std::map<std::string, double>* values) { membership_->FillStats(values); });
 
   net::PeerServerOptions server_options;
   server_options.max_frame_bytes = config_.limits.max_frame_bytes;
