@@ -62,6 +62,35 @@ size_t Object::ApproximateBytes() const {
   return bytes;
 }
 
+Status CheckObject(const Object& object) {
+  const auto& entries = object.vv.entries();
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (entries[i].first.empty() || entries[i].second == 0) {
+      return Status::InvalidArgument("version vector holds an empty actor or a zero counter");
+    }
+    if (i > 0 && entries[i - 1].first >= entries[i].first) {
+      return Status::InvalidArgument("version vector actors are not sorted and unique");
+    }
+  }
+  std::vector<const Sibling*> by_dot;
+  by_dot.reserve(object.siblings.size());
+  for (const Sibling& sibling : object.siblings) {
+    if (sibling.dot.counter == 0 || !object.vv.Covers(sibling.dot)) {
+      return Status::InvalidArgument("sibling dot " + sibling.dot.actor + ":" +
+                                     std::to_string(sibling.dot.counter) +
+                                     " is not covered by the version vector");
+    }
+    by_dot.push_back(&sibling);
+  }
+  std::sort(by_dot.begin(), by_dot.end(), [](const Sibling* a, const Sibling* b) { return a->dot < b->dot; });
+  auto same_dot = [](const Sibling* a, const Sibling* b) { return a->dot == b->dot; };
+  if (std::adjacent_find(by_dot.begin(), by_dot.end(), same_dot) != by_dot.end()) {
+    return Status::InvalidArgument("two siblings share a dot");
+  }
+  return Status::Ok();
+}
+
+
 void AppendVersionVector(std::string* out, const VersionVector& vv) {
   PutVarint64(out, vv.entries().size());
   for (const auto& [actor, counter] : vv.entries()) {

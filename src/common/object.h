@@ -85,6 +85,12 @@ struct Object {
   friend bool operator==(const Object&, const Object&) = default;
 };
 
+// InvalidArgument unless `object` holds the invariants above: vv sorted by
+// actor with non-empty actors and counters > 0, every sibling's dot
+// (non-empty actor, counter > 0) covered by vv, no two siblings with one dot.
+// For objects that come from outside (disk, peers).
+Status CheckObject(const Object& object);
+
 // Binary form of a version vector, used inside stored records and inside the
 // opaque client context.
 void AppendVersionVector(std::string* out, const VersionVector& vv);

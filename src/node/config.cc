@@ -33,15 +33,17 @@ namespace {
 
 using KeyList = std::span<const std::string_view>;
 
-constexpr std::array<std::string_view, 14> kTopKeys = {
+constexpr std::array<std::string_view, 15> kTopKeys = {
     "node_id", "listen", "data_dir",        "seeds",     "replication", "storage",          "limits",
-    "request_timeout", "log_level", "cluster_name", "location", "ring", "gossip", "failure_detector"};
+    "request_timeout", "log_level", "cluster_name", "location", "ring", "gossip", "failure_detector", "handoff"};
 constexpr std::array<std::string_view, 2> kLocationKeys = {"datacenter", "rack"};
 constexpr std::array<std::string_view, 1> kRingKeys = {"vnodes"};
 constexpr std::array<std::string_view, 1> kGossipKeys = {"interval_ms"};
 constexpr std::array<std::string_view, 1> kFailureDetectorKeys = {"phi_threshold"};
 constexpr std::array<std::string_view, 2> kListenKeys = {"client", "peer"};
-constexpr std::array<std::string_view, 3> kReplicationKeys = {"n", "r", "w"};
+constexpr std::array<std::string_view, 6> kReplicationKeys = {"n", "r", "w", "sloppy_quorum",
+                                                              "hinted_writes_count", "conflicts"};
+constexpr std::array<std::string_view, 2> kHandoffKeys = {"max_bytes_per_sec", "hint_window"};
 constexpr std::array<std::string_view, 8> kStorageKeys = {
     "cache_bytes",        "compress_min_bytes", "compress_level",  "sync",
     "write_buffer_bytes", "block_cache_bytes",  "tombstone_grace", "reap_interval"};
@@ -524,7 +526,35 @@ Status ReadReplication(const Entries& top, ReplicationConfig* replication) {
   DYNKV_RETURN_IF_ERROR(SetIfPresent(*entries, "r", &ReadCount, 0, kMaxU32, &replication->r));
   DYNKV_RETURN_IF_ERROR(SetIfPresent(*entries, "w", &ReadCount, 0, kMaxU32, &replication->w));
   DYNKV_RETURN_IF_ERROR(CheckQuorum(*entries, section->field, "r", replication->r, replication->n));
-  return CheckQuorum(*entries, section->field, "w", replication->w, replication->n);
+  DYNKV_RETURN_IF_ERROR(CheckQuorum(*entries, section->field, "w", replication->w, replication->n));
+  for (auto [key, out] : {std::pair{"sloppy_quorum", &replication->sloppy_quorum},
+                          std::pair{"hinted_writes_count", &replication->hinted_writes_count}}) {
+    if (const Entry* entry = Find(*entries, key)) {
+      Result<bool> value = ReadBool(*entry);
+      if (!value.ok()) return value.status();
+      *out = *value;
+    }
+  }
+  if (const Entry* conflicts = Find(*entries, "conflicts")) {
+    Result<std::string> mode = ReadText(*conflicts, "siblings or lww");
+    if (!mode.ok()) return mode.status();
+    if (*mode != "siblings" && *mode != "lww") {
+      return Invalid(conflicts->field, "expected siblings (keep concurrent writes) or lww (last write wins), got " +
+                                           Quote(*mode));
+    }
+    replication->last_write_wins = *mode == "lww";
+  }
+  return Status::Ok();
+}
+
+Status ReadHandoff(const Entries& top, HandoffConfig* handoff) {
+  const Entry* section = Find(top, "handoff");
+  if (section == nullptr) return Status::Ok();
+  Result<Entries> entries = ReadMap(section->value, section->field, kHandoffKeys);
+  if (!entries.ok()) return entries.status();
+  DYNKV_RETURN_IF_ERROR(
+      SetIfPresent(*entries, "max_bytes_per_sec", &ReadSize, 1024, kMaxU64, &handoff->max_bytes_per_sec));
+  return SetIfPresent(*entries, "hint_window", &ReadDurationMs, 1000, kMaxI64, &handoff->hint_window_ms);
 }
 
 Status ReadStorage(const Entries& top, Config* config) {
@@ -689,6 +719,7 @@ Result<Config> ReadRoot(const YAML::Node& root) {
       SetIfPresent(*top, "request_timeout", &ReadDurationMs, 1, kMaxU32, &config.request_timeout_ms));
   DYNKV_RETURN_IF_ERROR(ReadLogLevel(*top, &config));
   DYNKV_RETURN_IF_ERROR(ReadMembership(*top, &config));
+  DYNKV_RETURN_IF_ERROR(ReadHandoff(*top, &config.handoff));
   return config;
 }
 

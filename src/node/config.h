@@ -23,6 +23,18 @@ struct ReplicationConfig {
   uint32_t n = 3;  // replicas per key
   uint32_t r = 2;  // replies a read waits for when the request says 0
   uint32_t w = 2;  // durable copies a write waits for when the request says 0
+  // A down primary's writes go to the next healthy node, which keeps them
+  // as hints (Dynamo's sloppy quorum). Off: only primaries take writes.
+  bool sloppy_quorum = true;
+  // Hints kept by a stand-in outside the preference list count towards W.
+  bool hinted_writes_count = true;
+  // conflicts: siblings (false) or lww (true).
+  bool last_write_wins = false;
+};
+
+struct HandoffConfig {
+  uint64_t max_bytes_per_sec = 10ull << 20;       // hint delivery rate, all targets together
+  int64_t hint_window_ms = 3LL * 3600 * 1000;     // hints older than this are dropped
 };
 
 struct LimitsConfig {
@@ -62,6 +74,7 @@ struct Config {
 
   LimitsConfig limits;
   MembershipConfig membership;
+  HandoffConfig handoff;
   uint32_t request_timeout_ms = 5000;  // request_timeout: used when a request says 0
   LogLevel log_level = LogLevel::kInfo;
 };

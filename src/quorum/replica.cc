@@ -1,5 +1,7 @@
 #include "quorum/replica.h"
 
+#include <algorithm>
+#include <tuple>
 #include <utility>
 
 #include "quorum/dvv.h"
@@ -23,22 +25,46 @@ Status CheckLimits(const std::string& key, const Object& object, const ReplicaLi
   return Status::Ok();
 }
 
+Object Resolve(Object object, ConflictMode mode) {
+  return mode == ConflictMode::kLastWriteWins ? KeepNewestSibling(std::move(object)) : object;
+}
+
 }  // namespace
 
-LocalReplica::LocalReplica(storage::StorageWorker& worker, const Clock& clock, ActorId actor, ReplicaLimits limits)
-    : worker_(worker), clock_(clock), actor_(std::move(actor)), limits_(limits) {}
+Object KeepNewestSibling(Object object) {
+  if (object.siblings.size() <= 1) return object;
+  auto newest = std::max_element(object.siblings.begin(), object.siblings.end(),
+                                 [](const Sibling& a, const Sibling& b) {
+                                   return std::tie(a.write_time_ms, a.dot) < std::tie(b.write_time_ms, b.dot);
+                                 });
+  Sibling kept = std::move(*newest);
+  object.siblings.clear();
+  object.siblings.push_back(std::move(kept));
+  return object;
+}
+
+LocalReplica::LocalReplica(storage::StorageWorker& worker, const Clock& clock, ActorId actor, ReplicaLimits limits,
+                           ConflictMode mode)
+    : worker_(worker), clock_(clock), actor_(std::move(actor)), limits_(limits), mode_(mode) {}
 
 void LocalReplica::Read(std::string key, Done done) { worker_.Read(std::move(key), std::move(done)); }
 
 void LocalReplica::Write(std::string key, VersionVector context, Sibling sibling, Done done) {
   sibling.write_time_ms = clock_.NowMs();
   // The mutation runs on the storage thread; it captures copies only.
-  auto mutate = [key, context = std::move(context), sibling = std::move(sibling), actor = actor_,
-                 limits = limits_](const Object& current) -> Result<Object> {
-    Object next = dvv::Update(current, context, actor, sibling);
+  auto mutate = [key, context = std::move(context), sibling = std::move(sibling), actor = actor_, limits = limits_,
+                 mode = mode_](const Object& current) -> Result<Object> {
+    Object next = Resolve(dvv::Update(current, context, actor, sibling), mode);
     Status status = CheckLimits(key, next, limits);
     if (!status.ok()) return status;
     return next;
+  };
+  worker_.Update(std::move(key), std::move(mutate), std::move(done));
+}
+
+void LocalReplica::Apply(std::string key, Object object, Done done) {
+  auto mutate = [object = std::move(object), mode = mode_](const Object& current) -> Result<Object> {
+    return Resolve(dvv::Sync(current, object), mode);
   };
   worker_.Update(std::move(key), std::move(mutate), std::move(done));
 }

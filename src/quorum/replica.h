@@ -24,12 +24,23 @@ struct ReplicaLimits {
   uint64_t max_object_bytes = 16ull << 20;  // all siblings of a key together
 };
 
+// How concurrent writes of one key are resolved (DESIGN.md: Causality).
+enum class ConflictMode {
+  kSiblings,        // keep them all as siblings: nothing is lost (the default)
+  kLastWriteWins,   // keep the sibling with the latest write time: concurrent writes are lost
+};
+
+// In last-write-wins mode: the object reduced to its newest sibling (latest
+// write time, ties broken by dot), its version vector kept.
+Object KeepNewestSibling(Object object);
+
 class LocalReplica {
  public:
   using Done = std::function<void(Result<Object>)>;
 
   // REQUIRES: worker and clock outlive the replica.
-  LocalReplica(storage::StorageWorker& worker, const Clock& clock, ActorId actor, ReplicaLimits limits);
+  LocalReplica(storage::StorageWorker& worker, const Clock& clock, ActorId actor, ReplicaLimits limits,
+               ConflictMode mode = ConflictMode::kSiblings);
 
   // The stored object (empty when absent); expired siblings included.
   void Read(std::string key, Done done);
@@ -39,6 +50,11 @@ class LocalReplica {
   // leaving the key as it was, when the result would break a limit.
   void Write(std::string key, VersionVector context, Sibling sibling, Done done);
 
+  // Merges an object sent by another replica (replication, read repair,
+  // hinted handoff) into the stored one with dvv::Sync. done(merged) once
+  // durable.
+  void Apply(std::string key, Object object, Done done);
+
   const ActorId& actor() const { return actor_; }
 
  private:
@@ -46,6 +62,7 @@ class LocalReplica {
   const Clock& clock_;
   ActorId actor_;
   ReplicaLimits limits_;
+  ConflictMode mode_;
 };
 
 }  // namespace dynkv::quorum

@@ -61,8 +61,6 @@ Status ReadSibling(ByteReader* reader, ZstdCodec* zstd, Sibling* sibling) {
   return zstd->Decompress(value, &sibling->value).WithContext("record: sibling value");
 }
 
-bool DotLess(const Sibling* a, const Sibling* b) { return a->dot < b->dot; }
-
 }  // namespace
 
 void EncodeRecord(const Object& object, const CompressionOptions& options, std::string* out,
@@ -104,34 +102,6 @@ Status DecodeRecord(std::string_view record, Object* object, ZstdCodec* zstd) {
     return Status::Corruption("record: " + valid.message());
   }
   *object = std::move(decoded);
-  return Status::Ok();
-}
-
-Status CheckObject(const Object& object) {
-  const auto& entries = object.vv.entries();
-  for (size_t i = 0; i < entries.size(); ++i) {
-    if (entries[i].first.empty() || entries[i].second == 0) {
-      return Status::InvalidArgument("version vector holds an empty actor or a zero counter");
-    }
-    if (i > 0 && entries[i - 1].first >= entries[i].first) {
-      return Status::InvalidArgument("version vector actors are not sorted and unique");
-    }
-  }
-  std::vector<const Sibling*> by_dot;
-  by_dot.reserve(object.siblings.size());
-  for (const Sibling& sibling : object.siblings) {
-    if (sibling.dot.counter == 0 || !object.vv.Covers(sibling.dot)) {
-      return Status::InvalidArgument("sibling dot " + sibling.dot.actor + ":" +
-                                     std::to_string(sibling.dot.counter) +
-                                     " is not covered by the version vector");
-    }
-    by_dot.push_back(&sibling);
-  }
-  std::sort(by_dot.begin(), by_dot.end(), DotLess);
-  auto same_dot = [](const Sibling* a, const Sibling* b) { return a->dot == b->dot; };
-  if (std::adjacent_find(by_dot.begin(), by_dot.end(), same_dot) != by_dot.end()) {
-    return Status::InvalidArgument("two siblings share a dot");
-  }
   return Status::Ok();
 }
 

@@ -55,9 +55,4 @@ void EncodeRecord(const Object& object, const CompressionOptions& options, std::
 // any input that is not a well-formed record.
 Status DecodeRecord(std::string_view record, Object* object, ZstdCodec* zstd = nullptr);
 
-// InvalidArgument unless `object` holds object.h's invariants: vv sorted by
-// actor with non-empty actors and counters > 0, every sibling's dot
-// (non-empty actor, counter > 0) covered by vv, no two siblings with one dot.
-Status CheckObject(const Object& object);
-
 }  // namespace dynkv::storage

@@ -222,7 +222,7 @@ TEST_CASE("values of the wrong type are rejected with what was expected") {
   CHECK_REJECTED("node_id: n1\nlisten: 127.0.0.1:7101\ndata_dir: /d\n",
                  "test.yaml:2: listen: ", "expected a map of client, peer");
   CHECK_REJECTED(With("replication: 3\n"),
-                 "test.yaml:4: replication: ", "expected a map of n, r, w, got '3'");
+                 "test.yaml:4: replication: ", "expected a map of n, r, w, sloppy_quorum, hinted_writes_count, conflicts, got '3'");
   CHECK_REJECTED(With("storage: [1, 2]\n"), "test.yaml:4: storage: ", "got a list");
   CHECK_REJECTED(With("seeds: 127.0.0.1:7202\n"), "test.yaml:4: seeds: ", "expected a list");
   CHECK_REJECTED(With("seeds: [[127.0.0.1:7202]]\n"), "test.yaml:4: seeds[0]: ", "got a list");
@@ -541,6 +541,41 @@ TEST_CASE("bad membership settings name their line and field") {
     REQUIRE_FALSE(config.ok());
     CHECK(config.status().message().rfind(prefix, 0) == 0);
   }
+}
+
+}  // namespace
+}  // namespace dynkv::node
+
+namespace dynkv::node {
+namespace {
+
+TEST_CASE("replication and handoff settings parse, with defaults when absent") {
+  constexpr const char* kBase =
+      "node_id: n1\n"
+      "listen: { client: 127.0.0.1:7101, peer: 127.0.0.1:7201 }\n"
+      "data_dir: /tmp/d\n";
+  Result<Config> defaults = ParseConfig(kBase, "h.yaml");
+  REQUIRE(defaults.ok());
+  CHECK(defaults->replication.sloppy_quorum);
+  CHECK(defaults->replication.hinted_writes_count);
+  CHECK_FALSE(defaults->replication.last_write_wins);
+  CHECK(defaults->handoff.hint_window_ms == 3 * 3600 * 1000);
+
+  Result<Config> set = ParseConfig(std::string(kBase) +
+                                       "replication: { n: 3, r: 1, w: 3, sloppy_quorum: false, "
+                                       "hinted_writes_count: false, conflicts: lww }\n"
+                                       "handoff: { max_bytes_per_sec: 1MiB, hint_window: 10m }\n",
+                                   "h.yaml");
+  REQUIRE(set.ok());
+  CHECK_FALSE(set->replication.sloppy_quorum);
+  CHECK_FALSE(set->replication.hinted_writes_count);
+  CHECK(set->replication.last_write_wins);
+  CHECK(set->handoff.max_bytes_per_sec == 1u << 20);
+  CHECK(set->handoff.hint_window_ms == 600'000);
+
+  Result<Config> bad = ParseConfig(std::string(kBase) + "replication: { conflicts: newest }\n", "h.yaml");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.status().message().rfind("h.yaml:4: replication.conflicts: ", 0) == 0);
 }
 
 }  // namespace
