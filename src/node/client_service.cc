@@ -12,8 +12,9 @@ namespace pb = dynkv::client;
 
 namespace {
 
-constexpr uint32_t kQuorumLevel = 4294967293u;  // proto/client.proto: "R and W"
-constexpr uint32_t kAllLevel = 4294967292u;
+// The service's own deadline is a backstop: the coordinator's comes first
+// and says how many replicas answered.
+constexpr uint32_t kBackstopMs = 250;
 
 pb::Error MakeError(const Status& status) {
   pb::Error error;
@@ -72,9 +73,9 @@ pb::ErrorCode WireErrorCode(Code code) {
   return pb::INTERNAL;
 }
 
-ClientService::ClientService(quorum::LocalReplica& replica, const storage::Engine& engine, const Clock& clock,
+ClientService::ClientService(Coordinator& coordinator, const storage::Engine& engine, const Clock& clock,
                              ServiceOptions options)
-    : replica_(replica), engine_(engine), clock_(clock), options_(std::move(options)),
+    : coordinator_(coordinator), engine_(engine), clock_(clock), options_(std::move(options)),
       started_ms_(clock.MonotonicMs()) {}
 
 void ClientService::Handle(const pb::Request& request, Reply reply) {
@@ -131,7 +132,7 @@ void ClientService::Handle(const pb::Request& request, Reply reply) {
 ClientService::Token ClientService::Track(uint64_t request_id, uint32_t timeout_ms, Reply reply) {
   const uint32_t timeout = timeout_ms != 0 ? timeout_ms : options_.default_timeout_ms;
   const Token token = next_token_++;
-  pending_.emplace(token, Pending{request_id, clock_.MonotonicMs() + timeout, std::move(reply)});
+  pending_.emplace(token, Pending{request_id, clock_.MonotonicMs() + timeout + kBackstopMs, std::move(reply)});
   return token;
 }
 
@@ -154,8 +155,7 @@ void ClientService::ExpireOverdue() {
     const uint64_t id = pending_.at(token).request_id;
     // Like Dynamo and Riak, a write that times out is not rolled back: it
     // may still be applied.
-    Finish(token, ErrorResponse(id, Status::Timeout("the storage engine did not answer in time; a write may "
-                                                     "still be applied")));
+    Finish(token, ErrorResponse(id, Status::Timeout("no answer in time; a write may still be applied")));
   }
 }
 
@@ -168,26 +168,10 @@ Status ClientService::CheckKey(const std::string& key) const {
   return Status::Ok();
 }
 
-Result<uint32_t> ClientService::ResolveQuorum(uint32_t requested, uint32_t configured, const char* name) const {
-  const uint32_t n = options_.n;
-  switch (requested) {
-    case 0: return std::min(configured, n);
-    case kQuorumLevel: return n / 2 + 1;
-    case kAllLevel: return n;
-    default:
-      if (requested <= n) return requested;
-      return Status::InvalidArgument(std::string(name) + "=" + std::to_string(requested) + " exceeds N=" +
-                                     std::to_string(n) + " replicas" +
-                                     (n == 1 ? " (this node is a cluster of one)" : ""));
-  }
-}
-
 void ClientService::StartGet(const pb::GetRequest& get, std::function<void(pb::GetResult)> done) {
   Status status = CheckKey(get.key());
   if (!status.ok()) return done(ErrorResult<pb::GetResult>(status));
-  auto r = ResolveQuorum(get.r(), options_.default_r, "r");
-  if (!r.ok()) return done(ErrorResult<pb::GetResult>(r.status()));
-  replica_.Read(get.key(), [this, done = std::move(done)](Result<Object> object) {
+  coordinator_.Get(get.key(), get.r(), get.timeout_ms(), [this, done = std::move(done)](Result<Object> object) {
     if (!object.ok()) return done(ErrorResult<pb::GetResult>(object.status()));
     pb::GetResult result;
     FillObject(*object, clock_.NowMs(), result.mutable_ok());
@@ -203,16 +187,14 @@ void ClientService::StartPut(const pb::PutRequest& put, std::function<void(pb::P
         "value is " + std::to_string(put.value().size()) + " bytes; the limit is " +
         std::to_string(options_.max_value_bytes) + " (limits.max_value_bytes)")));
   }
-  auto w = ResolveQuorum(put.w(), options_.default_w, "w");
-  if (!w.ok()) return done(ErrorResult<pb::PutResult>(w.status()));
   auto context = dvv::DecodeContext(put.context());
   if (!context.ok()) return done(ErrorResult<pb::PutResult>(context.status()));
 
   Sibling sibling;
   sibling.value = put.value();
   if (put.ttl_s() != 0) sibling.expires_at_ms = clock_.NowMs() + int64_t{put.ttl_s()} * 1000;
-  replica_.Write(put.key(), std::move(*context), std::move(sibling),
-                 [this, done = std::move(done)](Result<Object> object) {
+  coordinator_.Put(put.key(), std::move(*context), std::move(sibling), put.w(), put.timeout_ms(),
+                   [this, done = std::move(done)](Result<Object> object) {
                    if (!object.ok()) return done(ErrorResult<pb::PutResult>(object.status()));
                    pb::PutResult result;
                    FillObject(*object, clock_.NowMs(), result.mutable_ok());
@@ -243,8 +225,6 @@ void ClientService::HandleDelete(const pb::Request& request, Reply reply) {
   auto finish_error = [&](const Status& status) { Finish(token, ErrorResponse(request.id(), status)); };
   Status status = CheckKey(del.key());
   if (!status.ok()) return finish_error(status);
-  auto w = ResolveQuorum(del.w(), options_.default_w, "w");
-  if (!w.ok()) return finish_error(w.status());
   auto context = dvv::DecodeContext(del.context());
   if (!context.ok()) return finish_error(context.status());
 
@@ -252,8 +232,8 @@ void ClientService::HandleDelete(const pb::Request& request, Reply reply) {
   // (DESIGN.md: Storage); the reaper removes it after the grace period.
   Sibling tombstone;
   tombstone.tombstone = true;
-  replica_.Write(del.key(), std::move(*context), std::move(tombstone),
-                 [this, token, id = request.id()](Result<Object> object) {
+  coordinator_.Put(del.key(), std::move(*context), std::move(tombstone), del.w(), del.timeout_ms(),
+                   [this, token, id = request.id()](Result<Object> object) {
                    if (!object.ok()) return Finish(token, ErrorResponse(id, object.status()));
                    pb::Response response;
                    response.set_id(id);
@@ -332,7 +312,12 @@ void ClientService::FillStats(pb::StatsResponse* stats) const {
   for (const auto& [name, value] : counters_) values[name] = value;
   values["requests.pending"] = static_cast<double>(pending_.size());
   values["uptime_s"] = static_cast<double>(clock_.MonotonicMs() - started_ms_) / 1000.0;
-  values["replication.n"] = options_.n;
+  const CoordinatorStats& c = coordinator_.stats();
+  values["coordinator.reads"] = static_cast<double>(c.reads);
+  values["coordinator.writes"] = static_cast<double>(c.writes);
+  values["coordinator.read_repairs"] = static_cast<double>(c.read_repairs);
+  values["coordinator.hinted_writes"] = static_cast<double>(c.hinted_writes);
+  values["coordinator.forwarded_mints"] = static_cast<double>(c.forwarded_mints);
   const storage::StorageStats s = engine_.Stats();
   values["storage.gets"] = static_cast<double>(s.gets);
   values["storage.cache.hits"] = static_cast<double>(s.cache_hits);

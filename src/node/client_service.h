@@ -3,8 +3,7 @@
 // the local replica, and replies exactly once: with the result, or with an
 // Error when validation fails, the storage fails, or the deadline passes.
 //
-// In this issue the node is a cluster of one (N = 1); the replication issue
-// puts the quorum coordinator between this service and the replicas.
+// Reads and writes go through the Coordinator, which replicates them.
 //
 // Threads: the event loop's only.
 #pragma once
@@ -19,7 +18,7 @@
 #include "client.pb.h"
 #include "common/clock.h"
 #include "common/status.h"
-#include "quorum/replica.h"
+#include "node/coordinator.h"
 #include "storage/storage.h"
 
 namespace dynkv::node {
@@ -42,9 +41,6 @@ class ClusterAdmin {
 struct ServiceOptions {
   std::string node_id;
   std::string version;
-  uint32_t n = 1;          // replicas per key in this cluster
-  uint32_t default_r = 1;  // used when a request says 0, capped at n
-  uint32_t default_w = 1;
   uint64_t max_key_bytes = 4096;
   uint64_t max_value_bytes = 4ull << 20;
   uint32_t max_pending_requests = 20000;
@@ -55,8 +51,8 @@ class ClientService {
  public:
   using Reply = std::function<void(dynkv::client::Response)>;
 
-  // REQUIRES: replica, engine and clock outlive the service.
-  ClientService(quorum::LocalReplica& replica, const storage::Engine& engine, const Clock& clock,
+  // REQUIRES: coordinator, engine and clock outlive the service.
+  ClientService(Coordinator& coordinator, const storage::Engine& engine, const Clock& clock,
                 ServiceOptions options);
 
   // REQUIRES: admin outlives the service. Without one, administration
@@ -110,7 +106,6 @@ class ClientService {
 
   // Validation shared by single and batched forms.
   Status CheckKey(const std::string& key) const;
-  Result<uint32_t> ResolveQuorum(uint32_t requested, uint32_t configured, const char* name) const;
 
   // Starts one read or write; `done` gets the outcome. Shared by single and batched forms.
   void StartGet(const dynkv::client::GetRequest& get, std::function<void(dynkv::client::GetResult)> done);
@@ -118,7 +113,7 @@ class ClientService {
 
   dynkv::client::Response ErrorResponse(uint64_t request_id, const Status& status);
 
-  quorum::LocalReplica& replica_;
+  Coordinator& coordinator_;
   const storage::Engine& engine_;
   const Clock& clock_;
   ServiceOptions options_;

@@ -270,6 +270,11 @@ void Membership::FillStats(std::map<std::string, double>* values) const {
   v["ring.tokens"] = static_cast<double>(ring_->token_count());
 }
 
+std::string Membership::PeerAddress(const std::string& node_id) const {
+  const gossip::NodeState* state = gossiper_->Find(node_id);
+  return state == nullptr ? std::string() : state->peer_address;
+}
+
 void Membership::OnPeerReachable(const std::string&) {}
 
 // Refused or reset connections are direct evidence (DESIGN.md: Gossip and

@@ -23,6 +23,7 @@
 #include "gossip/gossip.h"
 #include "net/peer_transport.h"
 #include "node/client_service.h"
+#include "node/coordinator.h"
 #include "ring/ring.h"
 
 namespace dynkv::node {
@@ -41,7 +42,8 @@ struct MembershipOptions {
 class Membership final : public net::PeerEvents,
                          public net::PeerRequestHandler,
                          public gossip::MembershipListener,
-                         public ClusterAdmin {
+                         public ClusterAdmin,
+                         public ClusterView {
  public:
   // Makes newly allocated tokens durable; calls done(status) on the loop.
   using PersistTokens = std::function<void(const std::vector<uint64_t>&, std::function<void(Status)>)>;
@@ -63,7 +65,14 @@ class Membership final : public net::PeerEvents,
   // ACK2, leave notices). The replication issue puts a dispatcher in front.
   void Handle(const peer::PeerRequest& request, Reply reply) override;
 
-  std::shared_ptr<const ring::Ring> ring() const { return ring_; }
+  // REQUIRES: `listener` outlives the membership. Events come after the
+  // membership's own handling (the ring is rebuilt first).
+  void AddListener(gossip::MembershipListener* listener) { gossiper_->AddListener(listener); }
+
+  // ClusterView
+  std::shared_ptr<const ring::Ring> CurrentRing() const override { return ring_; }
+  bool IsUp(const std::string& node_id) const override { return gossiper_->IsUp(node_id); }
+  std::string PeerAddress(const std::string& node_id) const override;
   const gossip::Gossiper& gossiper() const { return *gossiper_; }
 
   // ClusterAdmin

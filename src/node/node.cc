@@ -25,6 +25,20 @@ void CloseHandle(void* handle) {
 
 }  // namespace
 
+// Peer requests go to the coordinator (replication) or the membership (gossip).
+class Node::PeerDispatch final : public net::PeerRequestHandler {
+ public:
+  PeerDispatch(Coordinator& coordinator, Membership& membership)
+      : coordinator_(coordinator), membership_(membership) {}
+  void Handle(const peer::PeerRequest& request, Reply reply) override {
+    if (!coordinator_.HandlePeer(request, reply)) membership_.Handle(request, std::move(reply));
+  }
+
+ private:
+  Coordinator& coordinator_;
+  Membership& membership_;
+};
+
 Node::Node(Config config) : config_(std::move(config)) {}
 
 Result<std::unique_ptr<Node>> Node::Start(const Config& config) {
@@ -38,40 +52,91 @@ Status Node::Open() {
   DYNKV_RETURN_IF_ERROR(UvStatus("uv_loop_init", uv_loop_init(&loop_)));
   loop_open_ = true;
   DYNKV_RETURN_IF_ERROR(completions_.Open(&loop_));
+  auto identity = OpenStorage();
+  if (!identity.ok()) return identity.status();
+  DYNKV_RETURN_IF_ERROR(OpenMembership(*identity));
+  DYNKV_RETURN_IF_ERROR(OpenServing());
+  DYNKV_RETURN_IF_ERROR(StartTimersAndSignals());
+  DYNKV_LOG(kInfo) << "node " << config_.node_id << " (actor " << identity->actor << ") serving clients on "
+                   << config_.client_address.ToString() << ", peers on " << config_.peer_address.ToString()
+                   << ", data in " << config_.data_dir;
+  return Status::Ok();
+}
 
+// A node with no other seeds has nobody to learn a ring from: it takes its
+// tokens now, before it serves, so that its first request finds a ring.
+bool Node::IsAlone() const {
+  for (const net::HostPort& seed : config_.seeds) {
+    if (seed.ToString() != config_.peer_address.ToString()) return false;
+  }
+  return true;
+}
+
+Result<Identity> Node::OpenStorage() {
   auto engine = storage::OpenLevelDbEngine(config_.storage);
   if (!engine.ok()) return engine.status();
   engine_ = std::move(*engine);
   auto identity = LoadOrCreateIdentity(*engine_, config_.node_id, config_.data_dir, clock_.NowMs());
   if (!identity.ok()) return identity.status();
-  const ActorId& actor = identity->actor;
-
+  if (identity->tokens.empty() && IsAlone()) {
+    auto tokens = ring::AllocateTokens(ring::Ring(), config_.node_id, config_.membership.vnodes);
+    if (!tokens.ok()) return tokens.status();
+    DYNKV_RETURN_IF_ERROR(StoreTokens(*engine_, *tokens));
+    identity->tokens = std::move(*tokens);
+  }
   worker_ = std::make_unique<storage::StorageWorker>(
       *engine_, [this](std::function<void()> fn) { completions_.Post(std::move(fn)); });
+  const auto mode = config_.replication.last_write_wins ? quorum::ConflictMode::kLastWriteWins
+                                                        : quorum::ConflictMode::kSiblings;
   replica_ = std::make_unique<quorum::LocalReplica>(
-      *worker_, clock_, actor,
-      quorum::ReplicaLimits{config_.limits.max_siblings, config_.limits.max_object_bytes});
+      *worker_, clock_, identity->actor,
+      quorum::ReplicaLimits{config_.limits.max_siblings, config_.limits.max_object_bytes}, mode);
+  return identity;
+}
+
+Status Node::OpenServing() {
+  handoff_ = std::make_unique<HandoffDriver>(
+      &loop_, clock_, *worker_, [this](std::function<void()> fn) { completions_.Post(std::move(fn)); },
+      *peer_pool_, *membership_, config_.handoff);
+  membership_->AddListener(handoff_.get());
+  CoordinatorOptions coordinator_options;
+  coordinator_options.self_id = config_.node_id;
+  coordinator_options.n = config_.replication.n;
+  coordinator_options.default_r = config_.replication.r;
+  coordinator_options.default_w = config_.replication.w;
+  coordinator_options.sloppy_quorum = config_.replication.sloppy_quorum;
+  coordinator_options.hinted_writes_count = config_.replication.hinted_writes_count;
+  coordinator_options.default_timeout_ms = config_.request_timeout_ms;
+  coordinator_ = std::make_unique<Coordinator>(clock_, *replica_, *peer_pool_, *membership_, *handoff_,
+                                               coordinator_options);
 
   ServiceOptions service_options;
   service_options.node_id = config_.node_id;
   service_options.version = kVersion;
-  // A node without peers is a cluster of one (the membership issue brings
-  // the others); requests that say 0 get the configured R/W, capped at N.
-  service_options.n = 1;
-  service_options.default_r = config_.replication.r;
-  service_options.default_w = config_.replication.w;
   service_options.max_key_bytes = config_.limits.max_key_bytes;
   service_options.max_value_bytes = config_.limits.max_value_bytes;
   service_options.max_pending_requests = config_.limits.max_pending_requests;
   service_options.default_timeout_ms = config_.request_timeout_ms;
-  service_ = std::make_unique<ClientService>(*replica_, *engine_, clock_, service_options);
+  service_ = std::make_unique<ClientService>(*coordinator_, *engine_, clock_, service_options);
+  service_->SetClusterAdmin(membership_.get());
+  service_->AddStatsSource([this](std::map<std::string, double>* values) { membership_->FillStats(values); });
+  service_->AddStatsSource([this](std::map<std::string, double>* values) { handoff_->FillStats(values); });
 
   server_ = std::make_unique<ClientServer>(
       &loop_, *service_, ServerOptions{config_.limits.max_frame_bytes, config_.limits.max_connections});
-  DYNKV_RETURN_IF_ERROR(server_->Listen(config_.client_address));
   service_->AddStatsSource([this](std::map<std::string, double>* values) { server_->FillStats(values); });
-  DYNKV_RETURN_IF_ERROR(OpenMembership(*identity));
+  DYNKV_RETURN_IF_ERROR(server_->Listen(config_.client_address));
 
+  peer_dispatch_ = std::make_unique<PeerDispatch>(*coordinator_, *membership_);
+  net::PeerServerOptions peer_options;
+  peer_options.max_frame_bytes = config_.limits.max_frame_bytes;
+  peer_server_ = std::make_unique<net::PeerServer>(&loop_, *peer_dispatch_, peer_options);
+  DYNKV_RETURN_IF_ERROR(peer_server_->Listen(config_.peer_address));
+  DYNKV_RETURN_IF_ERROR(handoff_->Start());
+  return membership_->Start();
+}
+
+Status Node::StartTimersAndSignals() {
   DYNKV_RETURN_IF_ERROR(UvStatus("uv_signal_init", uv_signal_init(&loop_, &sigterm_)));
   DYNKV_RETURN_IF_ERROR(UvStatus("uv_signal_init", uv_signal_init(&loop_, &sigint_)));
   sigterm_.data = sigint_.data = this;
@@ -84,16 +149,16 @@ Status Node::Open() {
 
   DYNKV_RETURN_IF_ERROR(UvStatus("uv_timer_init", uv_timer_init(&loop_, &sweep_timer_)));
   sweep_timer_.data = this;
-  DYNKV_RETURN_IF_ERROR(UvStatus("uv_timer_start", uv_timer_start(
-      &sweep_timer_, [](uv_timer_t* t) { static_cast<Node*>(t->data)->service_->ExpireOverdue(); },
-      kSweepIntervalMs, kSweepIntervalMs)));
+  auto on_sweep = [](uv_timer_t* t) {
+    Node* node = static_cast<Node*>(t->data);
+    node->coordinator_->ExpireOverdue();
+    node->service_->ExpireOverdue();
+  };
+  DYNKV_RETURN_IF_ERROR(
+      UvStatus("uv_timer_start", uv_timer_start(&sweep_timer_, on_sweep, kSweepIntervalMs, kSweepIntervalMs)));
   DYNKV_RETURN_IF_ERROR(UvStatus("uv_timer_init", uv_timer_init(&loop_, &reap_timer_)));
   reap_timer_.data = this;
   ScheduleReap();
-
-  DYNKV_LOG(kInfo) << "node " << config_.node_id << " (actor " << actor << ") serving clients on "
-                   << config_.client_address.ToString() << ", peers on " << config_.peer_address.ToString()
-                   << ", data in " << config_.data_dir;
   return Status::Ok();
 }
 
@@ -150,14 +215,7 @@ Status Node::OpenMembership(const Identity& identity) {
   membership_ = std::move(*membership);
   peer_pool_->SetEvents(membership_.get());
   membership_->SetOnStop([this] { BeginShutdown(); });
-  service_->SetClusterAdmin(membership_.get());
-  service_->AddStatsSource([this](std::map<std::string, double>* values) { membership_->FillStats(values); });
-
-  net::PeerServerOptions server_options;
-  server_options.max_frame_bytes = config_.limits.max_frame_bytes;
-  peer_server_ = std::make_unique<net::PeerServer>(&loop_, *membership_, server_options);
-  DYNKV_RETURN_IF_ERROR(peer_server_->Listen(config_.peer_address));
-  return membership_->Start();
+  return Status::Ok();
 }
 
 void Node::ScheduleReap() {
@@ -182,6 +240,7 @@ void Node::BeginShutdown() {
   // Finish what the storage thread holds and answer it, then let every
   // connection close after its last response.
   membership_->Stop();
+  handoff_->Stop();
   peer_server_->Shutdown();
   peer_pool_->Close();
   worker_->Stop();
@@ -207,6 +266,7 @@ Node::~Node() {
   if (loop_open_) {
     // Start() failed half-way, or Run() never ran: close what was opened.
     if (membership_) membership_->Stop();
+    if (handoff_) handoff_->Stop();
     if (peer_server_) peer_server_->Shutdown();
     if (peer_pool_) peer_pool_->Close();
     if (worker_) worker_->Stop();

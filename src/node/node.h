@@ -19,6 +19,9 @@
 #include "node/client_service.h"
 #include "node/completion_queue.h"
 #include "node/config.h"
+#include "node/coordinator.h"
+#include "node/handoff_driver.h"
+#include "node/identity.h"
 #include "node/membership.h"
 #include "net/peer_transport.h"
 #include "quorum/replica.h"
@@ -40,8 +43,14 @@ class Node {
 
  private:
   explicit Node(Config config);
+  class PeerDispatch;
+
   Status Open();
-  Status OpenMembership(const struct Identity& identity);
+  bool IsAlone() const;
+  Result<Identity> OpenStorage();
+  Status OpenMembership(const Identity& identity);
+  Status OpenServing();
+  Status StartTimersAndSignals();
   void BeginShutdown();
   void ScheduleReap();
 
@@ -53,10 +62,13 @@ class Node {
   std::unique_ptr<storage::Engine> engine_;
   std::unique_ptr<storage::StorageWorker> worker_;
   std::unique_ptr<quorum::LocalReplica> replica_;
+  std::unique_ptr<HandoffDriver> handoff_;
+  std::unique_ptr<Coordinator> coordinator_;
   std::unique_ptr<ClientService> service_;
   std::unique_ptr<ClientServer> server_;
   std::unique_ptr<net::PeerPool> peer_pool_;
   std::unique_ptr<Membership> membership_;
+  std::unique_ptr<PeerDispatch> peer_dispatch_;
   std::unique_ptr<net::PeerServer> peer_server_;
   uv_signal_t sigterm_{};
   uv_signal_t sigint_{};

@@ -34,6 +34,37 @@ std::string MetaKey(std::string_view name) {
   return key;
 }
 
+std::string HintTargetPrefix(std::string_view target) {
+  std::string prefix(1, kHintKeyKind);
+  PutLengthPrefixed(&prefix, target);
+  return prefix;
+}
+
+std::string HintKey(std::string_view target, std::string_view user_key) {
+  std::string key = HintTargetPrefix(target);
+  PutFixed64BE(&key, KeyPosition(user_key));
+  key.append(user_key);
+  return key;
+}
+
+std::string PrefixSuccessor(std::string_view prefix) {
+  std::string next(prefix);
+  while (!next.empty() && static_cast<unsigned char>(next.back()) == 0xff) next.pop_back();
+  if (!next.empty()) next.back() = static_cast<char>(static_cast<unsigned char>(next.back()) + 1);
+  return next;
+}
+
+bool ParseHintKey(std::string_view key, std::string_view* target, std::string_view* user_key) {
+  if (key.empty() || key[0] != kHintKeyKind) return false;
+  ByteReader reader(key.substr(1));
+  std::string_view parsed_target;
+  if (!reader.GetLengthPrefixed(&parsed_target) || reader.remaining() < kPositionBytes) return false;
+  const std::string_view rest = key.substr(key.size() - reader.remaining());
+  *target = parsed_target;
+  *user_key = rest.substr(kPositionBytes);
+  return true;
+}
+
 std::string PrintableKey(std::string_view key) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/coding.h"
 #include "common/log.h"
 #include "storage/keys.h"
 #include "storage/lru_cache.h"
@@ -115,6 +116,50 @@ size_t DropReapable(Object* object, int64_t cutoff_ms) {
   return before - object->siblings.size();
 }
 
+// A hint record: u8 format version, varint stored_at_ms (two's complement
+// as uint64), then the object's record (record.h).
+constexpr uint8_t kHintFormatV1 = 1;
+
+void EncodeHintRecord(const Hint& hint, const CompressionOptions& options, std::string* record,
+                      std::string* out, ZstdCodec* zstd) {
+  EncodeRecord(hint.object, options, record, nullptr, zstd);
+  out->clear();
+  out->push_back(static_cast<char>(kHintFormatV1));
+  PutVarint64(out, static_cast<uint64_t>(hint.stored_at_ms));
+  out->append(*record);
+}
+
+Status DecodeHintRecord(std::string_view bytes, Hint* hint, ZstdCodec* zstd) {
+  ByteReader reader(bytes);
+  uint8_t version = 0;
+  uint64_t stored_at = 0;
+  if (!reader.GetByte(&version) || version != kHintFormatV1) {
+    return Status::Corruption("hint: unknown format version");
+  }
+  if (!reader.GetVarint64(&stored_at)) return Status::Corruption("hint: truncated stored_at_ms");
+  DYNKV_RETURN_IF_ERROR(DecodeRecord(bytes.substr(bytes.size() - reader.remaining()), &hint->object, zstd));
+  hint->stored_at_ms = static_cast<int64_t>(stored_at);
+  return Status::Ok();
+}
+
+// Decodes the hint at `it`; false (after logging) when it is corrupt.
+bool ReadHintAt(const leveldb::Iterator& it, Hint* hint, ZstdCodec* zstd) {
+  std::string_view target;
+  std::string_view user_key;
+  if (!ParseHintKey(AsView(it.key()), &target, &user_key)) {
+    DYNKV_LOG(kWarn) << "skipping a malformed hint key " << PrintableKey(AsView(it.key()));
+    return false;
+  }
+  if (Status decoded = DecodeHintRecord(AsView(it.value()), hint, zstd); !decoded.ok()) {
+    DYNKV_LOG(kWarn) << "skipping the corrupt hint for " << PrintableKey(target) << " of key "
+                     << PrintableKey(user_key) << ": " << decoded.message();
+    return false;
+  }
+  hint->target.assign(target);
+  hint->key.assign(user_key);
+  return true;
+}
+
 class LevelDbEngine final : public Engine {
  public:
   LevelDbEngine(const Options& options, std::unique_ptr<leveldb::Cache> block_cache,
@@ -134,6 +179,12 @@ class LevelDbEngine final : public Engine {
   Status PutMeta(std::string_view name, std::string_view value) override;
   Status Reap(std::string* cursor, size_t max_records, int64_t now_ms, int64_t grace_ms) override;
   StorageStats Stats() const override;
+  Result<Hint> GetHint(std::string_view target, std::string_view key) override;
+  Status WriteHints(std::span<const Hint> hints) override;
+  Result<std::vector<Hint>> ScanHints(std::string_view target, std::string* cursor, size_t max_bytes,
+                                      size_t max_count) override;
+  Result<std::vector<std::string>> ListHintTargets() override;
+  Result<uint64_t> CountHints() override;
 
   // Stamps a new (empty) database with the dynkv format; refuses a database
   // that holds anything and is not stamped.
@@ -153,7 +204,8 @@ class LevelDbEngine final : public Engine {
   ZstdCodec zstd_;
   const CompressionOptions compression_;
   leveldb::WriteOptions write_options_;
-  std::string record_;  // encode buffer, reused
+  std::string record_;       // encode buffer, reused
+  std::string hint_record_;  // encode buffer of hint records, reused
   Counters counters_;
 };
 
@@ -304,6 +356,111 @@ StorageStats LevelDbEngine::Stats() const {
   return stats;
 }
 
+Result<Hint> LevelDbEngine::GetHint(std::string_view target, std::string_view key) {
+  Hint hint;
+  hint.target.assign(target);
+  hint.key.assign(key);
+  std::string bytes;
+  const leveldb::Status status = db_->Get(leveldb::ReadOptions(), HintKey(target, key), &bytes);
+  if (status.IsNotFound()) return hint;
+  if (!status.ok()) {
+    return Status::StorageError("read of the hint for " + PrintableKey(target) + " of key " +
+                                PrintableKey(key) + " failed: " + status.ToString());
+  }
+  // A corrupt hint reads as absent, so the next Store replaces it; anti-entropy
+  // covers what it held.
+  if (Status decoded = DecodeHintRecord(bytes, &hint, &zstd_); !decoded.ok()) {
+    DYNKV_LOG(kWarn) << "ignoring the corrupt hint for " << PrintableKey(target) << " of key "
+                     << PrintableKey(key) << ": " << decoded.message();
+    return Hint{hint.target, hint.key, Object(), 0};
+  }
+  return hint;
+}
+
+Status LevelDbEngine::WriteHints(std::span<const Hint> hints) {
+  if (hints.empty()) return Status::Ok();
+  leveldb::WriteBatch batch;
+  for (const Hint& hint : hints) {
+    if (hint.object.empty()) {
+      batch.Delete(HintKey(hint.target, hint.key));
+      continue;
+    }
+    if (Status valid = CheckObject(hint.object); !valid.ok()) {
+      return valid.WithContext("hint for " + PrintableKey(hint.target) + " of key " + PrintableKey(hint.key));
+    }
+    EncodeHintRecord(hint, compression_, &record_, &hint_record_, &zstd_);
+    batch.Put(HintKey(hint.target, hint.key), hint_record_);
+  }
+  const leveldb::Status status = db_->Write(write_options_, &batch);
+  if (!status.ok()) {
+    return Status::StorageError("hint write to data dir " + dir_ + " failed: " + status.ToString());
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<Hint>> LevelDbEngine::ScanHints(std::string_view target, std::string* cursor,
+                                                   size_t max_bytes, size_t max_count) {
+  std::vector<Hint> hints;
+  if (max_count == 0) return hints;
+  const std::string prefix = HintTargetPrefix(target);
+  leveldb::ReadOptions scan;
+  scan.fill_cache = false;  // hints are read once; keep the blocks of hot data
+  std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(scan));
+  it->Seek(cursor->empty() ? prefix : *cursor);
+  if (!cursor->empty() && it->Valid() && AsView(it->key()) == *cursor) it->Next();
+  size_t bytes = 0;
+  std::string last;
+  for (; it->Valid() && AsView(it->key()).starts_with(prefix); it->Next()) {
+    if (hints.size() == max_count || (!hints.empty() && bytes >= max_bytes)) break;
+    last.assign(AsView(it->key()));
+    Hint hint;
+    if (!ReadHintAt(*it, &hint, &zstd_)) continue;
+    bytes += hint.ApproximateBytes();
+    hints.push_back(std::move(hint));
+  }
+  if (!it->status().ok()) return Status::StorageError("hint scan failed: " + it->status().ToString());
+  const bool more = it->Valid() && AsView(it->key()).starts_with(prefix);
+  *cursor = more ? std::move(last) : std::string();
+  return hints;
+}
+
+Result<std::vector<std::string>> LevelDbEngine::ListHintTargets() {
+  std::vector<std::string> targets;
+  leveldb::ReadOptions scan;
+  scan.fill_cache = false;
+  std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(scan));
+  it->Seek(std::string(1, kHintKeyKind));
+  while (it->Valid() && !it->key().empty() && it->key()[0] == kHintKeyKind) {
+    std::string_view target;
+    std::string_view user_key;
+    if (!ParseHintKey(AsView(it->key()), &target, &user_key)) {
+      DYNKV_LOG(kWarn) << "skipping a malformed hint key " << PrintableKey(AsView(it->key()));
+      it->Next();
+      continue;
+    }
+    targets.emplace_back(target);
+    // Jump over the rest of this target's hints.
+    it->Seek(PrefixSuccessor(HintTargetPrefix(target)));
+  }
+  if (!it->status().ok()) return Status::StorageError("hint target scan failed: " + it->status().ToString());
+  return targets;
+}
+
+Result<uint64_t> LevelDbEngine::CountHints() {
+  uint64_t count = 0;
+  leveldb::ReadOptions scan;
+  scan.fill_cache = false;
+  std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(scan));
+  for (it->Seek(std::string(1, kHintKeyKind));
+       it->Valid() && it->key().starts_with(std::string(1, kHintKeyKind)); it->Next()) {
+    std::string_view target;
+    std::string_view user_key;
+    if (ParseHintKey(AsView(it->key()), &target, &user_key)) ++count;
+  }
+  if (!it->status().ok()) return Status::StorageError("hint count failed: " + it->status().ToString());
+  return count;
+}
+
 Status LevelDbEngine::CheckFormat() {
   Result<std::string> format = GetMeta(kFormatMeta);
   if (format.ok()) {
@@ -326,7 +483,17 @@ bool LevelDbEngine::HoldsAnyKey() {
   return it->Valid() || !it->status().ok();
 }
 
+Status NoHints() { return Status::Internal("this storage engine keeps no hints"); }
+
 }  // namespace
+
+Result<Hint> Engine::GetHint(std::string_view, std::string_view) { return NoHints(); }
+Status Engine::WriteHints(std::span<const Hint>) { return NoHints(); }
+Result<std::vector<Hint>> Engine::ScanHints(std::string_view, std::string*, size_t, size_t) {
+  return NoHints();
+}
+Result<std::vector<std::string>> Engine::ListHintTargets() { return NoHints(); }
+Result<uint64_t> Engine::CountHints() { return NoHints(); }
 
 Result<std::unique_ptr<Engine>> OpenLevelDbEngine(const Options& options) {
   if (options.data_dir.empty()) return Status::InvalidArgument("storage data_dir is empty");

@@ -20,6 +20,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/object.h"
 #include "common/status.h"
@@ -67,6 +68,19 @@ struct ObjectWrite {
   Object object;
 };
 
+// A hint (DESIGN.md: Hinted handoff): an object a stand-in node keeps for
+// `target`, a replica that was down when the write came, until it can be
+// handed over. At most one hint per (target, key); later writes merge into it.
+struct Hint {
+  std::string target;  // node id of the replica the hint is kept for
+  std::string key;     // user key
+  Object object;
+  int64_t stored_at_ms = 0;  // wall clock when the first write of this hint was stored
+
+  // Bytes of key and values, for batch limits and throttling.
+  size_t ApproximateBytes() const { return key.size() + object.ApproximateBytes(); }
+};
+
 class Engine {
  public:
   virtual ~Engine() = default;
@@ -94,6 +108,28 @@ class Engine {
   virtual Status Reap(std::string* cursor, size_t max_records, int64_t now_ms, int64_t grace_ms) = 0;
 
   virtual StorageStats Stats() const = 0;
+
+  // Hints live under their own key kind (keys.h: 'h' + target + ring
+  // position + user key): one target's hints are one contiguous scan in ring
+  // order, and data scans (Reap, ranges) never see them. Engines that keep
+  // no hints (test fakes) answer Internal.
+  //
+  // The hint of (target, key); an empty object when there is none.
+  virtual Result<Hint> GetHint(std::string_view target, std::string_view key);
+  // Applies all hint puts atomically, as durable as Write. A Hint with an
+  // empty object deletes the hint of (target, key).
+  virtual Status WriteHints(std::span<const Hint> hints);
+  // Up to `max_count` hints of `target` in ring order, after `*cursor` (an
+  // opaque position; empty means the first), stopping once they hold
+  // `max_bytes` (the first hint is returned even when bigger). Sets `*cursor`
+  // to where the next call goes on, empty when no hints are left. Corrupt
+  // hints are skipped and logged.
+  virtual Result<std::vector<Hint>> ScanHints(std::string_view target, std::string* cursor, size_t max_bytes,
+                                              size_t max_count);
+  // Every node that has at least one hint kept for it, sorted.
+  virtual Result<std::vector<std::string>> ListHintTargets();
+  // Hints kept, for all targets (a full scan of the hint kind: start-up use).
+  virtual Result<uint64_t> CountHints();
 };
 
 // Opens (creating if needed) the database in options.data_dir. A locked

@@ -1,0 +1,129 @@
+#include "node/handoff_driver.h"
+
+#include <utility>
+
+#include "common/log.h"
+
+namespace dynkv::node {
+
+namespace {
+
+constexpr uint64_t kDeliveryIntervalMs = 100;
+constexpr uint64_t kExpiryIntervalMs = 60'000;
+
+uv_timer_t* StartTimer(uv_loop_t* loop, void* data, uint64_t interval_ms, uv_timer_cb callback) {
+  auto* timer = new uv_timer_t;
+  uv_timer_init(loop, timer);
+  timer->data = data;
+  uv_timer_start(timer, callback, interval_ms, interval_ms);
+  return timer;
+}
+
+void CloseTimer(uv_timer_t*& timer) {
+  if (timer == nullptr) return;
+  uv_close(reinterpret_cast<uv_handle_t*>(timer), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+  timer = nullptr;
+}
+
+}  // namespace
+
+HandoffDriver::HandoffDriver(uv_loop_t* loop, const Clock& clock, storage::StorageWorker& worker,
+                             storage::StorageWorker::Post post, net::PeerPool& pool, const ClusterView& cluster,
+                             const HandoffConfig& config)
+    : loop_(loop),
+      clock_(clock),
+      pool_(pool),
+      cluster_(cluster),
+      config_(config),
+      store_(worker, std::move(post)),
+      delivery_(handoff::DeliveryOptions{config.max_bytes_per_sec}) {}
+
+HandoffDriver::~HandoffDriver() { Stop(); }
+
+Status HandoffDriver::Start() {
+  std::weak_ptr<int> alive = lifetime_;
+  store_.Open([this, alive](Result<std::vector<std::string>> targets) {
+    if (alive.expired()) return;
+    if (!targets.ok()) {
+      DYNKV_LOG(kError) << "cannot read the stored hints: " << targets.status().ToString();
+      return;
+    }
+    for (const std::string& target : *targets) delivery_.OnHintStored(target);
+    if (!targets->empty()) DYNKV_LOG(kInfo) << "hints pending for " << targets->size() << " node(s)";
+  });
+  delivery_timer_ = StartTimer(loop_, this, kDeliveryIntervalMs,
+                               [](uv_timer_t* t) { static_cast<HandoffDriver*>(t->data)->Deliver(); });
+  expiry_timer_ = StartTimer(loop_, this, kExpiryIntervalMs,
+                             [](uv_timer_t* t) { static_cast<HandoffDriver*>(t->data)->DropExpired(); });
+  return Status::Ok();
+}
+
+void HandoffDriver::Stop() {
+  CloseTimer(delivery_timer_);
+  CloseTimer(expiry_timer_);
+}
+
+void HandoffDriver::StoreHint(const std::string& target, const std::string& key, const Object& object,
+                              std::function<void(Status)> done) {
+  std::weak_ptr<int> alive = lifetime_;
+  store_.Store(target, key, object, clock_.NowMs(), [this, alive, target, done = std::move(done)](Status status) {
+    if (!alive.expired() && status.ok()) delivery_.OnHintStored(target);
+    done(status);
+  });
+}
+
+void HandoffDriver::Deliver() {
+  const size_t max_bytes = delivery_.options().batch_max_bytes;
+  const size_t max_count = delivery_.options().batch_max_count;
+  std::weak_ptr<int> alive = lifetime_;
+  for (const std::string& target : delivery_.Tick(clock_.MonotonicMs())) {
+    store_.NextBatch(target, max_bytes, max_count,
+                     [this, alive, target](Result<std::vector<handoff::Hint>> hints) {
+                       if (alive.expired()) return;
+                       if (!hints.ok()) return delivery_.OnBatchFailed(target, clock_.MonotonicMs());
+                       if (hints->empty()) return delivery_.OnBatchEmpty(target);
+                       SendBatch(target, std::move(*hints));
+                     });
+  }
+}
+
+void HandoffDriver::SendBatch(const std::string& target, std::vector<handoff::Hint> hints) {
+  peer::PeerRequest request;
+  handoff::ToHintBatch(hints, request.mutable_hint_batch());
+  delivery_.OnBatchSent(target, handoff::BatchBytes(hints), clock_.MonotonicMs());
+  std::weak_ptr<int> alive = lifetime_;
+  pool_.Call(cluster_.PeerAddress(target), std::move(request),
+             [this, alive, target, hints = std::move(hints)](Result<peer::PeerResponse> response) mutable {
+               if (alive.expired()) return;
+               if (!response.ok()) {
+                 ++batches_failed_;
+                 DYNKV_LOG(kDebug) << "hint batch to " << target << " failed: " << response.status().ToString();
+                 return delivery_.OnBatchFailed(target, clock_.MonotonicMs());
+               }
+               store_.Acknowledge(target, std::move(hints), [this, alive, target](Result<bool> more) {
+                 if (alive.expired()) return;
+                 if (!more.ok()) return delivery_.OnBatchFailed(target, clock_.MonotonicMs());
+                 delivery_.OnBatchAcked(target, *more);
+               });
+             });
+}
+
+void HandoffDriver::DropExpired() {
+  store_.DropExpired(clock_.NowMs(), config_.hint_window_ms, [](Result<uint64_t> dropped) {
+    if (!dropped.ok()) DYNKV_LOG(kWarn) << "hint expiry failed: " << dropped.status().ToString();
+    else if (*dropped > 0) DYNKV_LOG(kInfo) << "dropped " << *dropped << " hints older than the hint window";
+  });
+}
+
+void HandoffDriver::FillStats(std::map<std::string, double>* values) const {
+  const handoff::HintStats s = store_.stats();
+  auto& v = *values;
+  v["handoff.hints_pending"] = static_cast<double>(s.pending);
+  v["handoff.hints_stored"] = static_cast<double>(s.stored);
+  v["handoff.hints_delivered"] = static_cast<double>(s.delivered);
+  v["handoff.hints_dropped"] = static_cast<double>(s.dropped);
+  v["handoff.bytes_delivered"] = static_cast<double>(s.bytes_delivered);
+  v["handoff.batches_failed"] = static_cast<double>(batches_failed_);
+}
+
+}  // namespace dynkv::node

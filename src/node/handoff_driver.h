@@ -1,0 +1,68 @@
+// HandoffDriver: runs hinted handoff on the event loop (DESIGN.md: Hinted
+// handoff). It keeps the hints this node takes as a stand-in (HintSink for
+// the Coordinator), hands them over in throttled batches once gossip shows
+// their target up again, and drops hints older than the hint window. The
+// decisions are handoff::HintDelivery's; this class moves the messages.
+//
+// Threads: the event loop's only (the HintStore's work runs on the storage
+// worker and comes back through the completion queue).
+#pragma once
+
+#include <uv.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "common/clock.h"
+#include "gossip/gossip.h"
+#include "handoff/handoff.h"
+#include "net/peer_transport.h"
+#include "node/config.h"
+#include "node/coordinator.h"
+
+namespace dynkv::node {
+
+class HandoffDriver final : public HintSink, public gossip::MembershipListener {
+ public:
+  // REQUIRES: everything passed outlives the driver.
+  HandoffDriver(uv_loop_t* loop, const Clock& clock, storage::StorageWorker& worker,
+                storage::StorageWorker::Post post, net::PeerPool& pool, const ClusterView& cluster,
+                const HandoffConfig& config);
+  ~HandoffDriver() override;
+
+  // Counts the stored hints and starts the delivery and expiry timers.
+  Status Start();
+  void Stop();  // idempotent
+
+  // HintSink: durable before done(OK).
+  void StoreHint(const std::string& target, const std::string& key, const Object& object,
+                 std::function<void(Status)> done) override;
+
+  // gossip::MembershipListener
+  void OnUp(const std::string& node_id) override { delivery_.OnUp(node_id); }
+  void OnDown(const std::string& node_id) override { delivery_.OnDown(node_id); }
+  void OnLeave(const std::string& node_id) override { delivery_.OnDown(node_id); }
+
+  // "handoff.*" counters for the node's stats.
+  void FillStats(std::map<std::string, double>* values) const;
+
+ private:
+  void Deliver();
+  void SendBatch(const std::string& target, std::vector<handoff::Hint> hints);
+  void DropExpired();
+
+  uv_loop_t* loop_;
+  const Clock& clock_;
+  net::PeerPool& pool_;
+  const ClusterView& cluster_;
+  HandoffConfig config_;
+  handoff::HintStore store_;
+  handoff::HintDelivery delivery_;
+  uv_timer_t* delivery_timer_ = nullptr;  // freed in its close callback
+  uv_timer_t* expiry_timer_ = nullptr;
+  uint64_t batches_failed_ = 0;
+  std::shared_ptr<int> lifetime_ = std::make_shared<int>(0);  // expires with the driver
+};
+
+}  // namespace dynkv::node

@@ -1,0 +1,114 @@
+// dynkv through the client library's AsyncClient: what an application
+// would use.
+#include "client/client.h"
+#include "store.h"
+
+namespace dynkv::bench {
+
+std::string ContextTable::Get(uint64_t index) const {
+  std::lock_guard<std::mutex> lock(stripes_[index % kStripes]);
+  return contexts_[index];
+}
+
+void ContextTable::Set(uint64_t index, std::string context) {
+  std::lock_guard<std::mutex> lock(stripes_[index % kStripes]);
+  contexts_[index] = std::move(context);
+}
+
+namespace {
+
+class DynkvConnection final : public StoreConnection {
+ public:
+  DynkvConnection(uv_loop_t* loop, const net::HostPort& node, const DynkvSettings& settings,
+                  ContextTable* contexts, Listener* listener)
+      : client_(loop, client::Options{node, settings.timeout_ms}),
+        settings_(settings),
+        contexts_(contexts),
+        listener_(listener),
+        keys_(settings.slots) {}
+
+  void Connect() override {
+    client_.Connect([this](Status status) { listener_->OnConnected(status); });
+  }
+
+  void Issue(uint32_t slot, const Op& op) override {
+    keys_[slot] = op.key_index;
+    client::Request request;
+    switch (op.kind) {
+      case OpKind::kGet:
+        request = client::MakeGet(op.key, client::ReadOptions{settings_.r});
+        break;
+      case OpKind::kPut:
+        request = client::MakePut(op.key, op.value, WriteOptionsFor(op.key_index));
+        break;
+      case OpKind::kDel:
+        request = client::MakeDelete(op.key, WriteOptionsFor(op.key_index));
+        break;
+    }
+    // [this, slot] fits std::function's inline storage: no allocation here.
+    client_.Call(std::move(request),
+                 [this, slot](Result<client::Response> response) { OnResponse(slot, std::move(response)); });
+  }
+
+  void Close() override { client_.Close(); }
+
+ private:
+  client::WriteOptions WriteOptionsFor(uint64_t key_index) const {
+    client::WriteOptions options;
+    options.w = settings_.w;
+    options.context = contexts_->Get(key_index);
+    return options;
+  }
+
+  void OnResponse(uint32_t slot, Result<client::Response> response) {
+    Outcome outcome;
+    if (!response.ok()) {
+      outcome.ok = false;
+      outcome.error = std::string(CodeName(response.status().code()));
+      // The client fails calls with UNAVAILABLE only once its connection
+      // is gone (a node's own UNAVAILABLE arrives as a Response).
+      outcome.connection_lost = response.status().code() == Code::kUnavailable;
+      return listener_->OnDone(slot, std::move(outcome));
+    }
+    client::Response& r = *response;
+    const uint64_t key_index = keys_[slot];
+    switch (r.result_case()) {
+      case client::Response::kError:
+        outcome.ok = false;
+        outcome.error = std::string(CodeName(client::StatusFromError(r.error()).code()));
+        break;
+      case client::Response::kGet:
+        outcome.found = r.get().siblings_size() > 0;
+        if (!r.get().context().empty())
+          contexts_->Set(key_index, std::move(*r.mutable_get()->mutable_context()));
+        break;
+      case client::Response::kPut:
+        contexts_->Set(key_index, std::move(*r.mutable_put()->mutable_context()));
+        break;
+      case client::Response::kDelete:
+        contexts_->Set(key_index, std::string());
+        break;
+      default:
+        outcome.ok = false;
+        outcome.error = "UNEXPECTED_RESPONSE";
+        break;
+    }
+    listener_->OnDone(slot, std::move(outcome));
+  }
+
+  client::AsyncClient client_;
+  DynkvSettings settings_;
+  ContextTable* contexts_;
+  Listener* listener_;
+  std::vector<uint64_t> keys_;  // key index of the request in each slot
+};
+
+}  // namespace
+
+std::unique_ptr<StoreConnection> MakeDynkvConnection(uv_loop_t* loop, const net::HostPort& node,
+                                                     const DynkvSettings& settings, ContextTable* contexts,
+                                                     StoreConnection::Listener* listener) {
+  return std::make_unique<DynkvConnection>(loop, node, settings, contexts, listener);
+}
+
+}  // namespace dynkv::bench

@@ -1,0 +1,52 @@
+// dynkv-bench's command line: what to run, against what, for how long.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "net/net.h"
+
+namespace dynkv::bench {
+
+enum class Target { kDynkv, kRedis };
+enum class Distribution { kUniform, kZipfian };
+enum class OpKind { kGet = 0, kPut = 1, kDel = 2 };
+inline constexpr int kOpKinds = 3;
+
+const char* OpName(OpKind kind);
+const char* TargetName(Target target);
+const char* DistributionName(Distribution distribution);
+
+struct BenchOptions {
+  Target target = Target::kDynkv;
+  std::vector<net::HostPort> nodes;  // connections are spread over them in turn
+  uint32_t connections = 50;
+  uint32_t pipeline = 1;                 // requests in flight per connection
+  uint32_t threads = 1;                  // event loops; connections are spread over them
+  uint32_t mix[kOpKinds] = {50, 50, 0};  // get:put:del weights
+  uint64_t keys = 1'000'000;
+  uint32_t value_size = 100;
+  Distribution distribution = Distribution::kUniform;
+  double zipf_theta = 0.99;
+  double duration_s = 10;  // used when ops == 0
+  uint64_t ops = 0;        // > 0: measure this many operations instead
+  double warmup_s = 1;
+  uint32_t r = 0;  // dynkv only; 0: the node's default
+  uint32_t w = 0;
+  bool load = false;  // write every key once before the warm-up
+  uint32_t load_pipeline = 64;
+  uint32_t timeout_ms = 10'000;
+  std::string json_path;  // empty: no JSON; "-": stdout
+  uint64_t seed = 1;
+  bool progress = true;  // a line per second on stderr
+};
+
+// Parses argv. INVALID_ARGUMENT names the offending flag; `*help` is set
+// for --help (the result is then the defaults).
+Result<BenchOptions> ParseArgs(int argc, char** argv, bool* help);
+
+extern const char kUsage[];
+
+}  // namespace dynkv::bench
