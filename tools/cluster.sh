@@ -11,12 +11,18 @@ dynkvd=./build/src/node/dynkvd
 dynkv=./build/tools/cli/dynkv
 nodes=(1 2 3)
 
-running() { [ -f "$dir/node$1.pid" ] && kill -0 "$(cat "$dir/node$1.pid")" 2>/dev/null; }
+# Node $1's process is alive (a killed process not yet reaped is a zombie: dead).
+running() {
+  local pid
+  pid=$(cat "$dir/node$1.pid" 2>/dev/null) || return 1
+  kill -0 "$pid" 2>/dev/null && ! grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null
+}
 
+# Node $1 sees every node up and normal (holding its tokens).
 all_up() {
   local out
   out=$("$dynkv" --node "127.0.0.1:710$1" members --json 2>/dev/null) || return 1
-  [ "$(grep -o '"up": true' <<<"$out" | wc -l)" -eq ${#nodes[@]} ]
+  [ "$(grep -o '"status": "normal", "up": true' <<<"$out" | wc -l)" -eq ${#nodes[@]} ]
 }
 
 start() {
@@ -33,9 +39,9 @@ start() {
       running "$i" || { echo "node$i exited:"; tail -5 "$dir/node$i.log"; exit 1; }
       sleep 0.1
     done
-    all_up "$i" || { echo "node$i does not see all ${#nodes[@]} nodes up after 15 s"; exit 1; }
+    all_up "$i" || { echo "node$i does not see all ${#nodes[@]} nodes up and normal after 15 s"; exit 1; }
   done
-  echo "cluster is up: every node sees all ${#nodes[@]} nodes"
+  echo "cluster is up: every node sees all ${#nodes[@]} nodes up and normal"
 }
 
 stop() {

@@ -39,6 +39,31 @@ show put demo:cart "apple,pear" --context "$ctx"
 show get demo:cart
 show put demo:session token123 --ttl 60
 
+echo; echo "# every key lives on N=3 nodes; any node answers, R and W are per request:"
+show --node 127.0.0.1:7103 get demo:greeting --r 1
+
+echo; echo "# kill node3: writes with W=2 go on (a live replica keeps a hint for node3), W=3 cannot:"
+kill -9 "$(cat data/cluster/node3.pid)"
+for _ in $(seq 1 50); do
+  dynkv members --json | grep -q '"node_id": "node3", "status": "normal", "up": false' && break
+  sleep 0.1
+done
+show members
+show put demo:while-down "written while node3 was dead" --w 2
+show put demo:needs-all "x" --w 3 || true
+
+echo; echo "# restart node3: the hints reach it, and it answers with the write it missed:"
+bash tools/cluster.sh start
+pending() {
+  for i in 1 2; do dynkv --node "127.0.0.1:710$i" stats --json; done |
+    /usr/bin/python3 -c 'import json,sys; print(sum(int(json.loads(l)["handoff.hints_pending"]) for l in sys.stdin))'
+}
+for _ in $(seq 1 100); do [ "$(pending)" = 0 ] && break; sleep 0.1; done
+for i in 1 2; do
+  printf 'node%s: ' "$i"; dynkv --node "127.0.0.1:710$i" stats | grep -E '^handoff\.hints_(stored|delivered|pending)' | tr '\n' ' '; echo
+done
+show --node 127.0.0.1:7103 get demo:while-down --r 1
+
 if $keep; then
   echo; echo "the cluster keeps running; stop it with: bash tools/cluster.sh stop"
 else
