@@ -120,5 +120,15 @@ class CliTest(NodeTestCase):
         self.assertIn(self.node.address.encode(), result.stderr)
 
 
+class LastWriteWinsCliTest(NodeTestCase):
+    """replication.conflicts: lww keeps one value per key: the newest."""
+
+    def test_concurrent_blind_writes_keep_only_the_newest(self):
+        node = self.start_node(extra_yaml="replication: { n: 1, r: 1, w: 1, conflicts: lww }\n")
+        self.cli(node, "put", "k", "first")
+        self.cli(node, "put", "k", "second")
+        self.assertEqual(self.cli(node, "get", "k").stdout, b"second\n")
+
+
 if __name__ == "__main__":
     unittest.main()
