@@ -51,9 +51,19 @@ Result<Object> ObjectFrom(Result<peer::PeerResponse> response) {
 
 }  // namespace
 
-Coordinator::Coordinator(const Clock& clock, quorum::LocalReplica& replica, net::PeerPool& pool,
+void PoolPeerCaller::Call(const std::string& node_id, peer::PeerRequest request,
+                          net::PeerPool::Callback done) {
+  pool_.Call(cluster_.PeerAddress(node_id), std::move(request), std::move(done));
+}
+
+Coordinator::Coordinator(const Clock& clock, quorum::LocalReplica& replica, PeerCaller& peers,
                          const ClusterView& cluster, HintSink& hints, CoordinatorOptions options)
-    : clock_(clock), replica_(replica), pool_(pool), cluster_(cluster), hints_(hints), options_(std::move(options)) {}
+    : clock_(clock),
+      replica_(replica),
+      peers_(peers),
+      cluster_(cluster),
+      hints_(hints),
+      options_(std::move(options)) {}
 
 Coordinator::~Coordinator() = default;
 
@@ -222,8 +232,8 @@ void Coordinator::Mint(const std::string& node, const std::string& key, const Ve
   mint->set_value(sibling.value);
   mint->set_tombstone(sibling.tombstone);
   mint->set_expires_at_ms(sibling.expires_at_ms);
-  pool_.Call(cluster_.PeerAddress(node), std::move(request),
-             [done = std::move(done)](Result<peer::PeerResponse> response) { done(ObjectFrom(std::move(response))); });
+  peers_.Call(node, std::move(request),
+              [done = std::move(done)](Result<peer::PeerResponse> response) { done(ObjectFrom(std::move(response))); });
 }
 
 void Coordinator::Sync(const std::string& node, const std::string& key, const Object& object,
@@ -237,16 +247,16 @@ void Coordinator::Sync(const std::string& node, const std::string& key, const Ob
   sync->set_key(key);
   quorum::ToProto(object, sync->mutable_object());
   sync->set_hint_for(hint_for);
-  pool_.Call(cluster_.PeerAddress(node), std::move(request),
-             [done = std::move(done)](Result<peer::PeerResponse> response) { done(response.status()); });
+  peers_.Call(node, std::move(request),
+              [done = std::move(done)](Result<peer::PeerResponse> response) { done(response.status()); });
 }
 
 void Coordinator::Read(const std::string& node, const std::string& key, ObjectDone done) {
   if (node == options_.self_id) return replica_.Read(key, std::move(done));
   peer::PeerRequest request;
   request.mutable_replica_read()->set_key(key);
-  pool_.Call(cluster_.PeerAddress(node), std::move(request),
-             [done = std::move(done)](Result<peer::PeerResponse> response) { done(ObjectFrom(std::move(response))); });
+  peers_.Call(node, std::move(request),
+              [done = std::move(done)](Result<peer::PeerResponse> response) { done(ObjectFrom(std::move(response))); });
 }
 
 // ---- Requests from other coordinators ----------------------------------------

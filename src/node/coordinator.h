@@ -49,6 +49,29 @@ class HintSink {
                          std::function<void(Status)> done) = 0;
 };
 
+// How the coordinator reaches another node: the peer transport in the node
+// (PoolPeerCaller), a simulated network in the in-process cluster tests.
+class PeerCaller {
+ public:
+  virtual ~PeerCaller() = default;
+  // Sends `request` to node `node_id`; exactly one done per call, with the
+  // response or UNAVAILABLE / TIMEOUT / the peer's error.
+  virtual void Call(const std::string& node_id, peer::PeerRequest request, net::PeerPool::Callback done) = 0;
+};
+
+// PeerCaller over the node's PeerPool, finding each node's peer address in
+// the ClusterView.
+class PoolPeerCaller final : public PeerCaller {
+ public:
+  // REQUIRES: pool and cluster outlive the caller.
+  PoolPeerCaller(net::PeerPool& pool, const ClusterView& cluster) : pool_(pool), cluster_(cluster) {}
+  void Call(const std::string& node_id, peer::PeerRequest request, net::PeerPool::Callback done) override;
+
+ private:
+  net::PeerPool& pool_;
+  const ClusterView& cluster_;
+};
+
 struct CoordinatorOptions {
   std::string self_id;
   uint32_t n = 3;          // replication.n (capped by the nodes in the ring)
@@ -72,8 +95,8 @@ class Coordinator {
   using ObjectDone = std::function<void(Result<Object>)>;
 
   // REQUIRES: everything passed outlives the coordinator.
-  Coordinator(const Clock& clock, quorum::LocalReplica& replica, net::PeerPool& pool, const ClusterView& cluster,
-              HintSink& hints, CoordinatorOptions options);
+  Coordinator(const Clock& clock, quorum::LocalReplica& replica, PeerCaller& peers,
+              const ClusterView& cluster, HintSink& hints, CoordinatorOptions options);
   ~Coordinator();
 
   // A client read: done(merged object) once R replicas replied.
@@ -120,7 +143,7 @@ class Coordinator {
 
   const Clock& clock_;
   quorum::LocalReplica& replica_;
-  net::PeerPool& pool_;
+  PeerCaller& peers_;
   const ClusterView& cluster_;
   HintSink& hints_;
   CoordinatorOptions options_;

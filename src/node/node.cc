@@ -107,7 +107,8 @@ Status Node::OpenServing() {
   coordinator_options.sloppy_quorum = config_.replication.sloppy_quorum;
   coordinator_options.hinted_writes_count = config_.replication.hinted_writes_count;
   coordinator_options.default_timeout_ms = config_.request_timeout_ms;
-  coordinator_ = std::make_unique<Coordinator>(clock_, *replica_, *peer_pool_, *membership_, *handoff_,
+  peer_caller_ = std::make_unique<PoolPeerCaller>(*peer_pool_, *membership_);
+  coordinator_ = std::make_unique<Coordinator>(clock_, *replica_, *peer_caller_, *membership_, *handoff_,
                                                coordinator_options);
 
   ServiceOptions service_options;

@@ -68,6 +68,7 @@ class Node {
   std::unique_ptr<ClientServer> server_;
   std::unique_ptr<net::PeerPool> peer_pool_;
   std::unique_ptr<Membership> membership_;
+  std::unique_ptr<PoolPeerCaller> peer_caller_;  // the coordinator's way to its peers
   std::unique_ptr<PeerDispatch> peer_dispatch_;
   std::unique_ptr<net::PeerServer> peer_server_;
   uv_signal_t sigterm_{};

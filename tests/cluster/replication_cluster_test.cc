@@ -1,0 +1,285 @@
+// Replication in a whole in-process cluster (issue 4, first acceptance
+// bullet): real coordinators, replicas over LevelDB and hinted handoff, on a
+// manual clock and a simulated network. Seeded; doctest prints the seed of
+// a failing case.
+#include "replication_cluster.h"
+
+#include <doctest/doctest.h>
+#include <stdlib.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace dynkv::sim {
+namespace {
+
+constexpr uint64_t kSeeds[] = {0x5eed01, 0x5eed02};
+constexpr uint32_t kTimeoutMs = 300;
+
+class TempDir {
+ public:
+  TempDir() {
+    const char* base = std::getenv("DYNKV_TEST_TMP");
+    const std::filesystem::path root = base != nullptr && *base != '\0' ? base : "/tmp";
+    std::filesystem::create_directories(root);
+    std::string name = (root / "cluster-replication-XXXXXX").string();
+    REQUIRE(mkdtemp(name.data()) != nullptr);
+    path_ = name;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+ReplicationClusterOptions Options(size_t nodes) {
+  ReplicationClusterOptions options;
+  options.nodes = nodes;
+  options.coordinator.n = 3;
+  return options;
+}
+
+std::set<std::string> Values(const Object& object) {
+  std::set<std::string> values;
+  for (const Sibling& sibling : object.siblings) values.insert(sibling.value);
+  return values;
+}
+
+Object MustSucceed(const std::optional<Result<Object>>& result) {
+  REQUIRE(result.has_value());
+  REQUIRE_MESSAGE(result->ok(), result->status().ToString());
+  return **result;
+}
+
+// ---- a. R and W against failed replicas --------------------------------------
+
+enum class Failure {
+  kDown,    // crashed, and judged down by every node
+  kSilent,  // judged up, but every message to it vanishes
+};
+
+// Positions in the key's preference list: the coordinator and the failed
+// replicas. Expected outcome per quorum 1, 2, 3: S success, U UNAVAILABLE
+// (too few replicas alive to try), T TIMEOUT (too few answers in time).
+// With 3 nodes and N=3 no node can stand in, so a down primary gets only a
+// hint that does not count towards W. A write that cannot be minted (its
+// first live primary is silent) times out whatever W is.
+struct QuorumRow {
+  const char* name;
+  Failure failure;
+  std::vector<size_t> failed;
+  size_t via;
+  const char* writes;
+  const char* reads;
+};
+
+const QuorumRow kQuorumTable[] = {
+    {"all up", Failure::kDown, {}, 0, "SSS", "SSS"},
+    {"one down", Failure::kDown, {2}, 0, "SSU", "SSU"},
+    {"two down", Failure::kDown, {1, 2}, 0, "SUU", "SUU"},
+    {"first primary down", Failure::kDown, {0}, 1, "SSU", "SSU"},
+    {"both other replicas down", Failure::kDown, {0, 2}, 1, "SUU", "SUU"},
+    {"one silent", Failure::kSilent, {2}, 0, "SST", "SST"},
+    {"two silent", Failure::kSilent, {1, 2}, 0, "STT", "STT"},
+    {"silent minter", Failure::kSilent, {0}, 1, "TTT", "SST"},
+};
+
+Code Expected(char outcome) {
+  switch (outcome) {
+    case 'S':
+      return Code::kOk;
+    case 'U':
+      return Code::kUnavailable;
+    default:
+      return Code::kTimeout;
+  }
+}
+
+TEST_CASE("every R and W against 0, 1 and 2 failed replicas answers as the rules say") {
+  for (uint64_t seed : kSeeds) {
+    CAPTURE(seed);
+    TempDir dir;
+    ReplicationCluster cluster(seed, dir.path(), Options(3));
+    int case_number = 0;
+    for (const QuorumRow& row : kQuorumTable) {
+      for (uint32_t q = 1; q <= 3; ++q) {
+        for (bool write : {true, false}) {
+          const std::string row_name = row.name;
+          CAPTURE(row_name);
+          CAPTURE(q);
+          CAPTURE(write);
+          const std::string key = "quorum-" + std::to_string(case_number++);
+          const std::vector<size_t> replicas = cluster.ReplicasOf(key);
+          REQUIRE(replicas.size() == 3);
+          const size_t via = replicas[row.via];
+          MustSucceed(cluster.Put(via, key, {}, "before", 3, kTimeoutMs));
+
+          for (size_t position : row.failed) {
+            if (row.failure == Failure::kDown)
+              cluster.Crash(replicas[position]);
+            else
+              cluster.Silence(replicas[position]);
+          }
+          const char outcome = (write ? row.writes : row.reads)[q - 1];
+          auto result = write ? cluster.Put(via, key, {}, "after", q, kTimeoutMs)
+                              : cluster.Get(via, key, q, kTimeoutMs);
+          REQUIRE(result.has_value());
+          CHECK_MESSAGE(result->status().code() == Expected(outcome), result->status().ToString());
+          if (result->ok()) {
+            CHECK(Values(**result).count(write ? "after" : "before") == 1);
+          } else if (outcome == 'T') {
+            // The timeout says how many answered: every replica that is
+            // not silent, none when the minter is.
+            const bool minter_silent = write && row.failed.front() == 0;
+            const size_t answered = minter_silent ? 0 : 3 - row.failed.size();
+            const std::string counted = std::to_string(answered) + " of " + std::to_string(q);
+            CHECK_MESSAGE(result->status().message().find(counted) != std::string::npos,
+                          result->status().message());
+          }
+          cluster.RestoreAll();
+          cluster.RunFor(20);
+        }
+      }
+    }
+  }
+}
+
+// ---- b. Concurrent writes ----------------------------------------------------
+
+TEST_CASE("concurrent writes with one stale context become siblings; the merged context leaves one") {
+  for (uint64_t seed : kSeeds) {
+    CAPTURE(seed);
+    TempDir dir;
+    ReplicationCluster cluster(seed, dir.path(), Options(3));
+    const std::string key = "concurrent";
+    const std::vector<size_t> replicas = cluster.ReplicasOf(key);
+    const Object first = MustSucceed(cluster.Put(replicas[0], key, {}, "v0", 3, kTimeoutMs));
+
+    std::optional<Result<Object>> a;
+    std::optional<Result<Object>> b;
+    cluster.StartPut(replicas[1], key, first.vv, "a", 2, kTimeoutMs, &a);
+    cluster.StartPut(replicas[2], key, first.vv, "b", 2, kTimeoutMs, &b);
+    REQUIRE(cluster.RunUntil([&] { return a.has_value() && b.has_value(); }, 1000));
+    MustSucceed(a);
+    MustSucceed(b);
+
+    const Object merged = MustSucceed(cluster.Get(replicas[0], key, 3, kTimeoutMs));
+    CHECK(Values(merged) == std::set<std::string>{"a", "b"});
+    CHECK(merged.siblings.size() == 2);
+
+    MustSucceed(cluster.Put(replicas[1], key, merged.vv, "c", 3, kTimeoutMs));
+    const Object resolved = MustSucceed(cluster.Get(replicas[2], key, 3, kTimeoutMs));
+    CHECK(Values(resolved) == std::set<std::string>{"c"});
+    CHECK(resolved.siblings.size() == 1);
+  }
+}
+
+// ---- c. Read repair ----------------------------------------------------------
+
+TEST_CASE("a replica that missed a write is repaired by the next read") {
+  for (uint64_t seed : kSeeds) {
+    CAPTURE(seed);
+    TempDir dir;
+    ReplicationCluster cluster(seed, dir.path(), Options(3));
+    const std::string key = "repaired";
+    const std::vector<size_t> replicas = cluster.ReplicasOf(key);
+    const size_t missed = replicas[2];
+
+    cluster.Silence(missed);
+    MustSucceed(cluster.Put(replicas[0], key, {}, "v1", 2, kTimeoutMs));
+    cluster.RunFor(100);
+    cluster.RestoreAll();
+    REQUIRE(cluster.Stored(missed, key).empty());
+
+    const uint64_t repairs_before = cluster.coordinator(replicas[1]).stats().read_repairs;
+    const Object read = MustSucceed(cluster.Get(replicas[1], key, 2, kTimeoutMs));
+    CHECK(Values(read) == std::set<std::string>{"v1"});
+    // The repair follows the answer; let the read finish and the repair land.
+    cluster.RunFor(100);
+    CHECK(cluster.coordinator(replicas[1]).stats().read_repairs == repairs_before + 1);
+    CHECK(cluster.Stored(missed, key) == read);
+    CHECK(cluster.Stored(replicas[0], key) == read);
+  }
+}
+
+// ---- d. Hinted handoff (real HintStore and HintDelivery) --------------------
+
+void CheckHandoff(size_t nodes, uint64_t seed) {
+  CAPTURE(nodes);
+  CAPTURE(seed);
+  TempDir dir;
+  ReplicationCluster cluster(seed, dir.path(), Options(nodes));
+  const std::string key = "hinted";
+  const std::vector<size_t> replicas = cluster.ReplicasOf(key);
+  const size_t down = replicas[2];
+
+  cluster.Crash(down);
+  // With a node outside the list a fallback takes the hint and it counts
+  // (W=3 succeeds); with 3 nodes a live replica keeps it and it does not.
+  const uint32_t w = nodes > 3 ? 3 : 2;
+  const Object written = MustSucceed(cluster.Put(replicas[0], key, {}, "while-down", w, kTimeoutMs));
+  cluster.RunFor(100);
+  uint64_t hints = 0;
+  for (size_t i = 0; i < cluster.size(); ++i) hints += cluster.HintsKept(i);
+  REQUIRE(hints == 1);
+  REQUIRE(cluster.Stored(down, key).empty());
+
+  cluster.Restore(down);
+  auto delivered = [&] {
+    uint64_t kept = 0;
+    for (size_t i = 0; i < cluster.size(); ++i) kept += cluster.HintsKept(i);
+    return kept == 0;
+  };
+  REQUIRE(cluster.RunUntil(delivered, 2000));
+  CHECK(cluster.Stored(down, key) == written);
+}
+
+TEST_CASE("hints reach a node that comes back and are then deleted") {
+  for (uint64_t seed : kSeeds) {
+    CheckHandoff(3, seed);  // a live replica keeps the hint
+    CheckHandoff(5, seed);  // a fallback keeps the hint
+  }
+}
+
+// ---- e. Durability of an acknowledged write ---------------------------------
+
+TEST_CASE("a write acknowledged with W=2 survives the loss of any one replica") {
+  for (uint64_t seed : kSeeds) {
+    CAPTURE(seed);
+    TempDir dir;
+    ReplicationCluster cluster(seed, dir.path(), Options(3));
+    int case_number = 0;
+    // The write reaches exactly two replicas (the third is cut off while it
+    // is made), then each replica in turn is lost.
+    for (size_t missed = 1; missed < 3; ++missed) {
+      for (size_t lost = 0; lost < 3; ++lost) {
+        CAPTURE(missed);
+        CAPTURE(lost);
+        const std::string key = "durable-" + std::to_string(case_number++);
+        const std::vector<size_t> replicas = cluster.ReplicasOf(key);
+        cluster.Silence(replicas[missed]);
+        MustSucceed(cluster.Put(replicas[0], key, {}, "kept", 2, kTimeoutMs));
+        cluster.RunFor(50);
+        cluster.RestoreAll();
+        REQUIRE(cluster.Stored(replicas[missed], key).empty());
+
+        cluster.Crash(replicas[lost]);
+        const size_t via = replicas[(lost + 1) % 3];
+        const Object read = MustSucceed(cluster.Get(via, key, 2, kTimeoutMs));
+        CHECK(Values(read) == std::set<std::string>{"kept"});
+        cluster.RestoreAll();
+        cluster.RunFor(20);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace dynkv::sim
