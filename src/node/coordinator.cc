@@ -168,10 +168,15 @@ void Coordinator::OnMinted(uint64_t id, Result<Object> minted) {
   }
   op.minted = std::move(*minted);
   op.tally.OnAck(minter);
-  for (size_t i = 1; i < op.plan.targets.size(); ++i) {
-    const quorum::WriteTarget& target = op.plan.targets[i];
+  // A send may fail at once, inside the call, and settle and erase the op:
+  // from here on, work from copies and never touch `op` again.
+  const std::string key = op.key;
+  const Object object = op.minted;
+  const std::vector<quorum::WriteTarget> others(op.plan.targets.begin() + 1, op.plan.targets.end());
+  const std::vector<quorum::KeptHint> kept_hints = op.plan.kept_hints;
+  for (const quorum::WriteTarget& target : others) {
     if (!target.hint_for.empty()) ++stats_.hinted_writes;
-    Sync(target.node_id, op.key, op.minted, target.hint_for, [this, id, node = target.node_id](Status status) {
+    Sync(target.node_id, key, object, target.hint_for, [this, id, node = target.node_id](Status status) {
       auto it = writes_.find(id);
       if (it == writes_.end()) return;
       if (status.ok()) it->second->tally.OnAck(node);
@@ -179,9 +184,9 @@ void Coordinator::OnMinted(uint64_t id, Result<Object> minted) {
       SettleWrite(id);
     });
   }
-  for (const quorum::KeptHint& kept : op.plan.kept_hints) {
+  for (const quorum::KeptHint& kept : kept_hints) {
     ++stats_.hinted_writes;
-    Sync(kept.keeper, op.key, op.minted, kept.hint_for, [](Status) {});  // never counts towards W
+    Sync(kept.keeper, key, object, kept.hint_for, [](Status) {});  // never counts towards W
   }
   SettleWrite(id);
 }
@@ -204,9 +209,11 @@ void Coordinator::ExpireOverdue() {
   for (const auto& [id, op] : writes_) {
     if (op->deadline_ms <= now) overdue.push_back(id);
   }
+  // Settling one op runs its callback, which may settle others: look each up again.
   for (uint64_t id : overdue) {
-    WriteOp& op = *writes_.at(id);
-    op.tally.OnDeadline(static_cast<uint64_t>(now - op.started_ms));
+    auto it = writes_.find(id);
+    if (it == writes_.end()) continue;
+    it->second->tally.OnDeadline(static_cast<uint64_t>(now - it->second->started_ms));
     SettleWrite(id);
   }
   overdue.clear();
@@ -214,8 +221,9 @@ void Coordinator::ExpireOverdue() {
     if (op->deadline_ms <= now) overdue.push_back(id);
   }
   for (uint64_t id : overdue) {
-    ReadOp& op = *reads_.at(id);
-    op.tally.OnDeadline(static_cast<uint64_t>(now - op.started_ms));
+    auto it = reads_.find(id);
+    if (it == reads_.end()) continue;
+    it->second->tally.OnDeadline(static_cast<uint64_t>(now - it->second->started_ms));
     SettleRead(id);
   }
 }

@@ -39,6 +39,9 @@ class ReplicationCluster::Caller final : public node::PeerCaller {
  public:
   Caller(ReplicationCluster* cluster, size_t self) : cluster_(cluster), self_(self) {}
   void Call(const std::string& node_id, peer::PeerRequest request, net::PeerPool::Callback done) override {
+    if (cluster_->refused_at_once_.count(cluster_->IndexOf(node_id)) != 0) {
+      return done(Status::Unavailable("cannot connect to " + node_id + ": backing off"));
+    }
     cluster_->SendCall(self_, node_id, std::move(request), std::move(done));
   }
 
@@ -283,6 +286,7 @@ void ReplicationCluster::Silence(size_t i) {
 }
 
 void ReplicationCluster::Restore(size_t i) {
+  refused_at_once_.erase(i);
   nodes_.at(i)->crashed = false;
   network_.Restore(id(i));
   silent_.erase(i);
@@ -294,6 +298,7 @@ void ReplicationCluster::Restore(size_t i) {
 }
 
 void ReplicationCluster::RestoreAll() {
+  refused_at_once_.clear();
   for (size_t i = 0; i < nodes_.size(); ++i) Restore(i);
 }
 

@@ -74,6 +74,9 @@ class ReplicationCluster {
   void Crash(size_t i);
   // Up in every node's view but unreachable: messages to and from it vanish.
   void Silence(size_t i);
+  // Judged up, but every call to it fails inside the call, at once, as
+  // PeerPool's calls do while a peer is backing off after a failed connect.
+  void RefuseAtOnce(size_t i) { refused_at_once_.insert(i); }
   // Back: reachable and judged up (hint delivery to it starts).
   void Restore(size_t i);
   // Every node reachable and up.
@@ -107,6 +110,7 @@ class ReplicationCluster {
   std::unique_ptr<View> view_;
   std::vector<std::unique_ptr<Node>> nodes_;
   std::set<size_t> silent_;
+  std::set<size_t> refused_at_once_;
   int64_t next_sweep_ms_ = 0;
   int64_t next_handoff_ms_ = 0;
 };

@@ -151,6 +151,28 @@ TEST_CASE("every R and W against 0, 1 and 2 failed replicas answers as the rules
   }
 }
 
+// A write decided by the minter alone (W=1) whose other replicas fail inside
+// the call: the failures settle the write while the coordinator is still
+// sending. A regression test for a use of the finished write after that
+// (caught in review; it shows under AddressSanitizer).
+TEST_CASE("a write whose other replicas fail at once, inside the call, is answered once") {
+  for (uint64_t seed : kSeeds) {
+    CAPTURE(seed);
+    TempDir dir;
+    ReplicationCluster cluster(seed, dir.path(), Options(3));
+    const std::string key = "refused-at-once";
+    const std::vector<size_t> replicas = cluster.ReplicasOf(key);
+    cluster.RefuseAtOnce(replicas[1]);
+    cluster.RefuseAtOnce(replicas[2]);
+    MustSucceed(cluster.Put(replicas[0], key, {}, "v", 1, kTimeoutMs));
+    auto all = cluster.Put(replicas[0], key, {}, "w", 3, kTimeoutMs);
+    REQUIRE(all.has_value());
+    CHECK(all->status().code() == Code::kUnavailable);
+    cluster.RestoreAll();
+    CHECK(Values(MustSucceed(cluster.Get(replicas[0], key, 1, kTimeoutMs))).count("v") == 1);
+  }
+}
+
 // ---- b. Concurrent writes ----------------------------------------------------
 
 TEST_CASE("concurrent writes with one stale context become siblings; the merged context leaves one") {
