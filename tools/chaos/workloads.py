@@ -1,0 +1,149 @@
+"""Client threads that drive a workload and record every operation.
+
+set:      read (R=2), union the elements of every sibling, add a unique
+          integer, write back with the read's context (W=2): Jepsen's set
+          test as in its Riak analysis.
+register: single values per key; writes carry the context of the client's
+          last answer for that key, reads use R=2 (R+W > N=3).
+"""
+import json
+import random
+import threading
+import time
+
+from client import R_ALL, Client, ClientError
+
+REQUEST_TIMEOUT_MS = 1500
+CLIENT_TIMEOUT_S = 3.0
+
+
+def now_ms():
+    return time.time() * 1000.0
+
+
+class History:
+    """Thread-safe JSON-lines writer."""
+
+    def __init__(self, path):
+        self.file = open(path, "w")
+        self.lock = threading.Lock()
+
+    def record(self, **fields):
+        with self.lock:
+            self.file.write(json.dumps(fields) + "\n")
+            self.file.flush()
+
+    def close(self):
+        self.file.close()
+
+
+def decode_set(siblings):
+    elements = set()
+    for sibling in siblings:
+        if sibling.value:
+            elements.update(int(e) for e in sibling.value.decode().split(","))
+    return elements
+
+
+def encode_set(elements):
+    return ",".join(str(e) for e in sorted(elements)).encode()
+
+
+class Worker(threading.Thread):
+    """One client: a connection to one node (moves on after a connection error)."""
+
+    def __init__(self, index, workload, keys, cluster, history, stop, seed):
+        super().__init__(name=f"client{index}", daemon=True)
+        self.index, self.workload, self.keys = index, workload, keys
+        self.cluster, self.history, self.stop = cluster, history, stop
+        self.rng = random.Random(seed * 1000 + index)
+        self.counter = 0
+        self.contexts = {}
+        self.node = cluster.nodes[index % len(cluster.nodes)]
+        self.client = Client("127.0.0.1", self.node.client_port, CLIENT_TIMEOUT_S)
+
+    def run(self):
+        try:
+            while not self.stop.is_set():
+                self.set_step() if self.workload == "set" else self.register_step()
+        finally:
+            self.client.close()
+
+    def record(self, op, key, start, result, **fields):
+        self.history.record(type="op", client=self.index, op=op, key=key, node=self.node.node_id,
+                            start_ms=start, end_ms=now_ms(), result=result, **fields)
+
+    def failed(self, error):
+        if error.code in ("CONNECTION", "CLIENT_TIMEOUT"):
+            self.node = self.cluster.nodes[self.rng.randrange(len(self.cluster.nodes))]
+            self.client = Client("127.0.0.1", self.node.client_port, CLIENT_TIMEOUT_S)
+            self.stop.wait(0.05)  # not a spin against a dead node
+
+    def set_step(self):
+        key = self.rng.choice(self.keys)
+        self.counter += 1
+        element = self.index * 1_000_000 + self.counter
+        start = now_ms()
+        try:
+            read = self.client.get(key, r=2, timeout_ms=REQUEST_TIMEOUT_MS)
+        except ClientError as e:
+            self.record("read", key, start, e.code)
+            self.failed(e)
+            return
+        start = now_ms()
+        try:
+            elements = decode_set(read.siblings) | {element}
+            self.client.put(key, encode_set(elements), read.context, w=2, timeout_ms=REQUEST_TIMEOUT_MS)
+            self.record("add", key, start, "ok", value=element)
+        except ClientError as e:
+            self.record("add", key, start, e.code, value=element)
+            self.failed(e)
+
+    def register_step(self):
+        key = self.rng.choice(self.keys)
+        self.register_write(key) if self.rng.random() < 0.5 else self.register_read(key)
+
+    def register_write(self, key):
+        self.counter += 1
+        value = f"c{self.index}-{self.counter}"
+        start = now_ms()
+        try:
+            answer = self.client.put(key, value.encode(), self.contexts.pop(key, b""), w=2,
+                                     timeout_ms=REQUEST_TIMEOUT_MS)
+            self.contexts[key] = answer.context
+            self.record("write", key, start, "ok", value=value)
+        except ClientError as e:
+            self.record("write", key, start, e.code, value=value)
+            self.failed(e)
+
+    def register_read(self, key):
+        start = now_ms()
+        try:
+            answer = self.client.get(key, r=2, timeout_ms=REQUEST_TIMEOUT_MS)
+            self.contexts[key] = answer.context
+            self.record("read", key, start, "ok", values=sorted(s.value.decode() for s in answer.siblings))
+        except ClientError as e:
+            self.record("read", key, start, e.code)
+            self.failed(e)
+
+
+def final_reads(workload, keys, cluster, history, attempts=10):
+    """A read with R=all of every key, retried a bounded number of times."""
+    for key in keys:
+        for attempt in range(attempts):
+            node = cluster.nodes[attempt % len(cluster.nodes)]
+            client = Client("127.0.0.1", node.client_port, CLIENT_TIMEOUT_S * 2)
+            start = now_ms()
+            try:
+                answer = client.get(key, r=R_ALL, timeout_ms=REQUEST_TIMEOUT_MS * 2)
+                values = (sorted(decode_set(answer.siblings)) if workload == "set"
+                          else sorted(s.value.decode() for s in answer.siblings))
+                history.record(type="op", client="final", op="final_read", key=key, node=node.node_id,
+                               start_ms=start, end_ms=now_ms(), result="ok", values=values)
+                break
+            except ClientError as e:
+                history.record(type="op", client="final", op="final_read", key=key, node=node.node_id,
+                               start_ms=start, end_ms=now_ms(), result=e.code, values=[])
+                time.sleep(0.5)
+            finally:
+                client.close()
