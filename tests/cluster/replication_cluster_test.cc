@@ -4,11 +4,10 @@
 // a failing case.
 #include "replication_cluster.h"
 
-#include <doctest/doctest.h>
-#include <stdlib.h>
+#include "../unit/storage/temp_dir.h"
 
-#include <cstdlib>
-#include <filesystem>
+#include <doctest/doctest.h>
+
 #include <set>
 #include <string>
 #include <vector>
@@ -19,25 +18,7 @@ namespace {
 constexpr uint64_t kSeeds[] = {0x5eed01, 0x5eed02};
 constexpr uint32_t kTimeoutMs = 300;
 
-class TempDir {
- public:
-  TempDir() {
-    const char* base = std::getenv("DYNKV_TEST_TMP");
-    const std::filesystem::path root = base != nullptr && *base != '\0' ? base : "/tmp";
-    std::filesystem::create_directories(root);
-    std::string name = (root / "cluster-replication-XXXXXX").string();
-    REQUIRE(mkdtemp(name.data()) != nullptr);
-    path_ = name;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using storage::TempDir;
 
 ReplicationClusterOptions Options(size_t nodes) {
   ReplicationClusterOptions options;
