@@ -18,11 +18,13 @@ running() {
   kill -0 "$pid" 2>/dev/null && ! grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null
 }
 
-# Node $1 sees every node up and normal (holding its tokens).
+# Node $1 sees every node up and normal (holding its tokens), and serves
+# reads and writes itself (node.ready: it has heard the cluster).
 all_up() {
   local out
   out=$("$dynkv" --node "127.0.0.1:710$1" members --json 2>/dev/null) || return 1
-  [ "$(grep -o '"status": "normal", "up": true' <<<"$out" | wc -l)" -eq ${#nodes[@]} ]
+  [ "$(grep -o '"status": "normal", "up": true' <<<"$out" | wc -l)" -eq ${#nodes[@]} ] || return 1
+  "$dynkv" --node "127.0.0.1:710$1" stats --json 2>/dev/null | grep -q '"node.ready": 1'
 }
 
 start() {

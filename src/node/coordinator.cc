@@ -74,6 +74,10 @@ int64_t Coordinator::DeadlineFor(uint32_t timeout_ms) const {
 // N is replication.n capped by the nodes that own tokens, so a cluster of
 // one answers with N = 1 (DESIGN.md: a node with no seeds is a cluster of one).
 Result<std::vector<ring::Replica>> Coordinator::PreferenceList(const std::string& key, uint32_t* n) const {
+  if (!cluster_.Ready()) {
+    return Status::Unavailable("this node started moments ago and has not heard from the cluster yet; retry, or "
+                               "ask another node");
+  }
   std::shared_ptr<const ring::Ring> ring = cluster_.CurrentRing();
   if (ring->empty()) return Status::Unavailable("no node owns part of the ring yet: the cluster is starting");
   *n = static_cast<uint32_t>(std::min<size_t>(options_.n, ring->nodes().size()));

@@ -38,6 +38,10 @@ class ClusterView {
   virtual bool IsUp(const std::string& node_id) const = 0;
   // The peer address of a known node; empty when unknown.
   virtual std::string PeerAddress(const std::string& node_id) const = 0;
+  // False in the first moments after a start, before this node has heard
+  // the cluster: its ring and its judgement of the others are not yet to be
+  // trusted (a partial ring would make N look smaller than it is).
+  virtual bool Ready() const = 0;
 };
 
 // Where a stand-in keeps the writes of a down node (hinted handoff).

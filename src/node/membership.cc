@@ -268,6 +268,7 @@ void Membership::FillStats(std::map<std::string, double>* values) const {
   v["peer.connect_failures"] = static_cast<double>(p.connect_failures);
   v["peer.connections_lost"] = static_cast<double>(p.connections_lost);
   v["ring.tokens"] = static_cast<double>(ring_->token_count());
+  v["node.ready"] = Ready() ? 1 : 0;
 }
 
 std::string Membership::PeerAddress(const std::string& node_id) const {

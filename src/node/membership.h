@@ -33,8 +33,9 @@ struct MembershipOptions {
   gossip::GossipOptions gossip;
   uint32_t vnodes = 16;             // tokens to take when joining
   uint32_t replication_n = 3;       // for the replicated shares of `dynkv ring`
-  // Rounds a new node listens before it takes tokens, so it allocates
-  // against the ring the cluster already has.
+  // Rounds a node listens after it starts before it serves reads and writes
+  // (Ready) and, when new, before it takes tokens, so that it acts on the
+  // ring the cluster already has. 0 for a node with nobody to hear from.
   uint32_t join_delay_rounds = 10;
   uint32_t leave_timeout_ms = 2000;  // how long a leaving node waits for its notices' replies
 };
@@ -73,6 +74,9 @@ class Membership final : public net::PeerEvents,
   std::shared_ptr<const ring::Ring> CurrentRing() const override { return ring_; }
   bool IsUp(const std::string& node_id) const override { return gossiper_->IsUp(node_id); }
   std::string PeerAddress(const std::string& node_id) const override;
+  // As Cassandra waits for gossip to settle before it serves: ready once
+  // join_delay_rounds gossip rounds have run (at once for a node alone).
+  bool Ready() const override { return rounds_ >= options_.join_delay_rounds; }
   const gossip::Gossiper& gossiper() const { return *gossiper_; }
 
   // ClusterAdmin

@@ -204,6 +204,7 @@ Status Node::OpenMembership(const Identity& identity) {
   options.gossip.failure_detector.phi_threshold = m.phi_threshold;
   for (const net::HostPort& seed : config_.seeds) options.gossip.seeds.push_back(seed.ToString());
   options.vnodes = m.vnodes;
+  if (IsAlone()) options.join_delay_rounds = 0;
   options.replication_n = config_.replication.n;
   auto persist = [this](const std::vector<uint64_t>& tokens, std::function<void(Status)> done) {
     worker_->Run([this, tokens, done = std::move(done)](storage::Engine& engine) {

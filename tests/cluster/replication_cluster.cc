@@ -22,6 +22,7 @@ class ReplicationCluster::View final : public node::ClusterView {
   std::shared_ptr<const ring::Ring> CurrentRing() const override { return ring_; }
   bool IsUp(const std::string& node_id) const override { return down_.count(node_id) == 0; }
   std::string PeerAddress(const std::string& node_id) const override { return node_id; }
+  bool Ready() const override { return true; }  // the ring is fixed and known from the start
   void SetUp(const std::string& node_id, bool up) {
     if (up)
       down_.erase(node_id);

@@ -2,6 +2,7 @@
 per-request R and W, hinted handoff to a restarted node, read repair, and
 what the CLI and stats show of them."""
 import json
+import time
 import unittest
 
 from harness import NodeTestCase
@@ -44,9 +45,11 @@ class ReplicationCase(NodeTestCase):
                                 f"{observer.node_id} sees {victim.node_id} down")
 
     def wait_seen_up(self, node):
+        """`node` is up in every node's eyes and serves reads and writes itself."""
         for observer in self.cluster:
             self.wait_until(lambda: self.members(observer)[node.node_id]["up"], CONVERGE_LIMIT_S,
                             f"{observer.node_id} sees {node.node_id} up")
+        self.wait_until(lambda: self.stats(node)["node.ready"] == 1, CONVERGE_LIMIT_S, f"{node.node_id} ready")
 
 
 class ThreeNodeReplicationTest(ReplicationCase):
@@ -94,6 +97,24 @@ class ThreeNodeReplicationTest(ReplicationCase):
         self.put(self.cluster[2], "cart", "apple+pear", "--context", doc["context"], "--w", "all")
         for node in self.cluster:
             self.assertEqual(self.get_values(node, "cart", "--r", "1"), ["apple+pear"])
+
+
+class RestartedCoordinatorTest(ReplicationCase):
+    def test_a_restarted_node_never_answers_as_if_it_were_alone(self):
+        victim = self.cluster[2]
+        victim.kill()
+        self.wait_seen_down(victim)
+        victim.start()  # returns once its client port listens
+        codes = []
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            result = self.put(victim, "k", "v", "--w", "2", check=False)
+            codes.append(result.returncode)
+            if result.returncode != 0:
+                self.assertIn(b"UNAVAILABLE", result.stderr, result.stderr)
+            elif codes[-3:] == [0, 0, 0]:
+                break
+        self.assertEqual(codes[-3:], [0, 0, 0], "writes through the restarted node succeed once it has settled")
 
 
 class NoHintsReplicationTest(ReplicationCase):
