@@ -25,6 +25,12 @@ Status StatusFromPeerError(const peer::PeerError& error) {
   }
 }
 
+peer::PeerResponse PeerErrorResponse(const Status& status) {
+  peer::PeerResponse response;
+  *response.mutable_error() = PeerErrorFromStatus(status);
+  return response;
+}
+
 peer::PeerError PeerErrorFromStatus(const Status& status) {
   peer::PeerError error;
   switch (status.code()) {

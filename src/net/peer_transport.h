@@ -43,6 +43,8 @@ namespace dynkv::net {
 // INVALID_ARGUMENT.
 Status StatusFromPeerError(const peer::PeerError& error);
 peer::PeerError PeerErrorFromStatus(const Status& status);
+// A PeerResponse carrying PeerErrorFromStatus(status) (the server sets the id).
+peer::PeerResponse PeerErrorResponse(const Status& status);
 
 // ---- Sending ---------------------------------------------------------------
 

@@ -6,24 +6,12 @@ namespace dynkv::node {
 
 namespace pb = dynkv::client;
 
-namespace {
-
-// An error on the whole connection (id 0, since no request id could be
-// read), or on a request that arrives while the node shuts down.
-pb::Response ErrorFor(const Status& status) {
-  pb::Response response;
-  response.mutable_error()->set_code(WireErrorCode(status.code()));
-  response.mutable_error()->set_message(status.message());
-  return response;
-}
-
-}  // namespace
-
 ClientServer::ClientServer(uv_loop_t* loop, ClientService& service, ServerOptions options)
     : server_(
           loop, net::RpcServerOptions{options.max_frame_bytes, options.max_connections},
           [&service](const pb::Request& request, auto reply) { service.Handle(request, std::move(reply)); },
-          &ErrorFor) {}
+          // Id 0 for a connection-level error; the server sets a request's id itself.
+          [](const Status& status) { return ErrorResponse(0, status); }) {}
 
 void ClientServer::FillStats(std::map<std::string, double>* values) const {
   const net::RpcServerStats& s = server_.stats();

@@ -272,7 +272,7 @@ void ClientService::HandleBatchPut(const pb::Request& request, Reply reply) {
            [this](const pb::PutRequest& put, auto done) { StartPut(put, std::move(done)); });
 }
 
-pb::Response ClientService::ErrorResponse(uint64_t request_id, const Status& status) {
+pb::Response ErrorResponse(uint64_t request_id, const Status& status) {
   pb::Response response;
   response.set_id(request_id);
   *response.mutable_error() = MakeError(status);

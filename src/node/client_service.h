@@ -111,7 +111,6 @@ class ClientService {
   void StartGet(const dynkv::client::GetRequest& get, std::function<void(dynkv::client::GetResult)> done);
   void StartPut(const dynkv::client::PutRequest& put, std::function<void(dynkv::client::PutResult)> done);
 
-  dynkv::client::Response ErrorResponse(uint64_t request_id, const Status& status);
 
   Coordinator& coordinator_;
   const storage::Engine& engine_;
@@ -128,5 +127,7 @@ class ClientService {
 
 // The wire ErrorCode for a Status code.
 dynkv::client::ErrorCode WireErrorCode(Code code);
+// A Response carrying `status` as an Error; id 0 speaks of the whole connection.
+dynkv::client::Response ErrorResponse(uint64_t request_id, const Status& status);
 
 }  // namespace dynkv::node

@@ -31,12 +31,6 @@ struct Coordinator::WriteOp {
 
 namespace {
 
-peer::PeerResponse ErrorResponse(const Status& status) {
-  peer::PeerResponse response;
-  *response.mutable_error() = net::PeerErrorFromStatus(status);
-  return response;
-}
-
 peer::PeerResponse ObjectResponse(const Object& object) {
   peer::PeerResponse response;
   quorum::ToProto(object, response.mutable_object());
@@ -283,7 +277,7 @@ bool Coordinator::HandlePeer(const peer::PeerRequest& request, net::PeerRequestH
       return true;
     case peer::PeerRequest::kReplicaRead:
       replica_.Read(request.replica_read().key(), [reply = std::move(reply)](Result<Object> object) {
-        reply(object.ok() ? ObjectResponse(*object) : ErrorResponse(object.status()));
+        reply(object.ok() ? ObjectResponse(*object) : net::PeerErrorResponse(object.status()));
       });
       return true;
     case peer::PeerRequest::kHintBatch:
@@ -296,21 +290,21 @@ bool Coordinator::HandlePeer(const peer::PeerRequest& request, net::PeerRequestH
 
 void Coordinator::HandleMint(const peer::MintWrite& mint, net::PeerRequestHandler::Reply reply) {
   auto context = dvv::DecodeContext(mint.context());
-  if (!context.ok()) return reply(ErrorResponse(context.status()));
+  if (!context.ok()) return reply(net::PeerErrorResponse(context.status()));
   Sibling sibling;
   sibling.value = mint.value();
   sibling.tombstone = mint.tombstone();
   sibling.expires_at_ms = mint.expires_at_ms();
   replica_.Write(mint.key(), std::move(*context), std::move(sibling), [reply = std::move(reply)](Result<Object> object) {
-    reply(object.ok() ? ObjectResponse(*object) : ErrorResponse(object.status()));
+    reply(object.ok() ? ObjectResponse(*object) : net::PeerErrorResponse(object.status()));
   });
 }
 
 void Coordinator::HandleSync(const peer::ReplicaSync& sync, net::PeerRequestHandler::Reply reply) {
   auto object = quorum::FromProto(sync.object());
-  if (!object.ok()) return reply(ErrorResponse(object.status()));
+  if (!object.ok()) return reply(net::PeerErrorResponse(object.status()));
   auto answer = [reply = std::move(reply)](Status status) {
-    reply(status.ok() ? peer::PeerResponse() : ErrorResponse(status));
+    reply(status.ok() ? peer::PeerResponse() : net::PeerErrorResponse(status));
   };
   if (!sync.hint_for().empty()) return hints_.StoreHint(sync.hint_for(), sync.key(), *object, std::move(answer));
   replica_.Apply(sync.key(), std::move(*object), [answer = std::move(answer)](Result<Object> stored) {
@@ -322,7 +316,7 @@ void Coordinator::HandleSync(const peer::ReplicaSync& sync, net::PeerRequestHand
 // batch is acknowledged once every write in it is durable.
 void Coordinator::HandleHintBatch(const peer::HintBatch& batch, net::PeerRequestHandler::Reply reply) {
   auto writes = handoff::FromHintBatch(batch);
-  if (!writes.ok()) return reply(ErrorResponse(writes.status()));
+  if (!writes.ok()) return reply(net::PeerErrorResponse(writes.status()));
   if (writes->empty()) return reply(peer::PeerResponse());
   auto remaining = std::make_shared<size_t>(writes->size());
   auto failure = std::make_shared<Status>();
@@ -330,7 +324,7 @@ void Coordinator::HandleHintBatch(const peer::HintBatch& batch, net::PeerRequest
   for (storage::ObjectWrite& write : *writes) {
     replica_.Apply(std::move(write.key), std::move(write.object), [remaining, failure, shared_reply](Result<Object> stored) {
       if (!stored.ok()) *failure = stored.status();
-      if (--*remaining == 0) (*shared_reply)(failure->ok() ? peer::PeerResponse() : ErrorResponse(*failure));
+      if (--*remaining == 0) (*shared_reply)(failure->ok() ? peer::PeerResponse() : net::PeerErrorResponse(*failure));
     });
   }
 }

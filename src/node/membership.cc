@@ -9,17 +9,6 @@ namespace dynkv::node {
 
 namespace pb = dynkv::client;
 
-namespace {
-
-// A peer that sends gossip we cannot decode gets this answer.
-peer::PeerResponse PeerErrorResponse(const Status& status) {
-  peer::PeerResponse response;
-  *response.mutable_error() = net::PeerErrorFromStatus(status);
-  return response;
-}
-
-}  // namespace
-
 Result<std::unique_ptr<Membership>> Membership::Create(uv_loop_t* loop, const Clock& clock, net::PeerPool& pool,
                                                        MembershipOptions options, PersistTokens persist_tokens) {
   const uint64_t seed = options.self.generation ^ std::hash<std::string>()(options.self.node_id);
@@ -105,10 +94,10 @@ void Membership::Handle(const peer::PeerRequest& request, Reply reply) {
   switch (request.op_case()) {
     case peer::PeerRequest::kGossipSyn: {
       auto syn = gossip::FromProto(request.gossip_syn());
-      if (!syn.ok()) return reply(PeerErrorResponse(syn.status()));
+      if (!syn.ok()) return reply(net::PeerErrorResponse(syn.status()));
       auto ack = gossiper_->OnSyn(request.from_node(), *syn, now);
       if (!ack.ok()) {
-        peer::PeerResponse wrong = PeerErrorResponse(ack.status());
+        peer::PeerResponse wrong = net::PeerErrorResponse(ack.status());
         wrong.mutable_error()->set_code(peer::PEER_WRONG_CLUSTER);
         return reply(std::move(wrong));
       }
@@ -117,18 +106,18 @@ void Membership::Handle(const peer::PeerRequest& request, Reply reply) {
     }
     case peer::PeerRequest::kGossipAck2: {
       auto ack2 = gossip::FromProto(request.gossip_ack2());
-      if (!ack2.ok()) return reply(PeerErrorResponse(ack2.status()));
+      if (!ack2.ok()) return reply(net::PeerErrorResponse(ack2.status()));
       gossiper_->OnAck2(request.from_node(), *ack2, now);
       return reply(std::move(response));
     }
     case peer::PeerRequest::kLeave: {
       auto notice = gossip::FromProto(request.leave());
-      if (!notice.ok()) return reply(PeerErrorResponse(notice.status()));
+      if (!notice.ok()) return reply(net::PeerErrorResponse(notice.status()));
       Status status = gossiper_->OnLeaveNotice(request.from_node(), *notice, now);
-      return reply(status.ok() ? std::move(response) : PeerErrorResponse(status));
+      return reply(status.ok() ? std::move(response) : net::PeerErrorResponse(status));
     }
     default:
-      return reply(PeerErrorResponse(Status::InvalidArgument("unknown peer operation")));
+      return reply(net::PeerErrorResponse(Status::InvalidArgument("unknown peer operation")));
   }
 }
 

@@ -13,6 +13,15 @@ std::map<std::string, double> Shares(const Ring& ring) {
   return out;
 }
 
+double MaxShareOverMean(const std::map<std::string, double>& shares) {
+  double total = 0, largest = 0;
+  for (const auto& [node, share] : shares) {
+    total += share;
+    largest = std::max(largest, share);
+  }
+  return largest / (total / static_cast<double>(shares.size()));
+}
+
 std::map<std::string, double> ReplicatedShares(const Ring& ring, size_t replication) {
   std::map<std::string, double> out;
   for (const std::string& node_id : ring.nodes()) out[node_id] = 0;

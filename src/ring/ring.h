@@ -121,6 +121,9 @@ std::map<std::string, double> Shares(const Ring& ring);
 // Each node's fraction of the keys whose preference list of `replication`
 // nodes (all up) includes it. Sums to min(replication, nodes with tokens).
 std::map<std::string, double> ReplicatedShares(const Ring& ring, size_t replication);
+// The largest share over the mean share: 1.0 is perfect balance.
+// REQUIRES: shares not empty.
+double MaxShareOverMean(const std::map<std::string, double>& shares);
 
 // The tokens for `node_id` joining `current`, chosen to balance ownership.
 // The first node of an empty ring gets `vnodes` evenly spaced tokens offset

@@ -9,19 +9,13 @@ namespace dynkv::cli {
 
 namespace {
 
-std::string Number(double value, const char* format = "%.15g") {
-  char text[64];
-  std::snprintf(text, sizeof(text), format, value);
-  return text;
-}
-
 std::string MemberJson(const client::Member& m) {
   return "{\"node_id\": " + JsonString(m.node_id()) + ", \"status\": " + JsonString(m.status()) +
          ", \"up\": " + (m.up() ? "true" : "false") + ", \"state\": " + JsonString(m.up() ? "up" : "down") +
-         ", \"generation\": " + Number(static_cast<double>(m.generation())) +
+         ", \"generation\": " + JsonNumber(static_cast<double>(m.generation())) +
          ", \"address\": " + JsonString(m.client_address()) +
-         ", \"peer_address\": " + JsonString(m.peer_address()) + ", \"phi\": " + Number(m.phi(), "%.3f") +
-         ", \"tokens\": " + Number(m.tokens()) + ", \"datacenter\": " + JsonString(m.datacenter()) +
+         ", \"peer_address\": " + JsonString(m.peer_address()) + ", \"phi\": " + JsonNumber(m.phi(), "%.3f") +
+         ", \"tokens\": " + JsonNumber(m.tokens()) + ", \"datacenter\": " + JsonString(m.datacenter()) +
          ", \"rack\": " + JsonString(m.rack()) + ", \"self\": " + (m.self() ? "true" : "false") + "}";
 }
 
@@ -58,12 +52,12 @@ Status PrintRing(client::Client& c, bool json) {
   if (!ring.ok()) return ring.status();
   std::string out;
   if (json) {
-    out = "{\"node_id\": " + JsonString(ring->node_id()) + ", \"n\": " + Number(ring->n()) + ", \"nodes\": [";
+    out = "{\"node_id\": " + JsonString(ring->node_id()) + ", \"n\": " + JsonNumber(ring->n()) + ", \"nodes\": [";
     for (int i = 0; i < ring->shares_size(); ++i) {
       const client::RingShare& s = ring->shares(i);
       out += std::string(i ? ", " : "") + "{\"node_id\": " + JsonString(s.node_id()) +
-             ", \"tokens\": " + Number(s.tokens()) + ", \"share\": " + Number(s.share(), "%.6f") +
-             ", \"replica_share\": " + Number(s.replica_share(), "%.6f") + "}";
+             ", \"tokens\": " + JsonNumber(s.tokens()) + ", \"share\": " + JsonNumber(s.share(), "%.6f") +
+             ", \"replica_share\": " + JsonNumber(s.replica_share(), "%.6f") + "}";
     }
     out += "]}\n";
   } else {

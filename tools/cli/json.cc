@@ -26,6 +26,12 @@ void AppendEscape(std::string* out, unsigned code) {
 
 }  // namespace
 
+std::string JsonNumber(double value, const char* format) {
+  char text[64];
+  std::snprintf(text, sizeof(text), format, value);
+  return text;
+}
+
 std::string JsonString(std::string_view bytes) {
   std::string out = "\"";
   while (!bytes.empty()) {

@@ -9,5 +9,7 @@
 namespace dynkv::cli {
 
 std::string JsonString(std::string_view bytes);
+// A number as printf's `format` writes it (default: up to 15 significant digits).
+std::string JsonNumber(double value, const char* format = "%.15g");
 
 }  // namespace dynkv::cli

@@ -257,8 +257,7 @@ int RunStats(client::Client& c, const Invocation& inv) {
   const bool json = inv.flags.count("json") > 0;
   std::string out = json ? "{\"node_id\": " + JsonString(stats->node_id()) : "node_id " + stats->node_id() + "\n";
   for (const auto& [name, value] : sorted) {
-    char number[64];
-    std::snprintf(number, sizeof(number), "%.15g", value);
+    const std::string number = JsonNumber(value);
     out += json ? ", " + JsonString(name) + ": " + number : name + " " + number + "\n";
   }
   if (json) out += "}\n";

@@ -97,14 +97,6 @@ int ParseArgs(int argc, char** argv, Options* options) {
   return 0;
 }
 
-double MaxOverMean(const std::map<std::string, double>& shares) {
-  double total = 0, largest = 0;
-  for (const auto& [node, share] : shares) {
-    total += share;
-    largest = std::max(largest, share);
-  }
-  return largest / (total / static_cast<double>(shares.size()));
-}
 
 std::string NodeName(size_t i) { return "node" + std::to_string(i); }
 
@@ -149,10 +141,10 @@ int Run(const Options& options) {
     if (n < 3) continue;
     const Ring balanced_ring(balanced), random_ring(random);
     const double row[5] = {
-        MaxOverMean(Shares(balanced_ring)),
-        MaxOverMean(Shares(random_ring)),
-        MaxOverMean(ReplicatedShares(balanced_ring, replication)),
-        MaxOverMean(ReplicatedShares(random_ring, replication)),
+        MaxShareOverMean(Shares(balanced_ring)),
+        MaxShareOverMean(Shares(random_ring)),
+        MaxShareOverMean(ReplicatedShares(balanced_ring, replication)),
+        MaxShareOverMean(ReplicatedShares(random_ring, replication)),
         MovedFraction(before, balanced_ring, node, &only_to_joiner) * static_cast<double>(n),
     };
     for (int c = 0; c < 4; ++c) worst[c] = std::max(worst[c], row[c]);

@@ -25,7 +25,7 @@ size_t UnbalancedSizes(size_t nodes, const ring_test::Allocator& allocate, const
   Grow(
       nodes, allocate,
       [&](const Ring&, const Ring& after, const std::string&) {
-        if (after.nodes().size() >= 3 && ring_test::MaxOverMean(Shares(after)) > kMaxImbalance) ++unbalanced;
+        if (after.nodes().size() >= 3 && MaxShareOverMean(Shares(after)) > kMaxImbalance) ++unbalanced;
       },
       prefix);
   return unbalanced;

@@ -19,14 +19,6 @@ std::string NodeName(size_t i, const std::string& prefix) {
   return prefix + number;
 }
 
-double MaxOverMean(const std::map<std::string, double>& shares) {
-  double total = 0, largest = 0;
-  for (const auto& [node, share] : shares) {
-    total += share;
-    largest = std::max(largest, share);
-  }
-  return largest / (total / static_cast<double>(shares.size()));
-}
 
 Allocator Balanced(size_t vnodes) {
   return [vnodes](const ring::Ring& current, const std::string& node_id) {

@@ -19,8 +19,6 @@ uint64_t BaseSeed();
 // order.
 std::string NodeName(size_t i, const std::string& prefix = "node");
 
-// The largest value over the mean.
-double MaxOverMean(const std::map<std::string, double>& shares);
 
 // Chooses the tokens of a joining node.
 using Allocator = std::function<std::vector<uint64_t>(const ring::Ring& current, const std::string& node_id)>;
