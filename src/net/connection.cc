@@ -1,18 +1,24 @@
 // Connection: one framed TCP stream on libuv.
 //
-// Lifetime: the Impl holds the uv_tcp_t, the write request and both write
-// buffers, which libuv may touch until the handle's close callback. So the
-// Impl lives until that callback *and* until the Connection is gone: a
-// Connection destroyed while its socket is still closing leaves the Impl
-// orphaned (owner == nullptr) and the close callback deletes it.
+// Lifetime: the Impl holds the uv_tcp_t, the flush handle, the write request
+// and both write buffers, which libuv may touch until the handles' close
+// callbacks. So the Impl lives until both callbacks *and* until the
+// Connection is gone: a Connection destroyed while its handles are still
+// closing leaves the Impl orphaned (owner == nullptr) and the last close
+// callback deletes it.
 //
 // States: kOpen -> kDraining (CloseAfterWrites: no more reads or sends,
 // buffered bytes still go out) -> kClosing (uv_close called) -> kClosed.
 //
-// Writes are coalesced: Send appends to `pending`; when no write is in
-// flight, `pending` is swapped into `in_flight` and written whole, so frames
-// sent meanwhile leave together in the next write. Both strings keep their
-// capacity, so steady-state writing allocates nothing.
+// Writes are coalesced: Send appends to `pending` and arms a prepare handle,
+// which libuv runs once per loop iteration just before it polls. So every
+// frame sent during one turn of the loop (all the responses a batch of
+// storage completions produces, say) leaves in one write. The write is tried
+// directly first (uv_try_write): a socket with room takes it whole, with no
+// write request and none of the epoll re-arming a completed uv_write costs.
+// Only what does not fit goes out through uv_write from `in_flight`, and
+// frames sent meanwhile wait in `pending` for its completion. Both strings
+// keep their capacity, so steady-state writing allocates nothing.
 #include <optional>
 
 #include "net/address.h"
@@ -35,6 +41,9 @@ struct Connection::Impl {
       : handle(handle), handler(handler), decoder(max_frame_bytes) {
     handle->data = this;
     write_request.data = this;
+    // Only fills in the struct, so it cannot fail.
+    uv_prepare_init(handle->loop, &flush_handle);
+    flush_handle.data = this;
   }
 
   uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(handle); }
@@ -52,13 +61,38 @@ struct Connection::Impl {
     reading = false;
   }
 
+  // Writes `pending` at the end of this loop turn.
+  void ScheduleFlush() {
+    if (flush_scheduled || writing) return;  // a completing write flushes anyway
+    flush_scheduled = true;
+    uv_prepare_start(&flush_handle, &Impl::OnFlushTime);
+  }
+
+  static void OnFlushTime(uv_prepare_t* prepare) {
+    auto* self = static_cast<Impl*>(prepare->data);
+    self->CancelScheduledFlush();
+    if (self->state == State::kOpen || self->state == State::kDraining) self->Flush();
+  }
+
+  void CancelScheduledFlush() {
+    if (!flush_scheduled) return;
+    flush_scheduled = false;
+    uv_prepare_stop(&flush_handle);
+  }
+
   void Flush() {
+    CancelScheduledFlush();
     if (writing || pending.empty()) return;
+    uv_buf_t buffer = uv_buf_init(pending.data(), static_cast<unsigned>(pending.size()));
+    int written = uv_try_write(stream(), &buffer, 1);
+    if (written < 0 && written != UV_EAGAIN) {
+      return CloseWith(Status::Unavailable("cannot write to " + peer + ": " + UvError(written)));
+    }
+    size_t done = written > 0 ? static_cast<size_t>(written) : 0;
+    if (done == pending.size()) return pending.clear();
     in_flight.swap(pending);
     pending.clear();
-    uv_buf_t buffer;
-    buffer.base = in_flight.data();
-    buffer.len = in_flight.size();
+    buffer = uv_buf_init(in_flight.data() + done, static_cast<unsigned>(in_flight.size() - done));
     int rc = uv_write(&write_request, stream(), &buffer, 1, &Impl::OnWritten);
     if (rc < 0) return CloseWith(Status::Unavailable("cannot write to " + peer + ": " + UvError(rc)));
     writing = true;
@@ -83,6 +117,8 @@ struct Connection::Impl {
   void StartClose() {
     state = State::kClosing;
     StopReading();
+    CancelScheduledFlush();
+    uv_close(reinterpret_cast<uv_handle_t*>(&flush_handle), &Impl::OnFlushHandleClosed);
     uv_close(reinterpret_cast<uv_handle_t*>(handle), &Impl::OnClosed);
   }
 
@@ -152,19 +188,28 @@ struct Connection::Impl {
     if (!self->writing && self->state == State::kDraining) self->StartClose();
   }
 
+  static void OnFlushHandleClosed(uv_handle_t* handle) { static_cast<Impl*>(handle->data)->OneHandleClosed(); }
+
   static void OnClosed(uv_handle_t* handle) {
     auto* self = static_cast<Impl*>(handle->data);
     delete reinterpret_cast<uv_tcp_t*>(handle);
     self->handle = nullptr;
-    self->state = State::kClosed;
-    if (self->owner == nullptr) {
-      delete self;
+    self->OneHandleClosed();
+  }
+
+  // The connection is closed once both of its handles are (libuv runs close
+  // callbacks in no promised order).
+  void OneHandleClosed() {
+    if (--open_handles > 0) return;
+    state = State::kClosed;
+    if (owner == nullptr) {
+      delete this;
       return;
     }
-    // Last use of `self`: the handler may destroy the Connection, and with
+    // Last use of `this`: the handler may destroy the Connection, and with
     // it this Impl, so `why` must not live in it.
-    Status why = std::move(*self->reason);
-    self->handler->OnClose(*self->owner, why);
+    Status why = std::move(*reason);
+    handler->OnClose(*owner, why);
   }
 
   uv_tcp_t* handle;
@@ -174,6 +219,9 @@ struct Connection::Impl {
   std::string pending;
   std::string in_flight;
   uv_write_t write_request;
+  uv_prepare_t flush_handle;
+  bool flush_scheduled = false;
+  int open_handles = 2;  // the socket and flush_handle
   bool writing = false;
   bool reading = false;
   State state = State::kOpen;
@@ -209,13 +257,13 @@ void Connection::StartReading() { impl_->StartReading(); }
 void Connection::Send(const google::protobuf::MessageLite& message) {
   if (impl_->state != Impl::State::kOpen) return;
   AppendFrame(&impl_->pending, message);
-  impl_->Flush();
+  impl_->ScheduleFlush();
 }
 
 void Connection::SendRaw(std::string_view framed_bytes) {
   if (impl_->state != Impl::State::kOpen) return;
   impl_->pending.append(framed_bytes);
-  impl_->Flush();
+  impl_->ScheduleFlush();
 }
 
 void Connection::CloseAfterWrites() { impl_->CloseAfterWrites(); }

@@ -139,6 +139,58 @@ TEST_CASE("frames round trip through an echo server, and each side reports one c
   CHECK(loop.Close() == 0);
 }
 
+// Sends are written once per loop turn, just before the loop waits for
+// events. A frame sent from a timer, with nothing else going on, must still
+// leave at once rather than wait for some later event to wake the loop.
+TEST_CASE("a frame sent from a timer, with the loop otherwise idle, is delivered") {
+  TestLoop loop;
+  TestHandler server_handler;
+  server_handler.on_frame = Echo;
+  TestServer server(loop.get(), 1024, &server_handler);
+
+  struct Timers {
+    uv_timer_t send;
+    uv_timer_t guard;
+    std::unique_ptr<Connection> client;
+    bool timed_out = false;
+  } timers;
+  uv_timer_init(loop.get(), &timers.send);
+  uv_timer_init(loop.get(), &timers.guard);
+  timers.send.data = timers.guard.data = &timers;
+  auto close_timers = [&] {
+    uv_close(reinterpret_cast<uv_handle_t*>(&timers.send), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&timers.guard), nullptr);
+  };
+
+  TestHandler client_handler;
+  client_handler.on_frame = [&](Connection& c, std::string_view) {
+    c.Close();
+    close_timers();
+  };
+  Connection::ConnectTo(loop.get(), server.address(), 1024, &client_handler,
+                        [&](Status status, std::unique_ptr<Connection> connection) {
+                          CHECK(status.ok());
+                          if (!status.ok()) return server.listener->Close();
+                          timers.client = std::move(connection);
+                          timers.client->StartReading();
+                          uv_timer_start(&timers.send, [](uv_timer_t* t) {
+                            static_cast<Timers*>(t->data)->client->SendRaw(Framed("from a timer"));
+                          }, 20, 0);
+                          uv_timer_start(&timers.guard, [](uv_timer_t* t) {
+                            auto* self = static_cast<Timers*>(t->data);
+                            self->timed_out = true;
+                            self->client->Close();
+                          }, 5000, 0);
+                        });
+  loop.Run();
+
+  CHECK_FALSE(timers.timed_out);
+  CHECK(client_handler.frames == std::vector<std::string>{"from a timer"});
+  if (timers.timed_out) close_timers();
+  loop.Run();
+  CHECK(loop.Close() == 0);
+}
+
 TEST_CASE("CloseAfterWrites delivers everything buffered, then closes") {
   TestLoop loop;
   TestHandler server_handler;
