@@ -78,7 +78,9 @@ Result<std::vector<ring::Replica>> Coordinator::PreferenceList(const std::string
   auto is_up = [this](const std::string& id) { return id == options_.self_id || cluster_.IsUp(id); };
   const uint64_t position = KeyPosition(key);
   std::vector<ring::Replica> strict = ring->PreferenceList(position, *n, is_up, ring::Quorum::kStrict);
-  if (!options_.sloppy_quorum) return strict;
+  // With every primary up the sloppy list is the strict one: skip the second walk.
+  const bool all_up = std::all_of(strict.begin(), strict.end(), [](const ring::Replica& r) { return r.up; });
+  if (!options_.sloppy_quorum || all_up) return strict;
   return quorum::WithUncoveredPrimaries(ring->PreferenceList(position, *n, is_up, ring::Quorum::kSloppy), strict);
 }
 
@@ -116,8 +118,16 @@ void Coordinator::SettleRead(uint64_t id) {
   ReadOp& op = *it->second;
   if (op.done && op.tally.state() != quorum::TallyState::kWaiting) {
     ObjectDone done = std::exchange(op.done, nullptr);
-    if (op.tally.state() == quorum::TallyState::kSucceeded) done(op.tally.merged());
-    else done(op.tally.status());
+    if (op.tally.state() != quorum::TallyState::kSucceeded) {
+      done(op.tally.status());
+    } else if (op.tally.finished() && op.tally.RepairTargets().empty()) {
+      // Nothing left to repair with the merge: hand it over instead of a copy.
+      Object merged = op.tally.TakeMerged();
+      reads_.erase(it);
+      return done(std::move(merged));
+    } else {
+      done(op.tally.merged());
+    }
   }
   if (!op.tally.finished()) return;
   // Read repair, after answering: each stale replica merges the result.

@@ -242,7 +242,8 @@ void ReadTally::OnReply(const std::string& node_id, const Object& object) {
   // Sync with the empty object puts the siblings in Sync's order, so an
   // up-to-date replica compares equal to the merge.
   entry->object = dvv::Sync(object, Object{});
-  merged_ = dvv::Sync(merged_, entry->object);
+  // Sync with the empty object is the identity on a normalized object.
+  merged_ = merged_.empty() ? entry->object : dvv::Sync(merged_, entry->object);
   ++replies_;
   ++answered_;
   Decide();

@@ -206,6 +206,8 @@ class ReadTally {
   bool finished() const { return finished_; }
   // The Sync of every reply received so far (empty when none).
   const Object& merged() const { return merged_; }
+  // Moves merged() out; for the last use of a tally.
+  Object TakeMerged() { return std::move(merged_); }
   uint32_t replies() const { return replies_; }
 
   // The primaries that replied with an object other than merged(): stale, or
