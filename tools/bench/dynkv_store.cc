@@ -1,6 +1,10 @@
 // dynkv through the client library's AsyncClient: what an application
 // would use.
+#include <fstream>
+#include <iterator>
+
 #include "client/client.h"
+#include "common/coding.h"
 #include "store.h"
 
 namespace dynkv::bench {
@@ -13,6 +17,44 @@ std::string ContextTable::Get(uint64_t index) const {
 void ContextTable::Set(uint64_t index, std::string context) {
   std::lock_guard<std::mutex> lock(stripes_[index % kStripes]);
   contexts_[index] = std::move(context);
+}
+
+// File layout: a magic line, then per context: varint key index, then the
+// length-prefixed context bytes.
+constexpr std::string_view kContextsMagic = "dynkv-bench contexts 1\n";
+
+Status ContextTable::Save(const std::string& path) const {
+  std::string out(kContextsMagic);
+  for (uint64_t i = 0; i < contexts_.size(); ++i) {
+    std::lock_guard<std::mutex> lock(stripes_[i % kStripes]);
+    if (contexts_[i].empty()) continue;
+    PutVarint64(&out, i);
+    PutLengthPrefixed(&out, contexts_[i]);
+  }
+  std::ofstream file(path, std::ios::binary | std::ios::trunc);
+  file.write(out.data(), static_cast<std::streamsize>(out.size()));
+  file.close();
+  if (!file) return Status::Unavailable("cannot write contexts to " + path);
+  return Status::Ok();
+}
+
+Status ContextTable::Load(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return Status::Ok();  // no earlier run
+  std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  auto bad = [&](const std::string& why) { return Status::InvalidArgument("contexts file " + path + ": " + why); };
+  if (!std::string_view(bytes).starts_with(kContextsMagic)) return bad("not a dynkv-bench contexts file");
+  ByteReader reader(std::string_view(bytes).substr(kContextsMagic.size()));
+  while (!reader.empty()) {
+    uint64_t index = 0;
+    std::string_view context;
+    if (!reader.GetVarint64(&index) || !reader.GetLengthPrefixed(&context)) return bad("truncated");
+    if (index >= contexts_.size()) {
+      return bad("key index " + std::to_string(index) + " is beyond --keys " + std::to_string(contexts_.size()));
+    }
+    Set(index, std::string(context));
+  }
+  return Status::Ok();
 }
 
 namespace {
@@ -79,7 +121,7 @@ class DynkvConnection final : public StoreConnection {
         break;
       case client::Response::kGet:
         outcome.found = r.get().siblings_size() > 0;
-        if (!r.get().context().empty())
+        if (settings_.track_contexts && !r.get().context().empty())
           contexts_->Set(key_index, std::move(*r.mutable_get()->mutable_context()));
         break;
       case client::Response::kPut:

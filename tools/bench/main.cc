@@ -171,10 +171,23 @@ int Main(int argc, char** argv) {
     zipf = MakeZipfianConstants(options.keys, options.zipf_theta);
   std::unique_ptr<ContextTable> contexts;
   if (options.target == Target::kDynkv) contexts = std::make_unique<ContextTable>(options.keys);
+  if (contexts && !options.contexts_path.empty()) {
+    if (Status loaded = contexts->Load(options.contexts_path); !loaded.ok()) {
+      std::fprintf(stderr, "dynkv-bench: %s\n", loaded.message().c_str());
+      return kExitFailed;
+    }
+  }
 
   Summary summary(options);
   BenchRun run(options, zipf ? &*zipf : nullptr, contexts.get());
-  if (!run.Execute(&summary)) return kExitFailed;
+  const bool executed = run.Execute(&summary);
+  if (contexts && !options.contexts_path.empty()) {
+    if (Status saved = contexts->Save(options.contexts_path); !saved.ok()) {
+      std::fprintf(stderr, "dynkv-bench: %s\n", saved.message().c_str());
+      return kExitFailed;
+    }
+  }
+  if (!executed) return kExitFailed;
 
   // With --json -, stdout carries the JSON alone.
   PrintReport(summary, options.json_path == "-" ? stderr : stdout);

@@ -23,6 +23,10 @@ target
   --r R, --w W           dynkv replicas per read / write: a count, one,
                          quorum, all or default (the node's; the default)
   --timeout MS           per-request timeout (default 10000)
+  --contexts FILE        keep the contexts seen for each key in FILE between
+                         runs (read at the start when it exists, written at
+                         the end), so a later run's puts replace values as
+                         a Redis SET does instead of adding siblings
 load shape
   --connections N        TCP connections (default 50)
   --pipeline N           requests in flight per connection (default 1)
@@ -218,6 +222,11 @@ const std::map<std::string_view, Setter>& ValueFlags() {
          o.json_path = std::string(v);
          return Status::Ok();
        }},
+      {"contexts",
+       [](BenchOptions& o, std::string_view v) {
+         o.contexts_path = std::string(v);
+         return Status::Ok();
+       }},
       {"seed",
        [](BenchOptions& o, std::string_view v) { return ParseCount("seed", v, 0, UINT64_MAX, &o.seed); }},
   };
@@ -262,8 +271,8 @@ Result<BenchOptions> ParseArgs(int argc, char** argv, bool* help) {
     options.nodes = {options.target == Target::kDynkv ? net::HostPort{"127.0.0.1", 7101}
                                                       : net::HostPort{"127.0.0.1", 6379}};
   }
-  if (options.target == Target::kRedis && (options.r != 0 || options.w != 0)) {
-    return Status::InvalidArgument("--r and --w apply to dynkv only");
+  if (options.target == Target::kRedis && (options.r != 0 || options.w != 0 || !options.contexts_path.empty())) {
+    return Status::InvalidArgument("--r, --w and --contexts apply to dynkv only");
   }
   return options;
 }

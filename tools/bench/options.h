@@ -39,6 +39,9 @@ struct BenchOptions {
   uint32_t load_pipeline = 64;
   uint32_t timeout_ms = 10'000;
   std::string json_path;  // empty: no JSON; "-": stdout
+  // dynkv only: where the contexts seen survive between runs (empty: they
+  // do not). See ContextTable.
+  std::string contexts_path;
   uint64_t seed = 1;
   bool progress = true;  // a line per second on stderr
 };

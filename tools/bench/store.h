@@ -60,11 +60,21 @@ class StoreConnection {
 // The latest context the client has seen for each key: a dynkv write sends
 // it back so that it replaces the key's value, as a Redis SET does, rather
 // than adding a sibling (DESIGN.md: Causality). Shared by every thread.
+// Save and Load carry it from one run to the next (--contexts): a run that
+// starts without the contexts of the keys an earlier run wrote would write
+// blind, and every blind put of an existing key adds a sibling.
 class ContextTable {
  public:
   explicit ContextTable(uint64_t keys) : contexts_(keys) {}
   std::string Get(uint64_t index) const;
   void Set(uint64_t index, std::string context);
+
+  // Writes every non-empty context to `path` (replacing it).
+  Status Save(const std::string& path) const;
+  // Reads what Save wrote. A missing file is an empty table; a file that is
+  // not one, or holds a key index outside this table, is INVALID_ARGUMENT
+  // naming the file.
+  Status Load(const std::string& path);
 
  private:
   static constexpr size_t kStripes = 64;
@@ -77,6 +87,8 @@ struct DynkvSettings {
   uint32_t w = 0;
   uint32_t timeout_ms = 10'000;
   uint32_t slots = 1;  // the most requests ever in flight on one connection
+  // Record the contexts answers carry; a run without writes needs none.
+  bool track_contexts = true;
 };
 
 // REQUIRES: loop, contexts and listener outlive the connection.

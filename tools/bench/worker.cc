@@ -76,7 +76,9 @@ void Worker::Run() {
   for (const net::HostPort& node : connection_nodes_) {
     auto conn = std::make_unique<Conn>(*this, slots);
     if (options_.target == Target::kDynkv) {
-      DynkvSettings settings{options_.r, options_.w, options_.timeout_ms, slots};
+      const bool writes = options_.load || options_.mix[1] > 0 || options_.mix[2] > 0 ||
+                          !options_.contexts_path.empty();
+      DynkvSettings settings{options_.r, options_.w, options_.timeout_ms, slots, writes};
       conn->store = MakeDynkvConnection(&loop_, node, settings, shared_.contexts, conn.get());
     } else {
       conn->store = MakeRedisConnection(&loop_, node, conn.get());

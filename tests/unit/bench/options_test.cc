@@ -100,6 +100,14 @@ TEST_CASE("redis listens on its own default port; dynkv takes R and W levels") {
   CHECK(dynkv->w == 2);
 }
 
+TEST_CASE("--contexts names a file for dynkv; Redis has no contexts") {
+  auto dynkv = Parse({"--contexts", "/tmp/ctx"});
+  REQUIRE(dynkv.ok());
+  CHECK(dynkv->contexts_path == "/tmp/ctx");
+  auto redis = Parse({"--target", "redis", "--contexts", "/tmp/ctx"});
+  CHECK(redis.status().message().find("--contexts") != std::string::npos);
+}
+
 TEST_CASE("bad values name the flag") {
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
       {{"--mix", "1:2"}, "--mix"},
