@@ -1,5 +1,6 @@
 // Connection::ConnectTo: resolve (off the loop, for names), then try each
-// address in turn until one accepts.
+// address in turn until one accepts; with a source address, each socket is
+// bound to it (port 0: the kernel picks the port) before it connects.
 //
 // The attempt owns itself (`self`) while libuv holds pointers into it: the
 // resolve request and the socket being connected. Every way of finishing
@@ -8,6 +9,17 @@
 #include "net/net.h"
 
 namespace dynkv::net {
+namespace {
+
+// A numeric host other than the wildcards, as a socket address with port 0.
+bool SpecificAddress(const std::string& host, sockaddr_storage* out) {
+  if (host.empty() || !ParseNumericAddress(HostPort{host, 0}, out)) return false;
+  if (out->ss_family == AF_INET) return reinterpret_cast<sockaddr_in*>(out)->sin_addr.s_addr != INADDR_ANY;
+  const in6_addr& v6 = reinterpret_cast<sockaddr_in6*>(out)->sin6_addr;
+  return !IN6_IS_ADDR_UNSPECIFIED(&v6);
+}
+
+}  // namespace
 
 struct ConnectAttempt {
   using Done = std::function<void(Status, std::unique_ptr<Connection>)>;
@@ -18,6 +30,9 @@ struct ConnectAttempt {
   ConnectionHandler* handler = nullptr;
   Done done;
   std::shared_ptr<ConnectAttempt> self;
+
+  bool bind_source = false;
+  sockaddr_storage source{};  // when bind_source
 
   std::vector<sockaddr_storage> candidates;
   size_t next_candidate = 0;
@@ -32,6 +47,7 @@ struct ConnectAttempt {
   bool finished = false;
 
   void Start() {
+    bind_source = SpecificAddress(address.source_host, &source);
     NewSocket();
     sockaddr_storage numeric;
     if (ParseNumericAddress(address, &numeric)) {
@@ -66,9 +82,18 @@ struct ConnectAttempt {
     while (next_candidate < candidates.size()) {
       const sockaddr_storage& candidate = candidates[next_candidate++];
       if (socket == nullptr) NewSocket();
+      // An address of the other family cannot leave from the source: the
+      // kernel chooses, as it would without one.
+      const bool from_source = bind_source && candidate.ss_family == source.ss_family;
+      int rc = from_source ? uv_tcp_bind(socket, reinterpret_cast<const sockaddr*>(&source), 0) : 0;
+      if (rc < 0) {
+        last_error = "cannot bind to source address " + address.source_host + ": " + UvError(rc);
+        DiscardSocket();
+        continue;
+      }
       connect_request.data = this;
-      int rc = uv_tcp_connect(&connect_request, socket, reinterpret_cast<const sockaddr*>(&candidate),
-                              &OnConnected);
+      rc = uv_tcp_connect(&connect_request, socket, reinterpret_cast<const sockaddr*>(&candidate),
+                          &OnConnected);
       if (rc == 0) return;
       last_error = UvError(rc);
       DiscardSocket();

@@ -31,6 +31,12 @@ namespace dynkv::net {
 struct HostPort {
   std::string host;
   uint16_t port = 0;
+  // For connecting only: the local address the connection leaves from, so a
+  // node's peer traffic comes from its own listen address (Cassandra's
+  // listen_address). Used when it is a numeric address other than 0.0.0.0
+  // or ::; empty, a name or a wildcard leave the choice to the kernel, as
+  // does a destination of the other family. Neither parsed nor printed.
+  std::string source_host = "";
   std::string ToString() const;  // "host:port", IPv6 hosts in brackets
 };
 
@@ -126,7 +132,8 @@ class Connection {
   static std::unique_ptr<Connection> Adopt(uv_tcp_t* handle, size_t max_frame_bytes,
                                            ConnectionHandler* handler);
   // Starts connecting (host names resolve off the loop; every address is
-  // tried in turn); done(OK, connection) once connected, or the error
+  // tried in turn, from address.source_host when that is used and of the
+  // same family); done(OK, connection) once connected, or the error
   // (UNAVAILABLE naming the address and the cause). `done` is called once,
   // never before ConnectTo returns, unless the attempt is cancelled.
   static PendingConnect ConnectTo(uv_loop_t* loop, const HostPort& address, size_t max_frame_bytes,

@@ -30,6 +30,7 @@ PeerClient::PeerClient(uv_loop_t* loop, std::string address, HostPort host_port,
       stats_(stats),
       backoff_(options.backoff) {
   channel_options_.address = std::move(host_port);
+  channel_options_.address.source_host = options.source_host;
   channel_options_.call_timeout_ms = options.call_timeout_ms;
   channel_options_.connect_timeout_ms = options.connect_timeout_ms;
   channel_options_.max_frame_bytes = options.max_frame_bytes;

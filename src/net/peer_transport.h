@@ -71,6 +71,10 @@ struct PeerPoolOptions {
   // Largest response frame accepted.
   size_t max_frame_bytes = 64u << 20;
   BackoffOptions backoff;
+  // The local address connections leave from (HostPort::source_host): the
+  // node's peer listen host, so the other side and packet filters see which
+  // node is talking. Empty, a name or a wildcard: the kernel's choice.
+  std::string source_host;
 };
 
 struct PeerStats {

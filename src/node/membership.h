@@ -75,7 +75,8 @@ class Membership final : public net::PeerEvents,
   bool IsUp(const std::string& node_id) const override { return gossiper_->IsUp(node_id); }
   std::string PeerAddress(const std::string& node_id) const override;
   // As Cassandra waits for gossip to settle before it serves: ready once
-  // join_delay_rounds gossip rounds have run (at once for a node alone).
+  // join_delay_rounds gossip rounds have run (the node sets 0 when it cannot
+  // have peers yet; see Node::OpenMembership).
   bool Ready() const override { return rounds_ >= options_.join_delay_rounds; }
   const gossip::Gossiper& gossiper() const { return *gossiper_; }
 

@@ -79,6 +79,9 @@ Result<Identity> Node::OpenStorage() {
   auto identity = LoadOrCreateIdentity(*engine_, config_.node_id, config_.data_dir, clock_.NowMs());
   if (!identity.ok()) return identity.status();
   if (identity->tokens.empty() && IsAlone()) {
+    // First start of a node that names no other seed: nobody else can own
+    // part of the ring yet, so it is a cluster of one and serves at once.
+    first_start_alone_ = true;
     auto tokens = ring::AllocateTokens(ring::Ring(), config_.node_id, config_.membership.vnodes);
     if (!tokens.ok()) return tokens.status();
     DYNKV_RETURN_IF_ERROR(StoreTokens(*engine_, *tokens));
@@ -187,6 +190,7 @@ Status Node::OpenMembership(const Identity& identity) {
   net::PeerPoolOptions pool_options;
   pool_options.local_node_id = config_.node_id;
   pool_options.max_frame_bytes = config_.limits.max_frame_bytes;
+  pool_options.source_host = config_.peer_address.host;
   peer_pool_ = std::make_unique<net::PeerPool>(&loop_, pool_options, clock_, nullptr, nullptr);
 
   MembershipOptions options;
@@ -204,7 +208,12 @@ Status Node::OpenMembership(const Identity& identity) {
   options.gossip.failure_detector.phi_threshold = m.phi_threshold;
   for (const net::HostPort& seed : config_.seeds) options.gossip.seeds.push_back(seed.ToString());
   options.vnodes = m.vnodes;
-  if (IsAlone()) options.join_delay_rounds = 0;
+  // Serving at once is safe only for a node that cannot have peers yet: no
+  // seeds at all, or its first start with only itself as seed. Restarted, a
+  // node whose seeds name only itself may have had peers and has forgotten
+  // their tokens: serving now would use a ring of its own tokens alone (N=1;
+  // found by the chaos run's rolling restart), so it waits to hear them.
+  if (config_.seeds.empty() || first_start_alone_) options.join_delay_rounds = 0;
   options.replication_n = config_.replication.n;
   auto persist = [this](const std::vector<uint64_t>& tokens, std::function<void(Status)> done) {
     worker_->Run([this, tokens, done = std::move(done)](storage::Engine& engine) {

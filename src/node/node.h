@@ -55,6 +55,7 @@ class Node {
   void ScheduleReap();
 
   Config config_;
+  bool first_start_alone_ = false;  // see OpenStorage
   SystemClock clock_;
   uv_loop_t loop_{};
   bool loop_open_ = false;

@@ -78,6 +78,13 @@ class SetWorkloadTest(CheckerCase):
         self.assertEqual(counts["invented"], 1)
         self.assertEqual(counts["lost"], 0)
 
+    def test_a_node_that_crashed_fails_the_run_even_without_loss(self):
+        records = set_history([1, 2], ["ok", "ok"]) + [{"type": "crash", "node": "node3", "exit": -6, "at_ms": 4000}]
+        status, counts, _ = self.check(records)
+        self.assertEqual(status, 1)
+        self.assertEqual(counts["crashes"], 1)
+        self.assertEqual(counts["lost"], 0)
+
     def test_a_key_without_a_final_read_cannot_be_judged(self):
         records = [r for r in set_history([1], ["ok"]) if r.get("op") != "final_read"]
         status, counts, _ = self.check(records)
@@ -142,6 +149,19 @@ class TableTest(CheckerCase):
         self.assertRegex(run.stdout, r"kill\s+node2\s+.*\s2\s+1\s+50%")
         self.assertTrue(os.path.exists(path + ".png"))
 
+    def test_table_sums_availability_per_fault_kind_and_outside_faults(self):
+        # Adds start at 500, 1000, ..., 3000 ms; the kill window of set_history covers 1000-2500.
+        records = set_history([1, 2, 3, 4, 5, 6], ["ok"] * 5 + ["TIMEOUT"]) + [
+            fault("partition", "node1|node2", 2900, 3100), fault("kill", "node4", 5500, 6000)]
+        path = os.path.join(self.root, "h.jsonl")
+        with open(path, "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in records)
+        run = subprocess.run([sys.executable, CHECKER, path], capture_output=True, text=True, timeout=120)
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        # kind, windows, seconds, ops started inside, ok, share
+        self.assertRegex(run.stdout, r"\nkill\s+2\s+2\.0\s+4\s+4\s+100%")
+        self.assertRegex(run.stdout, r"\npartition\s+1\s+0\.2\s+1\s+0\s+0%")
+        self.assertRegex(run.stdout, r"\nnone\s+0\s+0\.0\s+1\s+1\s+100%")
 
 if __name__ == "__main__":
     unittest.main()

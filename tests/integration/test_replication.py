@@ -101,7 +101,14 @@ class ThreeNodeReplicationTest(ReplicationCase):
 
 class RestartedCoordinatorTest(ReplicationCase):
     def test_a_restarted_node_never_answers_as_if_it_were_alone(self):
-        victim = self.cluster[2]
+        self.check_restart_never_answers_alone(self.cluster[2])
+
+    def test_a_restarted_seed_that_lists_only_itself_never_answers_as_if_it_were_alone(self):
+        # node1's seed list names only itself; restarted, it had answered INVALID_ARGUMENT
+        # ("r=2 exceeds N=1 replicas") with a ring of its own tokens (the chaos run's rolling restart).
+        self.check_restart_never_answers_alone(self.cluster[0])
+
+    def check_restart_never_answers_alone(self, victim):
         victim.kill()
         self.wait_seen_down(victim)
         victim.start()  # returns once its client port listens

@@ -7,8 +7,13 @@ A history is JSON lines. Each record has a "type":
             "start_ms", "end_ms", "result": "ok" or an error code name,
             "value" (add: the element; write: the value),
             "values" (read, final_read: what was read; for set keys the
-            union of the elements of every sibling)}
-  nemesis  {"fault", "node", "start_ms", "end_ms"}   the fault and its heal
+            union of the elements of every sibling),
+            "error" (a failed op: the node's or the client's message)}
+  nemesis  {"fault", "node", "start_ms", "end_ms", ...}   the fault and its
+            heal; "node" names the target (a partition's sides, "all" for
+            a rolling restart); details such as "sides" or "steps" follow
+  crash    {"node", "exit", "at_ms"}   a node that exited on its own, or
+            not cleanly after SIGTERM
 
 Set workload (Jepsen's set test, as in its Riak analysis): every element whose
 add was acknowledged must be in the final read of its key. Register workload:
@@ -16,8 +21,8 @@ every value read was written by some client (acknowledged or not), and a read
 that no fault window overlaps returns the reader's own last acknowledged
 write unless another write raced it.
 
-Exit status: 0 clean, 1 a lost acknowledged write, an invented value or a
-stale read, 2 a history that cannot be judged (unreadable, a key without a
+Exit status: 0 clean, 1 a lost acknowledged write, an invented value, a
+stale read or a node crash, 2 a history that cannot be judged (unreadable, a key without a
 successful final read).
 """
 import argparse
@@ -37,10 +42,11 @@ class HistoryError(Exception):
 class History:
     """The records of one run, split by type."""
 
-    def __init__(self, meta, ops, faults):
+    def __init__(self, meta, ops, faults, crashes=()):
         self.meta = meta
         self.ops = ops
         self.faults = faults
+        self.crashes = list(crashes)
 
     @property
     def workload(self):
@@ -50,7 +56,7 @@ class History:
 
 
 def load_history(path):
-    meta, ops, faults = {}, [], []
+    meta, ops, faults, crashes = {}, [], [], []
     with open(path) as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
@@ -66,9 +72,11 @@ def load_history(path):
                 ops.append(record)
             elif kind == "nemesis":
                 faults.append(record)
+            elif kind == "crash":
+                crashes.append(record)
             else:
                 raise HistoryError(f"{path}:{number}: unknown record type {kind!r}")
-    return History(meta, ops, faults)
+    return History(meta, ops, faults, crashes)
 
 
 def ok(op):
@@ -141,6 +149,25 @@ def availability(history):
     return rows
 
 
+def availability_by_kind(history):
+    """{fault kind or "none": (windows, seconds, ops started, of which ok)}; "none" is outside every window."""
+    rows = collections.defaultdict(lambda: [0, 0.0, 0, 0])
+    for fault, _, start, end, total, good in availability(history):
+        row = rows[fault]
+        row[0] += 1
+        row[1] += (end - start) / 1000
+        row[2] += total
+        row[3] += good
+    calm = [op for op in history.ops if op["op"] != "final_read"
+            and not any(f["start_ms"] <= op["start_ms"] <= f["end_ms"] for f in history.faults)]
+    rows["none"] = [0, 0.0, len(calm), sum(1 for op in calm if ok(op))]
+    return {kind: tuple(row) for kind, row in rows.items()}
+
+
+def percent(good, total):
+    return f"{100.0 * good / total:.0f}%" if total else "-"
+
+
 def summary(history, verdict):
     """The report as text lines."""
     ops = [op for op in history.ops if op["op"] != "final_read"]
@@ -149,17 +176,19 @@ def summary(history, verdict):
              f"{'operations':<28}{len(ops):>10}",
              f"{'successes':<28}{sum(1 for op in ops if ok(op)):>10}"]
     lines += [f"{'errors ' + code:<28}{count:>10}" for code, count in sorted(errors.items())]
-    for name in ("lost", "recovered", "unacknowledged", "invented", "stale", "unread_keys"):
+    for name in ("lost", "recovered", "unacknowledged", "invented", "stale", "unread_keys", "crashes"):
         if name in verdict:
             lines.append(f"{name.replace('_', ' '):<28}{len(verdict[name]):>10}")
     if history.faults:
+        lines.append(f"{'availability by fault':<22}{'windows':>8}{'seconds':>9}{'ops':>8}{'ok':>8}{'avail':>7}")
+        for kind, (windows, seconds, total, good) in sorted(availability_by_kind(history).items()):
+            lines.append(f"{kind:<22}{windows:>8}{seconds:>9.1f}{total:>8}{good:>8}{percent(good, total):>7}")
         t0 = min(op["start_ms"] for op in history.ops) if history.ops else 0
-        lines.append(f"{'fault':<10}{'node':<10}{'from s':>8}{'to s':>8}{'ops':>8}{'ok':>8}{'avail':>8}")
+        lines.append(f"{'fault':<10}{'node':<24}{'from s':>8}{'to s':>8}{'ops':>8}{'ok':>8}{'avail':>8}")
         for fault, node, start, end, total, good in availability(history):
-            share = f"{100.0 * good / total:.0f}%" if total else "-"
-            lines.append(f"{fault:<10}{node:<10}{(start - t0) / 1000:>8.1f}{(end - t0) / 1000:>8.1f}"
-                         f"{total:>8}{good:>8}{share:>8}")
-    for name in ("lost", "invented", "stale"):
+            lines.append(f"{fault:<10}{node:<24}{(start - t0) / 1000:>8.1f}{(end - t0) / 1000:>8.1f}"
+                         f"{total:>8}{good:>8}{percent(good, total):>8}")
+    for name in ("lost", "invented", "stale", "crashes"):
         for item in verdict.get(name, [])[:20]:
             lines.append(f"{name.upper()}: {item}")
     return lines
@@ -181,7 +210,7 @@ def plot_timeline(history, png_path):
     xs = range(seconds)
     ax.plot(xs, good, label="ok ops/s", color="tab:green")
     ax.plot(xs, bad, label="errors/s", color="tab:red")
-    colours = {"kill": "tab:orange", "pause": "tab:purple"}
+    colours = {"kill": "tab:orange", "pause": "tab:purple", "partition": "tab:blue", "restart": "tab:olive"}
     for f in history.faults:
         ax.axvspan((f["start_ms"] - t0) / 1000, (f["end_ms"] - t0) / 1000, alpha=0.2,
                    color=colours.get(f["fault"], "tab:gray"))
@@ -199,7 +228,8 @@ def plot_timeline(history, png_path):
 def judge(history):
     """(verdict, exit status)."""
     verdict = check_set(history) if history.workload == "set" else check_register(history)
-    if verdict.get("lost") or verdict.get("invented") or verdict.get("stale"):
+    verdict["crashes"] = [(c["node"], c.get("exit")) for c in history.crashes]
+    if verdict.get("lost") or verdict.get("invented") or verdict.get("stale") or verdict["crashes"]:
         return verdict, EXIT_VIOLATION
     if verdict.get("unread_keys"):
         return verdict, EXIT_UNJUDGEABLE
@@ -222,7 +252,8 @@ def main(argv=None):
         print(json.dumps({k: len(v) for k, v in verdict.items()} | {"exit": status}))
     else:
         print("\n".join(summary(history, verdict)))
-        print(["VALID", "INVALID: acknowledged writes lost or values invented", "UNJUDGEABLE"][status])
+        print(["VALID", "INVALID: acknowledged writes lost, values invented or a node crashed",
+               "UNJUDGEABLE"][status])
     plot_timeline(history, args.png or args.history + ".png")
     return status
 

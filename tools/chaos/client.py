@@ -18,6 +18,7 @@ class ClientError(Exception):
     def __init__(self, code, message=""):
         super().__init__(f"{code}: {message}")
         self.code = code
+        self.message = message
 
 
 class Client:

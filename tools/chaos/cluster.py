@@ -1,6 +1,9 @@
-"""K real dynkvd processes on 127.0.0.1 from generated YAML configs in a
-temporary directory. Every wait is bounded; close() is safe to call twice
-and leaves no process behind (a paused node is continued, then killed)."""
+"""K real dynkvd processes from generated YAML configs in a temporary
+directory. Inside the run's network namespace node i listens (client and
+peer) on 127.0.0.(10+i), so its peer connections leave from that address
+and a partition can single it out; elsewhere all nodes share 127.0.0.1 on
+free ports. Every wait is bounded; close() is safe to call twice and leaves
+no process behind (a paused node is continued, then killed)."""
 import os
 import shutil
 import signal
@@ -12,7 +15,10 @@ import time
 from client import Client, ClientError
 
 START_LIMIT_S = 20.0
+STOP_LIMIT_S = 30.0
+READY_LIMIT_S = 30.0
 CONVERGE_LIMIT_S = 30.0
+CLIENT_PORT, PEER_PORT = 7001, 7002  # in the namespace, where every node has its own address
 
 
 def free_port():
@@ -22,30 +28,41 @@ def free_port():
 
 
 class Node:
-    def __init__(self, root, dynkvd, node_id, seed_peer_port, peer_port, conflicts):
+    def __init__(self, root, dynkvd, node_id, host, client_port, peer_port, seed, conflicts):
         self.node_id = node_id
         self.dynkvd = dynkvd
-        self.client_port = free_port()
-        self.peer_port = peer_port
+        self.host = host
+        self.client_port = client_port
         self.dir = os.path.join(root, node_id)
         self.config_path = os.path.join(self.dir, "node.yaml")
         self.log_path = os.path.join(self.dir, "node.log")
         self.proc = None
+        self.expect_exit = False  # set while the harness has stopped it on purpose
         os.makedirs(self.dir)
         with open(self.config_path, "w") as f:
             f.write(f"node_id: {node_id}\n"
-                    f"listen: {{ client: 127.0.0.1:{self.client_port}, peer: 127.0.0.1:{peer_port} }}\n"
+                    f"listen: {{ client: {host}:{client_port}, peer: {host}:{peer_port} }}\n"
                     f"data_dir: {os.path.join(self.dir, 'data')}\n"
-                    f"seeds: [127.0.0.1:{seed_peer_port}]\n"
+                    f"seeds: [{seed}]\n"
                     f"replication: {{ n: 3, r: 2, w: 2, conflicts: {conflicts} }}\n")
+
+    def client(self, timeout_s):
+        return Client(self.host, self.client_port, timeout_s)
 
     def start(self):
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen([self.dynkvd, "--config", self.config_path], stdout=log, stderr=log,
                                          start_new_session=True)
+        self.expect_exit = False
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
+
+    def crashed(self):
+        """The exit status when the process ended without the harness stopping it, else None."""
+        if self.proc is None or self.expect_exit:
+            return None
+        return self.proc.poll()
 
     def signal(self, sig):
         if self.alive():
@@ -53,9 +70,22 @@ class Node:
 
     def kill(self):
         if self.proc is not None:
+            self.expect_exit = True
             self.signal(signal.SIGCONT)
             self.signal(signal.SIGKILL)
             self.proc.wait(timeout=10)
+
+    def stop(self, limit_s=STOP_LIMIT_S):
+        """SIGTERM and wait for the exit; returns the exit status. A node that
+        does not stop in time is killed and RuntimeError raised."""
+        self.expect_exit = True
+        self.signal(signal.SIGCONT)
+        self.signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=limit_s)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise RuntimeError(f"{self.node_id} did not stop within {limit_s}s of SIGTERM; log {self.log_path}")
 
     def wait_listening(self, limit_s=START_LIMIT_S):
         deadline = time.monotonic() + limit_s
@@ -63,19 +93,44 @@ class Node:
             if not self.alive():
                 raise RuntimeError(f"{self.node_id} exited with {self.proc.returncode}; log {self.log_path}")
             try:
-                with socket.create_connection(("127.0.0.1", self.client_port), timeout=1):
+                with socket.create_connection((self.host, self.client_port), timeout=1):
                     return
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError(f"{self.node_id} did not listen within {limit_s}s")
 
+    def ready(self):
+        client = self.client(2.0)
+        try:
+            return client.stats().values.get("node.ready", 0) == 1
+        except ClientError:
+            return False
+        finally:
+            client.close()
+
+    def wait_ready(self, limit_s=READY_LIMIT_S):
+        """Listening, and serving: the node reports node.ready in its stats."""
+        self.wait_listening(limit_s)
+        deadline = time.monotonic() + limit_s
+        while not self.ready():
+            if not self.alive():
+                raise RuntimeError(f"{self.node_id} exited with {self.proc.returncode}; log {self.log_path}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.node_id} not ready within {limit_s}s")
+            time.sleep(0.1)
+
 
 class Cluster:
-    def __init__(self, dynkvd, count, conflicts="siblings", base_dir=None):
+    def __init__(self, dynkvd, count, conflicts="siblings", base_dir=None, own_addresses=False):
+        """own_addresses: node i on 127.0.0.(10+i) (only inside the run's namespace)."""
         self.root = tempfile.mkdtemp(prefix="dynkv-chaos-", dir=base_dir)
-        seed_port = free_port()
-        self.nodes = [Node(self.root, dynkvd, f"node{i}", seed_port, seed_port if i == 1 else free_port(), conflicts)
-                      for i in range(1, count + 1)]
+        if own_addresses:
+            places = [(f"127.0.0.{10 + i}", CLIENT_PORT, PEER_PORT) for i in range(1, count + 1)]
+        else:
+            places = [("127.0.0.1", free_port(), free_port()) for _ in range(count)]
+        seed = f"{places[0][0]}:{places[0][2]}"
+        self.nodes = [Node(self.root, dynkvd, f"node{i}", host, client_port, peer_port, seed, conflicts)
+                      for i, (host, client_port, peer_port) in enumerate(places, 1)]
 
     def start(self):
         for node in self.nodes:
@@ -84,9 +139,13 @@ class Cluster:
             node.wait_listening()
         self.wait_converged()
 
+    def crashes(self):
+        """(node, exit status) of every node that ended on its own."""
+        return [(node, node.crashed()) for node in self.nodes if node.crashed() is not None]
+
     def sees_all_up(self, node):
         try:
-            client = Client("127.0.0.1", node.client_port, timeout_s=2.0)
+            client = node.client(2.0)
             members = client.members().members
             client.close()
         except ClientError:
@@ -106,7 +165,7 @@ class Cluster:
     def hints_pending(self):
         total = 0
         for node in self.nodes:
-            client = Client("127.0.0.1", node.client_port, timeout_s=2.0)
+            client = node.client(2.0)
             try:
                 total += int(client.stats().values.get("handoff.hints_pending", 0))
             finally:

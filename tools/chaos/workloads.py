@@ -11,7 +11,7 @@ import random
 import threading
 import time
 
-from client import R_ALL, Client, ClientError
+from client import R_ALL, ClientError
 
 REQUEST_TIMEOUT_MS = 1500
 CLIENT_TIMEOUT_S = 3.0
@@ -60,7 +60,7 @@ class Worker(threading.Thread):
         self.counter = 0
         self.contexts = {}
         self.node = cluster.nodes[index % len(cluster.nodes)]
-        self.client = Client("127.0.0.1", self.node.client_port, CLIENT_TIMEOUT_S)
+        self.client = self.node.client(CLIENT_TIMEOUT_S)
 
     def run(self):
         try:
@@ -73,10 +73,13 @@ class Worker(threading.Thread):
         self.history.record(type="op", client=self.index, op=op, key=key, node=self.node.node_id,
                             start_ms=start, end_ms=now_ms(), result=result, **fields)
 
+    def record_error(self, op, key, start, error, **fields):
+        self.record(op, key, start, error.code, error=error.message, **fields)
+
     def failed(self, error):
         if error.code in ("CONNECTION", "CLIENT_TIMEOUT"):
             self.node = self.cluster.nodes[self.rng.randrange(len(self.cluster.nodes))]
-            self.client = Client("127.0.0.1", self.node.client_port, CLIENT_TIMEOUT_S)
+            self.client = self.node.client(CLIENT_TIMEOUT_S)
             self.stop.wait(0.05)  # not a spin against a dead node
 
     def set_step(self):
@@ -87,7 +90,7 @@ class Worker(threading.Thread):
         try:
             read = self.client.get(key, r=2, timeout_ms=REQUEST_TIMEOUT_MS)
         except ClientError as e:
-            self.record("read", key, start, e.code)
+            self.record_error("read", key, start, e)
             self.failed(e)
             return
         start = now_ms()
@@ -96,7 +99,7 @@ class Worker(threading.Thread):
             self.client.put(key, encode_set(elements), read.context, w=2, timeout_ms=REQUEST_TIMEOUT_MS)
             self.record("add", key, start, "ok", value=element)
         except ClientError as e:
-            self.record("add", key, start, e.code, value=element)
+            self.record_error("add", key, start, e, value=element)
             self.failed(e)
 
     def register_step(self):
@@ -113,7 +116,7 @@ class Worker(threading.Thread):
             self.contexts[key] = answer.context
             self.record("write", key, start, "ok", value=value)
         except ClientError as e:
-            self.record("write", key, start, e.code, value=value)
+            self.record_error("write", key, start, e, value=value)
             self.failed(e)
 
     def register_read(self, key):
@@ -123,7 +126,7 @@ class Worker(threading.Thread):
             self.contexts[key] = answer.context
             self.record("read", key, start, "ok", values=sorted(s.value.decode() for s in answer.siblings))
         except ClientError as e:
-            self.record("read", key, start, e.code)
+            self.record_error("read", key, start, e)
             self.failed(e)
 
 
@@ -132,7 +135,7 @@ def final_reads(workload, keys, cluster, history, attempts=10):
     for key in keys:
         for attempt in range(attempts):
             node = cluster.nodes[attempt % len(cluster.nodes)]
-            client = Client("127.0.0.1", node.client_port, CLIENT_TIMEOUT_S * 2)
+            client = node.client(CLIENT_TIMEOUT_S * 2)
             start = now_ms()
             try:
                 answer = client.get(key, r=R_ALL, timeout_ms=REQUEST_TIMEOUT_MS * 2)
@@ -143,7 +146,7 @@ def final_reads(workload, keys, cluster, history, attempts=10):
                 break
             except ClientError as e:
                 history.record(type="op", client="final", op="final_read", key=key, node=node.node_id,
-                               start_ms=start, end_ms=now_ms(), result=e.code, values=[])
+                               start_ms=start, end_ms=now_ms(), result=e.code, error=e.message, values=[])
                 time.sleep(0.5)
             finally:
                 client.close()
