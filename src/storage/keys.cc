@@ -14,11 +14,16 @@ constexpr size_t kMaxPrintableKeyBytes = 64;
 
 std::string DataKey(std::string_view user_key) {
   std::string key;
-  key.reserve(1 + kPositionBytes + user_key.size());
-  key.push_back(kDataKeyKind);
-  PutFixed64BE(&key, KeyPosition(user_key));
-  key.append(user_key);
+  SetDataKey(user_key, &key);
   return key;
+}
+
+void SetDataKey(std::string_view user_key, std::string* key) {
+  key->clear();
+  key->reserve(1 + kPositionBytes + user_key.size());
+  key->push_back(kDataKeyKind);
+  PutFixed64BE(key, KeyPosition(user_key));
+  key->append(user_key);
 }
 
 bool ParseDataKey(std::string_view key, uint64_t* position, std::string_view* user_key) {

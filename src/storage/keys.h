@@ -19,6 +19,8 @@ inline constexpr char kMetaKeyKind = 'm';
 inline constexpr char kHintKeyKind = 'h';
 
 std::string DataKey(std::string_view user_key);
+// The same into *key, reusing its buffer (hot paths).
+void SetDataKey(std::string_view user_key, std::string* key);
 // Splits a data key into its ring position and user key; false when `key`
 // is not a data key.
 bool ParseDataKey(std::string_view key, uint64_t* position, std::string_view* user_key);

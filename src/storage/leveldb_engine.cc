@@ -1,13 +1,12 @@
 // The LevelDB Engine (storage.h). Layout in keys.h, record bytes in
 // record.h. Every LevelDB status is turned into a Status here, once.
-#include <leveldb/cache.h>
 #include <leveldb/db.h>
-#include <leveldb/filter_policy.h>
 #include <leveldb/write_batch.h>
 
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <limits>
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -15,6 +14,7 @@
 #include "common/coding.h"
 #include "common/log.h"
 #include "storage/keys.h"
+#include "storage/leveldb_setup.h"
 #include "storage/lru_cache.h"
 #include "storage/record.h"
 #include "storage/storage.h"
@@ -25,9 +25,6 @@ namespace {
 
 constexpr std::string_view kFormatMeta = "format";
 constexpr std::string_view kFormatValue = "dynkv-1";
-// LevelDB's recommended bloom filter size: about 1% false positives, which
-// makes a Get of an absent key (every first write of a key) nearly free.
-constexpr int kBloomBitsPerKey = 10;
 
 leveldb::Slice AsSlice(std::string_view bytes) { return leveldb::Slice(bytes.data(), bytes.size()); }
 std::string_view AsView(const leveldb::Slice& slice) { return std::string_view(slice.data(), slice.size()); }
@@ -98,6 +95,7 @@ struct Counters {
   std::atomic<uint64_t> bytes_after_compression{0};
   std::atomic<uint64_t> records_reaped{0};
   std::atomic<uint64_t> siblings_reaped{0};
+  std::atomic<uint64_t> reap_records_scanned{0};
 };
 
 void Add(std::atomic<uint64_t>& counter, uint64_t n) { counter.fetch_add(n, std::memory_order_relaxed); }
@@ -114,6 +112,30 @@ size_t DropReapable(Object* object, int64_t cutoff_ms) {
   const size_t before = object->siblings.size();
   std::erase_if(object->siblings, reapable);
   return before - object->siblings.size();
+}
+
+// The earliest reap cutoff at which Reap may drop a sibling of `object`:
+// its expiry, or a tombstone's write time; kNever when it has neither.
+constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
+
+int64_t ReapableFrom(const Object& object) {
+  int64_t from = kNever;
+  for (const Sibling& s : object.siblings) {
+    if (s.expires_at_ms != 0) from = std::min(from, s.expires_at_ms);
+    if (s.tombstone) from = std::min(from, s.write_time_ms);
+  }
+  return from;
+}
+
+// Reap's cursor: the pass number (8 bytes big-endian), then the last data
+// key scanned. The number tells a pass's end apart from an older pass's.
+constexpr size_t kPassBytes = 8;
+
+std::string ReapCursor(uint64_t pass, std::string_view last_key) {
+  std::string cursor;
+  PutFixed64BE(&cursor, pass);
+  cursor.append(last_key);
+  return cursor;
 }
 
 // A hint record: u8 format version, varint stored_at_ms (two's complement
@@ -160,13 +182,30 @@ bool ReadHintAt(const leveldb::Iterator& it, Hint* hint, ZstdCodec* zstd) {
   return true;
 }
 
+// Brings the record cache up to date with a written batch.
+class CacheUpdater final : public leveldb::WriteBatch::Handler {
+ public:
+  explicit CacheUpdater(RecordCache* cache) : cache_(cache) {}
+  void Put(const leveldb::Slice& key, const leveldb::Slice& record) override {
+    uint64_t position = 0;
+    std::string_view user_key;
+    if (ParseDataKey(AsView(key), &position, &user_key)) cache_->UpdateWritten(user_key, AsView(record));
+  }
+  void Delete(const leveldb::Slice& key) override {
+    uint64_t position = 0;
+    std::string_view user_key;
+    if (ParseDataKey(AsView(key), &position, &user_key)) cache_->Erase(user_key);
+  }
+
+ private:
+  RecordCache* const cache_;
+};
+
 class LevelDbEngine final : public Engine {
  public:
-  LevelDbEngine(const Options& options, std::unique_ptr<leveldb::Cache> block_cache,
-                std::unique_ptr<const leveldb::FilterPolicy> filter_policy, std::unique_ptr<leveldb::DB> db)
+  LevelDbEngine(const Options& options, LevelDbSetup setup, std::unique_ptr<leveldb::DB> db)
       : dir_(options.data_dir),
-        block_cache_(std::move(block_cache)),
-        filter_policy_(std::move(filter_policy)),
+        setup_(std::move(setup)),
         db_(std::move(db)),
         cache_(options.cache_bytes),
         compression_{options.compress_min_bytes, options.compress_level} {
@@ -193,39 +232,59 @@ class LevelDbEngine final : public Engine {
  private:
   Status ReadFromDb(std::string_view key, Object* object);
   bool HoldsAnyKey();
+  void NoteWritten(const Object& object);
+
+  // Expiry bookkeeping, so that a pass when nothing can expire reads nothing.
+  // Invariant: no stored sibling is reapable at a cutoff before
+  // reap_.reapable_from (kUnknown at open: the data dir was written before).
+  static constexpr int64_t kUnknown = std::numeric_limits<int64_t>::min();
+  struct ReapState {
+    int64_t reapable_from = kUnknown;
+    uint64_t pass = 0;                 // the latest pass started, from 1
+    int64_t found_in_pass = kNever;    // of the records the latest pass scanned
+    int64_t written_in_pass = kNever;  // of the objects written since it started
+  };
 
   const std::string dir_;
-  // LevelDB uses the block cache and filter policy until db_ is closed, so
-  // they are declared before it and destroyed after it.
-  std::unique_ptr<leveldb::Cache> block_cache_;
-  std::unique_ptr<const leveldb::FilterPolicy> filter_policy_;
+  // LevelDB uses the env, block cache and filter policy until db_ is
+  // closed, so they are declared before it and destroyed after it.
+  LevelDbSetup setup_;
   std::unique_ptr<leveldb::DB> db_;
-  ObjectCache cache_;
+  RecordCache cache_;
   ZstdCodec zstd_;
   const CompressionOptions compression_;
   leveldb::WriteOptions write_options_;
   std::string record_;       // encode buffer, reused
   std::string hint_record_;  // encode buffer of hint records, reused
+  std::string data_key_;     // Get's LevelDB key, reused
+  std::string read_buffer_;  // Get's record, reused
+  ReapState reap_;
   Counters counters_;
 };
 
 Result<Object> LevelDbEngine::Get(std::string_view key) {
   Add(counters_.gets, 1);
-  if (const Object* cached = cache_.Lookup(key)) return *cached;
   Object object;
+  std::string_view cached;
+  if (cache_.Lookup(key, &cached)) {
+    // A cached record was decoded (or encoded) before, so it decodes again.
+    if (DecodeRecord(cached, &object, &zstd_).ok()) return object;
+    cache_.Erase(key);
+  }
   DYNKV_RETURN_IF_ERROR(ReadFromDb(key, &object));
-  if (!object.empty()) cache_.Insert(key, object);
+  if (!object.empty()) cache_.AdmitRead(key, read_buffer_);
   return object;
 }
 
+// Leaves the record read in read_buffer_.
 Status LevelDbEngine::ReadFromDb(std::string_view key, Object* object) {
-  std::string record;
-  const leveldb::Status status = db_->Get(leveldb::ReadOptions(), DataKey(key), &record);
+  SetDataKey(key, &data_key_);
+  const leveldb::Status status = db_->Get(leveldb::ReadOptions(), data_key_, &read_buffer_);
   if (status.IsNotFound()) return Status::Ok();
   if (!status.ok()) {
     return Status::StorageError("read of key " + PrintableKey(key) + " failed: " + status.ToString());
   }
-  if (Status decoded = DecodeRecord(record, object, &zstd_); !decoded.ok()) {
+  if (Status decoded = DecodeRecord(read_buffer_, object, &zstd_); !decoded.ok()) {
     return Status::StorageError("corrupt record for key " + PrintableKey(key) + ": " + decoded.message());
   }
   return Status::Ok();
@@ -236,27 +295,26 @@ Status LevelDbEngine::Write(std::span<const ObjectWrite> writes) {
   leveldb::WriteBatch batch;
   CompressionStats compressed;
   for (const ObjectWrite& write : writes) {
+    SetDataKey(write.key, &data_key_);
     if (write.object.empty()) {
-      batch.Delete(DataKey(write.key));
+      batch.Delete(data_key_);
       continue;
     }
     if (Status valid = CheckObject(write.object); !valid.ok()) {
       return valid.WithContext("write of key " + PrintableKey(write.key));
     }
     EncodeRecord(write.object, compression_, &record_, &compressed, &zstd_);
-    batch.Put(DataKey(write.key), record_);
+    batch.Put(data_key_, record_);
+    NoteWritten(write.object);
   }
   const leveldb::Status status = db_->Write(write_options_, &batch);
   if (!status.ok()) {
     return Status::StorageError("write to data dir " + dir_ + " failed: " + status.ToString());
   }
-  for (const ObjectWrite& write : writes) {
-    if (write.object.empty()) {
-      cache_.Erase(write.key);
-    } else {
-      cache_.Insert(write.key, write.object);
-    }
-  }
+  // The batch holds every record just encoded; the cache takes them from it
+  // in batch order, so a key written twice ends with its last record.
+  CacheUpdater updater(&cache_);
+  static_cast<void>(batch.Iterate(&updater));
   Add(counters_.write_batches, 1);
   Add(counters_.objects_written, writes.size());
   Add(counters_.values_compressed, compressed.values_compressed);
@@ -285,14 +343,32 @@ Status LevelDbEngine::PutMeta(std::string_view name, std::string_view value) {
   return Status::Ok();
 }
 
+void LevelDbEngine::NoteWritten(const Object& object) {
+  const int64_t from = ReapableFrom(object);
+  reap_.reapable_from = std::min(reap_.reapable_from, from);
+  reap_.written_in_pass = std::min(reap_.written_in_pass, from);
+}
+
 Status LevelDbEngine::Reap(std::string* cursor, size_t max_records, int64_t now_ms, int64_t grace_ms) {
   if (max_records == 0) return Status::Ok();
   const int64_t cutoff_ms = now_ms - grace_ms;
+  uint64_t pass = 0;  // 0: a cursor this engine did not make
+  std::string start_key(1, kDataKeyKind);
+  if (cursor->empty()) {
+    if (cutoff_ms < reap_.reapable_from) return Status::Ok();  // nothing can expire yet
+    reap_.pass += 1;
+    reap_.found_in_pass = kNever;
+    reap_.written_in_pass = kNever;
+    pass = reap_.pass;
+  } else if (cursor->size() > kPassBytes) {
+    pass = DecodeFixed64BE(cursor->data());
+    start_key = cursor->substr(kPassBytes);
+  }
   leveldb::ReadOptions scan;
   scan.fill_cache = false;  // a background pass must not evict the hot blocks
   std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(scan));
-  it->Seek(cursor->empty() ? std::string(1, kDataKeyKind) : *cursor);
-  if (!cursor->empty() && it->Valid() && AsView(it->key()) == *cursor) it->Next();
+  it->Seek(start_key);
+  if (!cursor->empty() && it->Valid() && AsView(it->key()) == start_key) it->Next();
 
   leveldb::WriteBatch batch;
   std::vector<std::string> changed;  // user keys whose records change
@@ -300,7 +376,8 @@ Status LevelDbEngine::Reap(std::string* cursor, size_t max_records, int64_t now_
   uint64_t siblings_removed = 0;
   std::string last_scanned;
   bool more = false;
-  for (size_t scanned = 0; it->Valid(); it->Next(), ++scanned) {
+  size_t scanned = 0;
+  for (; it->Valid(); it->Next(), ++scanned) {
     uint64_t position = 0;
     std::string_view user_key;
     if (!ParseDataKey(AsView(it->key()), &position, &user_key)) break;
@@ -316,6 +393,9 @@ Status LevelDbEngine::Reap(std::string* cursor, size_t max_records, int64_t now_
       continue;
     }
     const size_t removed = DropReapable(&object, cutoff_ms);
+    // Folded into the latest pass even from an older one: a lower bound
+    // only gets more cautious.
+    reap_.found_in_pass = std::min(reap_.found_in_pass, ReapableFrom(object));
     if (removed == 0) continue;
     siblings_removed += removed;
     changed.emplace_back(user_key);
@@ -327,12 +407,18 @@ Status LevelDbEngine::Reap(std::string* cursor, size_t max_records, int64_t now_
       batch.Put(it->key(), record_);
     }
   }
+  Add(counters_.reap_records_scanned, scanned);
   if (!it->status().ok()) return Status::StorageError("reap scan failed: " + it->status().ToString());
   const leveldb::Status status = db_->Write(write_options_, &batch);
   if (!status.ok()) return Status::StorageError("reap write failed: " + status.ToString());
   // Reaped records are cold; dropping them keeps the cache for hot keys.
   for (const std::string& key : changed) cache_.Erase(key);
-  *cursor = more ? std::move(last_scanned) : std::string();
+  *cursor = more ? ReapCursor(pass, last_scanned) : std::string();
+  // A whole pass, with no newer one started meanwhile, saw every record:
+  // each was scanned, or written (NoteWritten) after the pass began.
+  if (!more && pass != 0 && pass == reap_.pass) {
+    reap_.reapable_from = std::min(reap_.found_in_pass, reap_.written_in_pass);
+  }
   Add(counters_.records_reaped, records_deleted);
   Add(counters_.siblings_reaped, siblings_removed);
   return Status::Ok();
@@ -353,6 +439,7 @@ StorageStats LevelDbEngine::Stats() const {
   stats.bytes_after_compression = Load(counters_.bytes_after_compression);
   stats.records_reaped = Load(counters_.records_reaped);
   stats.siblings_reaped = Load(counters_.siblings_reaped);
+  stats.reap_records_scanned = Load(counters_.reap_records_scanned);
   return stats;
 }
 
@@ -499,23 +586,12 @@ Result<std::unique_ptr<Engine>> OpenLevelDbEngine(const Options& options) {
   if (options.data_dir.empty()) return Status::InvalidArgument("storage data_dir is empty");
   DYNKV_RETURN_IF_ERROR(PrepareDir(options.data_dir));
   DYNKV_RETURN_IF_ERROR(CheckNoOrphanedData(options.data_dir));
-  std::unique_ptr<leveldb::Cache> block_cache(leveldb::NewLRUCache(options.block_cache_bytes));
-  std::unique_ptr<const leveldb::FilterPolicy> filter_policy(leveldb::NewBloomFilterPolicy(kBloomBitsPerKey));
-  leveldb::Options db_options;
-  db_options.create_if_missing = true;
-  db_options.write_buffer_size = options.write_buffer_bytes;
-  db_options.block_cache = block_cache.get();
-  db_options.filter_policy = filter_policy.get();
-  // Block compression stays on (snappy). Values under compress_min_bytes
-  // are not zstd-compressed, and for them snappy cut the disk used 2.3x
-  // (400K 100-byte JSON values: 31 MB vs 72 MB) at 3-5 us per get that misses
-  // the block cache. LevelDB keeps a block raw when snappy saves < 12.5%.
+  LevelDbSetup setup = MakeLevelDbSetup(options);
   leveldb::DB* raw_db = nullptr;
-  const leveldb::Status status = leveldb::DB::Open(db_options, options.data_dir, &raw_db);
+  const leveldb::Status status = leveldb::DB::Open(setup.options, options.data_dir, &raw_db);
   std::unique_ptr<leveldb::DB> db(raw_db);
   if (!status.ok()) return OpenError(options.data_dir, status);
-  auto engine = std::make_unique<LevelDbEngine>(options, std::move(block_cache), std::move(filter_policy),
-                                                std::move(db));
+  auto engine = std::make_unique<LevelDbEngine>(options, std::move(setup), std::move(db));
   DYNKV_RETURN_IF_ERROR(engine->CheckFormat());
   return std::unique_ptr<Engine>(std::move(engine));
 }

@@ -1,8 +1,22 @@
-// LRU cache of decoded objects with a byte budget (DESIGN.md: Storage).
+// LRU cache of encoded records with a byte budget (DESIGN.md: Storage).
+//
+// An entry is the key and the record bytes (record.h) in one string: one
+// allocation per entry instead of the five or more of a decoded Object, and
+// about half the memory. Reads decode a hit, which costs what copying a
+// cached Object did.
 //
 // Invariants: bytes() is the sum of the charges of the entries, and is at
-// most the budget after every call. An entry's charge is its key size plus
-// Object::ApproximateBytes(). The list runs from most to least recently used.
+// most the budget after every call. An entry's charge is its real heap use
+// (Charge()): the budget bounds memory, not just payload. The list runs from
+// most to least recently used. The admission and presence filters below
+// take about another 1/100 of the budget.
+//
+// Admission: a record read from disk is admitted on its second recent miss
+// (TinyLFU's doorkeeper: Einziger, Friedman, Manes, "TinyLFU: A Highly
+// Efficient Cache Admission Policy", 2017), and a write only refreshes an
+// entry already cached. Admitting every read and write costs an insert (and,
+// once full, an eviction) per access, which a working set larger than the
+// budget repays with few hits: a key touched once is not worth caching.
 //
 // Threads: owned by one thread (the engine's). Only stats() may be called
 // from other threads; it reads atomics.
@@ -14,8 +28,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
-
-#include "common/object.h"
+#include <vector>
 
 namespace dynkv::storage {
 
@@ -26,43 +39,65 @@ struct CacheStats {
   uint64_t misses = 0;
 };
 
-class ObjectCache {
+class RecordCache {
  public:
   // A budget of 0 caches nothing.
-  explicit ObjectCache(uint64_t budget_bytes) : budget_bytes_(budget_bytes) {}
-  ObjectCache(const ObjectCache&) = delete;
-  ObjectCache& operator=(const ObjectCache&) = delete;
+  explicit RecordCache(uint64_t budget_bytes);
+  RecordCache(const RecordCache&) = delete;
+  RecordCache& operator=(const RecordCache&) = delete;
 
-  static uint64_t Charge(std::string_view key, const Object& object) {
-    return key.size() + object.ApproximateBytes();
-  }
+  // Heap bytes an entry of this key and record takes: list node, index node,
+  // bucket and the string, each rounded as glibc's malloc rounds it.
+  static uint64_t Charge(std::string_view key, std::string_view record);
 
-  // The cached object of `key`, now the most recently used; null on a miss.
-  // The pointer is valid until the next Insert or Erase.
-  const Object* Lookup(std::string_view key);
-  // Caches `object` as the most recently used entry, replacing the old entry
-  // of `key`, then evicts from the least recently used end until the cache
-  // is within budget. An object whose charge alone exceeds the budget is
-  // not cached (and the old entry is dropped).
-  void Insert(std::string_view key, Object object);
+  // The cached record of `key`, now the most recently used; false on a miss.
+  // *record is valid until the next call that is not stats().
+  bool Lookup(std::string_view key, std::string_view* record);
+  // After a miss: caches the record read from disk if admitted (above).
+  // Does nothing when `key` is cached.
+  void AdmitRead(std::string_view key, std::string_view record);
+  // After a durable write: replaces the cached entry of `key`, if any.
+  void UpdateWritten(std::string_view key, std::string_view record);
   void Erase(std::string_view key);
 
   CacheStats stats() const;
 
  private:
   struct Entry {
-    std::string key;
-    Object object;
+    std::string bytes;  // key, then record
+    uint32_t key_size = 0;
     uint64_t charge = 0;
+    std::string_view key() const { return std::string_view(bytes).substr(0, key_size); }
+    std::string_view record() const { return std::string_view(bytes).substr(key_size); }
   };
   using List = std::list<Entry>;
+  // Views into the keys of lru_'s entries, which std::list never moves.
+  using Index = std::unordered_map<std::string_view, List::iterator>;
 
+  // Caches the record of a key not cached as the most recently used entry,
+  // then evicts from the least recently used end to stay within budget.
+  void InsertNew(std::string_view key, std::string_view record);
+  // The same for a cached key, in place.
+  void Replace(Index::iterator it, std::string_view record);
+  void EvictToBudget();
   void Remove(List::iterator it);
+  // Marks `key` as seen; true if it was already marked since the last reset.
+  bool SeenBefore(std::string_view key);
+  // False when `key` is surely not cached: its presence counter is 0.
+  bool MayHold(std::string_view key) const;
+  size_t PresenceSlot(std::string_view key) const;
+  void NotePresence(std::string_view key, bool added);
 
   const uint64_t budget_bytes_;
   List lru_;
-  // Views into the keys of lru_'s entries, which std::list never moves.
-  std::unordered_map<std::string_view, List::iterator> index_;
+  Index index_;
+  // Entries per hash slot (a counting Bloom filter with one hash, Fan et al.,
+  // "Summary Cache", 1998); a slot that reaches the maximum stays there.
+  static constexpr uint8_t kPresenceSaturated = 255;
+  std::vector<uint8_t> presence_;
+  std::vector<uint64_t> doorkeeper_;  // one bit per hash slot
+  uint64_t doorkeeper_marks_ = 0;     // bits set since the last reset
+  uint64_t doorkeeper_reset_at_ = 0;  // reset after this many marks
   std::atomic<uint64_t> bytes_{0};
   std::atomic<uint64_t> entries_{0};
   std::atomic<uint64_t> hits_{0};

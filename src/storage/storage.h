@@ -5,7 +5,10 @@
 //   so every ring range is one contiguous scan. Objects are stored through
 //   the record codec: siblings + version vector + tombstones + TTL expiry,
 //   values zstd-compressed when that saves space. An LRU cache with a byte
-//   budget keeps hot decoded objects.
+//   budget keeps the records of hot keys (lru_cache.h: a key is cached once
+//   read twice; writes refresh cached keys). LevelDB's table files are read
+//   with pread, so the process's memory is the two caches and the memtables,
+//   not the mapped database (leveldb_setup.h).
 // - StorageWorker: runs every Engine call on one dedicated thread, so the
 //   event loop never blocks on disk. Updates queued together are applied in
 //   one LevelDB write batch (group commit).
@@ -30,7 +33,8 @@ namespace dynkv::storage {
 struct Options {
   // Directory of the LevelDB database; created if missing.
   std::string data_dir;
-  // Byte budget of the LRU cache of decoded objects. 0 disables the cache.
+  // Byte budget of the LRU cache of hot records, charged at their real heap
+  // size. 0 disables the cache.
   uint64_t cache_bytes = 64ull << 20;
   // Values of at least this many bytes are zstd-compressed when that makes
   // them smaller. 0 disables compression.
@@ -58,8 +62,9 @@ struct StorageStats {
   uint64_t values_compressed = 0;
   uint64_t bytes_before_compression = 0;  // of the values that were compressed
   uint64_t bytes_after_compression = 0;
-  uint64_t records_reaped = 0;   // records deleted by Reap
-  uint64_t siblings_reaped = 0;  // expired siblings and old tombstones removed by Reap
+  uint64_t records_reaped = 0;        // records deleted by Reap
+  uint64_t siblings_reaped = 0;       // expired siblings and old tombstones removed by Reap
+  uint64_t reap_records_scanned = 0;  // records Reap read; none while nothing can expire
 };
 
 // One key's new object. An empty Object deletes the key's record.
@@ -104,7 +109,10 @@ class Engine {
   // written at least `grace_ms` ago; a record left with no siblings is
   // deleted. Sets `*cursor` to where the next call goes on, empty once a
   // full pass is done. Keeping tombstones for the grace period stops a late
-  // replica from bringing a deleted value back.
+  // replica from bringing a deleted value back. A pass that can find
+  // nothing (no sibling written since open, or seen by the last whole pass,
+  // expires or is a tombstone old enough by now_ms - grace_ms) reads nothing
+  // and ends at once.
   virtual Status Reap(std::string* cursor, size_t max_records, int64_t now_ms, int64_t grace_ms) = 0;
 
   virtual StorageStats Stats() const = 0;

@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
-#include <deque>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -146,43 +145,67 @@ struct StorageWorker::State {
 
   bool Enqueue(Call& call);
   void Loop();
+  // Moves up to kMaxCallsPerDrain calls from the queue into *drain.
+  // REQUIRES: mu held, queue not empty.
+  void TakeDrain(std::vector<Call>* drain);
   void RunDrain(std::vector<Call>& drain);
 
   Engine& engine;
   const Post post;
   std::mutex mu;
   std::condition_variable wake;
-  std::deque<Call> queue;  // guarded by mu
-  bool stopping = false;   // guarded by mu
+  std::vector<Call> queue;  // guarded by mu
+  bool stopping = false;    // guarded by mu
+  // The thread waits on `wake` and nobody has notified it yet (guarded by
+  // mu): only the call that finds it so notifies, so a busy worker costs its
+  // callers no futex wake.
+  bool asleep = false;
   std::atomic<size_t> depth{0};
   std::thread thread;
 };
 
 bool StorageWorker::State::Enqueue(Call& call) {
+  bool notify = false;
   {
     std::lock_guard lock(mu);
     if (stopping) return false;
     queue.push_back(std::move(call));
     depth.fetch_add(1, std::memory_order_relaxed);
+    notify = std::exchange(asleep, false);
   }
-  wake.notify_one();
+  if (notify) wake.notify_one();
   return true;
+}
+
+void StorageWorker::State::TakeDrain(std::vector<Call>* drain) {
+  drain->clear();
+  if (queue.size() <= kMaxCallsPerDrain) {
+    // Both vectors keep their capacity, so a steady load allocates nothing.
+    std::swap(queue, *drain);
+    return;
+  }
+  drain->assign(std::make_move_iterator(queue.begin()),
+                std::make_move_iterator(queue.begin() + kMaxCallsPerDrain));
+  queue.erase(queue.begin(), queue.begin() + kMaxCallsPerDrain);
 }
 
 void StorageWorker::State::Loop() {
   pthread_setname_np(pthread_self(), "dynkv-storage");
+  std::vector<Call> drain;
   for (;;) {
-    std::vector<Call> drain;
     {
       std::unique_lock lock(mu);
-      wake.wait(lock, [this] { return !queue.empty() || stopping; });
+      while (queue.empty() && !stopping) {
+        asleep = true;
+        wake.wait(lock);
+      }
+      asleep = false;
       if (queue.empty()) return;  // stopping, and everything is done
-      const size_t n = std::min(queue.size(), kMaxCallsPerDrain);
-      drain.assign(std::make_move_iterator(queue.begin()), std::make_move_iterator(queue.begin() + n));
-      queue.erase(queue.begin(), queue.begin() + n);
+      TakeDrain(&drain);
     }
     RunDrain(drain);
     depth.fetch_sub(drain.size(), std::memory_order_relaxed);
+    drain.clear();
   }
 }
 

@@ -1,29 +1,39 @@
 #include "storage/lru_cache.h"
 
 #include <doctest/doctest.h>
+#include <malloc.h>
 
+#include <memory>
 #include <string>
 
 namespace dynkv::storage {
 namespace {
 
-Object WithValue(std::string value) {
-  Object object;
-  object.vv = VersionVector({{"a", 1}});
-  object.siblings = {Sibling{Dot{"a", 1}, false, std::move(value), 0, 0}};
-  return object;
+// Caches `record` the way reads do: a second miss admits it.
+void Admit(RecordCache& cache, std::string_view key, std::string_view record) {
+  cache.AdmitRead(key, record);
+  cache.AdmitRead(key, record);
 }
 
-bool Cached(ObjectCache& cache, std::string_view key) { return cache.Lookup(key) != nullptr; }
+bool Cached(RecordCache& cache, std::string_view key) {
+  std::string_view record;
+  return cache.Lookup(key, &record);
+}
+
+std::string CachedRecord(RecordCache& cache, std::string_view key) {
+  std::string_view record;
+  REQUIRE(cache.Lookup(key, &record));
+  return std::string(record);
+}
 
 TEST_CASE("the least recently used entry is evicted first") {
-  const uint64_t charge = ObjectCache::Charge("k1", WithValue("v"));
-  ObjectCache cache(3 * charge);
-  cache.Insert("k1", WithValue("v"));
-  cache.Insert("k2", WithValue("v"));
-  cache.Insert("k3", WithValue("v"));
-  REQUIRE(cache.Lookup("k1") != nullptr);  // k2 is now the least recent
-  cache.Insert("k4", WithValue("v"));
+  const uint64_t charge = RecordCache::Charge("k1", "v");
+  RecordCache cache(3 * charge);
+  Admit(cache, "k1", "v");
+  Admit(cache, "k2", "v");
+  Admit(cache, "k3", "v");
+  REQUIRE(Cached(cache, "k1"));  // k2 is now the least recent
+  Admit(cache, "k4", "v");
   CHECK_FALSE(Cached(cache, "k2"));
   CHECK(Cached(cache, "k1"));
   CHECK(Cached(cache, "k3"));
@@ -32,59 +42,85 @@ TEST_CASE("the least recently used entry is evicted first") {
   CHECK(cache.stats().bytes == 3 * charge);
 }
 
+TEST_CASE("a read is cached on its second miss, a write refreshes only a cached key") {
+  RecordCache cache(1 << 20);
+  cache.AdmitRead("read", "r");
+  CHECK_FALSE(Cached(cache, "read"));
+  cache.AdmitRead("read", "r");
+  CHECK(CachedRecord(cache, "read") == "r");
+  cache.UpdateWritten("written", "w");
+  CHECK_FALSE(Cached(cache, "written"));
+  cache.UpdateWritten("read", "x");
+  CHECK(CachedRecord(cache, "read") == "x");
+}
+
+TEST_CASE("a key read once in a long stream of other keys is not admitted by chance") {
+  RecordCache cache(1 << 20);
+  int admitted = 0;
+  for (int i = 0; i < 10000; ++i) {
+    const std::string key = "once" + std::to_string(i);
+    cache.AdmitRead(key, "v");
+    admitted += Cached(cache, key) ? 1 : 0;
+  }
+  CHECK(admitted < 10000 / 8);  // the doorkeeper's false repeats stay below 1/8
+}
+
 TEST_CASE("a large entry evicts as many old entries as its charge needs") {
-  const uint64_t small = ObjectCache::Charge("k1", WithValue("v"));
-  ObjectCache cache(4 * small);
-  for (const char* key : {"k1", "k2", "k3", "k4"}) cache.Insert(key, WithValue("v"));
-  const Object big = WithValue(std::string(2 * small - 10, 'x'));
-  const uint64_t big_charge = ObjectCache::Charge("big", big);
+  const uint64_t small = RecordCache::Charge("k1", "v");
+  RecordCache cache(4 * small);
+  for (const char* key : {"k1", "k2", "k3", "k4"}) Admit(cache, key, "v");
+  const std::string big(small + 100, 'x');
+  const uint64_t big_charge = RecordCache::Charge("big", big);
   REQUIRE(big_charge > 2 * small);
   REQUIRE(big_charge <= 3 * small);
-  cache.Insert("big", big);
+  Admit(cache, "big", big);
   CHECK_FALSE(Cached(cache, "k1"));
   CHECK_FALSE(Cached(cache, "k2"));
   CHECK_FALSE(Cached(cache, "k3"));
   CHECK(Cached(cache, "k4"));
-  CHECK(*cache.Lookup("big") == big);
+  CHECK(CachedRecord(cache, "big") == big);
   CHECK(cache.stats().bytes == small + big_charge);
 }
 
 TEST_CASE("an entry larger than the whole budget is not cached and drops the old entry") {
-  const uint64_t small = ObjectCache::Charge("k", WithValue("v"));
-  ObjectCache cache(3 * small);
-  cache.Insert("other", WithValue("v"));
-  cache.Insert("k", WithValue("v"));
-  cache.Insert("k", WithValue(std::string(4 * small, 'x')));
+  const uint64_t small = RecordCache::Charge("k", "v");
+  RecordCache cache(3 * small);
+  Admit(cache, "other", "v");
+  Admit(cache, "k", "v");
+  cache.UpdateWritten("k", std::string(4 * small, 'x'));
   CHECK_FALSE(Cached(cache, "k"));
   CHECK(Cached(cache, "other"));
   CHECK(cache.stats().entries == 1);
 }
 
 TEST_CASE("replacing an entry re-charges it") {
-  ObjectCache cache(1 << 20);
-  cache.Insert("k", WithValue("v"));
-  CHECK(cache.stats().bytes == ObjectCache::Charge("k", WithValue("v")));
-  const Object bigger = WithValue(std::string(1000, 'x'));
-  cache.Insert("k", bigger);
-  CHECK(cache.stats().bytes == ObjectCache::Charge("k", bigger));
+  RecordCache cache(1 << 20);
+  Admit(cache, "k", "v");
+  CHECK(cache.stats().bytes == RecordCache::Charge("k", "v"));
+  const std::string bigger(1000, 'x');
+  cache.UpdateWritten("k", bigger);
+  CHECK(cache.stats().bytes == RecordCache::Charge("k", bigger));
   CHECK(cache.stats().entries == 1);
-  CHECK(*cache.Lookup("k") == bigger);
+  CHECK(CachedRecord(cache, "k") == bigger);
+  cache.UpdateWritten("k", "w");
+  CHECK(cache.stats().bytes == RecordCache::Charge("k", "w"));
+  CHECK(CachedRecord(cache, "k") == "w");
 }
 
 TEST_CASE("Erase removes an entry and its charge") {
-  ObjectCache cache(1 << 20);
-  cache.Insert("a", WithValue("1"));
-  cache.Insert("b", WithValue("2"));
+  RecordCache cache(1 << 20);
+  Admit(cache, "a", "1");
+  Admit(cache, "b", "2");
   cache.Erase("a");
   cache.Erase("missing");
   CHECK_FALSE(Cached(cache, "a"));
   CHECK(cache.stats().entries == 1);
-  CHECK(cache.stats().bytes == ObjectCache::Charge("b", WithValue("2")));
+  CHECK(cache.stats().bytes == RecordCache::Charge("b", "2"));
 }
 
 TEST_CASE("lookups count hits and misses") {
-  ObjectCache cache(1 << 20);
-  cache.Insert("a", WithValue("1"));
+  RecordCache cache(1 << 20);
+  Admit(cache, "a", "1");
   CHECK(Cached(cache, "a"));
   CHECK(Cached(cache, "a"));
   CHECK_FALSE(Cached(cache, "b"));
@@ -93,11 +129,29 @@ TEST_CASE("lookups count hits and misses") {
 }
 
 TEST_CASE("a zero budget caches nothing") {
-  ObjectCache cache(0);
-  cache.Insert("a", WithValue("1"));
+  RecordCache cache(0);
+  cache.UpdateWritten("a", "1");
+  Admit(cache, "b", "1");
   CHECK_FALSE(Cached(cache, "a"));
+  CHECK_FALSE(Cached(cache, "b"));
   CHECK(cache.stats().bytes == 0);
   CHECK(cache.stats().entries == 0);
+}
+
+// The budget is what an operator sizes memory by (storage.cache_bytes), so
+// the charge must cover what the entries really take from the heap.
+TEST_CASE("the bytes charged cover the heap the entries use") {
+  for (size_t record_size : {1, 40, 160, 1000}) {
+    CAPTURE(record_size);
+    const std::string record(record_size, 'r');
+    auto cache = std::make_unique<RecordCache>(1ull << 30);
+    const size_t before = mallinfo2().uordblks;
+    for (int i = 0; i < 20000; ++i) Admit(*cache, "key:" + std::to_string(1000000000000 + i), record);
+    const size_t used = mallinfo2().uordblks - before;
+    CHECK(cache->stats().entries == 20000);
+    CHECK(used <= cache->stats().bytes);
+    CHECK(used >= cache->stats().bytes * 7 / 10);  // and not grossly more
+  }
 }
 
 }  // namespace
