@@ -331,6 +331,7 @@ void ClientService::FillStats(pb::StatsResponse* stats) const {
   values["storage.bytes_after_compression"] = static_cast<double>(s.bytes_after_compression);
   values["storage.records_reaped"] = static_cast<double>(s.records_reaped);
   values["storage.siblings_reaped"] = static_cast<double>(s.siblings_reaped);
+  values["storage.reap_records_scanned"] = static_cast<double>(s.reap_records_scanned);
   std::map<std::string, double> more;
   for (const StatsSource& source : stats_sources_) source(&more);
   for (const auto& [name, value] : more) values[name] = value;
