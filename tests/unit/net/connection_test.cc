@@ -9,38 +9,10 @@
 
 #include "net/net.h"
 #include "test_frames.h"
+#include "test_loop.h"
 
 namespace dynkv::net {
 namespace {
-
-class TestLoop {
- public:
-  TestLoop() { uv_loop_init(&loop_); }
-  ~TestLoop() {
-    if (closed_) return;
-    // A failed test may leave handles behind: close them so the next test
-    // starts clean.
-    uv_walk(
-        &loop_,
-        [](uv_handle_t* h, void*) {
-          if (!uv_is_closing(h)) uv_close(h, nullptr);
-        },
-        nullptr);
-    uv_run(&loop_, UV_RUN_DEFAULT);
-    (void)uv_loop_close(&loop_);
-  }
-  uv_loop_t* get() { return &loop_; }
-  void Run() { uv_run(&loop_, UV_RUN_DEFAULT); }
-  int Close() {
-    int rc = uv_loop_close(&loop_);
-    closed_ = rc == 0;
-    return rc;
-  }
-
- private:
-  uv_loop_t loop_;
-  bool closed_ = false;
-};
 
 // Records what a connection reports; tests add behaviour with the hooks.
 struct TestHandler : ConnectionHandler {

@@ -12,36 +12,10 @@
 #include "common/clock.h"
 #include "net/net.h"
 #include "net/peer_transport.h"
+#include "test_loop.h"
 
 namespace dynkv::net {
 namespace {
-
-class Loop {
- public:
-  Loop() { uv_loop_init(&loop_); }
-  ~Loop() {
-    if (closed_) return;
-    uv_walk(
-        &loop_,
-        [](uv_handle_t* h, void*) {
-          if (!uv_is_closing(h)) uv_close(h, nullptr);
-        },
-        nullptr);
-    uv_run(&loop_, UV_RUN_DEFAULT);
-    (void)uv_loop_close(&loop_);
-  }
-  uv_loop_t* get() { return &loop_; }
-  void Run() { uv_run(&loop_, UV_RUN_DEFAULT); }
-  int Close() {
-    int rc = uv_loop_close(&loop_);
-    closed_ = rc == 0;
-    return rc;
-  }
-
- private:
-  uv_loop_t loop_;
-  bool closed_ = false;
-};
 
 struct Ignore : ConnectionHandler {
   void OnFrame(Connection&, std::string_view) override {}
@@ -75,7 +49,7 @@ std::string HostOf(const std::string& host_port) { return host_port.substr(0, ho
 // Connects from `source_host`; returns the connect's Status and, in
 // *seen_from, the host the listener saw (empty if none was accepted).
 Status ConnectFrom(const std::string& source_host, std::string* seen_from) {
-  Loop loop;
+  TestLoop loop;
   Witness witness(loop.get());
   Ignore handler;
   Status connected = Status::Internal("done not called");
@@ -114,7 +88,7 @@ TEST_CASE("a source address this host does not have fails the connect, naming it
 }
 
 TEST_CASE("the peer pool connects from its source_host") {
-  Loop loop;
+  TestLoop loop;
   Witness witness(loop.get());
   ManualClock clock;
   PeerPoolOptions options;

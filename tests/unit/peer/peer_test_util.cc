@@ -4,24 +4,6 @@
 
 namespace dynkv::net {
 
-TestLoop::~TestLoop() {
-  if (closed_) return;
-  uv_walk(
-      &loop_,
-      [](uv_handle_t* h, void*) {
-        if (!uv_is_closing(h)) uv_close(h, nullptr);
-      },
-      nullptr);
-  uv_run(&loop_, UV_RUN_DEFAULT);
-  (void)uv_loop_close(&loop_);
-}
-
-int TestLoop::Close() {
-  int rc = uv_loop_close(&loop_);
-  closed_ = rc == 0;
-  return rc;
-}
-
 void ScriptedHandler::Handle(const peer::PeerRequest& request, Reply reply) {
   seen.push_back(request);
   if (on_request) return on_request(request, std::move(reply));

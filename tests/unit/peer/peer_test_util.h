@@ -10,29 +10,9 @@
 #include <vector>
 
 #include "net/peer_transport.h"
+#include "../net/test_loop.h"
 
 namespace dynkv::net {
-
-class TestLoop {
- public:
-  TestLoop() { uv_loop_init(&loop_); }
-  // A failed test may leave handles behind: close them so the next test
-  // starts clean.
-  ~TestLoop();
-  uv_loop_t* get() { return &loop_; }
-  void Run() { uv_run(&loop_, UV_RUN_DEFAULT); }
-  // Runs until `done()` holds, or nothing is left to run.
-  template <typename Predicate>
-  void RunUntil(Predicate done) {
-    while (!done() && uv_run(&loop_, UV_RUN_ONCE) != 0) {
-    }
-  }
-  int Close();
-
- private:
-  uv_loop_t loop_;
-  bool closed_ = false;
-};
 
 // Answers each request with Echo() unless `on_request` is set.
 struct ScriptedHandler : PeerRequestHandler {
