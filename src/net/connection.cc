@@ -85,17 +85,19 @@ struct Connection::Impl {
     if (writing || pending.empty()) return;
     uv_buf_t buffer = uv_buf_init(pending.data(), static_cast<unsigned>(pending.size()));
     int written = uv_try_write(stream(), &buffer, 1);
-    if (written < 0 && written != UV_EAGAIN) {
-      return CloseWith(Status::Unavailable("cannot write to " + peer + ": " + UvError(written)));
-    }
+    if (written < 0 && written != UV_EAGAIN) return CloseWith(WriteFailed(written));
     size_t done = written > 0 ? static_cast<size_t>(written) : 0;
     if (done == pending.size()) return pending.clear();
     in_flight.swap(pending);
     pending.clear();
     buffer = uv_buf_init(in_flight.data() + done, static_cast<unsigned>(in_flight.size() - done));
     int rc = uv_write(&write_request, stream(), &buffer, 1, &Impl::OnWritten);
-    if (rc < 0) return CloseWith(Status::Unavailable("cannot write to " + peer + ": " + UvError(rc)));
+    if (rc < 0) return CloseWith(WriteFailed(rc));
     writing = true;
+  }
+
+  Status WriteFailed(int uv_error) const {
+    return Status::Unavailable("cannot write to " + peer + ": " + UvError(uv_error));
   }
 
   void CloseAfterWrites() {
@@ -174,7 +176,7 @@ struct Connection::Impl {
     if (status < 0) {
       // UV_ECANCELED: the socket is closing and the reason is already set.
       if (status != UV_ECANCELED) {
-        self->CloseWith(Status::Unavailable("cannot write to " + self->peer + ": " + UvError(status)));
+        self->CloseWith(self->WriteFailed(status));
       }
       return;
     }

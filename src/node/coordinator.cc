@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <utility>
+#include <vector>
 
 #include "common/key_hash.h"
 #include "common/log.h"
@@ -116,11 +117,13 @@ void Coordinator::SettleRead(uint64_t id) {
   auto it = reads_.find(id);
   if (it == reads_.end()) return;
   ReadOp& op = *it->second;
+  const bool finished = op.tally.finished();
+  const std::vector<std::string> repairs = finished ? op.tally.RepairTargets() : std::vector<std::string>();
   if (op.done && op.tally.state() != quorum::TallyState::kWaiting) {
     ObjectDone done = std::exchange(op.done, nullptr);
     if (op.tally.state() != quorum::TallyState::kSucceeded) {
       done(op.tally.status());
-    } else if (op.tally.finished() && op.tally.RepairTargets().empty()) {
+    } else if (finished && repairs.empty()) {
       // Nothing left to repair with the merge: hand it over instead of a copy.
       Object merged = op.tally.TakeMerged();
       reads_.erase(it);
@@ -129,9 +132,9 @@ void Coordinator::SettleRead(uint64_t id) {
       done(op.tally.merged());
     }
   }
-  if (!op.tally.finished()) return;
+  if (!finished) return;
   // Read repair, after answering: each stale replica merges the result.
-  for (const std::string& node : op.tally.RepairTargets()) {
+  for (const std::string& node : repairs) {
     ++stats_.read_repairs;
     Sync(node, op.key, op.tally.merged(), "", [node](Status status) {
       if (!status.ok()) DYNKV_LOG(kDebug) << "read repair of a key on " << node << ": " << status.ToString();
