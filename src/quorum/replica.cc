@@ -1,6 +1,7 @@
 #include "quorum/replica.h"
 
 #include <algorithm>
+#include <optional>
 #include <tuple>
 #include <utility>
 
@@ -47,7 +48,10 @@ LocalReplica::LocalReplica(storage::StorageWorker& worker, const Clock& clock, A
                            ConflictMode mode)
     : worker_(worker), clock_(clock), actor_(std::move(actor)), limits_(limits), mode_(mode) {}
 
-void LocalReplica::Read(std::string key, Done done) { worker_.Read(std::move(key), std::move(done)); }
+void LocalReplica::Read(std::string key, Done done) {
+  if (std::optional<Object> cached = worker_.ReadCached(key)) return done(std::move(*cached));
+  worker_.Read(std::move(key), std::move(done));
+}
 
 void LocalReplica::Write(std::string key, VersionVector context, Sibling sibling, Done done) {
   sibling.write_time_ms = clock_.NowMs();

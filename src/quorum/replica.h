@@ -42,7 +42,9 @@ class LocalReplica {
   LocalReplica(storage::StorageWorker& worker, const Clock& clock, ActorId actor, ReplicaLimits limits,
                ConflictMode mode = ConflictMode::kSiblings);
 
-  // The stored object (empty when absent); expired siblings included.
+  // The stored object (empty when absent); expired siblings included. A
+  // key the record cache holds is answered at once, inside the call
+  // (StorageWorker::ReadCached); any other later, from the event loop.
   void Read(std::string key, Done done);
 
   // Applies a client write: `sibling` holds the value (or a tombstone) and

@@ -213,6 +213,7 @@ class LevelDbEngine final : public Engine {
   }
 
   Result<Object> Get(std::string_view key) override;
+  bool GetCached(std::string_view key, Object* object) override;
   Status Write(std::span<const ObjectWrite> writes) override;
   Result<std::string> GetMeta(std::string_view name) override;
   Status PutMeta(std::string_view name, std::string_view value) override;
@@ -258,6 +259,10 @@ class LevelDbEngine final : public Engine {
   std::string hint_record_;  // encode buffer of hint records, reused
   std::string data_key_;     // Get's LevelDB key, reused
   std::string read_buffer_;  // Get's record, reused
+  std::string cached_record_;  // Get's cached record, reused
+  // GetCached's own, as it runs on another thread than the other calls.
+  std::string owner_record_;
+  ZstdCodec owner_zstd_;
   ReapState reap_;
   Counters counters_;
 };
@@ -265,15 +270,23 @@ class LevelDbEngine final : public Engine {
 Result<Object> LevelDbEngine::Get(std::string_view key) {
   Add(counters_.gets, 1);
   Object object;
-  std::string_view cached;
-  if (cache_.Lookup(key, &cached)) {
+  if (cache_.Lookup(key, &cached_record_)) {
     // A cached record was decoded (or encoded) before, so it decodes again.
-    if (DecodeRecord(cached, &object, &zstd_).ok()) return object;
+    if (DecodeRecord(cached_record_, &object, &zstd_).ok()) return object;
     cache_.Erase(key);
   }
   DYNKV_RETURN_IF_ERROR(ReadFromDb(key, &object));
   if (!object.empty()) cache_.AdmitRead(key, read_buffer_);
   return object;
+}
+
+bool LevelDbEngine::GetCached(std::string_view key, Object* object) {
+  if (!cache_.Lookup(key, &owner_record_)) return false;
+  Object decoded;
+  if (!DecodeRecord(owner_record_, &decoded, &owner_zstd_).ok()) return false;  // Get will drop it
+  Add(counters_.gets, 1);
+  *object = std::move(decoded);
+  return true;
 }
 
 // Leaves the record read in read_buffer_.
@@ -574,6 +587,7 @@ Status NoHints() { return Status::Internal("this storage engine keeps no hints")
 
 }  // namespace
 
+bool Engine::GetCached(std::string_view, Object*) { return false; }
 Result<Hint> Engine::GetHint(std::string_view, std::string_view) { return NoHints(); }
 Status Engine::WriteHints(std::span<const Hint>) { return NoHints(); }
 Result<std::vector<Hint>> Engine::ScanHints(std::string_view, std::string*, size_t, size_t) {

@@ -82,7 +82,8 @@ uint64_t RecordCache::Charge(std::string_view key, std::string_view record) {
   return kEntryOverhead + StringHeap(CapacityFor(key.size() + record.size()));
 }
 
-bool RecordCache::Lookup(std::string_view key, std::string_view* record) {
+bool RecordCache::Lookup(std::string_view key, std::string* record) {
+  std::lock_guard lock(mu_);
   auto it = MayHold(key) ? index_.find(key) : index_.end();
   if (it == index_.end()) {
     misses_.fetch_add(1, std::memory_order_relaxed);
@@ -90,23 +91,34 @@ bool RecordCache::Lookup(std::string_view key, std::string_view* record) {
   }
   hits_.fetch_add(1, std::memory_order_relaxed);
   lru_.splice(lru_.begin(), lru_, it->second);
-  *record = it->second->record();
+  record->assign(it->second->record());
   return true;
 }
 
 void RecordCache::AdmitRead(std::string_view key, std::string_view record) {
   if (budget_bytes_ == 0) return;
+  std::lock_guard lock(mu_);
   if (MayHold(key) && index_.contains(key)) return;
-  if (SeenBefore(key)) InsertNew(key, record);
+  if (HasRoomFor(Charge(key, record)) || SeenBefore(key)) InsertNew(key, record);
 }
 
 void RecordCache::UpdateWritten(std::string_view key, std::string_view record) {
   if (budget_bytes_ == 0) return;
+  std::lock_guard lock(mu_);
   auto it = MayHold(key) ? index_.find(key) : index_.end();
-  if (it != index_.end()) Replace(it, record);
+  if (it != index_.end()) {
+    Replace(it, record);
+  } else if (HasRoomFor(Charge(key, record))) {
+    InsertNew(key, record);
+  }
+}
+
+bool RecordCache::HasRoomFor(uint64_t charge) const {
+  return bytes_.load(std::memory_order_relaxed) + charge <= budget_bytes_;
 }
 
 void RecordCache::Erase(std::string_view key) {
+  std::lock_guard lock(mu_);
   if (!MayHold(key)) return;
   auto it = index_.find(key);
   if (it != index_.end()) Remove(it->second);

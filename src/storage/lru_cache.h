@@ -11,20 +11,26 @@
 // most to least recently used. The admission and presence filters below
 // take about another 1/100 of the budget.
 //
-// Admission: a record read from disk is admitted on its second recent miss
-// (TinyLFU's doorkeeper: Einziger, Friedman, Manes, "TinyLFU: A Highly
-// Efficient Cache Admission Policy", 2017), and a write only refreshes an
-// entry already cached. Admitting every read and write costs an insert (and,
-// once full, an eviction) per access, which a working set larger than the
-// budget repays with few hits: a key touched once is not worth caching.
+// Admission: while the budget has room for a record, every record read from
+// disk or written is cached: nothing has to be evicted for it, so caching
+// it costs one insert. Once full, a record read from disk is admitted on its
+// second recent miss (TinyLFU's doorkeeper: Einziger, Friedman, Manes,
+// "TinyLFU: A Highly Efficient Cache Admission Policy", 2017), and a write
+// only refreshes an entry already cached. Admitting every access to a full
+// cache costs an insert and an eviction each, which a working set larger
+// than the budget repays with few hits: a key touched once is not worth
+// caching. (Caffeine, the TinyLFU cache of the paper's authors, also admits
+// everything until it first reaches its maximum size.)
 //
-// Threads: owned by one thread (the engine's). Only stats() may be called
-// from other threads; it reads atomics.
+// Threads: thread-safe. One mutex guards the entries; the engine's thread
+// fills the cache while the node's event loop looks records up (storage.h:
+// Engine::GetCached). stats() reads atomics without the lock.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <list>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -50,13 +56,14 @@ class RecordCache {
   // bucket and the string, each rounded as glibc's malloc rounds it.
   static uint64_t Charge(std::string_view key, std::string_view record);
 
-  // The cached record of `key`, now the most recently used; false on a miss.
-  // *record is valid until the next call that is not stats().
-  bool Lookup(std::string_view key, std::string_view* record);
+  // Copies the cached record of `key` into *record and makes it the most
+  // recently used; false on a miss (*record is then unchanged).
+  bool Lookup(std::string_view key, std::string* record);
   // After a miss: caches the record read from disk if admitted (above).
   // Does nothing when `key` is cached.
   void AdmitRead(std::string_view key, std::string_view record);
-  // After a durable write: replaces the cached entry of `key`, if any.
+  // After a durable write: replaces the cached entry of `key`; caches it
+  // when it is not cached and the budget has room (above).
   void UpdateWritten(std::string_view key, std::string_view record);
   void Erase(std::string_view key);
 
@@ -74,6 +81,10 @@ class RecordCache {
   // Views into the keys of lru_'s entries, which std::list never moves.
   using Index = std::unordered_map<std::string_view, List::iterator>;
 
+  // REQUIRES for the private members: mu_ held.
+  //
+  // Whether a new entry of this charge fits without evicting anything.
+  bool HasRoomFor(uint64_t charge) const;
   // Caches the record of a key not cached as the most recently used entry,
   // then evicts from the least recently used end to stay within budget.
   void InsertNew(std::string_view key, std::string_view record);
@@ -89,6 +100,7 @@ class RecordCache {
   void NotePresence(std::string_view key, bool added);
 
   const uint64_t budget_bytes_;
+  std::mutex mu_;
   List lru_;
   Index index_;
   // Entries per hash slot (a counting Bloom filter with one hash, Fan et al.,

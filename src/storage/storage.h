@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -94,6 +95,12 @@ class Engine {
   // siblings are returned as stored: readers decide what is live.
   virtual Result<Object> Get(std::string_view key) = 0;
 
+  // The object of `key` if the record cache holds it, without touching the
+  // disk; false otherwise. Unlike the other calls, it may run on one other
+  // thread (the node's event loop) while they run on theirs. Engines
+  // without a cache (test fakes) answer false.
+  virtual bool GetCached(std::string_view key, Object* object);
+
   // Applies all writes atomically in one LevelDB batch; the cache sees them
   // only once the batch is durable.
   virtual Status Write(std::span<const ObjectWrite> writes) = 0;
@@ -166,6 +173,12 @@ class StorageWorker {
 
   // done(object) with the stored object (empty when absent), via post.
   void Read(std::string key, Done done);
+  // The stored object of `key` at once, on the calling thread, when the
+  // engine's record cache holds it and no Update of the key is in flight
+  // (queued, or finished and its completion not yet run); nullopt
+  // otherwise, and then Read. A hit answers what a Read queued now would,
+  // without the two thread hops. Call from the thread Post hands over to.
+  std::optional<Object> ReadCached(std::string_view key);
   // Read-modify-write of one key. Updates of the same key apply in the
   // order they were queued, each seeing the previous one. done(new object)
   // once the batch holding it is durable, or the error.

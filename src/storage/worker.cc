@@ -8,6 +8,9 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <array>
+#include <cstdint>
+#include <memory>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -28,6 +31,32 @@ namespace {
 // many others before its completion is posted.
 constexpr size_t kMaxCallsPerDrain = 1024;
 
+// Updates in flight, counted per hash slot of their key on the owner's
+// thread: Update adds one, and the posted completion takes it away before
+// it runs `done`. While a key's slot is not zero, reads of it queue behind
+// its updates instead of answering from the cache; keys that share a slot
+// only lose that shortcut. Shared with the posted completions, which may
+// run after the worker is gone.
+class InFlightUpdates {
+ public:
+  static constexpr size_t kNone = SIZE_MAX;
+
+  size_t Add(std::string_view key) {
+    const size_t slot = Slot(key);
+    ++counts_[slot];
+    return slot;
+  }
+  void Remove(size_t slot) {
+    if (slot != kNone) --counts_[slot];
+  }
+  bool Any(std::string_view key) const { return counts_[Slot(key)] != 0; }
+
+ private:
+  static constexpr size_t kSlots = 4096;
+  static size_t Slot(std::string_view key) { return std::hash<std::string_view>()(key) % kSlots; }
+  std::array<uint32_t, kSlots> counts_{};
+};
+
 struct ReadCall {
   std::string key;
   StorageWorker::Done done;
@@ -36,6 +65,7 @@ struct UpdateCall {
   std::string key;
   StorageWorker::Mutate mutate;
   StorageWorker::Done done;
+  size_t in_flight_slot = InFlightUpdates::kNone;
 };
 struct RunCall {
   std::function<void(Engine&)> fn;
@@ -45,7 +75,8 @@ using Call = std::variant<ReadCall, UpdateCall, RunCall>;
 // One drain's worth of reads and updates over the engine.
 class GroupCommit {
  public:
-  explicit GroupCommit(Engine& engine) : engine_(engine) {}
+  GroupCommit(Engine& engine, std::shared_ptr<InFlightUpdates> in_flight)
+      : engine_(engine), in_flight_(std::move(in_flight)) {}
 
   void Read(ReadCall& call);
   void Update(UpdateCall& call);
@@ -61,11 +92,13 @@ class GroupCommit {
     StorageWorker::Done done;
     Result<Object> result;
     bool awaits_commit;
+    size_t in_flight_slot = InFlightUpdates::kNone;
   };
 
   Result<Object> Apply(UpdateCall& call);
 
   Engine& engine_;
+  const std::shared_ptr<InFlightUpdates> in_flight_;
   std::unordered_map<std::string, Object> overlay_;  // objects not yet written
   std::vector<std::string> overlay_order_;           // overlay_'s keys, first update first
   std::vector<Completion> completions_;
@@ -92,19 +125,19 @@ Result<Object> GroupCommit::Apply(UpdateCall& call) {
 void GroupCommit::Update(UpdateCall& call) {
   Result<Object> next = Apply(call);
   if (!next.ok()) {
-    completions_.push_back({std::move(call.done), next.status(), false});
+    completions_.push_back({std::move(call.done), next.status(), false, call.in_flight_slot});
     return;
   }
   // Checked here so that one bad object fails alone instead of failing the
   // whole batch in Engine::Write.
   if (Status valid = CheckObject(*next); !valid.ok()) {
-    completions_.push_back(
-        {std::move(call.done), Status::Internal("update produced " + valid.message()), false});
+    completions_.push_back({std::move(call.done), Status::Internal("update produced " + valid.message()), false,
+                            call.in_flight_slot});
     return;
   }
   const bool first_update_of_key = overlay_.insert_or_assign(call.key, *next).second;
   if (first_update_of_key) overlay_order_.push_back(call.key);
-  completions_.push_back({std::move(call.done), std::move(next), true});
+  completions_.push_back({std::move(call.done), std::move(next), true, call.in_flight_slot});
 }
 
 void GroupCommit::Commit() {
@@ -129,8 +162,11 @@ void GroupCommit::Commit() {
 
 void GroupCommit::PostCompletions(const StorageWorker::Post& post) {
   if (completions_.empty()) return;
-  post([completions = std::move(completions_)]() mutable {
-    for (Completion& c : completions) c.done(std::move(c.result));
+  post([completions = std::move(completions_), in_flight = in_flight_]() mutable {
+    for (Completion& c : completions) {
+      in_flight->Remove(c.in_flight_slot);
+      c.done(std::move(c.result));
+    }
   });
   completions_.clear();
   first_uncommitted_ = 0;
@@ -152,6 +188,7 @@ struct StorageWorker::State {
 
   Engine& engine;
   const Post post;
+  const std::shared_ptr<InFlightUpdates> in_flight = std::make_shared<InFlightUpdates>();  // owner's thread only
   std::mutex mu;
   std::condition_variable wake;
   std::vector<Call> queue;  // guarded by mu
@@ -210,7 +247,7 @@ void StorageWorker::State::Loop() {
 }
 
 void StorageWorker::State::RunDrain(std::vector<Call>& drain) {
-  GroupCommit group(engine);
+  GroupCommit group(engine, in_flight);
   for (Call& call : drain) {
     if (auto* read = std::get_if<ReadCall>(&call)) {
       group.Read(*read);
@@ -240,10 +277,20 @@ void StorageWorker::Read(std::string key, Done done) {
   state_->post([done = std::move(std::get<ReadCall>(call).done)] { done(Stopped()); });
 }
 
+std::optional<Object> StorageWorker::ReadCached(std::string_view key) {
+  Object object;
+  if (state_->in_flight->Any(key) || !state_->engine.GetCached(key, &object)) return std::nullopt;
+  return object;
+}
+
 void StorageWorker::Update(std::string key, Mutate mutate, Done done) {
-  Call call = UpdateCall{std::move(key), std::move(mutate), std::move(done)};
+  const size_t slot = state_->in_flight->Add(key);
+  Call call = UpdateCall{std::move(key), std::move(mutate), std::move(done), slot};
   if (state_->Enqueue(call)) return;
-  state_->post([done = std::move(std::get<UpdateCall>(call).done)] { done(Stopped()); });
+  state_->post([done = std::move(std::get<UpdateCall>(call).done), in_flight = state_->in_flight, slot] {
+    in_flight->Remove(slot);
+    done(Stopped());
+  });
 }
 
 void StorageWorker::Run(std::function<void(Engine&)> fn) {

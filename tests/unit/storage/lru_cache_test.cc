@@ -16,14 +16,20 @@ void Admit(RecordCache& cache, std::string_view key, std::string_view record) {
 }
 
 bool Cached(RecordCache& cache, std::string_view key) {
-  std::string_view record;
+  std::string record;
   return cache.Lookup(key, &record);
 }
 
 std::string CachedRecord(RecordCache& cache, std::string_view key) {
-  std::string_view record;
+  std::string record;
   REQUIRE(cache.Lookup(key, &record));
-  return std::string(record);
+  return record;
+}
+
+// Writes `entries` one-byte records under the keys "fill0", "fill1", ...:
+// a cache with a budget of that many such entries is then full.
+void Fill(RecordCache& cache, int entries) {
+  for (int i = 0; i < entries; ++i) cache.UpdateWritten("fill" + std::to_string(i), "v");
 }
 
 TEST_CASE("the least recently used entry is evicted first") {
@@ -42,8 +48,23 @@ TEST_CASE("the least recently used entry is evicted first") {
   CHECK(cache.stats().bytes == 3 * charge);
 }
 
-TEST_CASE("a read is cached on its second miss, a write refreshes only a cached key") {
+TEST_CASE("while the budget has room, every read and write is cached") {
   RecordCache cache(1 << 20);
+  cache.AdmitRead("read", "r");
+  CHECK(CachedRecord(cache, "read") == "r");
+  cache.UpdateWritten("written", "w");
+  CHECK(CachedRecord(cache, "written") == "w");
+  cache.UpdateWritten("read", "x");
+  CHECK(CachedRecord(cache, "read") == "x");
+  CHECK(cache.stats().entries == 2);
+}
+
+TEST_CASE("once full, a read is cached on its second miss and a write refreshes only a cached key") {
+  const uint64_t charge = RecordCache::Charge("fill0", "v");
+  RecordCache cache(10 * charge);
+  Fill(cache, 10);
+  REQUIRE(cache.stats().entries == 10);
+  REQUIRE(Cached(cache, "fill0"));
   cache.AdmitRead("read", "r");
   CHECK_FALSE(Cached(cache, "read"));
   cache.AdmitRead("read", "r");
@@ -52,10 +73,13 @@ TEST_CASE("a read is cached on its second miss, a write refreshes only a cached 
   CHECK_FALSE(Cached(cache, "written"));
   cache.UpdateWritten("read", "x");
   CHECK(CachedRecord(cache, "read") == "x");
+  CHECK(cache.stats().entries == 10);
 }
 
-TEST_CASE("a key read once in a long stream of other keys is not admitted by chance") {
-  RecordCache cache(1 << 20);
+TEST_CASE("a key read once in a long stream of other keys is not admitted to a full cache by chance") {
+  const uint64_t charge = RecordCache::Charge("fill0", "v");
+  RecordCache cache(1000 * charge);
+  Fill(cache, 1000);
   int admitted = 0;
   for (int i = 0; i < 10000; ++i) {
     const std::string key = "once" + std::to_string(i);

@@ -5,6 +5,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "storage/storage.h"
@@ -155,6 +156,40 @@ TEST_CASE("updates of one key queued back to back each see the one before") {
   CHECK(read_value == 1000);
   worker.Stop();
   CHECK(CounterValue(*(*engine)->Get("counter")) == 1000);
+}
+
+TEST_CASE("a cached key is read at once, unless an update of it is in flight") {
+  TempDir dir;
+  Options options;
+  options.data_dir = dir.path();
+  auto engine = OpenLevelDbEngine(options);
+  REQUIRE(engine.ok());
+  PostBox box;
+  StorageWorker worker(**engine, box.Poster());
+  CHECK_FALSE(worker.ReadCached("counter").has_value());  // never written
+  bool written = false;
+  worker.Update("counter", Increment, [&](Result<Object> r) { written = r.ok(); });
+  box.RunUntil([&] { return written; });
+  auto cached = worker.ReadCached("counter");
+  REQUIRE(cached.has_value());
+  CHECK(CounterValue(*cached) == 1);
+
+  // Queued, then committed on the worker thread: until its completion has
+  // run here, a read must not answer from the cache, as a queued Read would
+  // see the update.
+  written = false;
+  worker.Update("counter", Increment, [&](Result<Object> r) { written = r.ok(); });
+  CHECK_FALSE(worker.ReadCached("counter").has_value());
+  bool committed = false;
+  worker.Run([&](Engine&) { committed = true; });
+  while (box.posts() < 2) std::this_thread::yield();  // the update's completion is posted, not run
+  CHECK_FALSE(worker.ReadCached("counter").has_value());
+  box.RunUntil([&] { return written; });
+  cached = worker.ReadCached("counter");
+  REQUIRE(cached.has_value());
+  CHECK(CounterValue(*cached) == 2);
+  worker.Stop();
+  CHECK(committed);
 }
 
 TEST_CASE("a drain's updates go to the engine in one write and come back in one post") {
