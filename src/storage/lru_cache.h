@@ -1,15 +1,23 @@
-// LRU cache of encoded records with a byte budget (DESIGN.md: Storage).
+// The record cache: encoded records of hot keys within a byte budget
+// (DESIGN.md: Storage).
 //
-// An entry is the key and the record bytes (record.h) in one string: one
-// allocation per entry instead of the five or more of a decoded Object, and
-// about half the memory. Reads decode a hit, which costs what copying a
-// cached Object did.
+// An entry is one heap block holding a small header, the key and the record
+// bytes (record.h): one allocation per entry instead of the five or more of
+// a decoded Object. Reads decode a hit, which costs what copying a cached
+// Object did.
 //
-// Invariants: bytes() is the sum of the charges of the entries, and is at
-// most the budget after every call. An entry's charge is its real heap use
-// (Charge()): the budget bounds memory, not just payload. The list runs from
-// most to least recently used. The admission and presence filters below
-// take about another 1/100 of the budget.
+// Layout: an open-addressing hash table (linear probing, at most half full,
+// backward-shift deletion) of 16-byte slots that point at the entries.
+// Eviction is CLOCK (Corbató, 1968), the usual approximation of LRU: a hit
+// sets the slot's reference bit, and the hand sweeping the slots to make
+// room clears set bits and evicts the first entry whose bit is clear. A
+// hit so writes one bit instead of relinking list nodes, and an entry costs
+// its block and its slots, not a list node and an index node as well.
+//
+// Invariants: bytes() is the charges of the entries (Charge(): their real
+// heap blocks, as glibc's malloc rounds them) plus the slot table, and is at
+// most the budget after every call: the budget bounds memory, not just
+// payload. The doorkeeper takes about another 1/100 of the budget.
 //
 // Admission: while the budget has room for a record, every record read from
 // disk or written is cached: nothing has to be evicted for it, so caching
@@ -29,11 +37,9 @@
 
 #include <atomic>
 #include <cstdint>
-#include <list>
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 namespace dynkv::storage {
@@ -49,15 +55,24 @@ class RecordCache {
  public:
   // A budget of 0 caches nothing.
   explicit RecordCache(uint64_t budget_bytes);
+  ~RecordCache();
   RecordCache(const RecordCache&) = delete;
   RecordCache& operator=(const RecordCache&) = delete;
 
-  // Heap bytes an entry of this key and record takes: list node, index node,
-  // bucket and the string, each rounded as glibc's malloc rounds it.
+  // Heap bytes of the block of an entry of this key and record, as glibc's
+  // malloc rounds it. The slot table comes on top.
   static uint64_t Charge(std::string_view key, std::string_view record);
+  // Heap bytes of a slot table of this many slots: kSlotBytes each, plus
+  // malloc's header, or a page for the header and the rounding of a table
+  // of at least glibc's default mmap threshold, which is mapped on its own.
+  static constexpr uint64_t kSlotBytes = 16;
+  static constexpr uint64_t TableCharge(uint64_t slots) {
+    const uint64_t bytes = slots * kSlotBytes;
+    return slots == 0 ? 0 : bytes + (bytes >= (128u << 10) ? 4096 : 16);
+  }
 
-  // Copies the cached record of `key` into *record and makes it the most
-  // recently used; false on a miss (*record is then unchanged).
+  // Copies the cached record of `key` into *record and marks it used; false
+  // on a miss (*record is then unchanged).
   bool Lookup(std::string_view key, std::string* record);
   // After a miss: caches the record read from disk if admitted (above).
   // Does nothing when `key` is cached.
@@ -70,43 +85,42 @@ class RecordCache {
   CacheStats stats() const;
 
  private:
-  struct Entry {
-    std::string bytes;  // key, then record
-    uint32_t key_size = 0;
-    uint64_t charge = 0;
-    std::string_view key() const { return std::string_view(bytes).substr(0, key_size); }
-    std::string_view record() const { return std::string_view(bytes).substr(key_size); }
+  struct Entry;  // header, then key, then record, in one block
+  struct Slot {
+    uint32_t hash = 0;        // low bits of the key's hash
+    uint32_t referenced = 0;  // CLOCK's bit: used since the hand last passed
+    Entry* entry = nullptr;   // null: empty
   };
-  using List = std::list<Entry>;
-  // Views into the keys of lru_'s entries, which std::list never moves.
-  using Index = std::unordered_map<std::string_view, List::iterator>;
+  static_assert(sizeof(Slot) == kSlotBytes);
 
   // REQUIRES for the private members: mu_ held.
   //
+  // The slot holding `key`, or the empty slot where it would go.
+  size_t Find(std::string_view key, uint32_t hash) const;
   // Whether a new entry of this charge fits without evicting anything.
   bool HasRoomFor(uint64_t charge) const;
-  // Caches the record of a key not cached as the most recently used entry,
-  // then evicts from the least recently used end to stay within budget.
-  void InsertNew(std::string_view key, std::string_view record);
-  // The same for a cached key, in place.
-  void Replace(Index::iterator it, std::string_view record);
-  void EvictToBudget();
-  void Remove(List::iterator it);
+  // Caches `record` under `key` in slot `at` (as Find left it), replacing
+  // what the slot holds, then evicts to stay within budget. A new entry
+  // starts with its reference bit clear, a rewritten one with it set.
+  void Put(size_t at, uint32_t hash, std::string_view key, std::string_view record);
+  // Doubles the slot table when one more entry would fill it over half.
+  void GrowIfNeeded();
+  // Evicts with CLOCK's hand until within budget. `keep` (the entry just
+  // cached, or null) is passed over while another entry is left, so that
+  // what was just admitted is not what makes room for itself.
+  void EvictToBudget(const Entry* keep);
+  // Empties slot `at`, shifting the slots after it in its run back so that
+  // every key stays reachable from its home slot.
+  void RemoveAt(size_t at);
   // Marks `key` as seen; true if it was already marked since the last reset.
-  bool SeenBefore(std::string_view key);
-  // False when `key` is surely not cached: its presence counter is 0.
-  bool MayHold(std::string_view key) const;
-  size_t PresenceSlot(std::string_view key) const;
-  void NotePresence(std::string_view key, bool added);
+  bool SeenBefore(uint64_t hash);
+  void AddBytes(int64_t delta);
 
   const uint64_t budget_bytes_;
   std::mutex mu_;
-  List lru_;
-  Index index_;
-  // Entries per hash slot (a counting Bloom filter with one hash, Fan et al.,
-  // "Summary Cache", 1998); a slot that reaches the maximum stays there.
-  static constexpr uint8_t kPresenceSaturated = 255;
-  std::vector<uint8_t> presence_;
+  std::vector<Slot> slots_;  // empty, or a power of two long
+  size_t hand_ = 0;          // CLOCK's hand: the next slot it looks at
+  size_t entries_in_table_ = 0;
   std::vector<uint64_t> doorkeeper_;  // one bit per hash slot
   uint64_t doorkeeper_marks_ = 0;     // bits set since the last reset
   uint64_t doorkeeper_reset_at_ = 0;  // reset after this many marks
