@@ -27,7 +27,9 @@ Status CheckLimits(const std::string& key, const Object& object, const ReplicaLi
 }
 
 Object Resolve(Object object, ConflictMode mode) {
-  return mode == ConflictMode::kLastWriteWins ? KeepNewestSibling(std::move(object)) : object;
+  // Not a conditional expression: its `: object` arm would copy the object.
+  if (mode == ConflictMode::kLastWriteWins) return KeepNewestSibling(std::move(object));
+  return object;
 }
 
 }  // namespace

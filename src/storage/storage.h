@@ -4,17 +4,20 @@
 //   ring position (kind byte + 8-byte big-endian XXH3 position + user key),
 //   so every ring range is one contiguous scan. Objects are stored through
 //   the record codec: siblings + version vector + tombstones + TTL expiry,
-//   values zstd-compressed when that saves space. An LRU cache with a byte
-//   budget keeps the records of hot keys (lru_cache.h: a key is cached once
-//   read twice; writes refresh cached keys). LevelDB's table files are read
-//   with pread, so the process's memory is the two caches and the memtables,
-//   not the mapped database (leveldb_setup.h).
+//   values zstd-compressed when that saves space. A cache with a byte
+//   budget keeps the records of hot keys (lru_cache.h: CLOCK eviction; all
+//   records while it has room, then a key once read twice; writes refresh
+//   cached keys) and answers GetCached from another thread. LevelDB's
+//   table files are read with pread, so the process's memory is the two
+//   caches and the memtables, not the mapped database (leveldb_setup.h).
 // - StorageWorker: runs every Engine call on one dedicated thread, so the
 //   event loop never blocks on disk. Updates queued together are applied in
 //   one LevelDB write batch (group commit).
 //
 // Threads: an Engine is thread-compatible, not thread-safe; in the node only
-// the StorageWorker's thread touches it. Stats() may be read from any thread.
+// the StorageWorker's thread touches it, except GetCached, which one other
+// thread (the event loop) may call meanwhile. Stats() may be read from any
+// thread.
 #pragma once
 
 #include <cstdint>

@@ -75,8 +75,10 @@ using Call = std::variant<ReadCall, UpdateCall, RunCall>;
 // One drain's worth of reads and updates over the engine.
 class GroupCommit {
  public:
-  GroupCommit(Engine& engine, std::shared_ptr<InFlightUpdates> in_flight)
-      : engine_(engine), in_flight_(std::move(in_flight)) {}
+  GroupCommit(Engine& engine, std::shared_ptr<InFlightUpdates> in_flight, size_t calls)
+      : engine_(engine), in_flight_(std::move(in_flight)) {
+    completions_.reserve(calls);
+  }
 
   void Read(ReadCall& call);
   void Update(UpdateCall& call);
@@ -247,7 +249,7 @@ void StorageWorker::State::Loop() {
 }
 
 void StorageWorker::State::RunDrain(std::vector<Call>& drain) {
-  GroupCommit group(engine, in_flight);
+  GroupCommit group(engine, in_flight, drain.size());
   for (Call& call : drain) {
     if (auto* read = std::get_if<ReadCall>(&call)) {
       group.Read(*read);
