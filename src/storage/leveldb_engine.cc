@@ -281,7 +281,8 @@ Result<Object> LevelDbEngine::Get(std::string_view key) {
 }
 
 bool LevelDbEngine::GetCached(std::string_view key, Object* object) {
-  if (!cache_.Lookup(key, &owner_record_)) return false;
+  // A miss is counted by the Get that follows it.
+  if (!cache_.Lookup(key, &owner_record_, /*count_miss=*/false)) return false;
   Object decoded;
   if (!DecodeRecord(owner_record_, &decoded, &owner_zstd_).ok()) return false;  // Get will drop it
   Add(counters_.gets, 1);

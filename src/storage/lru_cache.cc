@@ -76,12 +76,12 @@ size_t RecordCache::Find(std::string_view key, uint32_t hash) const {
   }
 }
 
-bool RecordCache::Lookup(std::string_view key, std::string* record) {
+bool RecordCache::Lookup(std::string_view key, std::string* record, bool count_miss) {
   std::lock_guard lock(mu_);
   Slot* slot = nullptr;
   if (!slots_.empty()) slot = &slots_[Find(key, static_cast<uint32_t>(HashOf(key)))];
   if (slot == nullptr || slot->entry == nullptr) {
-    misses_.fetch_add(1, std::memory_order_relaxed);
+    if (count_miss) misses_.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
   hits_.fetch_add(1, std::memory_order_relaxed);

@@ -72,8 +72,9 @@ class RecordCache {
   }
 
   // Copies the cached record of `key` into *record and marks it used; false
-  // on a miss (*record is then unchanged).
-  bool Lookup(std::string_view key, std::string* record);
+  // on a miss (*record is then unchanged). A caller that goes on to a second
+  // lookup after a miss passes count_miss = false, so a miss counts once.
+  bool Lookup(std::string_view key, std::string* record, bool count_miss = true);
   // After a miss: caches the record read from disk if admitted (above).
   // Does nothing when `key` is cached.
   void AdmitRead(std::string_view key, std::string_view record);

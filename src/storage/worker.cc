@@ -9,10 +9,10 @@
 
 #include <algorithm>
 #include <array>
-#include <cstdint>
-#include <memory>
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -52,7 +52,7 @@ class InFlightUpdates {
   bool Any(std::string_view key) const { return counts_[Slot(key)] != 0; }
 
  private:
-  static constexpr size_t kSlots = 4096;
+  static constexpr size_t kSlots = size_t{1} << 16;  // 256 KiB: few reads share a slot with a write in flight
   static size_t Slot(std::string_view key) { return std::hash<std::string_view>()(key) % kSlots; }
   std::array<uint32_t, kSlots> counts_{};
 };

@@ -319,6 +319,7 @@ TEST_CASE("GetCached answers only from the cache") {
   auto engine = Open(options);
   Object object;
   CHECK_FALSE(engine->GetCached("k", &object));  // never written
+  CHECK(engine->Stats().cache_misses == 0);      // the Get that follows counts it
   Put(*engine, "k", WithValue("v"));
   REQUIRE(engine->GetCached("k", &object));
   CHECK(object == WithValue("v"));
