@@ -40,10 +40,12 @@ uint64_t TableBytes(uint64_t entries) {
 // The budget that holds `entries` entries of charge `charge` and no more.
 uint64_t BudgetFor(uint64_t entries, uint64_t charge) { return entries * charge + TableBytes(entries); }
 
-// Writes `entries` one-byte records under the keys "fill0", "fill1", ...:
-// a cache with a budget of that many such entries is then full.
-void Fill(RecordCache& cache, int entries) {
-  for (int i = 0; i < entries; ++i) cache.UpdateWritten("fill" + std::to_string(i), "v");
+// A cache with room for `entries` one-byte records under short keys, full
+// of them: "fill0", "fill1", ...
+std::unique_ptr<RecordCache> FullCache(int entries) {
+  auto cache = std::make_unique<RecordCache>(BudgetFor(entries, RecordCache::Charge("fill0", "v")));
+  for (int i = 0; i < entries; ++i) cache->UpdateWritten("fill" + std::to_string(i), "v");
+  return cache;
 }
 
 TEST_CASE("entries read since the hand last passed outlive those that were not") {
@@ -76,9 +78,8 @@ TEST_CASE("while the budget has room, every read and write is cached") {
 }
 
 TEST_CASE("once full, a read is cached on its second miss and a write refreshes only a cached key") {
-  const uint64_t charge = RecordCache::Charge("fill0", "v");
-  RecordCache cache(BudgetFor(10, charge));
-  Fill(cache, 10);
+  auto full = FullCache(10);
+  RecordCache& cache = *full;
   REQUIRE(cache.stats().entries == 10);
   REQUIRE(Cached(cache, "fill0"));
   cache.AdmitRead("read", "r");
@@ -93,9 +94,8 @@ TEST_CASE("once full, a read is cached on its second miss and a write refreshes 
 }
 
 TEST_CASE("a key read once in a long stream of other keys is not admitted to a full cache by chance") {
-  const uint64_t charge = RecordCache::Charge("fill0", "v");
-  RecordCache cache(BudgetFor(1000, charge));
-  Fill(cache, 1000);
+  auto full = FullCache(1000);
+  RecordCache& cache = *full;
   int admitted = 0;
   for (int i = 0; i < 10000; ++i) {
     const std::string key = "once" + std::to_string(i);

@@ -128,14 +128,20 @@ class Gate {
   std::promise<void> release_;
 };
 
-TEST_CASE("updates of one key queued back to back each see the one before") {
-  TempDir dir;
+// A real LevelDB engine (with its record cache) in `dir`.
+std::unique_ptr<Engine> OpenEngine(const TempDir& dir) {
   Options options;
   options.data_dir = dir.path();
   auto engine = OpenLevelDbEngine(options);
-  REQUIRE(engine.ok());
+  REQUIRE_MESSAGE(engine.ok(), engine.status().ToString());
+  return std::move(engine.value());
+}
+
+TEST_CASE("updates of one key queued back to back each see the one before") {
+  TempDir dir;
+  auto engine = OpenEngine(dir);
   PostBox box;
-  StorageWorker worker(**engine, box.Poster());
+  StorageWorker worker(*engine, box.Poster());
   std::vector<uint64_t> seen;
   for (int i = 0; i < 1000; ++i) {
     worker.Update("counter", Increment, [&](Result<Object> r) {
@@ -155,17 +161,14 @@ TEST_CASE("updates of one key queued back to back each see the one before") {
   for (size_t i = 0; i < seen.size(); ++i) CHECK(seen[i] == i + 1);
   CHECK(read_value == 1000);
   worker.Stop();
-  CHECK(CounterValue(*(*engine)->Get("counter")) == 1000);
+  CHECK(CounterValue(*engine->Get("counter")) == 1000);
 }
 
 TEST_CASE("a cached key is read at once, unless an update of it is in flight") {
   TempDir dir;
-  Options options;
-  options.data_dir = dir.path();
-  auto engine = OpenLevelDbEngine(options);
-  REQUIRE(engine.ok());
+  auto engine = OpenEngine(dir);
   PostBox box;
-  StorageWorker worker(**engine, box.Poster());
+  StorageWorker worker(*engine, box.Poster());
   CHECK_FALSE(worker.ReadCached("counter").has_value());  // never written
   bool written = false;
   worker.Update("counter", Increment, [&](Result<Object> r) { written = r.ok(); });
