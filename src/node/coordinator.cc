@@ -46,16 +46,11 @@ Result<Object> ObjectFrom(Result<peer::PeerResponse> response) {
 
 }  // namespace
 
-void PoolPeerCaller::Call(const std::string& node_id, peer::PeerRequest request,
-                          net::PeerPool::Callback done) {
-  pool_.Call(cluster_.PeerAddress(node_id), std::move(request), std::move(done));
-}
-
-Coordinator::Coordinator(const Clock& clock, quorum::LocalReplica& replica, PeerCaller& peers,
-                         const ClusterView& cluster, HintSink& hints, CoordinatorOptions options)
-    : clock_(clock),
+Coordinator::Coordinator(Env& env, quorum::LocalReplica& replica, const ClusterView& cluster, HintSink& hints,
+                         CoordinatorOptions options)
+    : env_(env),
+      clock_(env.clock()),
       replica_(replica),
-      peers_(peers),
       cluster_(cluster),
       hints_(hints),
       options_(std::move(options)) {}
@@ -251,7 +246,7 @@ void Coordinator::Mint(const std::string& node, const std::string& key, const Ve
   mint->set_value(sibling.value);
   mint->set_tombstone(sibling.tombstone);
   mint->set_expires_at_ms(sibling.expires_at_ms);
-  peers_.Call(node, std::move(request),
+  CallNode(node, std::move(request),
               [done = std::move(done)](Result<peer::PeerResponse> response) { done(ObjectFrom(std::move(response))); });
 }
 
@@ -266,7 +261,7 @@ void Coordinator::Sync(const std::string& node, const std::string& key, const Ob
   sync->set_key(key);
   quorum::ToProto(object, sync->mutable_object());
   sync->set_hint_for(hint_for);
-  peers_.Call(node, std::move(request),
+  CallNode(node, std::move(request),
               [done = std::move(done)](Result<peer::PeerResponse> response) { done(response.status()); });
 }
 
@@ -274,8 +269,14 @@ void Coordinator::Read(const std::string& node, const std::string& key, ObjectDo
   if (node == options_.self_id) return replica_.Read(key, std::move(done));
   peer::PeerRequest request;
   request.mutable_replica_read()->set_key(key);
-  peers_.Call(node, std::move(request),
+  CallNode(node, std::move(request),
               [done = std::move(done)](Result<peer::PeerResponse> response) { done(ObjectFrom(std::move(response))); });
+}
+
+void Coordinator::CallNode(const std::string& node_id, peer::PeerRequest request, Env::PeerCallback done) {
+  const std::string address = cluster_.PeerAddress(node_id);
+  if (address.empty()) return done(Status::Unavailable("node " + node_id + " has no known peer address"));
+  env_.CallPeer(address, std::move(request), 0, std::move(done));
 }
 
 // ---- Requests from other coordinators ----------------------------------------

@@ -2,7 +2,7 @@
 // Any node coordinates any request: it plans the request from the key's
 // preference list (quorum::PlanWrite/PlanRead), sends what the plan says to
 // the replicas (itself through the LocalReplica, the others over the peer
-// transport), feeds every reply and the deadline into a quorum tally, and
+// transport, through the Env), feeds every reply and the deadline into a quorum tally, and
 // answers once the tally decides. After answering a read it waits for the
 // remaining replies and repairs stale replicas.
 //
@@ -19,7 +19,7 @@
 #include <string>
 #include <unordered_map>
 
-#include "common/clock.h"
+#include "common/env.h"
 #include "common/object.h"
 #include "common/status.h"
 #include "net/peer_transport.h"
@@ -53,29 +53,6 @@ class HintSink {
                          std::function<void(Status)> done) = 0;
 };
 
-// How the coordinator reaches another node: the peer transport in the node
-// (PoolPeerCaller), a simulated network in the in-process cluster tests.
-class PeerCaller {
- public:
-  virtual ~PeerCaller() = default;
-  // Sends `request` to node `node_id`; exactly one done per call, with the
-  // response or UNAVAILABLE / TIMEOUT / the peer's error.
-  virtual void Call(const std::string& node_id, peer::PeerRequest request, net::PeerPool::Callback done) = 0;
-};
-
-// PeerCaller over the node's PeerPool, finding each node's peer address in
-// the ClusterView.
-class PoolPeerCaller final : public PeerCaller {
- public:
-  // REQUIRES: pool and cluster outlive the caller.
-  PoolPeerCaller(net::PeerPool& pool, const ClusterView& cluster) : pool_(pool), cluster_(cluster) {}
-  void Call(const std::string& node_id, peer::PeerRequest request, net::PeerPool::Callback done) override;
-
- private:
-  net::PeerPool& pool_;
-  const ClusterView& cluster_;
-};
-
 struct CoordinatorOptions {
   std::string self_id;
   uint32_t n = 3;          // replication.n (capped by the nodes in the ring)
@@ -99,8 +76,8 @@ class Coordinator {
   using ObjectDone = std::function<void(Result<Object>)>;
 
   // REQUIRES: everything passed outlives the coordinator.
-  Coordinator(const Clock& clock, quorum::LocalReplica& replica, PeerCaller& peers,
-              const ClusterView& cluster, HintSink& hints, CoordinatorOptions options);
+  Coordinator(Env& env, quorum::LocalReplica& replica, const ClusterView& cluster, HintSink& hints,
+              CoordinatorOptions options);
   ~Coordinator();
 
   // A client read: done(merged object) once R replicas replied.
@@ -136,6 +113,8 @@ class Coordinator {
   void Sync(const std::string& node, const std::string& key, const Object& object, const std::string& hint_for,
             std::function<void(Status)> done);
   void Read(const std::string& node, const std::string& key, ObjectDone done);
+  // A peer call to node `node_id`, at the address the cluster knows for it.
+  void CallNode(const std::string& node_id, peer::PeerRequest request, Env::PeerCallback done);
 
   void OnMinted(uint64_t op_id, Result<Object> minted);
   void SettleWrite(uint64_t op_id);
@@ -145,9 +124,9 @@ class Coordinator {
   void HandleSync(const peer::ReplicaSync& sync, net::PeerRequestHandler::Reply reply);
   void HandleHintBatch(const peer::HintBatch& batch, net::PeerRequestHandler::Reply reply);
 
+  Env& env_;
   const Clock& clock_;
   quorum::LocalReplica& replica_;
-  PeerCaller& peers_;
   const ClusterView& cluster_;
   HintSink& hints_;
   CoordinatorOptions options_;

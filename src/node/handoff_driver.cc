@@ -8,34 +8,18 @@ namespace dynkv::node {
 
 namespace {
 
-constexpr uint64_t kDeliveryIntervalMs = 100;
-constexpr uint64_t kExpiryIntervalMs = 60'000;
-
-uv_timer_t* StartTimer(uv_loop_t* loop, void* data, uint64_t interval_ms, uv_timer_cb callback) {
-  auto* timer = new uv_timer_t;
-  uv_timer_init(loop, timer);
-  timer->data = data;
-  uv_timer_start(timer, callback, interval_ms, interval_ms);
-  return timer;
-}
-
-void CloseTimer(uv_timer_t*& timer) {
-  if (timer == nullptr) return;
-  uv_close(reinterpret_cast<uv_handle_t*>(timer), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
-  timer = nullptr;
-}
+constexpr int64_t kDeliveryIntervalMs = 100;
+constexpr int64_t kExpiryIntervalMs = 60'000;
 
 }  // namespace
 
-HandoffDriver::HandoffDriver(uv_loop_t* loop, const Clock& clock, storage::StorageWorker& worker,
-                             storage::StorageWorker::Post post, net::PeerPool& pool, const ClusterView& cluster,
+HandoffDriver::HandoffDriver(Env& env, storage::StorageWorker& worker, const ClusterView& cluster,
                              const HandoffConfig& config)
-    : loop_(loop),
-      clock_(clock),
-      pool_(pool),
+    : env_(env),
+      clock_(env.clock()),
       cluster_(cluster),
       config_(config),
-      store_(worker, std::move(post)),
+      store_(worker, [&env](std::function<void()> fn) { env.Post(std::move(fn)); }),
       delivery_(handoff::DeliveryOptions{config.max_bytes_per_sec}) {}
 
 HandoffDriver::~HandoffDriver() { Stop(); }
@@ -51,16 +35,18 @@ Status HandoffDriver::Start() {
     for (const std::string& target : *targets) delivery_.OnHintStored(target);
     if (!targets->empty()) DYNKV_LOG(kInfo) << "hints pending for " << targets->size() << " node(s)";
   });
-  delivery_timer_ = StartTimer(loop_, this, kDeliveryIntervalMs,
-                               [](uv_timer_t* t) { static_cast<HandoffDriver*>(t->data)->Deliver(); });
-  expiry_timer_ = StartTimer(loop_, this, kExpiryIntervalMs,
-                             [](uv_timer_t* t) { static_cast<HandoffDriver*>(t->data)->DropExpired(); });
+  auto delivery = env_.StartTimer(kDeliveryIntervalMs, kDeliveryIntervalMs, [this] { Deliver(); });
+  if (!delivery.ok()) return delivery.status().WithContext("cannot start hint delivery");
+  delivery_timer_ = std::move(*delivery);
+  auto expiry = env_.StartTimer(kExpiryIntervalMs, kExpiryIntervalMs, [this] { DropExpired(); });
+  if (!expiry.ok()) return expiry.status().WithContext("cannot start hint expiry");
+  expiry_timer_ = std::move(*expiry);
   return Status::Ok();
 }
 
 void HandoffDriver::Stop() {
-  CloseTimer(delivery_timer_);
-  CloseTimer(expiry_timer_);
+  delivery_timer_.reset();
+  expiry_timer_.reset();
 }
 
 void HandoffDriver::StoreHint(const std::string& target, const std::string& key, const Object& object,
@@ -92,8 +78,8 @@ void HandoffDriver::SendBatch(const std::string& target, std::vector<handoff::Hi
   handoff::ToHintBatch(hints, request.mutable_hint_batch());
   delivery_.OnBatchSent(target, handoff::BatchBytes(hints), clock_.MonotonicMs());
   std::weak_ptr<int> alive = lifetime_;
-  pool_.Call(cluster_.PeerAddress(target), std::move(request),
-             [this, alive, target, hints = std::move(hints)](Result<peer::PeerResponse> response) mutable {
+  env_.CallPeer(cluster_.PeerAddress(target), std::move(request), 0,
+                [this, alive, target, hints = std::move(hints)](Result<peer::PeerResponse> response) mutable {
                if (alive.expired()) return;
                if (!response.ok()) {
                  ++batches_failed_;

@@ -1,23 +1,20 @@
-// HandoffDriver: runs hinted handoff on the event loop (DESIGN.md: Hinted
+// HandoffDriver: runs hinted handoff through the node's Env (DESIGN.md: Hinted
 // handoff). It keeps the hints this node takes as a stand-in (HintSink for
 // the Coordinator), hands them over in throttled batches once gossip shows
 // their target up again, and drops hints older than the hint window. The
 // decisions are handoff::HintDelivery's; this class moves the messages.
 //
-// Threads: the event loop's only (the HintStore's work runs on the storage
-// worker and comes back through the completion queue).
+// Threads: the env's loop only (the HintStore's work runs on the storage
+// worker and comes back through Env::Post).
 #pragma once
-
-#include <uv.h>
 
 #include <map>
 #include <memory>
 #include <string>
 
-#include "common/clock.h"
+#include "common/env.h"
 #include "gossip/gossip.h"
 #include "handoff/handoff.h"
-#include "net/peer_transport.h"
 #include "node/config.h"
 #include "node/coordinator.h"
 
@@ -26,9 +23,7 @@ namespace dynkv::node {
 class HandoffDriver final : public HintSink, public gossip::MembershipListener {
  public:
   // REQUIRES: everything passed outlives the driver.
-  HandoffDriver(uv_loop_t* loop, const Clock& clock, storage::StorageWorker& worker,
-                storage::StorageWorker::Post post, net::PeerPool& pool, const ClusterView& cluster,
-                const HandoffConfig& config);
+  HandoffDriver(Env& env, storage::StorageWorker& worker, const ClusterView& cluster, const HandoffConfig& config);
   ~HandoffDriver() override;
 
   // Counts the stored hints and starts the delivery and expiry timers.
@@ -52,15 +47,14 @@ class HandoffDriver final : public HintSink, public gossip::MembershipListener {
   void SendBatch(const std::string& target, std::vector<handoff::Hint> hints);
   void DropExpired();
 
-  uv_loop_t* loop_;
+  Env& env_;
   const Clock& clock_;
-  net::PeerPool& pool_;
   const ClusterView& cluster_;
   HandoffConfig config_;
   handoff::HintStore store_;
   handoff::HintDelivery delivery_;
-  uv_timer_t* delivery_timer_ = nullptr;  // freed in its close callback
-  uv_timer_t* expiry_timer_ = nullptr;
+  std::unique_ptr<Timer> delivery_timer_;
+  std::unique_ptr<Timer> expiry_timer_;
   uint64_t batches_failed_ = 0;
   std::shared_ptr<int> lifetime_ = std::make_shared<int>(0);  // expires with the driver
 };

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <random>
 
 #include "common/coding.h"
 #include "ring/ring.h"
@@ -16,16 +15,15 @@ constexpr const char* kEpochMeta = "epoch";
 constexpr const char* kGenerationMeta = "generation";
 constexpr const char* kTokensMeta = "tokens";
 
-std::string NewEpoch() {
-  std::random_device device;
-  const uint32_t epoch = device();
+std::string NewEpoch(uint64_t random) {
+  const auto epoch = static_cast<uint32_t>(random ^ (random >> 32));
   char hex[9];
   std::snprintf(hex, sizeof(hex), "%08x", epoch);
   return hex;
 }
 
 Result<ActorId> LoadOrCreateActor(storage::Engine& engine, const std::string& node_id,
-                                  const std::string& data_dir) {
+                                  const std::string& data_dir, uint64_t random) {
   auto stored_id = engine.GetMeta(kNodeIdMeta);
   if (stored_id.ok()) {
     if (*stored_id != node_id) {
@@ -38,7 +36,7 @@ Result<ActorId> LoadOrCreateActor(storage::Engine& engine, const std::string& no
   }
   if (stored_id.status().code() != Code::kNotFound) return stored_id.status();
 
-  const std::string epoch = NewEpoch();
+  const std::string epoch = NewEpoch(random);
   // The epoch first: a crash between the two writes leaves a data dir that
   // is still new, never one with an id and no epoch.
   DYNKV_RETURN_IF_ERROR(engine.PutMeta(kEpochMeta, epoch));
@@ -67,9 +65,9 @@ Result<uint64_t> NextGeneration(storage::Engine& engine, int64_t now_ms) {
 }  // namespace
 
 Result<Identity> LoadOrCreateIdentity(storage::Engine& engine, const std::string& node_id,
-                                      const std::string& data_dir, int64_t now_ms) {
+                                      const std::string& data_dir, int64_t now_ms, uint64_t random) {
   Identity identity;
-  auto actor = LoadOrCreateActor(engine, node_id, data_dir);
+  auto actor = LoadOrCreateActor(engine, node_id, data_dir, random);
   if (!actor.ok()) return actor.status();
   identity.actor = std::move(*actor);
   auto generation = NextGeneration(engine, now_ms);

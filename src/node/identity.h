@@ -22,11 +22,11 @@ struct Identity {
   std::vector<uint64_t> tokens;  // empty until the node first joined a ring
 };
 
-// Reads the identity, or writes a new one in a fresh data dir, and records
-// this start's generation. Fails when the data dir belongs to another node
-// id or its stored tokens do not decode.
+// Reads the identity, or writes a new one in a fresh data dir (its epoch
+// drawn from `random`), and records this start's generation. Fails when the
+// data dir belongs to another node id or its stored tokens do not decode.
 Result<Identity> LoadOrCreateIdentity(storage::Engine& engine, const std::string& node_id,
-                                      const std::string& data_dir, int64_t now_ms);
+                                      const std::string& data_dir, int64_t now_ms, uint64_t random);
 
 // Stores the tokens a node took when it joined (metadata "tokens").
 Status StoreTokens(storage::Engine& engine, const std::vector<uint64_t>& tokens);

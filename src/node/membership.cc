@@ -9,49 +9,43 @@ namespace dynkv::node {
 
 namespace pb = dynkv::client;
 
-Result<std::unique_ptr<Membership>> Membership::Create(uv_loop_t* loop, const Clock& clock, net::PeerPool& pool,
-                                                       MembershipOptions options, PersistTokens persist_tokens) {
+Result<std::unique_ptr<Membership>> Membership::Create(Env& env, MembershipOptions options,
+                                                       PersistTokens persist_tokens) {
   const uint64_t seed = options.self.generation ^ std::hash<std::string>()(options.self.node_id);
   auto gossiper = gossip::Gossiper::Create(options.self, options.gossip, seed);
   if (!gossiper.ok()) return gossiper.status();
-  std::unique_ptr<Membership> membership(new Membership(loop, clock, pool, std::move(options),
-                                                        std::move(persist_tokens), std::move(*gossiper)));
+  std::unique_ptr<Membership> membership(
+      new Membership(env, std::move(options), std::move(persist_tokens), std::move(*gossiper)));
   membership->gossiper_->AddListener(membership.get());
+  Membership* self = membership.get();
+  env.SetPeerUnreachable([self](const std::string& address) { self->OnPeerUnreachable(address); });
   membership->RebuildRing();
   return membership;
 }
 
-Membership::Membership(uv_loop_t* loop, const Clock& clock, net::PeerPool& pool, MembershipOptions options,
-                       PersistTokens persist_tokens, std::unique_ptr<gossip::Gossiper> gossiper)
-    : loop_(loop),
-      clock_(clock),
-      pool_(pool),
+Membership::Membership(Env& env, MembershipOptions options, PersistTokens persist_tokens,
+                       std::unique_ptr<gossip::Gossiper> gossiper)
+    : env_(env),
+      clock_(env.clock()),
       options_(std::move(options)),
       persist_tokens_(std::move(persist_tokens)),
       gossiper_(std::move(gossiper)) {}
 
 Membership::~Membership() {
   Stop();
+  env_.SetPeerUnreachable(nullptr);
   gossiper_->RemoveListener(this);
 }
 
 Status Membership::Start() {
-  timer_ = new uv_timer_t;
-  uv_timer_init(loop_, timer_);
-  timer_->data = this;
-  const auto interval = static_cast<uint64_t>(options_.gossip.interval_ms);
-  const int rc = uv_timer_start(
-      timer_, [](uv_timer_t* t) { static_cast<Membership*>(t->data)->Round(); }, interval, interval);
-  if (rc != 0) return Status::Internal(std::string("cannot start the gossip timer: ") + uv_strerror(rc));
+  const int64_t interval = options_.gossip.interval_ms;
+  auto timer = env_.StartTimer(interval, interval, [this] { Round(); });
+  if (!timer.ok()) return timer.status().WithContext("cannot start the gossip timer");
+  timer_ = std::move(*timer);
   return Status::Ok();
 }
 
-void Membership::Stop() {
-  if (timer_ == nullptr) return;
-  uv_close(reinterpret_cast<uv_handle_t*>(timer_),
-           [](uv_handle_t* handle) { delete reinterpret_cast<uv_timer_t*>(handle); });
-  timer_ = nullptr;
-}
+void Membership::Stop() { timer_.reset(); }
 
 void Membership::Round() {
   ++rounds_;
@@ -70,8 +64,8 @@ void Membership::SendSyn(const gossip::OutgoingSyn& out) {
   const std::string to = out.to;
   // A round trip slower than a few rounds is useless to gossip.
   const uint32_t timeout = static_cast<uint32_t>(std::max<int64_t>(options_.gossip.interval_ms * 5, 500));
-  pool_.Call(
-      to, std::move(request),
+  env_.CallPeer(
+      to, std::move(request), timeout,
       [this, to](Result<peer::PeerResponse> response) {
         if (!response.ok() || !response->has_gossip_ack()) return;
         auto ack = gossip::FromProto(response->gossip_ack());
@@ -83,9 +77,8 @@ void Membership::SendSyn(const gossip::OutgoingSyn& out) {
         if (!ack2) return;
         peer::PeerRequest reply;
         gossip::ToProto(*ack2, reply.mutable_gossip_ack2());
-        pool_.Call(to, std::move(reply), [](Result<peer::PeerResponse>) {});
-      },
-      timeout);
+        env_.CallPeer(to, std::move(reply), 0, [](Result<peer::PeerResponse>) {});
+      });
 }
 
 void Membership::Handle(const peer::PeerRequest& request, Reply reply) {
@@ -184,12 +177,10 @@ void Membership::Leave() {
   for (const gossip::OutgoingLeave& out : notices) {
     peer::PeerRequest request;
     gossip::ToProto(out.notice, request.mutable_leave());
-    pool_.Call(
-        out.to, std::move(request),
-        [this, remaining](Result<peer::PeerResponse>) {
-          if (--*remaining == 0) RequestStop();
-        },
-        options_.leave_timeout_ms);
+    env_.CallPeer(out.to, std::move(request), options_.leave_timeout_ms,
+                  [this, remaining](Result<peer::PeerResponse>) {
+                    if (--*remaining == 0) RequestStop();
+                  });
   }
 }
 
@@ -250,12 +241,6 @@ void Membership::FillStats(std::map<std::string, double>* values) const {
     if (member.self) continue;
     v["failure_detector.phi." + member.state.node_id] = member.phi;
   }
-  const net::PeerStats& p = pool_.stats();
-  v["peer.requests_sent"] = static_cast<double>(p.traffic.requests_sent);
-  v["peer.timeouts"] = static_cast<double>(p.traffic.timeouts);
-  v["peer.connects"] = static_cast<double>(p.connects);
-  v["peer.connect_failures"] = static_cast<double>(p.connect_failures);
-  v["peer.connections_lost"] = static_cast<double>(p.connections_lost);
   v["ring.tokens"] = static_cast<double>(ring_->token_count());
   v["node.ready"] = Ready() ? 1 : 0;
 }
@@ -265,13 +250,10 @@ std::string Membership::PeerAddress(const std::string& node_id) const {
   return state == nullptr ? std::string() : state->peer_address;
 }
 
-void Membership::OnPeerReachable(const std::string&) {}
-
 // Refused or reset connections are direct evidence (DESIGN.md: Gossip and
-// failure detection); call timeouts are not reported by the pool, so a
+// failure detection); call timeouts are not reported by the env, so a
 // paused node is judged by phi alone.
-void Membership::OnPeerUnreachable(const std::string& address, const Status& why) {
-  DYNKV_LOG(kDebug) << "peer " << address << " unreachable: " << why.ToString();
+void Membership::OnPeerUnreachable(const std::string& address) {
   gossiper_->OnPeerUnreachable(address, clock_.MonotonicMs());
 }
 
@@ -298,7 +280,7 @@ void Membership::OnDown(const std::string& node_id) { DYNKV_LOG(kWarn) << "node 
 
 void Membership::OnLeave(const std::string& node_id) {
   DYNKV_LOG(kInfo) << "node " << node_id << " left the cluster";
-  if (const gossip::NodeState* state = gossiper_->Find(node_id)) pool_.Forget(state->peer_address);
+  if (const gossip::NodeState* state = gossiper_->Find(node_id)) env_.ForgetPeer(state->peer_address);
   RebuildRing();
 }
 

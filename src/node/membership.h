@@ -1,14 +1,12 @@
-// Membership: drives this node's Gossiper on the event loop (DESIGN.md:
-// Gossip and failure detection). A timer runs a gossip round every
-// interval; the SYN/ACK/ACK2 exchange travels over the peer transport;
-// refused and reset connections are evidence for the failure detector. It
+// Membership: drives this node's Gossiper through the node's Env (DESIGN.md:
+// Gossip and failure detection). An env timer runs a gossip round every
+// interval; the SYN/ACK/ACK2 exchange travels as env peer calls; refused and
+// reset connections are evidence for the failure detector. It
 // also keeps the ring in step with the members' tokens, and gives a new
 // node its tokens once it has heard the cluster.
 //
 // Threads: the event loop's only.
 #pragma once
-
-#include <uv.h>
 
 #include <cstdint>
 #include <functional>
@@ -18,7 +16,7 @@
 #include <vector>
 
 #include "client.pb.h"
-#include "common/clock.h"
+#include "common/env.h"
 #include "common/status.h"
 #include "gossip/gossip.h"
 #include "net/peer_transport.h"
@@ -40,8 +38,7 @@ struct MembershipOptions {
   uint32_t leave_timeout_ms = 2000;  // how long a leaving node waits for its notices' replies
 };
 
-class Membership final : public net::PeerEvents,
-                         public net::PeerRequestHandler,
+class Membership final : public net::PeerRequestHandler,
                          public gossip::MembershipListener,
                          public ClusterAdmin,
                          public ClusterView {
@@ -49,14 +46,14 @@ class Membership final : public net::PeerEvents,
   // Makes newly allocated tokens durable; calls done(status) on the loop.
   using PersistTokens = std::function<void(const std::vector<uint64_t>&, std::function<void(Status)>)>;
 
-  // REQUIRES: loop, clock and pool outlive the membership.
-  static Result<std::unique_ptr<Membership>> Create(uv_loop_t* loop, const Clock& clock, net::PeerPool& pool,
-                                                    MembershipOptions options, PersistTokens persist_tokens);
+  // REQUIRES: env outlives the membership.
+  static Result<std::unique_ptr<Membership>> Create(Env& env, MembershipOptions options,
+                                                    PersistTokens persist_tokens);
   ~Membership() override;
 
   // Starts the gossip timer.
   Status Start();
-  // Stops the timer (closed by the loop's next run). Idempotent.
+  // Stops the timer. Idempotent.
   void Stop();
   // Called when the node must stop: after `dynkv leave`, or when another
   // node removed this one.
@@ -85,12 +82,8 @@ class Membership final : public net::PeerEvents,
   void FillRing(dynkv::client::RingResponse* out) const override;
   Status RemoveNode(const std::string& node_id) override;
   void Leave() override;
-  // "gossip.*", "failure_detector.phi.<node>", "peer.*" and "ring.*" counters.
+  // "gossip.*", "failure_detector.phi.<node>", "ring.*" and "node.ready" counters.
   void FillStats(std::map<std::string, double>* values) const;
-
-  // net::PeerEvents
-  void OnPeerReachable(const std::string& address) override;
-  void OnPeerUnreachable(const std::string& address, const Status& why) override;
 
   // gossip::MembershipListener
   void OnJoin(const gossip::NodeState& state) override;
@@ -101,23 +94,23 @@ class Membership final : public net::PeerEvents,
   void OnLeave(const std::string& node_id) override;
 
  private:
-  Membership(uv_loop_t* loop, const Clock& clock, net::PeerPool& pool, MembershipOptions options,
-             PersistTokens persist_tokens, std::unique_ptr<gossip::Gossiper> gossiper);
+  Membership(Env& env, MembershipOptions options, PersistTokens persist_tokens,
+             std::unique_ptr<gossip::Gossiper> gossiper);
 
   void Round();
   void SendSyn(const gossip::OutgoingSyn& out);
   void MaybeTakeTokens();
   void RebuildRing();
   void RequestStop();
+  void OnPeerUnreachable(const std::string& address);
 
-  uv_loop_t* loop_;
+  Env& env_;
   const Clock& clock_;
-  net::PeerPool& pool_;
   MembershipOptions options_;
   PersistTokens persist_tokens_;
   std::unique_ptr<gossip::Gossiper> gossiper_;
   std::shared_ptr<const ring::Ring> ring_ = std::make_shared<ring::Ring>();
-  uv_timer_t* timer_ = nullptr;  // freed in its close callback
+  std::unique_ptr<Timer> timer_;
   uint64_t rounds_ = 0;
   bool allocating_ = false;
   bool leaving_ = false;

@@ -223,9 +223,14 @@ ReadTally::ReadTally(const ReadPlan& plan) : required_(plan.required_replies) {
   for (const ReadTarget& target : plan.targets) {
     Entry entry;
     entry.target = target;
+    if (!target.fallback) ++primaries_pending_;
     entries_.push_back(std::move(entry));
   }
   Decide();
+}
+
+uint32_t ReadTally::counted_replies() const {
+  return primaries_pending_ == 0 ? replies_ : replies_ - fallback_replies_;
 }
 
 ReadTally::Entry* ReadTally::Find(const std::string& node_id) {
@@ -246,6 +251,11 @@ void ReadTally::OnReply(const std::string& node_id, const Object& object) {
   merged_ = merged_.empty() ? entry->object : dvv::Sync(merged_, entry->object);
   ++replies_;
   ++answered_;
+  if (entry->target.fallback) {
+    ++fallback_replies_;
+  } else {
+    --primaries_pending_;
+  }
   Decide();
 }
 
@@ -255,6 +265,7 @@ void ReadTally::OnError(const std::string& node_id, const Status& error) {
   entry->reply = Reply::kError;
   entry->error = error.ok() ? Status::Internal("error reported with an OK status") : error;
   ++answered_;
+  if (!entry->target.fallback) --primaries_pending_;
   Decide();
 }
 
@@ -262,6 +273,11 @@ void ReadTally::OnDeadline(uint64_t waited_ms) {
   if (finished_) return;
   finished_ = true;
   if (state_ != TallyState::kWaiting) return;
+  // The pending primaries could not answer in time: the fallbacks count.
+  if (replies_ >= required_) {
+    state_ = TallyState::kSucceeded;
+    return;
+  }
   std::vector<Status> errors;
   const std::string failures = DescribeFailures(entries_, &errors);
   state_ = TallyState::kFailed;
@@ -273,10 +289,12 @@ void ReadTally::OnDeadline(uint64_t waited_ms) {
 void ReadTally::Decide() {
   if (answered_ == entries_.size()) finished_ = true;
   if (state_ != TallyState::kWaiting) return;
-  if (replies_ >= required_) {
+  if (counted_replies() >= required_) {
     state_ = TallyState::kSucceeded;
     return;
   }
+  // Every reply, a fallback's included, counts by the deadline at the latest:
+  // R is unreachable only when those and every pending target fall short.
   const auto pending = static_cast<uint32_t>(entries_.size()) - answered_;
   if (replies_ + pending >= required_) return;
   std::vector<Status> errors;

@@ -17,7 +17,8 @@
 //      tally.status() and forget the tally. A failed write is not rolled back
 //      (Dynamo, Riak): replicas that stored it keep it, so a later read may
 //      return it; every failure message says so.
-// Read: ResolveQuorum(.., "r"), PlanRead, ask each target, ReadTally; reply
+// Read: ResolveQuorum(.., "r"), PlanRead, ask each target, ReadTally; feed
+// OnReply/OnError per target and OnDeadline when the timer fires; reply
 // with tally.merged() when state() leaves kWaiting as kSucceeded (or with
 // tally.status()), keep feeding late replies, and once tally.finished() send
 // tally.merged() to each of tally.RepairTargets() (the receiver applies it
@@ -164,9 +165,10 @@ class WriteTally {
 // A replica a read asks.
 struct ReadTarget {
   std::string node_id;
-  // A fallback: asked and counted towards R (Riak and Dynamo do, since it may
-  // hold the only copy of a write its primary missed), never read-repaired
-  // (what it holds is a hint, which hinted handoff delivers).
+  // A fallback: asked, since it may hold the only copy of a write its primary
+  // missed, but it counts towards R only once no primary can answer (see
+  // ReadTally); never read-repaired (what it holds is a hint, which hinted
+  // handoff delivers).
   bool fallback = false;
 
   friend bool operator==(const ReadTarget&, const ReadTarget&) = default;
@@ -184,15 +186,27 @@ Result<ReadPlan> PlanRead(const std::vector<ring::Replica>& preference_list, uin
 
 // Counts a read's replies and merges them (after Riak's riak_kv_get_core).
 //
-// A reply is an Object (an empty one when the replica holds nothing: that
-// counts towards R, as Riak's notfound_ok) or an error (does not count).
-// kSucceeded on the R-th reply; merged() is then the client's answer: the
-// dvv::Sync of every reply so far, concurrent siblings kept and dominated
-// versions dropped. Failure as soon as errors make R unreachable (code as for
-// WriteTally), TIMEOUT "1 of 2 required replicas replied within 5000 ms" on
-// the deadline before R. The tally keeps accepting replies after deciding so
-// that read repair sees every replica; finished() once every target replied
-// or the deadline passed.
+// A reply is an Object (an empty one when the replica holds nothing) or an
+// error (does not count). A primary's empty reply counts towards R, as with
+// Riak's notfound_ok (while the list is healthy, R + W > N puts the last
+// write on one of any R primaries). A fallback's reply, empty or not, counts
+// only once no primary target is pending (each replied or failed), or on the
+// deadline (the pending primaries could not answer in time). A fallback
+// holds only the writes made while it stood in, so its "not found" says
+// nothing of older keys; counted at once, it answered R=1 reads of keys that
+// both live primaries held (5 nodes, N=3, one down: 48 of 600 reads). That is
+// Riak's notfound_ok pitfall, which Riak leaves to notfound_ok=false with
+// basic_quorum, or to PR; this rule keeps the availability of sloppy quorum
+// without letting a fallback outrun a primary.
+//
+// kSucceeded once counted_replies() reaches R; merged() is then the client's
+// answer: the dvv::Sync of every reply so far, counted or not, concurrent
+// siblings kept and dominated versions dropped. Failure as soon as errors
+// make R unreachable even counting every fallback (code as for WriteTally).
+// On the deadline: kSucceeded when every reply, fallbacks' included, reaches
+// R, else TIMEOUT "1 of 2 required replicas replied within 5000 ms". The
+// tally keeps accepting replies after deciding so that read repair sees
+// every replica; finished() once every target replied or the deadline passed.
 class ReadTally {
  public:
   explicit ReadTally(const ReadPlan& plan);
@@ -208,7 +222,11 @@ class ReadTally {
   const Object& merged() const { return merged_; }
   // Moves merged() out; for the last use of a tally.
   Object TakeMerged() { return std::move(merged_); }
+  // Every reply received, from primaries and fallbacks.
   uint32_t replies() const { return replies_; }
+  // The replies that count towards R now: the primaries', plus the
+  // fallbacks' once no primary is pending.
+  uint32_t counted_replies() const;
 
   // The primaries that replied with an object other than merged(): stale, or
   // empty (missing). Errors and unanswered targets are not repaired, nor are
@@ -231,7 +249,9 @@ class ReadTally {
   std::vector<Entry> entries_;
   uint32_t required_ = 0;
   uint32_t replies_ = 0;
-  uint32_t answered_ = 0;  // replies plus errors
+  uint32_t fallback_replies_ = 0;   // of replies_
+  uint32_t answered_ = 0;           // replies plus errors
+  uint32_t primaries_pending_ = 0;  // primary targets neither replied nor failed
   Object merged_;
   TallyState state_ = TallyState::kWaiting;
   Status status_;

@@ -170,6 +170,11 @@ class StorageWorker {
 
   // REQUIRES: engine outlives the worker.
   StorageWorker(Engine& engine, Post post);
+  // A worker with no thread of its own, for the simulator's deterministic
+  // executor: calls queue until RunQueued() runs them on the caller's
+  // thread, as the thread would. `on_work` runs on the queuing thread when
+  // a call is queued onto an empty queue.
+  static std::unique_ptr<StorageWorker> Manual(Engine& engine, Post post, std::function<void()> on_work);
   ~StorageWorker();  // Stop()s
   StorageWorker(const StorageWorker&) = delete;
   StorageWorker& operator=(const StorageWorker&) = delete;
@@ -194,11 +199,19 @@ class StorageWorker {
   // Calls after Stop() are completed with an error. Idempotent.
   void Stop();
 
+  // Manual workers only. RunQueued: runs what is queued as one drain (at
+  // most the thread's drain size); false when nothing was queued.
+  // DiscardQueued: forgets what is queued, unrun and unanswered (the
+  // simulator's kill: what never reached LevelDB is lost).
+  bool RunQueued();
+  void DiscardQueued();
+
   // Calls queued and not yet finished; for load shedding and stats.
   size_t queue_depth() const;
 
  private:
   struct State;
+  StorageWorker(Engine& engine, Post post, std::function<void()> on_work);
   std::unique_ptr<State> state_;
 };
 

@@ -179,7 +179,7 @@ Status Stopped() { return Status::Unavailable("storage worker is stopped"); }
 }  // namespace
 
 struct StorageWorker::State {
-  State(Engine& e, Post p) : engine(e), post(std::move(p)) {}
+  State(Engine& e, Post p, std::function<void()> w) : engine(e), post(std::move(p)), on_work(std::move(w)) {}
 
   bool Enqueue(Call& call);
   void Loop();
@@ -190,6 +190,7 @@ struct StorageWorker::State {
 
   Engine& engine;
   const Post post;
+  const std::function<void()> on_work;  // manual workers: what to call when work arrives
   const std::shared_ptr<InFlightUpdates> in_flight = std::make_shared<InFlightUpdates>();  // owner's thread only
   std::mutex mu;
   std::condition_variable wake;
@@ -205,14 +206,17 @@ struct StorageWorker::State {
 
 bool StorageWorker::State::Enqueue(Call& call) {
   bool notify = false;
+  bool first = false;
   {
     std::lock_guard lock(mu);
     if (stopping) return false;
+    first = queue.empty();
     queue.push_back(std::move(call));
     depth.fetch_add(1, std::memory_order_relaxed);
     notify = std::exchange(asleep, false);
   }
   if (notify) wake.notify_one();
+  if (first && on_work) on_work();
   return true;
 }
 
@@ -267,8 +271,40 @@ void StorageWorker::State::RunDrain(std::vector<Call>& drain) {
 }
 
 StorageWorker::StorageWorker(Engine& engine, Post post)
-    : state_(std::make_unique<State>(engine, std::move(post))) {
+    : state_(std::make_unique<State>(engine, std::move(post), nullptr)) {
   state_->thread = std::thread([state = state_.get()] { state->Loop(); });
+}
+
+StorageWorker::StorageWorker(Engine& engine, Post post, std::function<void()> on_work)
+    : state_(std::make_unique<State>(engine, std::move(post), std::move(on_work))) {}
+
+std::unique_ptr<StorageWorker> StorageWorker::Manual(Engine& engine, Post post, std::function<void()> on_work) {
+  return std::unique_ptr<StorageWorker>(new StorageWorker(engine, std::move(post), std::move(on_work)));
+}
+
+bool StorageWorker::RunQueued() {
+  std::vector<Call> drain;
+  {
+    std::lock_guard lock(state_->mu);
+    if (state_->queue.empty()) return false;
+    state_->TakeDrain(&drain);
+  }
+  state_->RunDrain(drain);
+  state_->depth.fetch_sub(drain.size(), std::memory_order_relaxed);
+  // Work left beyond one drain: ask to be run again.
+  bool more = false;
+  {
+    std::lock_guard lock(state_->mu);
+    more = !state_->queue.empty();
+  }
+  if (more && state_->on_work) state_->on_work();
+  return true;
+}
+
+void StorageWorker::DiscardQueued() {
+  std::lock_guard lock(state_->mu);
+  state_->depth.fetch_sub(state_->queue.size(), std::memory_order_relaxed);
+  state_->queue.clear();
 }
 
 StorageWorker::~StorageWorker() { Stop(); }
@@ -308,6 +344,11 @@ void StorageWorker::Stop() {
     state_->stopping = true;
   }
   state_->wake.notify_all();
+  if (!state_->thread.joinable() && state_->on_work) {
+    while (RunQueued()) {
+    }  // a manual worker finishes its queue here
+    return;
+  }
   // From inside a Run on the worker thread, joining would wait for itself;
   // the thread still finishes the queue and the destructor joins it.
   if (state_->thread.joinable() && state_->thread.get_id() != std::this_thread::get_id()) {

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "gossip/gossip.h"
-#include "sim_network.h"
+#include "sim/sim_network.h"
 
 namespace dynkv::sim {
 

@@ -26,7 +26,7 @@
 #include "common/object.h"
 #include "common/status.h"
 #include "node/coordinator.h"
-#include "sim_network.h"
+#include "sim/sim_network.h"
 
 namespace dynkv::sim {
 

@@ -412,5 +412,140 @@ TEST_CASE("a read fails early when errors leave too few replicas to reach R") {
   CHECK(!tally.finished());  // n3 may still answer and be repaired
 }
 
+// 4 nodes, n2 down: the read asks primaries n1 and n3 and n4, the fallback
+// that stands in for n2 and holds only the writes made since.
+ReadPlan ReadWithFallback(uint32_t r) {
+  auto plan = PlanRead(ListFor(Mode::kSloppy4, {"n2"}), kN, r);
+  REQUIRE(plan.ok());
+  REQUIRE(plan->targets == std::vector<ReadTarget>{{"n1", false}, {"n3", false}, {"n4", true}});
+  return *plan;
+}
+
+TEST_CASE("a fallback's not found does not answer R=1 while a primary may answer; the primary's value does") {
+  const Object x = dvv::Update({}, {}, kActor1, Value("x"));
+  ReadTally tally(ReadWithFallback(1));
+  tally.OnReply("n4", Object{});  // first, and empty: the write predates the fallback
+  CHECK(tally.state() == TallyState::kWaiting);
+  CHECK(tally.replies() == 1);
+  CHECK(tally.counted_replies() == 0);
+  tally.OnReply("n1", x);
+  CHECK(tally.state() == TallyState::kSucceeded);
+  CHECK(tally.merged() == x);
+  tally.OnReply("n3", x);
+  CHECK(tally.finished());
+  CHECK(tally.merged() == x);
+  CHECK(tally.RepairTargets().empty());  // n4 is a fallback: handoff, not repair, serves it
+}
+
+TEST_CASE("a fallback's reply that did not count is still in the merge the client gets") {
+  const Object x = dvv::Update({}, {}, kActor1, Value("x"));
+  // Written through the fallback while n2 was down, concurrent with x.
+  const Object y = dvv::Update({}, {}, kActor2, Value("y"));
+  ReadTally tally(ReadWithFallback(1));
+  tally.OnReply("n4", y);
+  CHECK(tally.state() == TallyState::kWaiting);
+  CHECK(Values(tally.merged()) == std::vector<std::string>{"y"});
+  tally.OnReply("n3", x);
+  CHECK(tally.state() == TallyState::kSucceeded);
+  CHECK(Values(tally.merged()) == std::vector<std::string>{"x", "y"});
+}
+
+TEST_CASE("a fallback's reply counts once every primary has answered, failures included") {
+  const Object x = dvv::Update({}, {}, kActor1, Value("x"));
+  ReadTally all_failed(ReadWithFallback(1));
+  all_failed.OnReply("n4", x);
+  all_failed.OnError("n1", Status::Unavailable("connection refused"));
+  CHECK(all_failed.state() == TallyState::kWaiting);  // n3 may still answer
+  all_failed.OnError("n3", Status::StorageError("read failed"));
+  CHECK(all_failed.state() == TallyState::kSucceeded);
+  CHECK(all_failed.status().ok());
+  CHECK(all_failed.merged() == x);
+  CHECK(all_failed.finished());
+
+  ReadTally one_failed(ReadWithFallback(2));
+  one_failed.OnReply("n4", Object{});
+  one_failed.OnReply("n1", x);
+  CHECK(one_failed.state() == TallyState::kWaiting);  // n4 waits for n3
+  CHECK(one_failed.counted_replies() == 1);
+  one_failed.OnError("n3", Status::Unavailable("connection reset"));
+  CHECK(one_failed.state() == TallyState::kSucceeded);
+  CHECK(one_failed.counted_replies() == 2);
+  CHECK(one_failed.merged() == x);
+
+  // Replies from every primary: the fallback's counts too, after them.
+  ReadTally answered(ReadWithFallback(3));
+  answered.OnReply("n4", Object{});
+  answered.OnReply("n1", x);
+  answered.OnReply("n3", x);
+  CHECK(answered.state() == TallyState::kSucceeded);
+}
+
+TEST_CASE("on the deadline a fallback's reply counts: the primaries could not answer in time") {
+  const Object x = dvv::Update({}, {}, kActor1, Value("x"));
+  ReadTally alone(ReadWithFallback(1));
+  alone.OnReply("n4", x);
+  CHECK(alone.state() == TallyState::kWaiting);
+  alone.OnDeadline(kTimeoutMs);
+  CHECK(alone.state() == TallyState::kSucceeded);
+  CHECK(alone.status().ok());
+  CHECK(alone.merged() == x);
+  CHECK(alone.finished());
+
+  ReadTally with_primary(ReadWithFallback(2));
+  with_primary.OnReply("n1", x);
+  with_primary.OnReply("n4", Object{});
+  CHECK(with_primary.state() == TallyState::kWaiting);
+  with_primary.OnDeadline(kTimeoutMs);
+  CHECK(with_primary.state() == TallyState::kSucceeded);
+  CHECK(with_primary.merged() == x);
+
+  ReadTally too_few(ReadWithFallback(2));
+  too_few.OnReply("n4", x);
+  too_few.OnDeadline(kTimeoutMs);
+  CHECK(too_few.state() == TallyState::kFailed);
+  CHECK(too_few.status().code() == Code::kTimeout);
+  CHECK(too_few.status().message() == "1 of 2 required replicas replied within 5000 ms");
+}
+
+TEST_CASE("a read with fallbacks fails early only when R is out of reach counting every fallback") {
+  ReadTally fallback_left(ReadWithFallback(1));
+  fallback_left.OnError("n1", Status::Unavailable("connection refused"));
+  fallback_left.OnError("n3", Status::Unavailable("connection refused"));
+  CHECK(fallback_left.state() == TallyState::kWaiting);  // n4 may still answer
+  fallback_left.OnReply("n4", Object{});
+  CHECK(fallback_left.state() == TallyState::kSucceeded);
+
+  ReadTally unreachable(ReadWithFallback(2));
+  unreachable.OnError("n1", Status::Unavailable("connection refused"));
+  unreachable.OnReply("n4", Object{});
+  CHECK(unreachable.state() == TallyState::kWaiting);  // n3 and n4 would make R=2
+  unreachable.OnError("n3", Status::Unavailable("connection reset"));
+  CHECK(unreachable.state() == TallyState::kFailed);
+  CHECK(unreachable.status().code() == Code::kUnavailable);
+  CHECK(
+      unreachable.status().message() ==
+      "1 of 2 required replicas replied and 2 failed, so R=2 cannot be reached (n1: UNAVAILABLE: connection "
+      "refused; n3: UNAVAILABLE: connection reset)");
+
+  ReadTally all(ReadWithFallback(3));
+  all.OnError("n4", Status::StorageError("read failed"));
+  CHECK(all.state() == TallyState::kFailed);
+  CHECK(all.status().code() == Code::kStorageError);
+}
+
+TEST_CASE("a read whose targets are all fallbacks counts them at once") {
+  // 6 nodes, the key's primaries n1, n2 and n3 all down: n4 and n5 stand in.
+  const ring::Ring ring = MakeRing(6);
+  const ring::IsUp is_up = [](const std::string& id) { return id != "n1" && id != "n2" && id != "n3"; };
+  auto plan = PlanRead(ring.PreferenceList(kKeyPosition, kN, is_up, ring::Quorum::kSloppy), kN, 1);
+  REQUIRE(plan.ok());
+  REQUIRE(std::all_of(plan->targets.begin(), plan->targets.end(),
+                      [](const ReadTarget& t) { return t.fallback; }));
+  REQUIRE(!plan->targets.empty());
+  ReadTally tally(*plan);
+  tally.OnReply(plan->targets.front().node_id, Object{});
+  CHECK(tally.state() == TallyState::kSucceeded);
+}
+
 }  // namespace
 }  // namespace dynkv::quorum

@@ -1,4 +1,4 @@
-#include "sim_network.h"
+#include "sim/sim_network.h"
 
 #include <algorithm>
 
@@ -34,7 +34,7 @@ bool SimNetwork::CanReach(const std::string& from, const std::string& to) const 
     auto it = group_of_.find(endpoint);
     return it == group_of_.end() ? 0 : it->second;
   };
-  return group(from) == group(to);
+  return group(from) == group(to) && blocked_.count({from, to}) == 0;
 }
 
 void SimNetwork::Send(const std::string& from, const std::string& to, std::function<void()> deliver,

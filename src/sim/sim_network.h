@@ -23,6 +23,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/clock.h"
@@ -115,7 +116,13 @@ class SimNetwork {
   // Endpoints in different groups cannot reach each other; endpoints in no
   // group form one more group. Partition({{"a"}}) cuts "a" off from all.
   void Partition(const std::vector<std::set<std::string>>& groups);
-  void Heal() { group_of_.clear(); }
+  // A one-way cut: nothing from `from` reaches `to`; the other way works.
+  void Block(const std::string& from, const std::string& to) { blocked_.insert({from, to}); }
+  // Ends every partition and one-way cut.
+  void Heal() {
+    group_of_.clear();
+    blocked_.clear();
+  }
   bool CanReach(const std::string& from, const std::string& to) const;
 
   void Crash(const std::string& endpoint) { crashed_.insert(endpoint); }
@@ -134,6 +141,7 @@ class SimNetwork {
   SimRandom random_;
   LinkOptions options_;
   std::map<std::string, int> group_of_;
+  std::set<std::pair<std::string, std::string>> blocked_;
   std::set<std::string> crashed_;
   NetworkStats stats_;
 };

@@ -1,0 +1,212 @@
+#include "node/services.h"
+
+#include <memory>
+#include <utility>
+
+#include "common/log.h"
+
+namespace dynkv::node {
+
+namespace {
+
+constexpr int64_t kSweepIntervalMs = 50;
+constexpr size_t kReapBatchRecords = 1000;
+
+// One batch of an expiry pass; queues the next batch behind whatever client
+// work arrived meanwhile, so a pass over a large store never stalls requests.
+void ReapBatch(storage::StorageWorker* worker, std::shared_ptr<std::string> cursor, int64_t now_ms,
+               int64_t grace_ms, storage::Engine& engine) {
+  Status status = engine.Reap(cursor.get(), kReapBatchRecords, now_ms, grace_ms);
+  if (!status.ok()) {
+    DYNKV_LOG(kWarn) << "expiry pass stopped: " << status.ToString();
+    return;
+  }
+  if (cursor->empty()) return;  // the pass is complete
+  worker->Run([worker, cursor, now_ms, grace_ms](storage::Engine& e) {
+    ReapBatch(worker, cursor, now_ms, grace_ms, e);
+  });
+}
+
+}  // namespace
+
+// Peer requests go to the coordinator (replication) or the membership (gossip).
+class NodeServices::PeerDispatch final : public net::PeerRequestHandler {
+ public:
+  PeerDispatch(Coordinator& coordinator, Membership& membership)
+      : coordinator_(coordinator), membership_(membership) {}
+  void Handle(const peer::PeerRequest& request, Reply reply) override {
+    if (!coordinator_.HandlePeer(request, reply)) membership_.Handle(request, std::move(reply));
+  }
+
+ private:
+  Coordinator& coordinator_;
+  Membership& membership_;
+};
+
+NodeServices::NodeServices(const Config& config, Env& env) : config_(config), env_(env) {}
+
+Result<std::unique_ptr<NodeServices>> NodeServices::Open(const Config& config, Env& env) {
+  std::unique_ptr<NodeServices> services(new NodeServices(config, env));
+  DYNKV_RETURN_IF_ERROR(services->OpenStorage());
+  DYNKV_RETURN_IF_ERROR(services->OpenMembership());
+  services->OpenServing();
+  return services;
+}
+
+NodeServices::~NodeServices() {
+  StopDrivers();
+  StopStorage();
+}
+
+// A node with no other seeds has nobody to learn a ring from.
+bool NodeServices::IsAlone() const {
+  for (const net::HostPort& seed : config_.seeds) {
+    if (seed.ToString() != config_.peer_address.ToString()) return false;
+  }
+  return true;
+}
+
+Status NodeServices::OpenStorage() {
+  auto engine = storage::OpenLevelDbEngine(config_.storage);
+  if (!engine.ok()) return engine.status();
+  engine_ = std::move(*engine);
+  auto identity =
+      LoadOrCreateIdentity(*engine_, config_.node_id, config_.data_dir, env_.clock().NowMs(), env_.Random());
+  if (!identity.ok()) return identity.status();
+  identity_ = std::move(*identity);
+  if (identity_.tokens.empty() && IsAlone()) {
+    // First start of a node that names no other seed: nobody else can own
+    // part of the ring yet, so it is a cluster of one, takes its tokens now
+    // and serves at once.
+    first_start_alone_ = true;
+    auto tokens = ring::AllocateTokens(ring::Ring(), config_.node_id, config_.membership.vnodes);
+    if (!tokens.ok()) return tokens.status();
+    DYNKV_RETURN_IF_ERROR(StoreTokens(*engine_, *tokens));
+    identity_.tokens = std::move(*tokens);
+  }
+  worker_ = env_.StartStorage(*engine_);
+  const auto mode = config_.replication.last_write_wins ? quorum::ConflictMode::kLastWriteWins
+                                                        : quorum::ConflictMode::kSiblings;
+  replica_ = std::make_unique<quorum::LocalReplica>(
+      *worker_, env_.clock(), identity_.actor,
+      quorum::ReplicaLimits{config_.limits.max_siblings, config_.limits.max_object_bytes}, mode);
+  return Status::Ok();
+}
+
+MembershipOptions MembershipOptionsFor(const Config& config, const Identity& identity, bool alone_at_first) {
+  const MembershipConfig& m = config.membership;
+  MembershipOptions options;
+  options.self.node_id = config.node_id;
+  options.self.generation = identity.generation;
+  options.self.client_address = config.client_address.ToString();
+  options.self.peer_address = config.peer_address.ToString();
+  options.self.tokens = identity.tokens;
+  options.self.datacenter = m.datacenter;
+  options.self.rack = m.rack;
+  // A node that already owns tokens rejoins as it was.
+  options.self.status = identity.tokens.empty() ? gossip::NodeStatus::kJoining : gossip::NodeStatus::kNormal;
+  options.gossip.cluster_name = m.cluster_name;
+  options.gossip.interval_ms = m.gossip_interval_ms;
+  options.gossip.failure_detector.phi_threshold = m.phi_threshold;
+  for (const net::HostPort& seed : config.seeds) options.gossip.seeds.push_back(seed.ToString());
+  options.vnodes = m.vnodes;
+  // Serving at once is safe only for a node that cannot have peers yet: no
+  // seeds at all, or its first start with only itself as seed. Restarted, a
+  // node whose seeds name only itself may have had peers and has forgotten
+  // their tokens: serving now would use a ring of its own tokens alone (N=1;
+  // found by the chaos run's rolling restart), so it waits to hear them.
+  if (config.seeds.empty() || alone_at_first) options.join_delay_rounds = 0;
+  options.replication_n = config.replication.n;
+  return options;
+}
+
+Status NodeServices::OpenMembership() {
+  MembershipOptions options = MembershipOptionsFor(config_, identity_, first_start_alone_);
+  auto persist = [this](const std::vector<uint64_t>& tokens, std::function<void(Status)> done) {
+    worker_->Run([this, tokens, done = std::move(done)](storage::Engine& engine) {
+      Status status = StoreTokens(engine, tokens);
+      env_.Post([done, status] { done(status); });
+    });
+  };
+  auto membership = Membership::Create(env_, std::move(options), std::move(persist));
+  if (!membership.ok()) return membership.status();
+  membership_ = std::move(*membership);
+  return Status::Ok();
+}
+
+void NodeServices::OpenServing() {
+  handoff_ = std::make_unique<HandoffDriver>(env_, *worker_, *membership_, config_.handoff);
+  membership_->AddListener(handoff_.get());
+  CoordinatorOptions coordinator_options;
+  coordinator_options.self_id = config_.node_id;
+  coordinator_options.n = config_.replication.n;
+  coordinator_options.default_r = config_.replication.r;
+  coordinator_options.default_w = config_.replication.w;
+  coordinator_options.sloppy_quorum = config_.replication.sloppy_quorum;
+  coordinator_options.hinted_writes_count = config_.replication.hinted_writes_count;
+  coordinator_options.default_timeout_ms = config_.request_timeout_ms;
+  coordinator_ = std::make_unique<Coordinator>(env_, *replica_, *membership_, *handoff_, coordinator_options);
+
+  ServiceOptions service_options;
+  service_options.node_id = config_.node_id;
+  service_options.version = kVersion;
+  service_options.max_key_bytes = config_.limits.max_key_bytes;
+  service_options.max_value_bytes = config_.limits.max_value_bytes;
+  service_options.max_pending_requests = config_.limits.max_pending_requests;
+  service_options.default_timeout_ms = config_.request_timeout_ms;
+  service_ = std::make_unique<ClientService>(*coordinator_, *engine_, env_.clock(), service_options);
+  service_->SetClusterAdmin(membership_.get());
+  service_->AddStatsSource([this](std::map<std::string, double>* values) { membership_->FillStats(values); });
+  service_->AddStatsSource([this](std::map<std::string, double>* values) { handoff_->FillStats(values); });
+  peer_dispatch_ = std::make_unique<PeerDispatch>(*coordinator_, *membership_);
+}
+
+net::PeerRequestHandler& NodeServices::peer_handler() { return *peer_dispatch_; }
+
+void NodeServices::SetOnStop(std::function<void()> on_stop) { membership_->SetOnStop(std::move(on_stop)); }
+
+Status NodeServices::Start() {
+  DYNKV_RETURN_IF_ERROR(handoff_->Start());
+  DYNKV_RETURN_IF_ERROR(membership_->Start());
+  auto sweep = env_.StartTimer(kSweepIntervalMs, kSweepIntervalMs, [this] {
+    coordinator_->ExpireOverdue();
+    service_->ExpireOverdue();
+  });
+  if (!sweep.ok()) return sweep.status().WithContext("cannot start the request deadline timer");
+  sweep_timer_ = std::move(*sweep);
+  StartReap();
+  return Status::Ok();
+}
+
+void NodeServices::StartReap() {
+  auto on_reap = [this] {
+    storage::StorageWorker* worker = worker_.get();
+    auto cursor = std::make_shared<std::string>();  // touched only on the worker thread
+    const int64_t now = env_.clock().NowMs();
+    const int64_t grace = config_.tombstone_grace_ms;
+    worker->Run([worker, cursor, now, grace](storage::Engine& engine) {
+      ReapBatch(worker, cursor, now, grace, engine);
+    });
+  };
+  auto reap = env_.StartTimer(config_.reap_interval_ms, config_.reap_interval_ms, std::move(on_reap));
+  if (!reap.ok()) {
+    DYNKV_LOG(kWarn) << "expiry scans disabled: " << reap.status().ToString();
+    return;
+  }
+  reap_timer_ = std::move(*reap);
+}
+
+void NodeServices::StopDrivers() {
+  if (drivers_stopped_) return;
+  drivers_stopped_ = true;
+  if (membership_) membership_->Stop();
+  if (handoff_) handoff_->Stop();
+  sweep_timer_.reset();
+  reap_timer_.reset();
+}
+
+void NodeServices::StopStorage() {
+  if (worker_) worker_->Stop();
+}
+
+}  // namespace dynkv::node

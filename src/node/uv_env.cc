@@ -1,0 +1,85 @@
+#include "node/uv_env.h"
+
+#include <utility>
+
+#include "common/log.h"
+#include "storage/storage.h"
+
+namespace dynkv::node {
+
+namespace {
+
+// One uv_timer_t and its callback, on the heap: the handle must outlive its
+// owner until libuv's close callback, which frees it (STYLE.md: one owner
+// per handle, memory freed only in the close callback).
+struct TimerHandle {
+  uv_timer_t timer{};
+  std::function<void()> fn;
+};
+
+class UvTimer final : public Timer {
+ public:
+  explicit UvTimer(TimerHandle* handle) : handle_(handle) {}
+  ~UvTimer() override {
+    uv_timer_stop(&handle_->timer);
+    uv_close(reinterpret_cast<uv_handle_t*>(&handle_->timer),
+             [](uv_handle_t* h) { delete static_cast<TimerHandle*>(h->data); });
+  }
+
+ private:
+  TimerHandle* handle_;
+};
+
+}  // namespace
+
+UvEnv::UvEnv(uv_loop_t* loop, const Clock& clock, CompletionQueue& completions, net::PeerPoolOptions pool_options)
+    : loop_(loop),
+      clock_(clock),
+      completions_(completions),
+      pool_(loop, std::move(pool_options), clock, nullptr, this),
+      random_(std::random_device()()) {}
+
+UvEnv::~UvEnv() { pool_.Close(); }
+
+Result<std::unique_ptr<Timer>> UvEnv::StartTimer(int64_t delay_ms, int64_t repeat_ms, std::function<void()> fn) {
+  auto* handle = new TimerHandle;
+  handle->fn = std::move(fn);
+  handle->timer.data = handle;
+  const int rc = uv_timer_init(loop_, &handle->timer);
+  if (rc != 0) {
+    delete handle;  // never initialized: nothing to close
+    return Status::Internal(std::string("uv_timer_init: ") + uv_strerror(rc));
+  }
+  auto timer = std::make_unique<UvTimer>(handle);
+  const int started = uv_timer_start(
+      &handle->timer, [](uv_timer_t* t) { static_cast<TimerHandle*>(t->data)->fn(); },
+      static_cast<uint64_t>(std::max<int64_t>(delay_ms, 0)), static_cast<uint64_t>(std::max<int64_t>(repeat_ms, 0)));
+  if (started != 0) return Status::Internal(std::string("uv_timer_start: ") + uv_strerror(started));
+  return std::unique_ptr<Timer>(std::move(timer));
+}
+
+void UvEnv::CallPeer(const std::string& address, peer::PeerRequest request, uint32_t timeout_ms, PeerCallback done) {
+  pool_.Call(address, std::move(request), std::move(done), timeout_ms);
+}
+
+std::unique_ptr<storage::StorageWorker> UvEnv::StartStorage(storage::Engine& engine) {
+  return std::make_unique<storage::StorageWorker>(
+      engine, [this](std::function<void()> fn) { completions_.Post(std::move(fn)); });
+}
+
+void UvEnv::OnPeerUnreachable(const std::string& address, const Status& why) {
+  DYNKV_LOG(kDebug) << "peer " << address << " unreachable: " << why.ToString();
+  if (unreachable_) unreachable_(address);
+}
+
+void UvEnv::FillStats(std::map<std::string, double>* values) const {
+  const net::PeerStats& p = pool_.stats();
+  auto& v = *values;
+  v["peer.requests_sent"] = static_cast<double>(p.traffic.requests_sent);
+  v["peer.timeouts"] = static_cast<double>(p.traffic.timeouts);
+  v["peer.connects"] = static_cast<double>(p.connects);
+  v["peer.connect_failures"] = static_cast<double>(p.connect_failures);
+  v["peer.connections_lost"] = static_cast<double>(p.connections_lost);
+}
+
+}  // namespace dynkv::node

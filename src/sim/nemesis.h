@@ -1,0 +1,52 @@
+// Nemesis: the simulator's fault schedule, one fault at a time, each in a
+// window of 1-5 simulated seconds after a calm gap of 1-3 s, all drawn from
+// the cluster's seeded random (after tools/chaos/nemesis.py):
+//   kill       the node dies; it restarts on its data dir when the window ends
+//   pause      every event of the node is held for the window (SIGSTOP)
+//   partition  one node isolated, two halves, or one node cut off one way
+//   drop       10-30% of all messages lost and 5% duplicated
+//   clock      one node's wall clock jumps 1-60 s forward or back
+// Every window is recorded in the History for the checker.
+#pragma once
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "sim/checker.h"
+#include "sim/sim_cluster.h"
+
+namespace dynkv::sim {
+
+// The fault kinds above, by name. INVALID_ARGUMENT naming an unknown one.
+Result<std::vector<std::string>> ParseFaults(const std::string& list);
+
+class Nemesis {
+ public:
+  // REQUIRES: cluster and history outlive the nemesis.
+  Nemesis(SimCluster& cluster, History& history, std::vector<std::string> faults);
+
+  // Schedules the first fault.
+  void Start();
+  // Ends the fault in progress now, and starts no other: every node runs
+  // again, unpaused, on a whole network with its true clock.
+  Status Stop();
+
+ private:
+  void Begin();
+  void End();
+
+  SimCluster& cluster_;
+  History& history_;
+  std::vector<std::string> faults_;
+  LinkOptions calm_link_;
+  bool stopped_ = false;
+  bool active_ = false;
+  FaultWindow window_;
+  size_t target_ = 0;
+  uint64_t generation_ = 0;  // tells a scheduled End which fault it ends
+  Status restart_status_;
+};
+
+}  // namespace dynkv::sim

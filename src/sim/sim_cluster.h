@@ -1,0 +1,124 @@
+// SimCluster: whole dynkv nodes in one process and one thread, on the
+// simulated clock and network (DESIGN.md: The node environment and the
+// simulator; FoundationDB's simulation is the model). Each node is the real
+// NodeServices of dynkvd -- coordinator, replica over its own LevelDB in a
+// directory of its own, hinted handoff, gossip -- on a SimEnv instead of
+// libuv; peer requests travel through the SimNetwork to the target node's
+// peer handler, client requests to its ClientService.
+//
+// Faults: kill (the life ends; what the storage worker had not written is
+// lost; a restart opens the same data dir), pause (every event of the node
+// held until it resumes), partitions and one-way cuts (SimNetwork), message
+// loss, duplication and delay (LinkOptions), clock jumps (SimEnv).
+//
+// With gossip_only, a node is its gossip driver (Membership) alone, with no
+// storage: enough for membership at a thousand nodes.
+//
+// Node i (from 0) is "n<i+1>", with peer address "n<i+1>.sim:7000" and client
+// address "n<i+1>.sim:8000". Deterministic: a seed and a build give one run.
+//
+// Threads: one.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "client.pb.h"
+#include "common/object.h"
+#include "common/status.h"
+#include "node/config.h"
+#include "node/membership.h"
+#include "node/services.h"
+#include "sim/sim_env.h"
+#include "sim/sim_network.h"
+#include "sim/trace.h"
+
+namespace dynkv::sim {
+
+struct SimClusterOptions {
+  size_t nodes = 5;
+  size_t seed_nodes = 2;  // the first ones are every node's seeds
+  node::ReplicationConfig replication;
+  uint32_t vnodes = 8;
+  uint32_t request_timeout_ms = 1500;  // the nodes' request_timeout
+  int64_t max_storage_delay_ms = 2;
+  uint64_t cache_bytes = 1 << 20;
+  LinkOptions link;
+  bool gossip_only = false;
+};
+
+class SimCluster final : public PeerRouter {
+ public:
+  // `dir`: where the nodes' data dirs go (must exist). `trace` may be null.
+  SimCluster(uint64_t seed, std::string dir, SimClusterOptions options, Trace* trace = nullptr);
+  ~SimCluster() override;
+
+  size_t size() const { return nodes_.size(); }
+  const std::string& id(size_t i) const;
+  const std::string& peer_address(size_t i) const;
+  // The node whose id is `node_id`, or size() when none is.
+  size_t IndexOf(const std::string& node_id) const;
+
+  // Starts node i (again: a restart on its data dir, a new generation).
+  Status Start(size_t i);
+  Status StartAll();
+  // The process dies at once: no event of it runs again, queued storage work is lost.
+  void Kill(size_t i);
+  void Pause(size_t i);
+  void Resume(size_t i);
+  void JumpClock(size_t i, int64_t delta_ms);
+  void ResetClock(size_t i);
+  bool running(size_t i) const;
+  bool paused(size_t i) const;
+
+  // A client request from `client` (an endpoint name) to node i's client
+  // port; `reply` when the answer gets back, never if it is lost or the
+  // node dies first.
+  void Request(const std::string& client, size_t i, dynkv::client::Request request,
+               std::function<void(dynkv::client::Response)> reply);
+
+  // Every running node's membership; nullptr when i is not running.
+  const node::Membership* membership(size_t i) const;
+  node::NodeServices* services(size_t i);
+  // Every running, unpaused node is ready and sees every other such node up and NORMAL.
+  bool Converged() const;
+  // Every running node other than i judges node i `up`.
+  bool AllSeeUp(size_t i, bool up) const;
+
+  // The node indexes of the key's N primaries in node i's ring, in order.
+  std::vector<size_t> ReplicasOf(size_t i, const std::string& key) const;
+  // What node i stores for `key` (running it until the storage answers).
+  Result<Object> Stored(size_t i, const std::string& key);
+
+  void RunFor(int64_t ms) { loop_.RunFor(ms); }
+  // Runs until `done()` (checked every `step_ms`), at most max_ms. False if it never held.
+  bool RunUntil(const std::function<bool()>& done, int64_t max_ms, int64_t step_ms = 10);
+
+  SimLoop& loop() { return loop_; }
+  SimNetwork& network() { return network_; }
+  SimRandom& random() { return random_; }
+
+  // PeerRouter
+  void Route(const std::string& from_address, const std::string& to_address, peer::PeerRequest request,
+             std::function<void(peer::PeerResponse)> reply, std::function<void()> refused) override;
+
+ private:
+  struct Node;
+  node::Config ConfigOf(size_t i) const;
+  Node* At(const std::string& address);
+  void Note(const std::string& what);
+
+  std::string dir_;
+  SimClusterOptions options_;
+  Trace* trace_;
+  SimLoop loop_;
+  SimRandom random_;
+  SimNetwork network_;
+  std::vector<std::unique_ptr<Node>> nodes_;
+};
+
+}  // namespace dynkv::sim

@@ -1,0 +1,131 @@
+#include "sim/sim_run.h"
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "sim/nemesis.h"
+#include "sim/sim_cluster.h"
+#include "sim/trace.h"
+#include "sim/workload.h"
+
+namespace dynkv::sim {
+
+namespace {
+
+constexpr int64_t kConvergeMs = 60'000;
+constexpr int64_t kSettleMs = 10'000;  // after the faults: hints are handed over
+constexpr int64_t kMaxRunMs = 3'600'000;
+
+// A data dir tree of its own for one run, removed with it.
+class RunDir {
+ public:
+  explicit RunDir(const std::string& parent) {
+    std::string base = parent;
+    if (base.empty()) {
+      const char* tmp = std::getenv("TMPDIR");
+      base = tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
+    }
+    std::string pattern = base + "/dynkv-sim-XXXXXX";
+    if (mkdtemp(pattern.data()) != nullptr) path_ = pattern;
+  }
+  ~RunDir() {
+    std::error_code ignored;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+SimClusterOptions ClusterOptions(const SimRunOptions& options) {
+  SimClusterOptions cluster;
+  cluster.nodes = options.nodes;
+  cluster.replication.n = options.n;
+  cluster.replication.r = options.r;
+  cluster.replication.w = options.w;
+  cluster.replication.last_write_wins = options.last_write_wins;
+  return cluster;
+}
+
+void Tally(const History& history, SeedResult* result) {
+  for (const Op& op : history.ops) {
+    if (op.kind == OpKind::kFinalRead) continue;
+    ++result->ops;
+    if (op.ok) ++result->acked;
+  }
+  result->lost = result->verdict.lost.size();
+  result->invented = result->verdict.invented.size();
+  result->stale = result->verdict.stale.size();
+}
+
+}  // namespace
+
+Status ValidateRunOptions(const SimRunOptions& options) {
+  if (options.nodes == 0) return Status::InvalidArgument("--nodes must be at least 1");
+  if (options.n == 0 || options.n > options.nodes) {
+    return Status::InvalidArgument("--n " + std::to_string(options.n) + " must be 1.." + std::to_string(options.nodes) +
+                                   " (the number of nodes)");
+  }
+  if (options.r == 0 || options.r > options.n) return Status::InvalidArgument("--r must be 1..n");
+  if (options.w == 0 || options.w > options.n) return Status::InvalidArgument("--w must be 1..n");
+  if (options.ops == 0) return Status::InvalidArgument("--ops must be at least 1");
+  return Status::Ok();
+}
+
+SeedResult RunSeed(uint64_t seed, const SimRunOptions& options) {
+  SeedResult result;
+  result.seed = seed;
+  Trace trace;
+  if (!options.trace_path.empty() && !trace.WriteTo(options.trace_path)) {
+    result.problem = "cannot write the trace to " + options.trace_path;
+    return result;
+  }
+  RunDir dir(options.tmp_dir);
+  if (dir.path().empty()) {
+    result.problem = "cannot make a data directory for the run";
+    return result;
+  }
+  History history;
+  {
+    SimCluster cluster(seed, dir.path(), ClusterOptions(options), &trace);
+    const int64_t started = cluster.loop().now();
+    Status status = cluster.StartAll();
+    if (status.ok() && !cluster.RunUntil([&] { return cluster.Converged(); }, kConvergeMs)) {
+      status = Status::Timeout("the cluster did not converge at start");
+    }
+    WorkloadOptions workload;
+    workload.workload = options.workload;
+    workload.r = options.r;
+    workload.w = options.w;
+    workload.ops = options.ops;
+    WorkloadRun run(cluster, history, workload);
+    Nemesis nemesis(cluster, history, options.faults);
+    if (status.ok()) {
+      run.Start();
+      nemesis.Start();
+      if (!cluster.RunUntil([&] { return run.Finished(); }, kMaxRunMs)) status = Status::Timeout("clients hung");
+      Status healed = nemesis.Stop();
+      if (status.ok()) status = healed;
+    }
+    if (status.ok() && !cluster.RunUntil([&] { return cluster.Converged(); }, kConvergeMs)) {
+      status = Status::Timeout("the cluster did not converge after the faults healed");
+    }
+    if (status.ok()) {
+      cluster.RunFor(kSettleMs);
+      run.FinalReads();
+    }
+    if (!status.ok()) result.problem = status.ToString();
+    result.simulated_ms = cluster.loop().now() - started;
+  }
+  result.verdict = Check(history);
+  Tally(history, &result);
+  result.trace = trace.Hex();
+  result.ok = result.problem.empty() && result.verdict.valid() && result.verdict.judgeable();
+  if (result.problem.empty() && !result.verdict.judgeable()) {
+    result.problem = std::to_string(result.verdict.unread_keys.size()) + " key(s) had no successful final read";
+  }
+  return result;
+}
+
+}  // namespace dynkv::sim

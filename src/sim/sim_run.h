@@ -1,0 +1,48 @@
+// One seeded simulator run, as `dynkv-sim` runs each seed: a cluster of
+// whole nodes starts and converges, the workload's clients run their
+// operations while the nemesis injects faults, then every fault heals, the
+// cluster settles (hints are handed over), every key is read at R=all, and
+// the checker judges the history.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "sim/checker.h"
+
+namespace dynkv::sim {
+
+struct SimRunOptions {
+  size_t nodes = 5;
+  uint32_t n = 3;
+  uint32_t r = 2;
+  uint32_t w = 2;
+  std::vector<std::string> faults;  // ParseFaults names
+  uint64_t ops = 2000;
+  Workload workload = Workload::kSet;
+  bool last_write_wins = false;  // --conflicts lww
+  std::string trace_path;        // empty: no trace file
+  std::string tmp_dir;           // where data dirs go; empty: $TMPDIR or /tmp
+};
+
+struct SeedResult {
+  uint64_t seed = 0;
+  bool ok = false;
+  uint64_t ops = 0;    // operations recorded, final reads not included
+  uint64_t acked = 0;  // of which acknowledged
+  uint64_t lost = 0;
+  uint64_t invented = 0;
+  uint64_t stale = 0;
+  std::string trace;      // the trace hash, 16 hex digits
+  std::string problem;    // why the run could not be judged, if it could not
+  int64_t simulated_ms = 0;
+  Verdict verdict;
+};
+
+// INVALID_ARGUMENT for impossible options (r or w above n, n above nodes).
+Status ValidateRunOptions(const SimRunOptions& options);
+SeedResult RunSeed(uint64_t seed, const SimRunOptions& options);
+
+}  // namespace dynkv::sim

@@ -1,0 +1,27 @@
+#include "sim/trace.h"
+
+#include <xxhash.h>
+
+#include <cstdio>
+
+namespace dynkv::sim {
+
+bool Trace::WriteTo(const std::string& path) {
+  file_ = std::make_unique<std::ofstream>(path);
+  return file_->good();
+}
+
+void Trace::Add(int64_t time_ms, std::string_view line) {
+  hash_ = XXH3_64bits_withSeed(&time_ms, sizeof(time_ms), hash_);
+  hash_ = XXH3_64bits_withSeed(line.data(), line.size(), hash_);
+  ++lines_;
+  if (file_) *file_ << time_ms << ' ' << line << '\n';
+}
+
+std::string Trace::Hex() const {
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(hash_));
+  return hex;
+}
+
+}  // namespace dynkv::sim
