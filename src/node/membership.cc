@@ -19,7 +19,6 @@ Result<std::unique_ptr<Membership>> Membership::Create(Env& env, MembershipOptio
   membership->gossiper_->AddListener(membership.get());
   Membership* self = membership.get();
   env.SetPeerUnreachable([self](const std::string& address) { self->OnPeerUnreachable(address); });
-  membership->RebuildRing();
   return membership;
 }
 
@@ -130,7 +129,7 @@ void Membership::MaybeTakeTokens() {
       return;  // its turn first
     }
   }
-  auto tokens = ring::AllocateTokens(*ring_, gossiper_->self().node_id, options_.vnodes);
+  auto tokens = ring::AllocateTokens(*CurrentRing(), gossiper_->self().node_id, options_.vnodes);
   if (!tokens.ok()) {
     DYNKV_LOG(kError) << "cannot allocate tokens: " << tokens.status().ToString();
     return;
@@ -144,13 +143,18 @@ void Membership::MaybeTakeTokens() {
     }
     gossiper_->SetTokens(tokens);
     gossiper_->SetStatus(gossip::NodeStatus::kNormal);
-    RebuildRing();
+    RingChanged();
     DYNKV_LOG(kInfo) << gossiper_->self().node_id << " took " << tokens.size() << " tokens and is NORMAL";
   });
 }
 
+std::shared_ptr<const ring::Ring> Membership::CurrentRing() const {
+  if (ring_stale_) RebuildRing();
+  return ring_;
+}
+
 // The ring holds every node that owns tokens and has not left.
-void Membership::RebuildRing() {
+void Membership::RebuildRing() const {
   ring::TokenMap tokens;
   for (const gossip::Member& member : gossiper_->Members()) {
     const gossip::NodeState& state = member.state;
@@ -158,6 +162,7 @@ void Membership::RebuildRing() {
     tokens[state.node_id] = state.tokens;
   }
   ring_ = std::make_shared<const ring::Ring>(tokens);
+  ring_stale_ = false;
 }
 
 void Membership::RequestStop() {
@@ -211,14 +216,15 @@ void Membership::FillMembers(pb::MembersResponse* out) const {
 
 void Membership::FillRing(pb::RingResponse* out) const {
   out->set_node_id(gossiper_->self().node_id);
-  const size_t n = std::min<size_t>(options_.replication_n, ring_->nodes().size());
+  const std::shared_ptr<const ring::Ring> ring = CurrentRing();
+  const size_t n = std::min<size_t>(options_.replication_n, ring->nodes().size());
   out->set_n(static_cast<uint32_t>(n));
-  const std::map<std::string, double> shares = ring::Shares(*ring_);
-  const std::map<std::string, double> replicated = ring::ReplicatedShares(*ring_, std::max<size_t>(n, 1));
+  const std::map<std::string, double> shares = ring::Shares(*ring);
+  const std::map<std::string, double> replicated = ring::ReplicatedShares(*ring, std::max<size_t>(n, 1));
   for (const auto& [node_id, share] : shares) {
     pb::RingShare* s = out->add_shares();
     s->set_node_id(node_id);
-    s->set_tokens(static_cast<uint32_t>(ring_->TokensOf(node_id).size()));
+    s->set_tokens(static_cast<uint32_t>(ring->TokensOf(node_id).size()));
     s->set_share(share);
     auto it = replicated.find(node_id);
     s->set_replica_share(it == replicated.end() ? 0 : it->second);
@@ -241,7 +247,7 @@ void Membership::FillStats(std::map<std::string, double>* values) const {
     if (member.self) continue;
     v["failure_detector.phi." + member.state.node_id] = member.phi;
   }
-  v["ring.tokens"] = static_cast<double>(ring_->token_count());
+  v["ring.tokens"] = static_cast<double>(CurrentRing()->token_count());
   v["node.ready"] = Ready() ? 1 : 0;
 }
 
@@ -260,18 +266,18 @@ void Membership::OnPeerUnreachable(const std::string& address) {
 void Membership::OnJoin(const gossip::NodeState& state) {
   DYNKV_LOG(kInfo) << "node " << state.node_id << " joined (" << gossip::StatusName(state.status) << ", "
                    << state.peer_address << ")";
-  RebuildRing();
+  RingChanged();
 }
 
 void Membership::OnChange(const gossip::NodeState& state) {
   DYNKV_LOG(kInfo) << "node " << state.node_id << " is " << gossip::StatusName(state.status) << " with "
                    << state.tokens.size() << " tokens";
-  RebuildRing();
+  RingChanged();
 }
 
 void Membership::OnRestart(const gossip::NodeState& state) {
   DYNKV_LOG(kInfo) << "node " << state.node_id << " restarted (generation " << state.generation << ")";
-  RebuildRing();
+  RingChanged();
 }
 
 void Membership::OnUp(const std::string& node_id) { DYNKV_LOG(kInfo) << "node " << node_id << " is up"; }
@@ -281,7 +287,7 @@ void Membership::OnDown(const std::string& node_id) { DYNKV_LOG(kWarn) << "node 
 void Membership::OnLeave(const std::string& node_id) {
   DYNKV_LOG(kInfo) << "node " << node_id << " left the cluster";
   if (const gossip::NodeState* state = gossiper_->Find(node_id)) env_.ForgetPeer(state->peer_address);
-  RebuildRing();
+  RingChanged();
 }
 
 }  // namespace dynkv::node

@@ -68,7 +68,9 @@ class Membership final : public net::PeerRequestHandler,
   void AddListener(gossip::MembershipListener* listener) { gossiper_->AddListener(listener); }
 
   // ClusterView
-  std::shared_ptr<const ring::Ring> CurrentRing() const override { return ring_; }
+  // Rebuilt when first asked for after a change: a thousand-node cluster
+  // applies many states per round and most never reach a request.
+  std::shared_ptr<const ring::Ring> CurrentRing() const override;
   bool IsUp(const std::string& node_id) const override { return gossiper_->IsUp(node_id); }
   std::string PeerAddress(const std::string& node_id) const override;
   // As Cassandra waits for gossip to settle before it serves: ready once
@@ -100,7 +102,8 @@ class Membership final : public net::PeerRequestHandler,
   void Round();
   void SendSyn(const gossip::OutgoingSyn& out);
   void MaybeTakeTokens();
-  void RebuildRing();
+  void RebuildRing() const;
+  void RingChanged() { ring_stale_ = true; }
   void RequestStop();
   void OnPeerUnreachable(const std::string& address);
 
@@ -109,7 +112,10 @@ class Membership final : public net::PeerRequestHandler,
   MembershipOptions options_;
   PersistTokens persist_tokens_;
   std::unique_ptr<gossip::Gossiper> gossiper_;
-  std::shared_ptr<const ring::Ring> ring_ = std::make_shared<ring::Ring>();
+  // The ring of every node that owns tokens and has not left; a cache of the
+  // gossiper's table, rebuilt lazily.
+  mutable std::shared_ptr<const ring::Ring> ring_ = std::make_shared<ring::Ring>();
+  mutable bool ring_stale_ = true;
   std::unique_ptr<Timer> timer_;
   uint64_t rounds_ = 0;
   bool allocating_ = false;

@@ -59,6 +59,7 @@ class NodeServices {
   // Replication, hint and gossip requests of other nodes.
   net::PeerRequestHandler& peer_handler();
   Membership& membership() { return *membership_; }
+  Coordinator& coordinator() { return *coordinator_; }
   storage::StorageWorker& worker() { return *worker_; }
   const Identity& identity() const { return identity_; }
 

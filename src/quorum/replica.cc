@@ -70,7 +70,13 @@ void LocalReplica::Write(std::string key, VersionVector context, Sibling sibling
 
 void LocalReplica::Apply(std::string key, Object object, Done done) {
   auto mutate = [object = std::move(object), mode = mode_](const Object& current) -> Result<Object> {
+#ifdef DYNKV_PLANTED_BUG_SYNC_OVERWRITES
+    // Test builds only (meson_options.txt): the bug the simulator must catch.
+    static_cast<void>(current);
+    return Resolve(object, mode);
+#else
     return Resolve(dvv::Sync(current, object), mode);
+#endif
   };
   worker_.Update(std::move(key), std::move(mutate), std::move(done));
 }

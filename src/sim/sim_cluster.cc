@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "common/key_hash.h"
+#include "storage/storage.h"
 #include "peer.pb.h"
 
 namespace dynkv::sim {
@@ -14,6 +15,27 @@ constexpr uint16_t kPeerPort = 7000;
 constexpr uint16_t kClientPort = 8000;
 
 }  // namespace
+
+// Records the membership events a node sees, for tests and the trace.
+class SimCluster::Recorder final : public gossip::MembershipListener {
+ public:
+  Recorder(SimCluster& cluster, std::string self) : cluster_(cluster), self_(std::move(self)) {}
+  void OnJoin(const gossip::NodeState& state) override { Add("join", state.node_id); }
+  void OnChange(const gossip::NodeState& state) override { Add("change", state.node_id); }
+  void OnRestart(const gossip::NodeState& state) override { Add("restart", state.node_id); }
+  void OnUp(const std::string& node_id) override { Add("up", node_id); }
+  void OnDown(const std::string& node_id) override { Add("down", node_id); }
+  void OnLeave(const std::string& node_id) override { Add("leave", node_id); }
+  std::vector<ObservedEvent> events;
+
+ private:
+  void Add(const char* kind, const std::string& node_id) {
+    events.push_back({cluster_.loop_.now(), kind, node_id});
+    cluster_.Note(self_ + " sees " + node_id + " " + kind);
+  }
+  SimCluster& cluster_;
+  std::string self_;
+};
 
 struct SimCluster::Node {
   std::string id;
@@ -28,9 +50,10 @@ struct SimCluster::Node {
   std::vector<uint64_t> tokens;
   uint64_t last_generation = 0;
   uint64_t lives = 0;
+  std::unique_ptr<Recorder> recorder;
 
   bool running() const { return env != nullptr; }
-  const node::Membership* gossip() const {
+  node::Membership* gossip() const {
     if (services) return &services->membership();
     return membership.get();
   }
@@ -49,7 +72,20 @@ SimCluster::SimCluster(uint64_t seed, std::string dir, SimClusterOptions options
     node->peer_address = node->host + ":" + std::to_string(kPeerPort);
     node->client_address = node->host + ":" + std::to_string(kClientPort);
     node->data_dir = dir_ + "/" + node->id;
+    node->recorder = std::make_unique<Recorder>(*this, node->id);
     nodes_.push_back(std::move(node));
+  }
+  if (options_.gossip_only && options_.preassigned_tokens) AssignTokens();
+}
+
+// Tokens as the nodes would have taken them joining one by one.
+void SimCluster::AssignTokens() {
+  ring::TokenMap tokens;
+  for (auto& node : nodes_) {
+    auto taken = ring::AllocateTokens(ring::Ring(tokens), node->id, options_.vnodes);
+    if (!taken.ok()) continue;  // left to join instead
+    node->tokens = *taken;
+    tokens[node->id] = *taken;
   }
 }
 
@@ -96,44 +132,11 @@ Status SimCluster::Start(size_t i) {
   Node& n = *nodes_.at(i);
   if (n.running()) return Status::Ok();
   ++n.lives;
-  n.env = std::make_unique<SimEnv>(loop_, random_, *this,
-                                   SimEnvOptions{n.id, n.peer_address, 5000, options_.max_storage_delay_ms});
+  SimEnvOptions env_options{n.id, n.peer_address, 5000, options_.max_storage_delay_ms,
+                            [this](const std::string& address) { return refused_at_once_.count(address) > 0; }};
+  n.env = std::make_unique<SimEnv>(loop_, random_, *this, std::move(env_options));
   const node::Config config = ConfigOf(i);
-  Status status;
-  if (options_.gossip_only) {
-    node::Identity identity;
-    identity.actor = n.id + ".sim";
-    identity.generation = std::max<uint64_t>(static_cast<uint64_t>(n.env->clock().NowMs()), n.last_generation + 1);
-    n.last_generation = identity.generation;
-    identity.tokens = n.tokens;
-    auto persist = [this, &n](const std::vector<uint64_t>& tokens, std::function<void(Status)> done) {
-      n.tokens = tokens;
-      n.env->Post([done] { done(Status::Ok()); });
-    };
-    auto membership = node::Membership::Create(*n.env, node::MembershipOptionsFor(config, identity, false), persist);
-    if (membership.ok()) {
-      n.membership = std::move(*membership);
-      status = n.membership->Start();
-    } else {
-      status = membership.status();
-    }
-  } else {
-    std::filesystem::create_directories(n.data_dir);
-    auto services = node::NodeServices::Open(config, *n.env);
-    if (services.ok()) {
-      n.services = std::move(*services);
-      // A node that leaves, or learns it was removed, stops: its process ends.
-      const uint64_t life = n.lives;
-      n.services->SetOnStop([this, i, life] {
-        loop_.After(0, [this, i, life] {
-          if (nodes_[i]->lives == life) Kill(i);
-        });
-      });
-      status = n.services->Start();
-    } else {
-      status = services.status();
-    }
-  }
+  Status status = options_.gossip_only ? StartGossipOnly(i, config) : StartWholeNode(i, config);
   if (!status.ok()) {
     Kill(i);
     return status.WithContext("starting " + n.id);
@@ -142,6 +145,47 @@ Status SimCluster::Start(size_t i) {
   network_.Restore(n.client_address);
   Note("start " + n.id + " life " + std::to_string(n.lives));
   return Status::Ok();
+}
+
+Status SimCluster::StartGossipOnly(size_t i, const node::Config& config) {
+  Node& n = *nodes_[i];
+  node::Identity identity;
+  identity.actor = n.id + ".sim";
+  identity.generation = std::max<uint64_t>(static_cast<uint64_t>(n.env->clock().NowMs()), n.last_generation + 1);
+  n.last_generation = identity.generation;
+  identity.tokens = n.tokens;
+  auto persist = [&n](const std::vector<uint64_t>& tokens, std::function<void(Status)> done) {
+    n.tokens = tokens;  // what the data dir would keep
+    n.env->Post([done] { done(Status::Ok()); });
+  };
+  auto membership = node::Membership::Create(*n.env, node::MembershipOptionsFor(config, identity, false), persist);
+  if (!membership.ok()) return membership.status();
+  n.membership = std::move(*membership);
+  n.membership->AddListener(n.recorder.get());
+  n.membership->SetOnStop(StopCallback(i));
+  return n.membership->Start();
+}
+
+Status SimCluster::StartWholeNode(size_t i, const node::Config& config) {
+  Node& n = *nodes_[i];
+  std::filesystem::create_directories(n.data_dir);
+  auto services = node::NodeServices::Open(config, *n.env);
+  if (!services.ok()) return services.status();
+  n.services = std::move(*services);
+  n.services->membership().AddListener(n.recorder.get());
+  n.services->SetOnStop(StopCallback(i));
+  return n.services->Start();
+}
+
+// A node that leaves, or learns it was removed, stops: its process ends
+// (later, outside the membership's own call).
+std::function<void()> SimCluster::StopCallback(size_t i) {
+  const uint64_t life = nodes_[i]->lives;
+  return [this, i, life] {
+    loop_.After(0, [this, i, life] {
+      if (nodes_[i]->lives == life) Kill(i);
+    });
+  };
 }
 
 Status SimCluster::StartAll() {
@@ -181,6 +225,11 @@ void SimCluster::JumpClock(size_t i, int64_t delta_ms) {
 
 void SimCluster::ResetClock(size_t i) {
   if (running(i)) nodes_[i]->env->ResetClock();
+}
+
+void SimCluster::RefuseAtOnce(size_t i, bool on) {
+  if (on) refused_at_once_.insert(peer_address(i));
+  else refused_at_once_.erase(peer_address(i));
 }
 
 bool SimCluster::running(size_t i) const { return nodes_.at(i)->running(); }
@@ -236,6 +285,21 @@ const node::Membership* SimCluster::membership(size_t i) const {
   return running(i) ? nodes_[i]->gossip() : nullptr;
 }
 
+node::Membership* SimCluster::mutable_membership(size_t i) { return running(i) ? nodes_[i]->gossip() : nullptr; }
+
+void SimCluster::Leave(size_t i) {
+  if (node::Membership* m = mutable_membership(i)) m->Leave();
+}
+
+const std::vector<ObservedEvent>& SimCluster::events(size_t i) const { return nodes_.at(i)->recorder->events; }
+
+int64_t SimCluster::FirstEvent(size_t i, const std::string& kind, const std::string& node_id, int64_t since) const {
+  for (const ObservedEvent& event : events(i)) {
+    if (event.time_ms >= since && event.kind == kind && event.node_id == node_id) return event.time_ms;
+  }
+  return -1;
+}
+
 node::NodeServices* SimCluster::services(size_t i) { return nodes_.at(i)->services.get(); }
 
 bool SimCluster::AllSeeUp(size_t i, bool up) const {
@@ -246,11 +310,11 @@ bool SimCluster::AllSeeUp(size_t i, bool up) const {
   return true;
 }
 
-bool SimCluster::Converged() const {
+bool SimCluster::Converged(bool require_ready) const {
   for (size_t i = 0; i < nodes_.size(); ++i) {
     if (!running(i) || paused(i)) continue;
     const node::Membership& m = *membership(i);
-    if (!m.Ready()) return false;
+    if (require_ready && !m.Ready()) return false;
     for (size_t j = 0; j < nodes_.size(); ++j) {
       if (!running(j) || paused(j)) continue;
       const gossip::NodeState* state = m.gossiper().Find(id(j));
@@ -280,6 +344,20 @@ Result<Object> SimCluster::Stored(size_t i, const std::string& key) {
     return Status::Timeout("storage of " + id(i) + " did not answer");
   }
   return std::move(*stored);
+}
+
+Result<uint64_t> SimCluster::HintsKept(size_t i) {
+  if (!running(i) || !nodes_[i]->services) return Status::Unavailable(id(i) + " is not running");
+  std::optional<Result<uint64_t>> count;
+  SimEnv* env = nodes_[i]->env.get();
+  nodes_[i]->services->worker().Run([env, &count](storage::Engine& engine) {
+    Result<uint64_t> counted = engine.CountHints();
+    env->Post([&count, counted] { count = counted; });
+  });
+  if (!RunUntil([&count] { return count.has_value(); }, 10'000, 1)) {
+    return Status::Timeout("storage of " + id(i) + " did not answer");
+  }
+  return std::move(*count);
 }
 
 bool SimCluster::RunUntil(const std::function<bool()>& done, int64_t max_ms, int64_t step_ms) {

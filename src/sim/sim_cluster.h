@@ -24,6 +24,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,13 @@
 
 namespace dynkv::sim {
 
+// One membership event seen by one node, with the simulated time.
+struct ObservedEvent {
+  int64_t time_ms;
+  std::string kind;  // join, change, restart, up, down, leave
+  std::string node_id;
+};
+
 struct SimClusterOptions {
   size_t nodes = 5;
   size_t seed_nodes = 2;  // the first ones are every node's seeds
@@ -49,6 +57,9 @@ struct SimClusterOptions {
   uint64_t cache_bytes = 1 << 20;
   LinkOptions link;
   bool gossip_only = false;
+  // gossip_only: every node starts NORMAL with tokens of its own, as a
+  // cluster that existed before (its members restart); else they join.
+  bool preassigned_tokens = false;
 };
 
 class SimCluster final : public PeerRouter {
@@ -74,6 +85,9 @@ class SimCluster final : public PeerRouter {
   void ResetClock(size_t i);
   bool running(size_t i) const;
   bool paused(size_t i) const;
+  // While on, every node's calls to node i fail at once, inside the call,
+  // as PeerPool's do while a peer is backing off.
+  void RefuseAtOnce(size_t i, bool on);
 
   // A client request from `client` (an endpoint name) to node i's client
   // port; `reply` when the answer gets back, never if it is lost or the
@@ -81,18 +95,29 @@ class SimCluster final : public PeerRouter {
   void Request(const std::string& client, size_t i, dynkv::client::Request request,
                std::function<void(dynkv::client::Response)> reply);
 
-  // Every running node's membership; nullptr when i is not running.
+  // The node leaves (`dynkv leave`): it tells its peers, then stops.
+  void Leave(size_t i);
+
+  // Node i's membership; nullptr when i is not running.
   const node::Membership* membership(size_t i) const;
+  node::Membership* mutable_membership(size_t i);
+  // The membership events node i has seen, in every life, in order.
+  const std::vector<ObservedEvent>& events(size_t i) const;
+  // When node i first saw `kind` about `node_id` at or after `since`; -1 if never.
+  int64_t FirstEvent(size_t i, const std::string& kind, const std::string& node_id, int64_t since) const;
   node::NodeServices* services(size_t i);
-  // Every running, unpaused node is ready and sees every other such node up and NORMAL.
-  bool Converged() const;
+  // Every running, unpaused node sees every other such node up and NORMAL
+  // at its current generation, and (with require_ready) is ready to serve.
+  bool Converged(bool require_ready = true) const;
   // Every running node other than i judges node i `up`.
   bool AllSeeUp(size_t i, bool up) const;
 
   // The node indexes of the key's N primaries in node i's ring, in order.
   std::vector<size_t> ReplicasOf(size_t i, const std::string& key) const;
-  // What node i stores for `key` (running it until the storage answers).
+  // What node i stores for `key`, and the hints it keeps for all targets
+  // (running the cluster until its storage answers).
   Result<Object> Stored(size_t i, const std::string& key);
+  Result<uint64_t> HintsKept(size_t i);
 
   void RunFor(int64_t ms) { loop_.RunFor(ms); }
   // Runs until `done()` (checked every `step_ms`), at most max_ms. False if it never held.
@@ -108,7 +133,12 @@ class SimCluster final : public PeerRouter {
 
  private:
   struct Node;
+  class Recorder;
   node::Config ConfigOf(size_t i) const;
+  Status StartGossipOnly(size_t i, const node::Config& config);
+  Status StartWholeNode(size_t i, const node::Config& config);
+  void AssignTokens();
+  std::function<void()> StopCallback(size_t i);
   Node* At(const std::string& address);
   void Note(const std::string& what);
 
@@ -119,6 +149,7 @@ class SimCluster final : public PeerRouter {
   SimRandom random_;
   SimNetwork network_;
   std::vector<std::unique_ptr<Node>> nodes_;
+  std::set<std::string> refused_at_once_;  // peer addresses
 };
 
 }  // namespace dynkv::sim

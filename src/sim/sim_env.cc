@@ -73,6 +73,9 @@ void SimEnv::Resume() {
 
 void SimEnv::CallPeer(const std::string& address, peer::PeerRequest request, uint32_t timeout_ms,
                       PeerCallback done) {
+  if (options_.refuse_at_once && options_.refuse_at_once(address)) {
+    return done(Status::Unavailable("cannot connect to " + address + ": backing off"));
+  }
   const uint64_t call = next_call_++;
   calls_.emplace(call, std::move(done));
   request.set_from_node(options_.node_id);

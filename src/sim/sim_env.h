@@ -54,6 +54,9 @@ struct SimEnvOptions {
   std::string peer_address;
   uint32_t call_timeout_ms = 5000;  // as the PeerPool's default
   int64_t max_storage_delay_ms = 2;  // a drain runs 0..this after work is queued
+  // Calls to an address for which this says true fail inside the call with
+  // UNAVAILABLE, as PeerPool's do while a peer is backing off.
+  std::function<bool(const std::string& address)> refuse_at_once;
 };
 
 class SimEnv final : public Env {

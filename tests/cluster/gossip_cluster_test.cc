@@ -1,13 +1,17 @@
-// Gossip and failure detection on whole simulated clusters (issue 3's
-// acceptance): convergence, partitions, restarts, message loss, 100 nodes,
-// leaving and removal. Seeded: DYNKV_TEST_SEED replays a printed seed.
-#include "gossip_cluster.h"
-
+// Gossip and failure detection on simulated clusters of the real gossip
+// driver (node::Membership on a SimEnv, gossip only: no storage) (issue 3's
+// acceptance): convergence, partitions, restarts, message loss, 100 and
+// 1,000 nodes, leaving and removal, and token taking by joining nodes.
+// Seeded: DYNKV_TEST_SEED replays a printed seed.
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <cstdlib>
+#include <functional>
 #include <numbers>
+#include <set>
+
+#include "sim/sim_cluster.h"
 
 namespace dynkv::sim {
 namespace {
@@ -53,14 +57,69 @@ double SilenceBeforeConvictionMs(double threshold, double mean_ms) {
   return threshold * std::numbers::ln10 * mean_ms;
 }
 
-GossipClusterOptions DefaultOptions() { return GossipClusterOptions{}; }
+constexpr int64_t kIntervalMs = 100;  // the nodes' gossip.interval_ms (the default)
+
+// Nodes that were in the cluster before: NORMAL with tokens of their own,
+// through one seed, as the tests of the gossip protocol itself want.
+SimClusterOptions DefaultOptions(size_t nodes = 5) {
+  SimClusterOptions options;
+  options.nodes = nodes;
+  options.seed_nodes = 1;
+  options.gossip_only = true;
+  options.preassigned_tokens = true;
+  return options;
+}
+
+// A cluster of gossip drivers, every node started at once.
+class GossipCluster {
+ public:
+  GossipCluster(uint64_t seed, SimClusterOptions options) : sim_(seed, "", options) {
+    REQUIRE(sim_.StartAll().ok());
+  }
+  // Runs whole rounds until `done()` holds (checked after each), at most
+  // max_rounds. The rounds it took, or -1.
+  int RunUntil(int max_rounds, const std::function<bool()>& done) {
+    for (int round = 1; round <= max_rounds; ++round) {
+      sim_.RunFor(kIntervalMs);
+      if (done()) return round;
+    }
+    return -1;
+  }
+  void RunRounds(int rounds) { sim_.RunFor(rounds * kIntervalMs); }
+  // Gossip has spread: readiness (join_delay_rounds) is not waited for.
+  bool Converged() const { return sim_.Converged(false); }
+  bool AllSeeUp(size_t i, bool up) const { return sim_.AllSeeUp(i, up); }
+  bool AllSeeStatus(size_t i, NodeStatus status) const {
+    for (size_t j = 0; j < sim_.size(); ++j) {
+      if (j == i || !sim_.running(j)) continue;
+      const gossip::NodeState* state = node(j).Find(id(i));
+      if (state == nullptr || state->status != status) return false;
+    }
+    return true;
+  }
+  const gossip::Gossiper& node(size_t i) const { return sim_.membership(i)->gossiper(); }
+  const std::string& id(size_t i) const { return sim_.id(i); }
+  const std::string& address(size_t i) const { return sim_.peer_address(i); }
+  uint64_t generation(size_t i) const { return node(i).self().generation; }
+  size_t size() const { return sim_.size(); }
+  int64_t FirstEvent(size_t i, const std::string& kind, const std::string& node_id, int64_t since) const {
+    return sim_.FirstEvent(i, kind, node_id, since);
+  }
+  const std::vector<ObservedEvent>& events(size_t i) const { return sim_.events(i); }
+  int64_t interval_ms() const { return kIntervalMs; }
+  SimLoop& loop() { return sim_.loop(); }
+  SimNetwork& network() { return sim_.network(); }
+  SimCluster& sim() { return sim_; }
+
+ private:
+  SimCluster sim_;
+};
 
 TEST_CASE("five nodes started from one seed converge within the bound") {
   int worst = 0;
   for (uint64_t seed : Seeds(10)) {
     INFO("seed " << seed);
     GossipCluster cluster(seed, DefaultOptions());
-    cluster.AddNodes(5);
     const int rounds = cluster.RunUntil(100, [&] { return cluster.Converged(); });
     REQUIRE(rounds > 0);
     CHECK(rounds <= ConvergenceBound(5));
@@ -73,9 +132,7 @@ TEST_CASE("five nodes started from one seed converge within the bound") {
 TEST_CASE("a partitioned node is marked down by all within the phi bound, and up after the heal") {
   for (uint64_t seed : Seeds(5)) {
     INFO("seed " << seed);
-    GossipClusterOptions options = DefaultOptions();
-    GossipCluster cluster(seed, options);
-    cluster.AddNodes(5);
+    GossipCluster cluster(seed, DefaultOptions());
     REQUIRE(cluster.RunUntil(100, [&] { return cluster.Converged(); }) > 0);
     // A healthy cluster raises no false suspicion over a while.
     const int64_t healthy_from = cluster.loop().now();
@@ -88,7 +145,7 @@ TEST_CASE("a partitioned node is marked down by all within the phi bound, and up
 
     const size_t cut = 3;
     const int64_t interval = cluster.interval_ms();
-    const double threshold = options.gossip.failure_detector.phi_threshold;
+    const double threshold = node::MembershipConfig{}.phi_threshold;
     auto cut_sees_all_down = [&] {
       for (size_t j = 0; j < cluster.size(); ++j) {
         if (j != cut && cluster.node(cut).IsUp(cluster.id(j))) return false;
@@ -137,11 +194,10 @@ TEST_CASE("a restarted node is recognised as the same node with a new generation
   for (uint64_t seed : Seeds(5)) {
     INFO("seed " << seed);
     GossipCluster cluster(seed, DefaultOptions());
-    cluster.AddNodes(5);
     REQUIRE(cluster.RunUntil(100, [&] { return cluster.Converged(); }) > 0);
     const size_t victim = 2;
     const uint64_t old_generation = cluster.generation(victim);
-    cluster.Kill(victim);
+    cluster.sim().Kill(victim);
     // Refused connections and phi both count; either way all see it down.
     const int rounds_down = cluster.RunUntil(100, [&] { return cluster.AllSeeUp(victim, false); });
     REQUIRE(rounds_down > 0);
@@ -154,7 +210,7 @@ TEST_CASE("a restarted node is recognised as the same node with a new generation
 
     cluster.RunRounds(10);
     const int64_t restarted_at = cluster.loop().now();
-    cluster.Start(victim);
+    REQUIRE(cluster.sim().Start(victim).ok());
     CHECK(cluster.generation(victim) > old_generation);
     const int rounds_up = cluster.RunUntil(100, [&] { return cluster.Converged(); });
     REQUIRE(rounds_up > 0);
@@ -178,10 +234,9 @@ TEST_CASE("with 20% of messages lost (and some duplicated and late) five nodes s
   int worst = 0;
   for (uint64_t seed : Seeds(10)) {
     INFO("seed " << seed);
-    GossipClusterOptions options = DefaultOptions();
+    SimClusterOptions options = DefaultOptions();
     options.link = LinkOptions{.min_delay_ms = 1, .max_delay_ms = 40, .drop = 0.2, .duplicate = 0.05};
     GossipCluster cluster(seed, options);
-    cluster.AddNodes(5);
     const int rounds = cluster.RunUntil(200, [&] { return cluster.Converged(); });
     REQUIRE(rounds > 0);
     // Each exchange is three messages; one survives whole with 0.8^3 ~ 0.5,
@@ -207,8 +262,7 @@ TEST_CASE("with 20% of messages lost (and some duplicated and late) five nodes s
 TEST_CASE("a 100-node cluster converges") {
   const uint64_t seed = BaseSeed();
   INFO("seed " << seed);
-  GossipCluster cluster(seed, DefaultOptions());
-  cluster.AddNodes(100);
+  GossipCluster cluster(seed, DefaultOptions(100));
   const int rounds = cluster.RunUntil(200, [&] { return cluster.Converged(); });
   REQUIRE(rounds > 0);
   CHECK(rounds <= ConvergenceBound(100));
@@ -231,22 +285,21 @@ TEST_CASE("a node that leaves is seen LEFT by all; a removed dead node too; a re
   for (uint64_t seed : Seeds(5)) {
     INFO("seed " << seed);
     GossipCluster cluster(seed, DefaultOptions());
-    cluster.AddNodes(5);
     REQUIRE(cluster.RunUntil(100, [&] { return cluster.Converged(); }) > 0);
 
     const size_t leaver = 4;
     const int64_t left_at = cluster.loop().now();
-    cluster.Leave(leaver);
+    cluster.sim().Leave(leaver);
     const int rounds_left =
         cluster.RunUntil(20, [&] { return cluster.AllSeeStatus(leaver, NodeStatus::kLeft); });
     REQUIRE(rounds_left > 0);
     CHECK(rounds_left <= 2);  // pushed to every live peer, not gossiped
 
     const size_t dead = 3;
-    cluster.Kill(dead);
+    cluster.sim().Kill(dead);
     REQUIRE(cluster.RunUntil(100, [&] { return cluster.AllSeeUp(dead, false); }) > 0);
     const size_t remover = 1;
-    REQUIRE(cluster.node(remover).RemoveNode(cluster.id(dead)).ok());
+    REQUIRE(cluster.sim().mutable_membership(remover)->RemoveNode(cluster.id(dead)).ok());
     const int rounds_removed =
         cluster.RunUntil(100, [&] { return cluster.AllSeeStatus(dead, NodeStatus::kLeft); });
     REQUIRE(rounds_removed > 0);
@@ -256,7 +309,7 @@ TEST_CASE("a node that leaves is seen LEFT by all; a removed dead node too; a re
 
     // The removed node comes back with a new generation and rejoins; the
     // node that left stays LEFT and was never judged down.
-    cluster.Start(dead);
+    REQUIRE(cluster.sim().Start(dead).ok());
     const int rounds_rejoin = cluster.RunUntil(100, [&] { return cluster.Converged(); });
     REQUIRE(rounds_rejoin > 0);
     CHECK(rounds_rejoin <= ConvergenceBound(4));
@@ -265,6 +318,62 @@ TEST_CASE("a node that leaves is seen LEFT by all; a removed dead node too; a re
       if (i != leaver) CHECK(cluster.FirstEvent(i, "down", cluster.id(leaver), left_at) < 0);
     }
   }
+}
+
+
+// New nodes listen for join_delay_rounds before they serve and before they
+// take tokens, then take them in turn by node id, each against the tokens
+// of those before it (node::Membership::MaybeTakeTokens).
+TEST_CASE("joining nodes take their tokens in turn and serve only once they have heard the cluster") {
+  const uint32_t join_delay_rounds = node::MembershipOptions{}.join_delay_rounds;
+  for (uint64_t seed : Seeds(5)) {
+    INFO("seed " << seed);
+    SimClusterOptions options = DefaultOptions();
+    options.preassigned_tokens = false;
+    GossipCluster cluster(seed, options);
+    const int64_t started = cluster.loop().now();
+    // Nobody serves before it has listened for join_delay_rounds rounds.
+    cluster.sim().RunFor((join_delay_rounds - 1) * kIntervalMs);
+    for (size_t i = 0; i < cluster.size(); ++i) {
+      CHECK_FALSE(cluster.sim().membership(i)->Ready());
+      CHECK(cluster.node(i).self().tokens.empty());
+    }
+    const int rounds = cluster.RunUntil(200, [&] { return cluster.sim().Converged(true); });
+    REQUIRE(rounds > 0);
+    // Each node turns NORMAL after the ones before it: node k's tokens are
+    // first seen after node k-1's.
+    int64_t previous = started;
+    for (size_t k = 1; k < cluster.size(); ++k) {
+      const int64_t seen = cluster.FirstEvent(0, "change", cluster.id(k), started);
+      REQUIRE(seen >= 0);
+      CHECK(seen >= previous);
+      previous = seen;
+    }
+    std::set<uint64_t> all;
+    for (size_t i = 0; i < cluster.size(); ++i) {
+      const std::vector<uint64_t>& tokens = cluster.node(i).self().tokens;
+      CHECK(tokens.size() == options.vnodes);
+      all.insert(tokens.begin(), tokens.end());
+    }
+    CHECK(all.size() == cluster.size() * options.vnodes);  // no token taken twice
+    // Every node sees the same ring.
+    for (size_t i = 1; i < cluster.size(); ++i) {
+      CHECK(cluster.sim().membership(i)->CurrentRing()->token_count() == all.size());
+    }
+    MESSAGE("5 joining nodes, seed " << seed << ": all NORMAL and ready in " << rounds << " rounds");
+  }
+}
+
+TEST_CASE("a 1,000-node cluster of gossip drivers converges") {
+  const uint64_t seed = BaseSeed();
+  INFO("seed " << seed);
+  GossipCluster cluster(seed, DefaultOptions(1000));
+  const int rounds = cluster.RunUntil(200, [&] { return cluster.Converged(); });
+  REQUIRE(rounds > 0);
+  CHECK(rounds <= ConvergenceBound(1000));
+  MESSAGE("1000 nodes from one seed, seed " << seed << ": converged in " << rounds << " rounds (bound "
+                                            << ConvergenceBound(1000) << "), " << cluster.network().stats().sent
+                                            << " messages");
 }
 
 }  // namespace

@@ -1,8 +1,8 @@
 // Replication in a whole in-process cluster (issue 4, first acceptance
-// bullet): real coordinators, replicas over LevelDB and hinted handoff, on a
-// manual clock and a simulated network. Seeded; doctest prints the seed of
-// a failing case.
-#include "replication_cluster.h"
+// bullet): whole nodes (coordinators, replicas over LevelDB, hinted handoff,
+// gossip) on the simulator's clock and network. Seeded; doctest prints the
+// seed of a failing case.
+#include "node_cluster.h"
 
 #include "../unit/storage/temp_dir.h"
 
@@ -19,19 +19,6 @@ constexpr uint64_t kSeeds[] = {0x5eed01, 0x5eed02};
 constexpr uint32_t kTimeoutMs = 300;
 
 using storage::TempDir;
-
-ReplicationClusterOptions Options(size_t nodes) {
-  ReplicationClusterOptions options;
-  options.nodes = nodes;
-  options.coordinator.n = 3;
-  return options;
-}
-
-std::set<std::string> Values(const Object& object) {
-  std::set<std::string> values;
-  for (const Sibling& sibling : object.siblings) values.insert(sibling.value);
-  return values;
-}
 
 Object MustSucceed(const std::optional<Result<Object>>& result) {
   REQUIRE(result.has_value());
@@ -87,7 +74,7 @@ TEST_CASE("every R and W against 0, 1 and 2 failed replicas answers as the rules
   for (uint64_t seed : kSeeds) {
     CAPTURE(seed);
     TempDir dir;
-    ReplicationCluster cluster(seed, dir.path(), Options(3));
+    NodeCluster cluster(seed, dir.path(), 3);
     int case_number = 0;
     for (const QuorumRow& row : kQuorumTable) {
       for (uint32_t q = 1; q <= 3; ++q) {
@@ -125,7 +112,6 @@ TEST_CASE("every R and W against 0, 1 and 2 failed replicas answers as the rules
                           result->status().message());
           }
           cluster.RestoreAll();
-          cluster.RunFor(20);
         }
       }
     }
@@ -140,11 +126,11 @@ TEST_CASE("a write whose other replicas fail at once, inside the call, is answer
   for (uint64_t seed : kSeeds) {
     CAPTURE(seed);
     TempDir dir;
-    ReplicationCluster cluster(seed, dir.path(), Options(3));
+    NodeCluster cluster(seed, dir.path(), 3);
     const std::string key = "refused-at-once";
     const std::vector<size_t> replicas = cluster.ReplicasOf(key);
-    cluster.RefuseAtOnce(replicas[1]);
-    cluster.RefuseAtOnce(replicas[2]);
+    cluster.sim().RefuseAtOnce(replicas[1], true);
+    cluster.sim().RefuseAtOnce(replicas[2], true);
     MustSucceed(cluster.Put(replicas[0], key, {}, "v", 1, kTimeoutMs));
     auto all = cluster.Put(replicas[0], key, {}, "w", 3, kTimeoutMs);
     REQUIRE(all.has_value());
@@ -160,7 +146,7 @@ TEST_CASE("concurrent writes with one stale context become siblings; the merged 
   for (uint64_t seed : kSeeds) {
     CAPTURE(seed);
     TempDir dir;
-    ReplicationCluster cluster(seed, dir.path(), Options(3));
+    NodeCluster cluster(seed, dir.path(), 3);
     const std::string key = "concurrent";
     const std::vector<size_t> replicas = cluster.ReplicasOf(key);
     const Object first = MustSucceed(cluster.Put(replicas[0], key, {}, "v0", 3, kTimeoutMs));
@@ -190,7 +176,7 @@ TEST_CASE("a replica that missed a write is repaired by the next read") {
   for (uint64_t seed : kSeeds) {
     CAPTURE(seed);
     TempDir dir;
-    ReplicationCluster cluster(seed, dir.path(), Options(3));
+    NodeCluster cluster(seed, dir.path(), 3);
     const std::string key = "repaired";
     const std::vector<size_t> replicas = cluster.ReplicasOf(key);
     const size_t missed = replicas[2];
@@ -201,12 +187,12 @@ TEST_CASE("a replica that missed a write is repaired by the next read") {
     cluster.RestoreAll();
     REQUIRE(cluster.Stored(missed, key).empty());
 
-    const uint64_t repairs_before = cluster.coordinator(replicas[1]).stats().read_repairs;
+    const uint64_t repairs_before = cluster.coordinator_stats(replicas[1]).read_repairs;
     const Object read = MustSucceed(cluster.Get(replicas[1], key, 2, kTimeoutMs));
     CHECK(Values(read) == std::set<std::string>{"v1"});
     // The repair follows the answer; let the read finish and the repair land.
     cluster.RunFor(100);
-    CHECK(cluster.coordinator(replicas[1]).stats().read_repairs == repairs_before + 1);
+    CHECK(cluster.coordinator_stats(replicas[1]).read_repairs == repairs_before + 1);
     CHECK(cluster.Stored(missed, key) == read);
     CHECK(cluster.Stored(replicas[0], key) == read);
   }
@@ -218,7 +204,7 @@ void CheckHandoff(size_t nodes, uint64_t seed) {
   CAPTURE(nodes);
   CAPTURE(seed);
   TempDir dir;
-  ReplicationCluster cluster(seed, dir.path(), Options(nodes));
+  NodeCluster cluster(seed, dir.path(), nodes);
   const std::string key = "hinted";
   const std::vector<size_t> replicas = cluster.ReplicasOf(key);
   const size_t down = replicas[2];
@@ -232,9 +218,9 @@ void CheckHandoff(size_t nodes, uint64_t seed) {
   uint64_t hints = 0;
   for (size_t i = 0; i < cluster.size(); ++i) hints += cluster.HintsKept(i);
   REQUIRE(hints == 1);
-  REQUIRE(cluster.Stored(down, key).empty());
+  REQUIRE(!cluster.sim().running(down));  // it holds the write only once the hint reaches it
 
-  cluster.Restore(down);
+  cluster.RestoreAll();
   auto delivered = [&] {
     uint64_t kept = 0;
     for (size_t i = 0; i < cluster.size(); ++i) kept += cluster.HintsKept(i);
@@ -257,7 +243,7 @@ TEST_CASE("a write acknowledged with W=2 survives the loss of any one replica") 
   for (uint64_t seed : kSeeds) {
     CAPTURE(seed);
     TempDir dir;
-    ReplicationCluster cluster(seed, dir.path(), Options(3));
+    NodeCluster cluster(seed, dir.path(), 3);
     int case_number = 0;
     // The write reaches exactly two replicas (the third is cut off while it
     // is made), then each replica in turn is lost.
@@ -278,7 +264,6 @@ TEST_CASE("a write acknowledged with W=2 survives the loss of any one replica") 
         const Object read = MustSucceed(cluster.Get(via, key, 2, kTimeoutMs));
         CHECK(Values(read) == std::set<std::string>{"kept"});
         cluster.RestoreAll();
-        cluster.RunFor(20);
       }
     }
   }

@@ -164,7 +164,8 @@ void Explain(const dynkv::sim::SeedResult& r, int argc, char** argv) {
   for (const auto& [key, value] : r.verdict.stale) {
     if (shown++ < 30) std::fprintf(stderr, "  STALE read of %s missed %s\n", key.c_str(), value.c_str());
   }
-  std::string replay = "dynkv-sim --seed " + std::to_string(r.seed);
+  const char* slash = std::strrchr(argv[0], '/');
+  std::string replay = std::string(slash != nullptr ? slash + 1 : argv[0]) + " --seed " + std::to_string(r.seed);
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--seed" || arg == "--seeds" || arg == "--trace") {
