@@ -44,15 +44,13 @@
 
 #include "common/object.h"
 #include "common/status.h"
+#include "handoff/options.h"
 #include "peer.pb.h"
 #include "storage/storage.h"
 
 namespace dynkv::handoff {
 
 using storage::Hint;
-
-// Default hint window (Cassandra's max_hint_window: 3 h).
-inline constexpr int64_t kDefaultHintWindowMs = 3 * 3600 * 1000;
 
 // Counters since the store opened; read from any thread.
 struct HintStats {

@@ -73,10 +73,14 @@ pb::ErrorCode WireErrorCode(Code code) {
   return pb::INTERNAL;
 }
 
-ClientService::ClientService(Coordinator& coordinator, const storage::Engine& engine, const Clock& clock,
+ClientService::ClientService(quorum::Coordinator& coordinator, const storage::Engine& engine, Env& env,
                              ServiceOptions options)
-    : coordinator_(coordinator), engine_(engine), clock_(clock), options_(std::move(options)),
-      started_ms_(clock.MonotonicMs()) {}
+    : coordinator_(coordinator),
+      engine_(engine),
+      clock_(env.clock()),
+      options_(std::move(options)),
+      started_ms_(clock_.MonotonicMs()),
+      deadlines_(env, [this](uint64_t token) { Expire(token); }) {}
 
 void ClientService::Handle(const pb::Request& request, Reply reply) {
   switch (request.op_case()) {
@@ -132,7 +136,8 @@ void ClientService::Handle(const pb::Request& request, Reply reply) {
 ClientService::Token ClientService::Track(uint64_t request_id, uint32_t timeout_ms, Reply reply) {
   const uint32_t timeout = timeout_ms != 0 ? timeout_ms : options_.default_timeout_ms;
   const Token token = next_token_++;
-  pending_.emplace(token, Pending{request_id, clock_.MonotonicMs() + timeout + kBackstopMs, std::move(reply)});
+  pending_.emplace(token, Pending{request_id, std::move(reply)});
+  deadlines_.Set(token, clock_.MonotonicMs() + timeout + kBackstopMs);
   return token;
 }
 
@@ -145,18 +150,12 @@ void ClientService::Finish(Token token, pb::Response response) {
   reply(std::move(response));
 }
 
-void ClientService::ExpireOverdue() {
-  const int64_t now = clock_.MonotonicMs();
-  std::vector<Token> overdue;
-  for (const auto& [token, pending] : pending_) {
-    if (pending.deadline_ms <= now) overdue.push_back(token);
-  }
-  for (Token token : overdue) {
-    const uint64_t id = pending_.at(token).request_id;
-    // Like Dynamo and Riak, a write that times out is not rolled back: it
-    // may still be applied.
-    Finish(token, ErrorResponse(id, Status::Timeout("no answer in time; a write may still be applied")));
-  }
+void ClientService::Expire(Token token) {
+  auto it = pending_.find(token);
+  if (it == pending_.end()) return;  // answered in time
+  // Like Dynamo and Riak, a write that times out is not rolled back: it
+  // may still be applied.
+  Finish(token, ErrorResponse(it->second.request_id, Status::Timeout("no answer in time; a write may still be applied")));
 }
 
 Status ClientService::CheckKey(const std::string& key) const {
@@ -312,7 +311,7 @@ void ClientService::FillStats(pb::StatsResponse* stats) const {
   for (const auto& [name, value] : counters_) values[name] = value;
   values["requests.pending"] = static_cast<double>(pending_.size());
   values["uptime_s"] = static_cast<double>(clock_.MonotonicMs() - started_ms_) / 1000.0;
-  const CoordinatorStats& c = coordinator_.stats();
+  const quorum::CoordinatorStats& c = coordinator_.stats();
   values["coordinator.reads"] = static_cast<double>(c.reads);
   values["coordinator.writes"] = static_cast<double>(c.writes);
   values["coordinator.read_repairs"] = static_cast<double>(c.read_repairs);

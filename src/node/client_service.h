@@ -16,9 +16,10 @@
 #include <vector>
 
 #include "client.pb.h"
-#include "common/clock.h"
+#include "common/deadlines.h"
+#include "common/env.h"
 #include "common/status.h"
-#include "node/coordinator.h"
+#include "quorum/coordinator.h"
 #include "storage/storage.h"
 
 namespace dynkv::node {
@@ -51,9 +52,8 @@ class ClientService {
  public:
   using Reply = std::function<void(dynkv::client::Response)>;
 
-  // REQUIRES: coordinator, engine and clock outlive the service.
-  ClientService(Coordinator& coordinator, const storage::Engine& engine, const Clock& clock,
-                ServiceOptions options);
+  // REQUIRES: coordinator, engine and env outlive the service.
+  ClientService(quorum::Coordinator& coordinator, const storage::Engine& engine, Env& env, ServiceOptions options);
 
   // REQUIRES: admin outlives the service. Without one, administration
   // requests get UNAVAILABLE.
@@ -67,10 +67,6 @@ class ClientService {
   // Handles one request; `reply` is called exactly once, now or later.
   void Handle(const dynkv::client::Request& request, Reply reply);
 
-  // Answers TIMEOUT to every request whose deadline has passed. The node
-  // calls it from a periodic timer.
-  void ExpireOverdue();
-
   // Requests accepted and not yet answered.
   size_t pending() const { return pending_.size(); }
 
@@ -80,7 +76,6 @@ class ClientService {
  private:
   struct Pending {
     uint64_t request_id = 0;
-    int64_t deadline_ms = 0;
     Reply reply;
   };
   using Token = uint64_t;
@@ -89,6 +84,8 @@ class ClientService {
   Token Track(uint64_t request_id, uint32_t timeout_ms, Reply reply);
   // Answers a tracked request unless it already timed out.
   void Finish(Token token, dynkv::client::Response response);
+  // Its deadline passed: TIMEOUT, unless it was answered.
+  void Expire(Token token);
 
   void HandleGet(const dynkv::client::Request& request, Reply reply);
   void HandlePut(const dynkv::client::Request& request, Reply reply);
@@ -112,7 +109,7 @@ class ClientService {
   void StartPut(const dynkv::client::PutRequest& put, std::function<void(dynkv::client::PutResult)> done);
 
 
-  Coordinator& coordinator_;
+  quorum::Coordinator& coordinator_;
   const storage::Engine& engine_;
   const Clock& clock_;
   ServiceOptions options_;
@@ -122,6 +119,7 @@ class ClientService {
 
   Token next_token_ = 1;
   std::unordered_map<Token, Pending> pending_;
+  Deadlines deadlines_;  // a backstop: the coordinator's deadline comes first
   std::map<std::string, double> counters_;
 };
 

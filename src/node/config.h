@@ -14,6 +14,7 @@
 
 #include "common/log.h"
 #include "common/status.h"
+#include "handoff/options.h"
 #include "net/net.h"
 #include "storage/storage.h"
 
@@ -32,10 +33,7 @@ struct ReplicationConfig {
   bool last_write_wins = false;
 };
 
-struct HandoffConfig {
-  uint64_t max_bytes_per_sec = 10ull << 20;       // hint delivery rate, all targets together
-  int64_t hint_window_ms = 3LL * 3600 * 1000;     // hints older than this are dropped
-};
+using HandoffConfig = handoff::HandoffOptions;  // handoff/options.h
 
 struct LimitsConfig {
   uint64_t max_frame_bytes = 32ull << 20;   // largest request frame accepted

@@ -100,7 +100,18 @@ void Node::CloseAll() {
   }
 }
 
+void Node::ReleaseHandles() {
+  services_.reset();  // its timers close their handles
+  server_.reset();
+  peer_server_.reset();
+  env_.reset();
+}
+
 Status Node::Run() {
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  // Every connection is closed; what still owns a handle (the env's timers,
+  // the listeners) closes it now, and one more run frees them.
+  ReleaseHandles();
   uv_run(&loop_, UV_RUN_DEFAULT);
   const int rc = uv_loop_close(&loop_);
   loop_open_ = rc != 0;
@@ -113,10 +124,7 @@ Node::~Node() {
   if (loop_open_) {
     // Start() failed half-way, or Run() never ran: close what was opened.
     if (!shutting_down_) CloseAll();
-    services_.reset();  // its timers close their handles
-    server_.reset();
-    peer_server_.reset();
-    env_.reset();
+    ReleaseHandles();
     uv_run(&loop_, UV_RUN_DEFAULT);
     uv_loop_close(&loop_);
   }

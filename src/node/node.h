@@ -45,6 +45,7 @@ class Node {
   Status StartSignals();
   void BeginShutdown();
   void CloseAll();
+  void ReleaseHandles();
 
   Config config_;
   SystemClock clock_;

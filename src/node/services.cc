@@ -9,7 +9,6 @@ namespace dynkv::node {
 
 namespace {
 
-constexpr int64_t kSweepIntervalMs = 50;
 constexpr size_t kReapBatchRecords = 1000;
 
 // One batch of an expiry pass; queues the next batch behind whatever client
@@ -29,17 +28,22 @@ void ReapBatch(storage::StorageWorker* worker, std::shared_ptr<std::string> curs
 
 }  // namespace
 
-// Peer requests go to the coordinator (replication) or the membership (gossip).
+// Peer requests go to the replica service (replication), the handoff driver
+// (hint batches) or the membership (gossip).
 class NodeServices::PeerDispatch final : public net::PeerRequestHandler {
  public:
-  PeerDispatch(Coordinator& coordinator, Membership& membership)
-      : coordinator_(coordinator), membership_(membership) {}
+  PeerDispatch(quorum::ReplicaService& replicas, handoff::HandoffDriver& handoff, Membership& membership)
+      : replicas_(replicas), handoff_(handoff), membership_(membership) {}
   void Handle(const peer::PeerRequest& request, Reply reply) override {
-    if (!coordinator_.HandlePeer(request, reply)) membership_.Handle(request, std::move(reply));
+    if (replicas_.Handle(request, reply) || handoff_.Handle(request, reply) || membership_.Handle(request, reply)) {
+      return;
+    }
+    reply(net::PeerErrorResponse(Status::InvalidArgument("unknown peer operation")));
   }
 
  private:
-  Coordinator& coordinator_;
+  quorum::ReplicaService& replicas_;
+  handoff::HandoffDriver& handoff_;
   Membership& membership_;
 };
 
@@ -135,9 +139,9 @@ Status NodeServices::OpenMembership() {
 }
 
 void NodeServices::OpenServing() {
-  handoff_ = std::make_unique<HandoffDriver>(env_, *worker_, *membership_, config_.handoff);
+  handoff_ = std::make_unique<handoff::HandoffDriver>(env_, *worker_, *replica_, *membership_, config_.handoff);
   membership_->AddListener(handoff_.get());
-  CoordinatorOptions coordinator_options;
+  quorum::CoordinatorOptions coordinator_options;
   coordinator_options.self_id = config_.node_id;
   coordinator_options.n = config_.replication.n;
   coordinator_options.default_r = config_.replication.r;
@@ -145,7 +149,8 @@ void NodeServices::OpenServing() {
   coordinator_options.sloppy_quorum = config_.replication.sloppy_quorum;
   coordinator_options.hinted_writes_count = config_.replication.hinted_writes_count;
   coordinator_options.default_timeout_ms = config_.request_timeout_ms;
-  coordinator_ = std::make_unique<Coordinator>(env_, *replica_, *membership_, *handoff_, coordinator_options);
+  coordinator_ = std::make_unique<quorum::Coordinator>(env_, *replica_, *membership_, *handoff_, coordinator_options);
+  replica_service_ = std::make_unique<quorum::ReplicaService>(*replica_, *handoff_);
 
   ServiceOptions service_options;
   service_options.node_id = config_.node_id;
@@ -154,11 +159,11 @@ void NodeServices::OpenServing() {
   service_options.max_value_bytes = config_.limits.max_value_bytes;
   service_options.max_pending_requests = config_.limits.max_pending_requests;
   service_options.default_timeout_ms = config_.request_timeout_ms;
-  service_ = std::make_unique<ClientService>(*coordinator_, *engine_, env_.clock(), service_options);
+  service_ = std::make_unique<ClientService>(*coordinator_, *engine_, env_, service_options);
   service_->SetClusterAdmin(membership_.get());
   service_->AddStatsSource([this](std::map<std::string, double>* values) { membership_->FillStats(values); });
   service_->AddStatsSource([this](std::map<std::string, double>* values) { handoff_->FillStats(values); });
-  peer_dispatch_ = std::make_unique<PeerDispatch>(*coordinator_, *membership_);
+  peer_dispatch_ = std::make_unique<PeerDispatch>(*replica_service_, *handoff_, *membership_);
 }
 
 net::PeerRequestHandler& NodeServices::peer_handler() { return *peer_dispatch_; }
@@ -168,12 +173,6 @@ void NodeServices::SetOnStop(std::function<void()> on_stop) { membership_->SetOn
 Status NodeServices::Start() {
   DYNKV_RETURN_IF_ERROR(handoff_->Start());
   DYNKV_RETURN_IF_ERROR(membership_->Start());
-  auto sweep = env_.StartTimer(kSweepIntervalMs, kSweepIntervalMs, [this] {
-    coordinator_->ExpireOverdue();
-    service_->ExpireOverdue();
-  });
-  if (!sweep.ok()) return sweep.status().WithContext("cannot start the request deadline timer");
-  sweep_timer_ = std::move(*sweep);
   StartReap();
   return Status::Ok();
 }
@@ -201,7 +200,6 @@ void NodeServices::StopDrivers() {
   drivers_stopped_ = true;
   if (membership_) membership_->Stop();
   if (handoff_) handoff_->Stop();
-  sweep_timer_.reset();
   reap_timer_.reset();
 }
 

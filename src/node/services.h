@@ -2,9 +2,9 @@
 // dynkvd but its sockets (DESIGN.md: The node environment and the
 // simulator). It opens the storage engine and the node's identity, then
 // builds the storage worker (Env::StartStorage), the local replica, the
-// handoff driver, the coordinator, the gossip driver (Membership) and the
-// client service, and runs the request deadlines and expiry passes on env
-// timers. dynkvd puts it behind the client and peer ports (node.h); the
+// handoff driver, the coordinator and the replica service, the membership
+// (gossip driver and ring tracker) and the client service, and runs the
+// expiry passes on an env timer. dynkvd puts it behind the client and peer ports (node.h); the
 // simulator runs several in one thread (sim/sim_cluster.h).
 //
 // Threads: the env's loop only.
@@ -19,10 +19,10 @@
 #include "net/peer_transport.h"
 #include "node/client_service.h"
 #include "node/config.h"
-#include "node/coordinator.h"
-#include "node/handoff_driver.h"
+#include "handoff/handoff_driver.h"
 #include "node/identity.h"
 #include "node/membership.h"
+#include "quorum/coordinator.h"
 #include "quorum/replica.h"
 #include "storage/storage.h"
 
@@ -42,7 +42,7 @@ class NodeServices {
   static Result<std::unique_ptr<NodeServices>> Open(const Config& config, Env& env);
   ~NodeServices();
 
-  // Starts gossip, hint delivery, request deadlines and expiry passes.
+  // Starts gossip, hint delivery and expiry passes.
   Status Start();
   // Called once when the node must stop: after `dynkv leave`, or when
   // another node removed this one.
@@ -59,7 +59,7 @@ class NodeServices {
   // Replication, hint and gossip requests of other nodes.
   net::PeerRequestHandler& peer_handler();
   Membership& membership() { return *membership_; }
-  Coordinator& coordinator() { return *coordinator_; }
+  quorum::Coordinator& coordinator() { return *coordinator_; }
   storage::StorageWorker& worker() { return *worker_; }
   const Identity& identity() const { return identity_; }
 
@@ -81,11 +81,11 @@ class NodeServices {
   std::unique_ptr<storage::StorageWorker> worker_;
   std::unique_ptr<quorum::LocalReplica> replica_;
   std::unique_ptr<Membership> membership_;
-  std::unique_ptr<HandoffDriver> handoff_;
-  std::unique_ptr<Coordinator> coordinator_;
+  std::unique_ptr<handoff::HandoffDriver> handoff_;
+  std::unique_ptr<quorum::Coordinator> coordinator_;
+  std::unique_ptr<quorum::ReplicaService> replica_service_;
   std::unique_ptr<ClientService> service_;
   std::unique_ptr<PeerDispatch> peer_dispatch_;
-  std::unique_ptr<Timer> sweep_timer_;  // request deadlines
   std::unique_ptr<Timer> reap_timer_;   // TTL and tombstone expiry
   bool drivers_stopped_ = false;
 };

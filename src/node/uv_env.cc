@@ -55,6 +55,9 @@ Result<std::unique_ptr<Timer>> UvEnv::StartTimer(int64_t delay_ms, int64_t repea
       &handle->timer, [](uv_timer_t* t) { static_cast<TimerHandle*>(t->data)->fn(); },
       static_cast<uint64_t>(std::max<int64_t>(delay_ms, 0)), static_cast<uint64_t>(std::max<int64_t>(repeat_ms, 0)));
   if (started != 0) return Status::Internal(std::string("uv_timer_start: ") + uv_strerror(started));
+  // A timer alone does not keep the node running: at shutdown the loop ends
+  // once the connections have closed, whatever deadlines are still armed.
+  uv_unref(reinterpret_cast<uv_handle_t*>(&handle->timer));
   return std::unique_ptr<Timer>(std::move(timer));
 }
 

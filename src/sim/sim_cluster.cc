@@ -5,6 +5,7 @@
 
 #include "common/key_hash.h"
 #include "storage/storage.h"
+#include "net/peer_transport.h"
 #include "peer.pb.h"
 
 namespace dynkv::sim {
@@ -255,11 +256,13 @@ void SimCluster::Route(const std::string& from_address, const std::string& to_ad
   auto deliver = [this, target, shared, from_address, to_address, reply = std::move(reply)] {
     if (!target->running()) return;
     target->env->Post([this, target, shared, from_address, to_address, reply] {
-      auto back = [this, from_address, to_address, reply](peer::PeerResponse response) {
+      node::Membership::Reply back = [this, from_address, to_address, reply](peer::PeerResponse response) {
         network_.Send(to_address, from_address, [reply, response] { reply(response); });
       };
       if (target->services) return target->services->peer_handler().Handle(*shared, std::move(back));
-      if (target->membership) target->membership->Handle(*shared, std::move(back));
+      if (target->membership && !target->membership->Handle(*shared, back)) {
+        back(net::PeerErrorResponse(Status::InvalidArgument("unknown peer operation")));
+      }
     });
   };
   network_.Send(from_address, to_address, std::move(deliver), std::move(refused));

@@ -40,7 +40,7 @@ class NodeCluster {
 
   Object Stored(size_t i, const std::string& key);
   uint64_t HintsKept(size_t i);  // 0 for a node that is down
-  const node::CoordinatorStats& coordinator_stats(size_t i) { return cluster_.services(i)->coordinator().stats(); }
+  const quorum::CoordinatorStats& coordinator_stats(size_t i) { return cluster_.services(i)->coordinator().stats(); }
 
   // Kills node i and runs until every other node judges it down.
   void Crash(size_t i);

@@ -1,10 +1,12 @@
-#include "node/handoff_driver.h"
+#include "handoff/handoff_driver.h"
 
 #include <utility>
 
 #include "common/log.h"
+#include "net/peer_transport.h"
+#include "peer.pb.h"
 
-namespace dynkv::node {
+namespace dynkv::handoff {
 
 namespace {
 
@@ -13,14 +15,15 @@ constexpr int64_t kExpiryIntervalMs = 60'000;
 
 }  // namespace
 
-HandoffDriver::HandoffDriver(Env& env, storage::StorageWorker& worker, const ClusterView& cluster,
-                             const HandoffConfig& config)
+HandoffDriver::HandoffDriver(Env& env, storage::StorageWorker& worker, quorum::LocalReplica& replica,
+                             const quorum::ClusterView& cluster, const HandoffOptions& options)
     : env_(env),
       clock_(env.clock()),
+      replica_(replica),
       cluster_(cluster),
-      config_(config),
+      options_(options),
       store_(worker, [&env](std::function<void()> fn) { env.Post(std::move(fn)); }),
-      delivery_(handoff::DeliveryOptions{config.max_bytes_per_sec}) {}
+      delivery_(DeliveryOptions{options.max_bytes_per_sec}) {}
 
 HandoffDriver::~HandoffDriver() { Stop(); }
 
@@ -64,7 +67,7 @@ void HandoffDriver::Deliver() {
   std::weak_ptr<int> alive = lifetime_;
   for (const std::string& target : delivery_.Tick(clock_.MonotonicMs())) {
     store_.NextBatch(target, max_bytes, max_count,
-                     [this, alive, target](Result<std::vector<handoff::Hint>> hints) {
+                     [this, alive, target](Result<std::vector<Hint>> hints) {
                        if (alive.expired()) return;
                        if (!hints.ok()) return delivery_.OnBatchFailed(target, clock_.MonotonicMs());
                        if (hints->empty()) return delivery_.OnBatchEmpty(target);
@@ -73,10 +76,10 @@ void HandoffDriver::Deliver() {
   }
 }
 
-void HandoffDriver::SendBatch(const std::string& target, std::vector<handoff::Hint> hints) {
+void HandoffDriver::SendBatch(const std::string& target, std::vector<Hint> hints) {
   peer::PeerRequest request;
-  handoff::ToHintBatch(hints, request.mutable_hint_batch());
-  delivery_.OnBatchSent(target, handoff::BatchBytes(hints), clock_.MonotonicMs());
+  ToHintBatch(hints, request.mutable_hint_batch());
+  delivery_.OnBatchSent(target, BatchBytes(hints), clock_.MonotonicMs());
   std::weak_ptr<int> alive = lifetime_;
   env_.CallPeer(cluster_.PeerAddress(target), std::move(request), 0,
                 [this, alive, target, hints = std::move(hints)](Result<peer::PeerResponse> response) mutable {
@@ -95,14 +98,35 @@ void HandoffDriver::SendBatch(const std::string& target, std::vector<handoff::Hi
 }
 
 void HandoffDriver::DropExpired() {
-  store_.DropExpired(clock_.NowMs(), config_.hint_window_ms, [](Result<uint64_t> dropped) {
+  store_.DropExpired(clock_.NowMs(), options_.hint_window_ms, [](Result<uint64_t> dropped) {
     if (!dropped.ok()) DYNKV_LOG(kWarn) << "hint expiry failed: " << dropped.status().ToString();
     else if (*dropped > 0) DYNKV_LOG(kInfo) << "dropped " << *dropped << " hints older than the hint window";
   });
 }
 
+bool HandoffDriver::Handle(const peer::PeerRequest& request, Reply& reply) {
+  if (request.op_case() != peer::PeerRequest::kHintBatch) return false;
+  Receive(request.hint_batch(), std::move(reply));
+  return true;
+}
+
+void HandoffDriver::Receive(const peer::HintBatch& batch, Reply reply) {
+  auto writes = FromHintBatch(batch);
+  if (!writes.ok()) return reply(net::PeerErrorResponse(writes.status()));
+  if (writes->empty()) return reply(peer::PeerResponse());
+  auto remaining = std::make_shared<size_t>(writes->size());
+  auto failure = std::make_shared<Status>();
+  auto shared_reply = std::make_shared<Reply>(std::move(reply));
+  for (storage::ObjectWrite& write : *writes) {
+    replica_.Apply(std::move(write.key), std::move(write.object), [remaining, failure, shared_reply](Result<Object> stored) {
+      if (!stored.ok()) *failure = stored.status();
+      if (--*remaining == 0) (*shared_reply)(failure->ok() ? peer::PeerResponse() : net::PeerErrorResponse(*failure));
+    });
+  }
+}
+
 void HandoffDriver::FillStats(std::map<std::string, double>* values) const {
-  const handoff::HintStats s = store_.stats();
+  const HintStats s = store_.stats();
   auto& v = *values;
   v["handoff.hints_pending"] = static_cast<double>(s.pending);
   v["handoff.hints_stored"] = static_cast<double>(s.stored);
@@ -112,4 +136,4 @@ void HandoffDriver::FillStats(std::map<std::string, double>* values) const {
   v["handoff.batches_failed"] = static_cast<double>(batches_failed_);
 }
 
-}  // namespace dynkv::node
+}  // namespace dynkv::handoff

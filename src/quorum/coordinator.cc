@@ -1,4 +1,4 @@
-#include "node/coordinator.h"
+#include "quorum/coordinator.h"
 
 #include <algorithm>
 #include <utility>
@@ -6,59 +6,78 @@
 
 #include "common/key_hash.h"
 #include "common/log.h"
-#include "handoff/handoff.h"
+#include "net/peer_transport.h"
 #include "quorum/dvv.h"
 #include "quorum/object_wire.h"
 
-namespace dynkv::node {
+namespace dynkv::quorum {
 
 struct Coordinator::ReadOp {
   std::string key;
   int64_t started_ms = 0;
-  int64_t deadline_ms = 0;
-  quorum::ReadTally tally;
+  ReadTally tally;
   ObjectDone done;  // empty once answered
+  ReadStage stage = ReadStage::kWaitingForR;
 };
 
 struct Coordinator::WriteOp {
   std::string key;
   int64_t started_ms = 0;
-  int64_t deadline_ms = 0;
-  quorum::WritePlan plan;
-  quorum::WriteTally tally;
-  ObjectDone done;  // empty once answered
-  Object minted;    // the object on the replica that minted the dot
+  WritePlan plan;
+  WriteTally tally;
+  ObjectDone done;
+  Object minted;  // the object on the replica that minted the dot
+  WriteStage stage = WriteStage::kMinting;
 };
 
 namespace {
 
 peer::PeerResponse ObjectResponse(const Object& object) {
   peer::PeerResponse response;
-  quorum::ToProto(object, response.mutable_object());
+  ToProto(object, response.mutable_object());
   return response;
 }
 
 Result<Object> ObjectFrom(Result<peer::PeerResponse> response) {
   if (!response.ok()) return response.status();
   if (!response->has_object()) return Status::Internal("a replica answered without an object");
-  return quorum::FromProto(response->object());
+  return FromProto(response->object());
 }
 
 }  // namespace
 
-Coordinator::Coordinator(Env& env, quorum::LocalReplica& replica, const ClusterView& cluster, HintSink& hints,
+std::string_view StageName(ReadStage stage) {
+  return stage == ReadStage::kWaitingForR ? "waiting_for_r" : "repairing";
+}
+
+std::string_view StageName(WriteStage stage) { return stage == WriteStage::kMinting ? "minting" : "waiting_for_w"; }
+
+Coordinator::Coordinator(Env& env, LocalReplica& replica, const ClusterView& cluster, HintSink& hints,
                          CoordinatorOptions options)
     : env_(env),
       clock_(env.clock()),
       replica_(replica),
       cluster_(cluster),
       hints_(hints),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      deadlines_(env, [this](uint64_t id) { Expire(id); }) {}
 
 Coordinator::~Coordinator() = default;
 
 int64_t Coordinator::DeadlineFor(uint32_t timeout_ms) const {
   return clock_.MonotonicMs() + (timeout_ms != 0 ? timeout_ms : options_.default_timeout_ms);
+}
+
+std::optional<ReadStage> Coordinator::read_stage(uint64_t id) const {
+  auto it = reads_.find(id);
+  if (it == reads_.end()) return std::nullopt;
+  return it->second->stage;
+}
+
+std::optional<WriteStage> Coordinator::write_stage(uint64_t id) const {
+  auto it = writes_.find(id);
+  if (it == writes_.end()) return std::nullopt;
+  return it->second->stage;
 }
 
 // N is replication.n capped by the nodes that own tokens, so a cluster of
@@ -77,7 +96,24 @@ Result<std::vector<ring::Replica>> Coordinator::PreferenceList(const std::string
   // With every primary up the sloppy list is the strict one: skip the second walk.
   const bool all_up = std::all_of(strict.begin(), strict.end(), [](const ring::Replica& r) { return r.up; });
   if (!options_.sloppy_quorum || all_up) return strict;
-  return quorum::WithUncoveredPrimaries(ring->PreferenceList(position, *n, is_up, ring::Quorum::kSloppy), strict);
+  return WithUncoveredPrimaries(ring->PreferenceList(position, *n, is_up, ring::Quorum::kSloppy), strict);
+}
+
+// The deadline found operation `id` in some stage: the tally says what that means.
+void Coordinator::Expire(uint64_t id) {
+  const int64_t now = clock_.MonotonicMs();
+  if (auto w = writes_.find(id); w != writes_.end()) {
+    WriteOp& op = *w->second;
+    ++(op.stage == WriteStage::kMinting ? stats_.timeouts_minting : stats_.timeouts_waiting_for_w);
+    op.tally.OnDeadline(static_cast<uint64_t>(now - op.started_ms));
+    return SettleWrite(id);
+  }
+  if (auto r = reads_.find(id); r != reads_.end()) {
+    ReadOp& op = *r->second;
+    ++(op.stage == ReadStage::kWaitingForR ? stats_.timeouts_waiting_for_r : stats_.timeouts_repairing);
+    op.tally.OnDeadline(static_cast<uint64_t>(now - op.started_ms));
+    SettleRead(id);
+  }
 }
 
 // ---- Reads -------------------------------------------------------------------
@@ -87,17 +123,15 @@ void Coordinator::Get(const std::string& key, uint32_t requested_r, uint32_t tim
   uint32_t n = 0;
   auto list = PreferenceList(key, &n);
   if (!list.ok()) return done(list.status());
-  auto r = quorum::ResolveQuorum(requested_r, options_.default_r, n, "r");
+  auto r = ResolveQuorum(requested_r, options_.default_r, n, "r");
   if (!r.ok()) return done(r.status());
-  auto plan = quorum::PlanRead(*list, n, *r);
+  auto plan = PlanRead(*list, n, *r);
   if (!plan.ok()) return done(plan.status());
 
   const uint64_t id = next_op_++;
-  const int64_t now = clock_.MonotonicMs();
-  auto op = std::make_unique<ReadOp>(ReadOp{key, now, DeadlineFor(timeout_ms), quorum::ReadTally(*plan),
-                                            std::move(done)});
-  reads_.emplace(id, std::move(op));
-  for (const quorum::ReadTarget& target : plan->targets) {
+  reads_.emplace(id, std::make_unique<ReadOp>(ReadOp{key, clock_.MonotonicMs(), ReadTally(*plan), std::move(done)}));
+  deadlines_.Set(id, DeadlineFor(timeout_ms));
+  for (const ReadTarget& target : plan->targets) {
     Read(target.node_id, key, [this, id, node = target.node_id](Result<Object> object) {
       auto it = reads_.find(id);
       if (it == reads_.end()) return;
@@ -108,15 +142,18 @@ void Coordinator::Get(const std::string& key, uint32_t requested_r, uint32_t tim
   }
 }
 
+// waiting_for_r: answer once the tally decides; repairing: once every
+// replica answered (or the deadline passed), send the merge to the stale ones.
 void Coordinator::SettleRead(uint64_t id) {
   auto it = reads_.find(id);
   if (it == reads_.end()) return;
   ReadOp& op = *it->second;
   const bool finished = op.tally.finished();
   const std::vector<std::string> repairs = finished ? op.tally.RepairTargets() : std::vector<std::string>();
-  if (op.done && op.tally.state() != quorum::TallyState::kWaiting) {
+  if (op.stage == ReadStage::kWaitingForR && op.tally.state() != TallyState::kWaiting) {
+    op.stage = ReadStage::kRepairing;
     ObjectDone done = std::exchange(op.done, nullptr);
-    if (op.tally.state() != quorum::TallyState::kSucceeded) {
+    if (op.tally.state() != TallyState::kSucceeded) {
       done(op.tally.status());
     } else if (finished && repairs.empty()) {
       // Nothing left to repair with the merge: hand it over instead of a copy.
@@ -146,22 +183,22 @@ void Coordinator::Put(const std::string& key, VersionVector context, Sibling sib
   uint32_t n = 0;
   auto list = PreferenceList(key, &n);
   if (!list.ok()) return done(list.status());
-  auto w = quorum::ResolveQuorum(requested_w, options_.default_w, n, "w");
+  auto w = ResolveQuorum(requested_w, options_.default_w, n, "w");
   if (!w.ok()) return done(w.status());
-  quorum::WriteOptions write_options{n, *w, options_.sloppy_quorum, options_.hinted_writes_count};
-  auto plan = quorum::PlanWrite(*list, write_options);
+  WriteOptions write_options{n, *w, options_.sloppy_quorum, options_.hinted_writes_count};
+  auto plan = PlanWrite(*list, write_options);
   if (!plan.ok()) return done(plan.status());
 
   const uint64_t id = next_op_++;
   const std::string minter = plan->targets.front().node_id;
-  auto op = std::make_unique<WriteOp>(WriteOp{key, clock_.MonotonicMs(), DeadlineFor(timeout_ms), *plan,
-                                              quorum::WriteTally(*plan), std::move(done), Object{}});
-  writes_.emplace(id, std::move(op));
+  writes_.emplace(id, std::make_unique<WriteOp>(
+                          WriteOp{key, clock_.MonotonicMs(), *plan, WriteTally(*plan), std::move(done), Object{}}));
+  deadlines_.Set(id, DeadlineFor(timeout_ms));
   if (minter != options_.self_id) ++stats_.forwarded_mints;
   Mint(minter, key, context, sibling, [this, id](Result<Object> minted) { OnMinted(id, std::move(minted)); });
 }
 
-// The minting replica answered: its copy counts, and the others get it.
+// minting -> waiting_for_w: the minting replica's copy counts, and the others get it.
 void Coordinator::OnMinted(uint64_t id, Result<Object> minted) {
   auto it = writes_.find(id);
   if (it == writes_.end()) return;
@@ -169,18 +206,19 @@ void Coordinator::OnMinted(uint64_t id, Result<Object> minted) {
   const std::string& minter = op.plan.targets.front().node_id;
   if (!minted.ok()) {
     // Nothing was minted, so no other replica can get the write.
-    for (const quorum::WriteTarget& target : op.plan.targets) op.tally.OnError(target.node_id, minted.status());
+    for (const WriteTarget& target : op.plan.targets) op.tally.OnError(target.node_id, minted.status());
     return SettleWrite(id);
   }
+  op.stage = WriteStage::kWaitingForW;
   op.minted = std::move(*minted);
   op.tally.OnAck(minter);
   // A send may fail at once, inside the call, and settle and erase the op:
   // from here on, work from copies and never touch `op` again.
   const std::string key = op.key;
   const Object object = op.minted;
-  const std::vector<quorum::WriteTarget> others(op.plan.targets.begin() + 1, op.plan.targets.end());
-  const std::vector<quorum::KeptHint> kept_hints = op.plan.kept_hints;
-  for (const quorum::WriteTarget& target : others) {
+  const std::vector<WriteTarget> others(op.plan.targets.begin() + 1, op.plan.targets.end());
+  const std::vector<KeptHint> kept_hints = op.plan.kept_hints;
+  for (const WriteTarget& target : others) {
     if (!target.hint_for.empty()) ++stats_.hinted_writes;
     Sync(target.node_id, key, object, target.hint_for, [this, id, node = target.node_id](Status status) {
       auto it = writes_.find(id);
@@ -190,7 +228,7 @@ void Coordinator::OnMinted(uint64_t id, Result<Object> minted) {
       SettleWrite(id);
     });
   }
-  for (const quorum::KeptHint& kept : kept_hints) {
+  for (const KeptHint& kept : kept_hints) {
     ++stats_.hinted_writes;
     Sync(kept.keeper, key, object, kept.hint_for, [](Status) {});  // never counts towards W
   }
@@ -201,37 +239,12 @@ void Coordinator::SettleWrite(uint64_t id) {
   auto it = writes_.find(id);
   if (it == writes_.end()) return;
   WriteOp& op = *it->second;
-  if (op.tally.state() == quorum::TallyState::kWaiting) return;
+  if (op.tally.state() == TallyState::kWaiting) return;
   ObjectDone done = std::move(op.done);
-  Result<Object> result = op.tally.state() == quorum::TallyState::kSucceeded ? Result<Object>(std::move(op.minted))
-                                                                              : Result<Object>(op.tally.status());
+  Result<Object> result = op.tally.state() == TallyState::kSucceeded ? Result<Object>(std::move(op.minted))
+                                                                      : Result<Object>(op.tally.status());
   writes_.erase(it);  // late acks find nothing and are dropped
   done(std::move(result));
-}
-
-void Coordinator::ExpireOverdue() {
-  const int64_t now = clock_.MonotonicMs();
-  std::vector<uint64_t> overdue;
-  for (const auto& [id, op] : writes_) {
-    if (op->deadline_ms <= now) overdue.push_back(id);
-  }
-  // Settling one op runs its callback, which may settle others: look each up again.
-  for (uint64_t id : overdue) {
-    auto it = writes_.find(id);
-    if (it == writes_.end()) continue;
-    it->second->tally.OnDeadline(static_cast<uint64_t>(now - it->second->started_ms));
-    SettleWrite(id);
-  }
-  overdue.clear();
-  for (const auto& [id, op] : reads_) {
-    if (op->deadline_ms <= now) overdue.push_back(id);
-  }
-  for (uint64_t id : overdue) {
-    auto it = reads_.find(id);
-    if (it == reads_.end()) continue;
-    it->second->tally.OnDeadline(static_cast<uint64_t>(now - it->second->started_ms));
-    SettleRead(id);
-  }
 }
 
 // ---- Replica calls, local or remote ------------------------------------------
@@ -247,7 +260,7 @@ void Coordinator::Mint(const std::string& node, const std::string& key, const Ve
   mint->set_tombstone(sibling.tombstone);
   mint->set_expires_at_ms(sibling.expires_at_ms);
   CallNode(node, std::move(request),
-              [done = std::move(done)](Result<peer::PeerResponse> response) { done(ObjectFrom(std::move(response))); });
+           [done = std::move(done)](Result<peer::PeerResponse> response) { done(ObjectFrom(std::move(response))); });
 }
 
 void Coordinator::Sync(const std::string& node, const std::string& key, const Object& object,
@@ -259,10 +272,10 @@ void Coordinator::Sync(const std::string& node, const std::string& key, const Ob
   peer::PeerRequest request;
   peer::ReplicaSync* sync = request.mutable_replica_sync();
   sync->set_key(key);
-  quorum::ToProto(object, sync->mutable_object());
+  ToProto(object, sync->mutable_object());
   sync->set_hint_for(hint_for);
   CallNode(node, std::move(request),
-              [done = std::move(done)](Result<peer::PeerResponse> response) { done(response.status()); });
+           [done = std::move(done)](Result<peer::PeerResponse> response) { done(response.status()); });
 }
 
 void Coordinator::Read(const std::string& node, const std::string& key, ObjectDone done) {
@@ -270,7 +283,7 @@ void Coordinator::Read(const std::string& node, const std::string& key, ObjectDo
   peer::PeerRequest request;
   request.mutable_replica_read()->set_key(key);
   CallNode(node, std::move(request),
-              [done = std::move(done)](Result<peer::PeerResponse> response) { done(ObjectFrom(std::move(response))); });
+           [done = std::move(done)](Result<peer::PeerResponse> response) { done(ObjectFrom(std::move(response))); });
 }
 
 void Coordinator::CallNode(const std::string& node_id, peer::PeerRequest request, Env::PeerCallback done) {
@@ -279,9 +292,9 @@ void Coordinator::CallNode(const std::string& node_id, peer::PeerRequest request
   env_.CallPeer(address, std::move(request), 0, std::move(done));
 }
 
-// ---- Requests from other coordinators ----------------------------------------
+// ---- The replica side ---------------------------------------------------------
 
-bool Coordinator::HandlePeer(const peer::PeerRequest& request, net::PeerRequestHandler::Reply& reply) {
+bool ReplicaService::Handle(const peer::PeerRequest& request, Reply& reply) {
   switch (request.op_case()) {
     case peer::PeerRequest::kMintWrite:
       HandleMint(request.mint_write(), std::move(reply));
@@ -294,15 +307,12 @@ bool Coordinator::HandlePeer(const peer::PeerRequest& request, net::PeerRequestH
         reply(object.ok() ? ObjectResponse(*object) : net::PeerErrorResponse(object.status()));
       });
       return true;
-    case peer::PeerRequest::kHintBatch:
-      HandleHintBatch(request.hint_batch(), std::move(reply));
-      return true;
     default:
       return false;
   }
 }
 
-void Coordinator::HandleMint(const peer::MintWrite& mint, net::PeerRequestHandler::Reply reply) {
+void ReplicaService::HandleMint(const peer::MintWrite& mint, Reply reply) {
   auto context = dvv::DecodeContext(mint.context());
   if (!context.ok()) return reply(net::PeerErrorResponse(context.status()));
   Sibling sibling;
@@ -314,8 +324,8 @@ void Coordinator::HandleMint(const peer::MintWrite& mint, net::PeerRequestHandle
   });
 }
 
-void Coordinator::HandleSync(const peer::ReplicaSync& sync, net::PeerRequestHandler::Reply reply) {
-  auto object = quorum::FromProto(sync.object());
+void ReplicaService::HandleSync(const peer::ReplicaSync& sync, Reply reply) {
+  auto object = FromProto(sync.object());
   if (!object.ok()) return reply(net::PeerErrorResponse(object.status()));
   auto answer = [reply = std::move(reply)](Status status) {
     reply(status.ok() ? peer::PeerResponse() : net::PeerErrorResponse(status));
@@ -326,21 +336,4 @@ void Coordinator::HandleSync(const peer::ReplicaSync& sync, net::PeerRequestHand
   });
 }
 
-// Hints handed over by a stand-in: merged like any replica write; the
-// batch is acknowledged once every write in it is durable.
-void Coordinator::HandleHintBatch(const peer::HintBatch& batch, net::PeerRequestHandler::Reply reply) {
-  auto writes = handoff::FromHintBatch(batch);
-  if (!writes.ok()) return reply(net::PeerErrorResponse(writes.status()));
-  if (writes->empty()) return reply(peer::PeerResponse());
-  auto remaining = std::make_shared<size_t>(writes->size());
-  auto failure = std::make_shared<Status>();
-  auto shared_reply = std::make_shared<net::PeerRequestHandler::Reply>(std::move(reply));
-  for (storage::ObjectWrite& write : *writes) {
-    replica_.Apply(std::move(write.key), std::move(write.object), [remaining, failure, shared_reply](Result<Object> stored) {
-      if (!stored.ok()) *failure = stored.status();
-      if (--*remaining == 0) (*shared_reply)(failure->ok() ? peer::PeerResponse() : net::PeerErrorResponse(*failure));
-    });
-  }
-}
-
-}  // namespace dynkv::node
+}  // namespace dynkv::quorum

@@ -11,19 +11,23 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <functional>
 
 #include "common/env.h"
 #include "gossip/gossip.h"
 #include "handoff/handoff.h"
-#include "node/config.h"
-#include "node/coordinator.h"
+#include "quorum/coordinator.h"
+#include "quorum/replica.h"
 
-namespace dynkv::node {
+namespace dynkv::handoff {
 
-class HandoffDriver final : public HintSink, public gossip::MembershipListener {
+class HandoffDriver final : public quorum::HintSink, public gossip::MembershipListener {
  public:
+  using Reply = std::function<void(peer::PeerResponse)>;
+
   // REQUIRES: everything passed outlives the driver.
-  HandoffDriver(Env& env, storage::StorageWorker& worker, const ClusterView& cluster, const HandoffConfig& config);
+  HandoffDriver(Env& env, storage::StorageWorker& worker, quorum::LocalReplica& replica,
+                const quorum::ClusterView& cluster, const HandoffOptions& options);
   ~HandoffDriver() override;
 
   // Counts the stored hints and starts the delivery and expiry timers.
@@ -39,6 +43,11 @@ class HandoffDriver final : public HintSink, public gossip::MembershipListener {
   void OnDown(const std::string& node_id) override { delivery_.OnDown(node_id); }
   void OnLeave(const std::string& node_id) override { delivery_.OnDown(node_id); }
 
+  // A batch of hints handed over by a stand-in (PeerRequest.hint_batch):
+  // merged like any replica write, acknowledged once every write in it is
+  // durable. False when `request` is not one.
+  bool Handle(const peer::PeerRequest& request, Reply& reply);
+
   // "handoff.*" counters for the node's stats.
   void FillStats(std::map<std::string, double>* values) const;
 
@@ -46,11 +55,13 @@ class HandoffDriver final : public HintSink, public gossip::MembershipListener {
   void Deliver();
   void SendBatch(const std::string& target, std::vector<handoff::Hint> hints);
   void DropExpired();
+  void Receive(const peer::HintBatch& batch, Reply reply);
 
   Env& env_;
   const Clock& clock_;
-  const ClusterView& cluster_;
-  HandoffConfig config_;
+  quorum::LocalReplica& replica_;
+  const quorum::ClusterView& cluster_;
+  HandoffOptions options_;
   handoff::HintStore store_;
   handoff::HintDelivery delivery_;
   std::unique_ptr<Timer> delivery_timer_;
@@ -59,4 +70,4 @@ class HandoffDriver final : public HintSink, public gossip::MembershipListener {
   std::shared_ptr<int> lifetime_ = std::make_shared<int>(0);  // expires with the driver
 };
 
-}  // namespace dynkv::node
+}  // namespace dynkv::handoff

@@ -1,0 +1,76 @@
+// RingTracker: the ring as gossip describes it (DESIGN.md: Ring). It keeps
+// a ring of every node that owns tokens and has not left, in step with the
+// gossiper's table; it gives this node its tokens when it joins; and it
+// says when this node has heard enough of the cluster to serve.
+//
+// Joining, as Cassandra waits for gossip to settle: a new node listens for
+// join_delay_rounds rounds, so that it learns the ring the cluster already
+// has, then takes balanced tokens against it (ring::AllocateTokens), makes
+// them durable, and only then announces them and turns NORMAL. Nodes that
+// start together take turns by node id: each allocates against the tokens
+// of the ones before it instead of against the same empty ring.
+//
+// Threads: the env's loop only.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "common/status.h"
+#include "gossip/gossip.h"
+#include "gossip/gossip_driver.h"
+#include "ring/ring.h"
+
+namespace dynkv::gossip {
+
+struct RingTrackerOptions {
+  // ring.vnodes: the tokens this node takes when it first joins.
+  uint32_t vnodes = 16;
+  // Rounds a node listens after it starts before it serves (Ready) and,
+  // when new, before it takes tokens. 0 for a node with nobody to hear from.
+  uint32_t join_delay_rounds = 10;
+};
+
+class RingTracker final : public MembershipListener {
+ public:
+  // Makes newly allocated tokens durable; calls done(status) on the loop.
+  using PersistTokens = std::function<void(const std::vector<uint64_t>&, std::function<void(Status)>)>;
+
+  // Listens to `driver`'s gossiper. REQUIRES: driver outlives the tracker.
+  RingTracker(GossipDriver& driver, RingTrackerOptions options, PersistTokens persist_tokens);
+  ~RingTracker() override;
+
+  // Rebuilt when first asked for after a change: a thousand-node cluster
+  // applies many states per round and most never reach a request.
+  std::shared_ptr<const ring::Ring> CurrentRing() const;
+  // Ready once join_delay_rounds rounds have run.
+  bool Ready() const { return driver_.rounds() >= options_.join_delay_rounds; }
+  // Call after each gossip round: a joining node takes its tokens once it
+  // has listened long enough and its turn has come.
+  void OnRound() { MaybeTakeTokens(); }
+  // No more tokens are taken (the node is leaving).
+  void StopJoining() { joining_ = false; }
+
+  // MembershipListener: any change of tokens or status changes the ring.
+  void OnJoin(const NodeState&) override { stale_ = true; }
+  void OnChange(const NodeState&) override { stale_ = true; }
+  void OnRestart(const NodeState&) override { stale_ = true; }
+  void OnLeave(const std::string&) override { stale_ = true; }
+
+ private:
+  void MaybeTakeTokens();
+  bool TurnToTakeTokens() const;
+
+  GossipDriver& driver_;
+  RingTrackerOptions options_;
+  PersistTokens persist_tokens_;
+  mutable std::shared_ptr<const ring::Ring> ring_ = std::make_shared<ring::Ring>();
+  mutable bool stale_ = true;
+  bool allocating_ = false;
+  bool joining_ = true;
+  std::shared_ptr<int> lifetime_ = std::make_shared<int>(0);  // expires with the tracker
+};
+
+}  // namespace dynkv::gossip

@@ -1,0 +1,186 @@
+// Coordination (DESIGN.md: Coordination): the public surface of replicated
+// reads and writes, for the node to wire.
+//
+// - Coordinator: any node coordinates any request. It plans the request
+//   from the key's preference list (PlanWrite/PlanRead), sends what the
+//   plan says to the replicas (itself through the LocalReplica, the others
+//   as Env peer calls), feeds every reply into a tally, and answers once
+//   the tally decides. Each operation moves through named stages, as Riak's
+//   get and put FSMs do, and has one deadline (a Deadlines entry):
+//     read:  waiting_for_r -> repairing (answered; waiting for the other
+//            replies to repair stale replicas) -> done
+//     write: minting (one replica mints the dot) -> waiting_for_w -> done
+//   Whatever stage the deadline finds an operation in decides its answer.
+// - ReplicaService: the replica side of other coordinators' requests
+//   (MintWrite, ReplicaSync, ReplicaRead) on this node's LocalReplica.
+//
+// No net or libuv types: peers are reached through the Env, replies are
+// wire messages (proto/peer.proto).
+//
+// Threads: the env's loop only.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/deadlines.h"
+#include "common/env.h"
+#include "common/object.h"
+#include "common/status.h"
+#include "quorum/replica.h"
+#include "quorum/tally.h"
+#include "ring/ring.h"
+
+namespace dynkv::peer {
+class MintWrite;
+class ReplicaSync;
+}  // namespace dynkv::peer
+
+namespace dynkv::quorum {
+
+// Who is in the cluster and how to reach them, seen from the coordinator.
+class ClusterView {
+ public:
+  virtual ~ClusterView() = default;
+  virtual std::shared_ptr<const ring::Ring> CurrentRing() const = 0;
+  virtual bool IsUp(const std::string& node_id) const = 0;
+  // The peer address of a known node; empty when unknown.
+  virtual std::string PeerAddress(const std::string& node_id) const = 0;
+  // False in the first moments after a start, before this node has heard
+  // the cluster: its ring and its judgement of the others are not yet to be
+  // trusted (a partial ring would make N look smaller than it is).
+  virtual bool Ready() const = 0;
+};
+
+// Where a stand-in keeps the writes of a down node (hinted handoff).
+class HintSink {
+ public:
+  virtual ~HintSink() = default;
+  // Stores `object` as a hint for `target`, durably, then done(status).
+  virtual void StoreHint(const std::string& target, const std::string& key, const Object& object,
+                         std::function<void(Status)> done) = 0;
+};
+
+struct CoordinatorOptions {
+  // This node's id: its own replica is reached through the LocalReplica.
+  std::string self_id;
+  // Replicas per key (replication.n), capped by the nodes in the ring.
+  uint32_t n = 3;
+  // Replies a read waits for, and copies a write waits for, when the
+  // request says 0 (replication.r and replication.w).
+  uint32_t default_r = 2;
+  uint32_t default_w = 2;
+  // A down primary's writes go to a stand-in as hints (Dynamo's sloppy quorum).
+  bool sloppy_quorum = true;
+  // A fallback's hinted write counts towards W (Dynamo, Riak).
+  bool hinted_writes_count = true;
+  // The deadline of a request that names none (request_timeout).
+  uint32_t default_timeout_ms = 5000;
+};
+
+enum class ReadStage { kWaitingForR, kRepairing };
+enum class WriteStage { kMinting, kWaitingForW };
+std::string_view StageName(ReadStage stage);   // "waiting_for_r", "repairing"
+std::string_view StageName(WriteStage stage);  // "minting", "waiting_for_w"
+
+struct CoordinatorStats {
+  uint64_t reads = 0;
+  uint64_t writes = 0;
+  uint64_t read_repairs = 0;     // repair writes sent to stale replicas
+  uint64_t hinted_writes = 0;    // writes sent to a stand-in as a hint
+  uint64_t forwarded_mints = 0;  // writes minted on another replica
+  // Deadlines that passed, by the stage they found the operation in.
+  uint64_t timeouts_waiting_for_r = 0;
+  uint64_t timeouts_repairing = 0;  // the read was answered; some replies never came
+  uint64_t timeouts_minting = 0;
+  uint64_t timeouts_waiting_for_w = 0;
+};
+
+class Coordinator {
+ public:
+  using ObjectDone = std::function<void(Result<Object>)>;
+
+  // REQUIRES: everything passed outlives the coordinator.
+  Coordinator(Env& env, LocalReplica& replica, const ClusterView& cluster, HintSink& hints,
+              CoordinatorOptions options);
+  ~Coordinator();
+
+  // A client read: done(merged object) once R replicas replied.
+  // `requested_r` as on the wire (0: default; named levels).
+  void Get(const std::string& key, uint32_t requested_r, uint32_t timeout_ms, ObjectDone done);
+  // A client write of `sibling` (a value or a tombstone) with the client's
+  // context: done(the object on the replica that minted it) once W replicas
+  // have it durably.
+  void Put(const std::string& key, VersionVector context, Sibling sibling, uint32_t requested_w,
+           uint32_t timeout_ms, ObjectDone done);
+
+  const CoordinatorStats& stats() const { return stats_; }
+  size_t in_progress() const { return reads_.size() + writes_.size(); }
+  // The stage of operation `id` (ids count from 1 in the order operations
+  // started); nothing once it is done.
+  std::optional<ReadStage> read_stage(uint64_t id) const;
+  std::optional<WriteStage> write_stage(uint64_t id) const;
+
+ private:
+  struct ReadOp;
+  struct WriteOp;
+
+  Result<std::vector<ring::Replica>> PreferenceList(const std::string& key, uint32_t* n) const;
+  int64_t DeadlineFor(uint32_t timeout_ms) const;
+
+  // Replica calls, local or remote.
+  void Mint(const std::string& node, const std::string& key, const VersionVector& context, const Sibling& sibling,
+            ObjectDone done);
+  void Sync(const std::string& node, const std::string& key, const Object& object, const std::string& hint_for,
+            std::function<void(Status)> done);
+  void Read(const std::string& node, const std::string& key, ObjectDone done);
+  // A peer call to node `node_id`, at the address the cluster knows for it.
+  void CallNode(const std::string& node_id, peer::PeerRequest request, Env::PeerCallback done);
+
+  void OnMinted(uint64_t op_id, Result<Object> minted);
+  void SettleWrite(uint64_t op_id);
+  void SettleRead(uint64_t op_id);
+  void Expire(uint64_t op_id);
+
+  Env& env_;
+  const Clock& clock_;
+  LocalReplica& replica_;
+  const ClusterView& cluster_;
+  HintSink& hints_;
+  CoordinatorOptions options_;
+  CoordinatorStats stats_;
+  Deadlines deadlines_;
+  uint64_t next_op_ = 1;
+  std::unordered_map<uint64_t, std::unique_ptr<ReadOp>> reads_;
+  std::unordered_map<uint64_t, std::unique_ptr<WriteOp>> writes_;
+};
+
+// The replica side of replication: answers MintWrite (mint the dot here and
+// store), ReplicaSync (merge a replica's object, or keep it as a hint) and
+// ReplicaRead from other coordinators.
+class ReplicaService {
+ public:
+  using Reply = std::function<void(peer::PeerResponse)>;
+
+  // REQUIRES: replica and hints outlive the service.
+  ReplicaService(LocalReplica& replica, HintSink& hints) : replica_(replica), hints_(hints) {}
+
+  // Answers `request` (exactly one reply, maybe later); false when it is not
+  // a replication request, so the caller tries another handler.
+  bool Handle(const peer::PeerRequest& request, Reply& reply);
+
+ private:
+  void HandleMint(const peer::MintWrite& mint, Reply reply);
+  void HandleSync(const peer::ReplicaSync& sync, Reply reply);
+
+  LocalReplica& replica_;
+  HintSink& hints_;
+};
+
+}  // namespace dynkv::quorum

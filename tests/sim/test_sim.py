@@ -1,0 +1,244 @@
+"""dynkv-sim through its command line, the public contract of tools/sim/main.cc:
+the CI sweep, determinism of the trace, the checker failing when it should
+(last-write-wins and the planted replica bug), --json, and bad arguments.
+
+Paths come from the environment that meson test sets: DYNKV_BUILD_ROOT (the
+build directory) and DYNKV_SIM_PLANTED=1 when dynkv-sim-planted is built
+(meson option planted_bugs).
+"""
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+BUILD_ROOT = os.environ.get("DYNKV_BUILD_ROOT", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
+SIM_DIR = os.path.join(BUILD_ROOT, "tools", "sim")
+SIM = os.path.join(SIM_DIR, "dynkv-sim")
+SIM_PLANTED = os.path.join(SIM_DIR, "dynkv-sim-planted")
+HAVE_PLANTED = os.environ.get("DYNKV_SIM_PLANTED") == "1"
+
+ALL_FAULTS = "kill,pause,partition,drop,clock"
+DEFAULT_OPS = 2000
+# The CI sweep takes about two minutes on two cores; the bound is for a hung
+# run, not a slow one.
+SWEEP_TIMEOUT_S = 600
+SHORT_TIMEOUT_S = 120
+
+LINE = re.compile(
+    r"^seed (?P<seed>\d+): (?P<verdict>ok|FAIL) ops=(?P<ops>\d+) acked=(?P<acked>\d+) "
+    r"lost=(?P<lost>\d+) invented=(?P<invented>\d+) trace=(?P<trace>[0-9a-f]{16})$")
+JSON_FIELDS = {"seed", "ok", "ops", "acked", "lost", "invented", "stale", "trace"}
+TRACE_LINE = re.compile(r"^(\d+) (\S.*)$")
+
+
+def parse_lines(test, stdout):
+    """Every stdout line as a dict of the line format's fields; fails on any other line."""
+    parsed = []
+    for line in stdout.splitlines():
+        m = LINE.match(line)
+        test.assertIsNotNone(m, f"not a seed line: {line!r}")
+        d = m.groupdict()
+        parsed.append({
+            "line": line, "seed": int(d["seed"]), "ok": d["verdict"] == "ok", "ops": int(d["ops"]),
+            "acked": int(d["acked"]), "lost": int(d["lost"]), "invented": int(d["invented"]), "trace": d["trace"],
+        })
+    return parsed
+
+
+def replay_lines(stderr):
+    return [line[len("replay:"):].strip() for line in stderr.splitlines() if line.startswith("replay:")]
+
+
+class SimTest(unittest.TestCase):
+    def setUp(self):
+        self.assertTrue(os.access(SIM, os.X_OK), f"{SIM} is not built")
+        # The runs' LevelDB dirs go under TMPDIR; a private one shows they are removed.
+        self.tmp = tempfile.TemporaryDirectory(prefix="dynkv-sim-test-")
+        self.addCleanup(self.tmp.cleanup)
+        self.started = time.monotonic()
+
+    def tearDown(self):
+        sys.stderr.write(f"[{time.monotonic() - self.started:.1f} s] ")
+        sys.stderr.flush()
+
+    def sim(self, *args, binary=SIM, timeout=SHORT_TIMEOUT_S, cwd=None):
+        env = dict(os.environ, TMPDIR=self.tmp.name)
+        return subprocess.run([binary, *args], capture_output=True, text=True, timeout=timeout,
+                              cwd=cwd or self.tmp.name, env=env)
+
+    def leftover_run_dirs(self):
+        return [n for n in os.listdir(self.tmp.name) if n.startswith("dynkv-sim-")]
+
+    def assert_sweep_passed(self, proc, first, last):
+        self.assertEqual(proc.returncode, 0, f"sweep failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+        runs = parse_lines(self, proc.stdout)
+        self.assertEqual([r["seed"] for r in runs], list(range(first, last + 1)))
+        for r in runs:
+            self.assertTrue(r["ok"], r["line"])
+            self.assertEqual((r["lost"], r["invented"]), (0, 0), r["line"])
+            self.assertEqual(r["ops"], DEFAULT_OPS, r["line"])
+            self.assertTrue(0 < r["acked"] <= r["ops"], r["line"])
+        # Seeds drive the runs: no two seeds make the same run.
+        self.assertEqual(len({r["trace"] for r in runs}), len(runs))
+        self.assertEqual(replay_lines(proc.stderr), [])
+        return runs
+
+    def test_ci_sweep_all_faults(self):
+        started = time.monotonic()
+        proc = self.sim("--seeds", "1-200", "--faults", ALL_FAULTS, timeout=SWEEP_TIMEOUT_S)
+        wall = time.monotonic() - started
+        summary = [line for line in proc.stderr.splitlines() if line.startswith("dynkv-sim:")]
+        sys.stderr.write(f"\n  CI sweep: 200 seeds, all faults, {wall:.1f} s wall; {' '.join(summary)}\n  ")
+        self.assert_sweep_passed(proc, 1, 200)
+        self.assertEqual(self.leftover_run_dirs(), [])
+
+    def test_register_sweep_all_faults(self):
+        proc = self.sim("--seeds", "1-50", "--workload", "register", "--faults", ALL_FAULTS, "--json",
+                        timeout=SWEEP_TIMEOUT_S)
+        self.assertEqual(proc.returncode, 0, f"register sweep failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+        runs = [json.loads(line) for line in proc.stdout.splitlines()]
+        self.assertEqual([r["seed"] for r in runs], list(range(1, 51)))
+        for r in runs:
+            self.assertIs(r["ok"], True, r)
+            # A register run fails by a stale read as much as by a lost write.
+            self.assertEqual((r["lost"], r["invented"], r["stale"]), (0, 0, 0), r)
+            self.assertTrue(0 < r["acked"] <= r["ops"], r)
+
+    def test_same_seed_same_run(self):
+        args = ("--seed", "7", "--faults", ALL_FAULTS)
+        first, second = self.sim(*args), self.sim(*args)
+        self.assertEqual(first.returncode, 0, first.stderr)
+        self.assertEqual(first.stdout, second.stdout)
+        [run] = parse_lines(self, first.stdout)
+        self.assertEqual(run["seed"], 7)
+
+        other = self.sim("--seed", "8", "--faults", ALL_FAULTS)
+        self.assertEqual(other.returncode, 0, other.stderr)
+        [other_run] = parse_lines(self, other.stdout)
+        self.assertNotEqual(other_run["trace"], run["trace"])
+
+        traces = []
+        for name in ("a.trace", "b.trace"):
+            path = os.path.join(self.tmp.name, name)
+            proc = self.sim(*args, "--trace", path)
+            # Writing the trace does not change the run.
+            self.assertEqual(proc.stdout, first.stdout)
+            with open(path, "rb") as f:
+                traces.append(f.read())
+        self.assertEqual(traces[0], traces[1])
+        self.assertGreater(len(traces[0]), 0)
+        text = traces[0].decode("ascii")
+        lines = text.splitlines()
+        self.assertTrue(text.endswith("\n"))
+        times = []
+        for line in lines:
+            m = TRACE_LINE.match(line)
+            self.assertIsNotNone(m, f"not a '<ms> <event>' trace line: {line!r}")
+            self.assertTrue(line.isprintable(), repr(line))
+            times.append(int(m.group(1)))
+        self.assertEqual(times, sorted(times), "trace events out of time order")
+        events = {TRACE_LINE.match(line).group(2) for line in lines}
+        for node in range(1, 6):
+            self.assertTrue(any(e.startswith(f"start n{node} ") for e in events), f"no start of n{node} in the trace")
+
+    def test_lww_loses_writes_and_replay_reproduces(self):
+        proc = self.sim("--seeds", "1-20", "--conflicts", "lww", "--faults", "kill,pause,partition")
+        self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
+        runs = parse_lines(self, proc.stdout)
+        failed = runs[-1]
+        # The sweep stops at the first failure.
+        self.assertTrue(all(r["ok"] for r in runs[:-1]), proc.stdout)
+        self.assertEqual([r["seed"] for r in runs], list(range(1, failed["seed"] + 1)))
+        self.assertFalse(failed["ok"], failed["line"])
+        self.assertGreater(failed["lost"], 0, failed["line"])
+        self.assertIn("LOST ", proc.stderr)
+
+        replays = replay_lines(proc.stderr)
+        self.assertEqual(len(replays), 1, "no single replay: line on stderr:\n" + proc.stderr[-2000:])
+        replay = replays[0]
+        argv = shlex.split(replay)
+        self.assertEqual(os.path.basename(argv[0]), "dynkv-sim", replay)
+        self.assertIn(f"--seed {failed['seed']}", replay)
+        replay_dir = os.path.join(self.tmp.name, "replay")
+        os.mkdir(replay_dir)
+        again = self.sim(*argv[1:], cwd=replay_dir)
+        self.assertEqual(again.returncode, 1, again.stderr)
+        self.assertEqual(again.stdout.splitlines(), [failed["line"]])
+        trace_file = os.path.join(replay_dir, argv[argv.index("--trace") + 1])
+        self.assertGreater(os.path.getsize(trace_file), 0)
+
+    @unittest.skipUnless(HAVE_PLANTED, "dynkv-sim-planted is not built (meson option planted_bugs)")
+    def test_sweep_catches_planted_replica_bug(self):
+        self.assertTrue(os.access(SIM_PLANTED, os.X_OK), f"{SIM_PLANTED} is not built")
+        proc = self.sim("--seeds", "1-200", "--faults", ALL_FAULTS, binary=SIM_PLANTED, timeout=SWEEP_TIMEOUT_S)
+        self.assertEqual(proc.returncode, 1, "the sweep missed the planted bug:\n" + proc.stdout[-2000:])
+        runs = parse_lines(self, proc.stdout)
+        failed = runs[-1]
+        self.assertTrue(all(r["ok"] for r in runs[:-1]), proc.stdout)
+        self.assertFalse(failed["ok"], failed["line"])
+        self.assertGreater(failed["lost"], 0, failed["line"])
+        replays = replay_lines(proc.stderr)
+        self.assertEqual(len(replays), 1, "no single replay: line on stderr:\n" + proc.stderr[-2000:])
+        replay = replays[0]
+        argv = shlex.split(replay)
+        # Replaying with the unplanted binary would pass and mislead.
+        self.assertEqual(os.path.basename(argv[0]), "dynkv-sim-planted", replay)
+        self.assertIn(f"--seed {failed['seed']}", replay)
+        # The same seed passes without the planted bug: the bug is what the sweep caught.
+        clean = self.sim("--seed", str(failed["seed"]), "--faults", ALL_FAULTS)
+        self.assertEqual(clean.returncode, 0, clean.stdout + clean.stderr)
+
+    def test_json_matches_text(self):
+        for args, status in ((("--seeds", "1-3", "--faults", ALL_FAULTS), 0),
+                             (("--seed", "1", "--conflicts", "lww", "--faults", "kill,pause,partition"), 1)):
+            with self.subTest(args=args):
+                text = self.sim(*args)
+                as_json = self.sim(*args, "--json")
+                self.assertEqual((text.returncode, as_json.returncode), (status, status), as_json.stderr)
+                runs = parse_lines(self, text.stdout)
+                objects = [json.loads(line) for line in as_json.stdout.splitlines()]
+                self.assertEqual(len(objects), len(runs))
+                for obj, run in zip(objects, runs):
+                    self.assertEqual(set(obj), JSON_FIELDS)
+                    self.assertIsInstance(obj["ok"], bool)
+                    for field in ("seed", "ops", "acked", "lost", "invented", "stale"):
+                        self.assertIs(type(obj[field]), int, field)
+                    self.assertEqual({k: obj[k] for k in run if k != "line"}, {k: v for k, v in run.items() if k != "line"})
+                    self.assertEqual(obj["stale"], 0)  # the set workload never reads stale
+
+    def test_bad_arguments(self):
+        cases = [
+            ((), "--seed"),
+            (("--seeds", "5-1"), "5-1"),
+            (("--seed", "1", "--faults", "fire"), "fire"),
+            (("--seed", "1", "--r", "4", "--n", "3"), "--r"),
+            (("--seed", "1", "--workload", "x"), "--workload"),
+            (("--seed", "1", "--conflicts", "x"), "--conflicts"),
+            (("--seed", "1", "--bogus", "3"), "--bogus"),
+            (("--seed", "1", "--bogus"), "--bogus"),
+            (("--seed", "one"), "one"),
+        ]
+        for args, named in cases:
+            with self.subTest(args=args):
+                proc = self.sim(*args, timeout=30)
+                self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+                self.assertEqual(proc.stdout, "", "a bad command line ran something")
+                first = proc.stderr.splitlines()[0] if proc.stderr else ""
+                self.assertIn(named, first, f"the message does not name the problem: {first!r}")
+
+    def test_help_mentions_every_flag(self):
+        proc = self.sim("--help", timeout=30)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        for word in ("--seed", "--seeds", "--nodes", "--n", "--r", "--w", "--faults", "kill", "pause", "partition",
+                     "drop", "clock", "--ops", "--workload", "set", "register", "--conflicts", "siblings", "lww",
+                     "--json", "--trace"):
+            self.assertRegex(proc.stdout, r"(?<![\w-])" + re.escape(word) + r"(?![\w-])", word)
+
+
+if __name__ == "__main__":
+    unittest.main()
