@@ -269,5 +269,38 @@ TEST_CASE("a write acknowledged with W=2 survives the loss of any one replica") 
   }
 }
 
+// ---- f. Reads with a primary down (issue 11's fallback-read bug) -------------
+
+// 5 nodes, N=3, every key written at W=3, one node killed: a read at R=1
+// asks the fallback standing in for the dead primary too. Its "not found"
+// must not answer R while a live primary can: every key is found from
+// every live node (Riak's notfound_ok pitfall; quorum::ReadTally).
+TEST_CASE("with one of 5 nodes down, R=1 reads from every live node find every key") {
+  constexpr int kKeys = 150;
+  for (uint64_t seed = 1; seed <= 10; ++seed) {
+    CAPTURE(seed);
+    TempDir dir;
+    NodeCluster cluster(seed, dir.path(), 5);
+    for (int k = 0; k < kKeys; ++k) {
+      const std::string key = "fallback-" + std::to_string(k);
+      MustSucceed(cluster.Put(static_cast<size_t>(k) % 5, key, {}, "v" + std::to_string(k), 3, kTimeoutMs));
+    }
+    const size_t dead = seed % 5;
+    cluster.Crash(dead);
+    int found = 0;
+    int asked = 0;
+    for (int k = 0; k < kKeys; ++k) {
+      const std::string key = "fallback-" + std::to_string(k);
+      for (size_t via = 0; via < cluster.size(); ++via) {
+        if (via == dead) continue;
+        ++asked;
+        const Object read = MustSucceed(cluster.Get(via, key, 1, kTimeoutMs));
+        found += Values(read) == std::set<std::string>{"v" + std::to_string(k)} ? 1 : 0;
+      }
+    }
+    CHECK(found == asked);
+  }
+}
+
 }  // namespace
 }  // namespace dynkv::sim
