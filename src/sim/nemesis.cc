@@ -73,6 +73,7 @@ void Nemesis::Begin() {
     cluster_.JumpClock(target_, jump);
   }
   active_ = true;
+  cluster_.Note("fault " + window_.fault + " " + window_.node + " begins");
   const uint64_t generation = ++generation_;
   cluster_.loop().After(random.Between(1000, 5000), [this, generation] {
     if (generation == generation_ && active_) End();
@@ -96,6 +97,7 @@ void Nemesis::End() {
   }
   window_.end_ms = cluster_.loop().now();
   history_.faults.push_back(window_);
+  cluster_.Note("fault " + window_.fault + " " + window_.node + " ends");
   if (!stopped_) cluster_.loop().After(cluster_.random().Between(1000, 3000), [this] { Begin(); });
 }
 

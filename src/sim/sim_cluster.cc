@@ -15,6 +15,19 @@ namespace {
 constexpr uint16_t kPeerPort = 7000;
 constexpr uint16_t kClientPort = 8000;
 
+// "n1.sim:7000" -> "n1", for the trace.
+std::string Short(const std::string& address) { return address.substr(0, address.find('.')); }
+
+std::string OpName(const peer::PeerRequest& request) {
+  const auto* field = peer::PeerRequest::descriptor()->FindFieldByNumber(request.op_case());
+  return field != nullptr ? field->name() : "unknown";
+}
+
+std::string OpName(const dynkv::client::Request& request) {
+  const auto* field = dynkv::client::Request::descriptor()->FindFieldByNumber(request.op_case());
+  return field != nullptr ? field->name() : "unknown";
+}
+
 }  // namespace
 
 // Records the membership events a node sees, for tests and the trace.
@@ -245,7 +258,8 @@ SimCluster::Node* SimCluster::At(const std::string& address) {
 
 void SimCluster::Route(const std::string& from_address, const std::string& to_address, peer::PeerRequest request,
                        std::function<void(peer::PeerResponse)> reply, std::function<void()> refused) {
-  Note("peer " + from_address + " > " + to_address + " op " + std::to_string(request.op_case()));
+  const std::string what = OpName(request);
+  Note(Short(from_address) + " > " + Short(to_address) + " " + what);
   Node* target = At(to_address);
   if (target == nullptr) {
     // Nothing listens there: refused, a little later.
@@ -253,9 +267,10 @@ void SimCluster::Route(const std::string& from_address, const std::string& to_ad
     return;
   }
   auto shared = std::make_shared<peer::PeerRequest>(std::move(request));
-  auto deliver = [this, target, shared, from_address, to_address, reply = std::move(reply)] {
+  auto deliver = [this, target, shared, from_address, to_address, what, reply = std::move(reply)] {
     if (!target->running()) return;
-    target->env->Post([this, target, shared, from_address, to_address, reply] {
+    target->env->Post([this, target, shared, from_address, to_address, what, reply] {
+      Note(Short(to_address) + " < " + Short(from_address) + " " + what);
       node::Membership::Reply back = [this, from_address, to_address, reply](peer::PeerResponse response) {
         network_.Send(to_address, from_address, [reply, response] { reply(response); });
       };
@@ -272,12 +287,18 @@ void SimCluster::Request(const std::string& client, size_t i, dynkv::client::Req
                          std::function<void(dynkv::client::Response)> reply) {
   Node* target = nodes_.at(i).get();
   const std::string address = target->client_address;
+  Note(client + " > " + target->id + " " + OpName(request) + " " +
+       (request.has_get() ? request.get().key() : request.has_put() ? request.put().key() : ""));
   auto shared = std::make_shared<dynkv::client::Request>(std::move(request));
   auto deliver = [this, target, shared, client, address, reply = std::move(reply)] {
     if (!target->running() || !target->services) return;
     target->env->Post([this, target, shared, client, address, reply] {
       target->services->client_service().Handle(*shared, [this, client, address, reply](dynkv::client::Response r) {
-        network_.Send(address, client, [reply, r] { reply(r); });
+        network_.Send(address, client, [this, client, address, reply, r] {
+          Note(client + " < " + Short(address) +
+               (r.has_error() ? " " + dynkv::client::ErrorCode_Name(r.error().code()) : std::string(" ok")));
+          reply(r);
+        });
       });
     });
   };

@@ -126,6 +126,8 @@ class SimCluster final : public PeerRouter {
   SimLoop& loop() { return loop_; }
   SimNetwork& network() { return network_; }
   SimRandom& random() { return random_; }
+  // Adds a line to the run's trace (when it has one), at the current time.
+  void Note(const std::string& what);
 
   // PeerRouter
   void Route(const std::string& from_address, const std::string& to_address, peer::PeerRequest request,
@@ -140,7 +142,6 @@ class SimCluster final : public PeerRouter {
   void AssignTokens();
   std::function<void()> StopCallback(size_t i);
   Node* At(const std::string& address);
-  void Note(const std::string& what);
 
   std::string dir_;
   SimClusterOptions options_;

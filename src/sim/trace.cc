@@ -14,8 +14,15 @@ bool Trace::WriteTo(const std::string& path) {
 void Trace::Add(int64_t time_ms, std::string_view line) {
   hash_ = XXH3_64bits_withSeed(&time_ms, sizeof(time_ms), hash_);
   hash_ = XXH3_64bits_withSeed(line.data(), line.size(), hash_);
-  ++lines_;
-  if (file_) *file_ << time_ms << ' ' << line << '\n';
+  if (lines_++ == 0) first_ms_ = time_ms;
+  if (file_) {
+    // Simulated seconds since the first line: "12.345 n1 > n2 gossip_syn".
+    const int64_t since = time_ms - first_ms_;
+    char stamp[32];
+    std::snprintf(stamp, sizeof(stamp), "%lld.%03lld ", static_cast<long long>(since / 1000),
+                  static_cast<long long>(since % 1000));
+    *file_ << stamp << line << '\n';
+  }
 }
 
 std::string Trace::Hex() const {

@@ -27,6 +27,7 @@ class Trace {
  private:
   uint64_t hash_ = 0;
   uint64_t lines_ = 0;
+  int64_t first_ms_ = 0;
   std::unique_ptr<std::ofstream> file_;
 };
 
