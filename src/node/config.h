@@ -14,25 +14,16 @@
 
 #include "common/log.h"
 #include "common/status.h"
+#include "gossip/gossip.h"
+#include "gossip/ring_tracker.h"
 #include "handoff/options.h"
+#include "quorum/options.h"
 #include "net/net.h"
 #include "storage/storage.h"
 
 namespace dynkv::node {
 
-struct ReplicationConfig {
-  uint32_t n = 3;  // replicas per key
-  uint32_t r = 2;  // replies a read waits for when the request says 0
-  uint32_t w = 2;  // durable copies a write waits for when the request says 0
-  // A down primary's writes go to the next healthy node, which keeps them
-  // as hints (Dynamo's sloppy quorum). Off: only primaries take writes.
-  bool sloppy_quorum = true;
-  // Hints kept by a stand-in outside the preference list count towards W.
-  bool hinted_writes_count = true;
-  // conflicts: siblings (false) or lww (true).
-  bool last_write_wins = false;
-};
-
+using ReplicationConfig = quorum::ReplicationOptions;  // quorum/options.h
 using HandoffConfig = handoff::HandoffOptions;  // handoff/options.h
 
 struct LimitsConfig {
@@ -45,15 +36,17 @@ struct LimitsConfig {
   uint32_t max_pending_requests = 20000;    // queued at storage; more is OVERLOADED
 };
 
+// Location, ring and gossip keys; the defaults are the gossip module's.
 struct MembershipConfig {
-  std::string cluster_name = "dynkv";  // gossip from another cluster is refused
-  std::string datacenter = "dc1";      // location.datacenter
-  std::string rack = "rack1";          // location.rack
-  uint32_t vnodes = 16;                // ring.vnodes: tokens this node takes when it first joins
-  uint32_t gossip_interval_ms = 100;   // gossip.interval_ms: one gossip round per interval
+  std::string cluster_name = gossip::GossipOptions{}.cluster_name;  // gossip from another cluster is refused
+  std::string datacenter = "dc1";                                    // location.datacenter
+  std::string rack = "rack1";                                        // location.rack
+  uint32_t vnodes = gossip::RingTrackerOptions{}.vnodes;             // ring.vnodes
+  // gossip.interval_ms: one gossip round per interval.
+  uint32_t gossip_interval_ms = static_cast<uint32_t>(gossip::GossipOptions{}.interval_ms);
   // failure_detector.phi_threshold: a peer is down once phi exceeds it. With
   // the default interval a silent peer is down after about 2 s.
-  double phi_threshold = 8.0;
+  double phi_threshold = gossip::FailureDetectorOptions{}.phi_threshold;
 };
 
 struct Config {

@@ -11,8 +11,7 @@ namespace pb = dynkv::client;
 
 Result<std::unique_ptr<Membership>> Membership::Create(Env& env, MembershipOptions options,
                                                        PersistTokens persist_tokens) {
-  gossip::DriverOptions driver_options{options.self, options.gossip, options.leave_timeout_ms};
-  auto driver = gossip::GossipDriver::Create(env, std::move(driver_options));
+  auto driver = gossip::GossipDriver::Create(env, options.driver);
   if (!driver.ok()) return driver.status();
   return std::unique_ptr<Membership>(new Membership(std::move(options), std::move(*driver), std::move(persist_tokens)));
 }
@@ -20,8 +19,7 @@ Result<std::unique_ptr<Membership>> Membership::Create(Env& env, MembershipOptio
 Membership::Membership(MembershipOptions options, std::unique_ptr<gossip::GossipDriver> driver,
                        PersistTokens persist_tokens)
     : options_(std::move(options)), driver_(std::move(driver)) {
-  tracker_ = std::make_unique<gossip::RingTracker>(
-      *driver_, gossip::RingTrackerOptions{options_.vnodes, options_.join_delay_rounds}, std::move(persist_tokens));
+  tracker_ = std::make_unique<gossip::RingTracker>(*driver_, options_.ring, std::move(persist_tokens));
   // The tracker takes tokens after each round; then the membership looks
   // whether another node removed this one.
   driver_->SetOnRound([this] { AfterRound(); });

@@ -23,18 +23,15 @@
 #include "gossip/ring_tracker.h"
 #include "node/client_service.h"
 #include "quorum/coordinator.h"
+#include "quorum/options.h"
 #include "ring/ring.h"
 
 namespace dynkv::node {
 
 struct MembershipOptions {
-  gossip::LocalNode self;           // tokens empty: allocate them on joining
-  gossip::GossipOptions gossip;
-  uint32_t vnodes = 16;             // tokens to take when joining
-  uint32_t replication_n = 3;       // for the replicated shares of `dynkv ring`
-  // RingTrackerOptions::join_delay_rounds: 0 for a node with nobody to hear from.
-  uint32_t join_delay_rounds = gossip::RingTrackerOptions{}.join_delay_rounds;
-  uint32_t leave_timeout_ms = 2000;  // how long a leaving node waits for its notices' replies
+  gossip::DriverOptions driver;  // self.tokens empty: take them on joining
+  gossip::RingTrackerOptions ring;
+  uint32_t replication_n = quorum::ReplicationOptions{}.n;  // for the replicated shares of `dynkv ring`
 };
 
 class Membership final : public ClusterAdmin, public quorum::ClusterView {

@@ -100,26 +100,28 @@ Status NodeServices::OpenStorage() {
 MembershipOptions MembershipOptionsFor(const Config& config, const Identity& identity, bool alone_at_first) {
   const MembershipConfig& m = config.membership;
   MembershipOptions options;
-  options.self.node_id = config.node_id;
-  options.self.generation = identity.generation;
-  options.self.client_address = config.client_address.ToString();
-  options.self.peer_address = config.peer_address.ToString();
-  options.self.tokens = identity.tokens;
-  options.self.datacenter = m.datacenter;
-  options.self.rack = m.rack;
+  gossip::LocalNode& self = options.driver.self;
+  self.node_id = config.node_id;
+  self.generation = identity.generation;
+  self.client_address = config.client_address.ToString();
+  self.peer_address = config.peer_address.ToString();
+  self.tokens = identity.tokens;
+  self.datacenter = m.datacenter;
+  self.rack = m.rack;
   // A node that already owns tokens rejoins as it was.
-  options.self.status = identity.tokens.empty() ? gossip::NodeStatus::kJoining : gossip::NodeStatus::kNormal;
-  options.gossip.cluster_name = m.cluster_name;
-  options.gossip.interval_ms = m.gossip_interval_ms;
-  options.gossip.failure_detector.phi_threshold = m.phi_threshold;
-  for (const net::HostPort& seed : config.seeds) options.gossip.seeds.push_back(seed.ToString());
-  options.vnodes = m.vnodes;
+  self.status = identity.tokens.empty() ? gossip::NodeStatus::kJoining : gossip::NodeStatus::kNormal;
+  gossip::GossipOptions& gossip = options.driver.gossip;
+  gossip.cluster_name = m.cluster_name;
+  gossip.interval_ms = m.gossip_interval_ms;
+  gossip.failure_detector.phi_threshold = m.phi_threshold;
+  for (const net::HostPort& seed : config.seeds) gossip.seeds.push_back(seed.ToString());
+  options.ring.vnodes = m.vnodes;
   // Serving at once is safe only for a node that cannot have peers yet: no
   // seeds at all, or its first start with only itself as seed. Restarted, a
   // node whose seeds name only itself may have had peers and has forgotten
   // their tokens: serving now would use a ring of its own tokens alone (N=1;
   // found by the chaos run's rolling restart), so it waits to hear them.
-  if (config.seeds.empty() || alone_at_first) options.join_delay_rounds = 0;
+  if (config.seeds.empty() || alone_at_first) options.ring.join_delay_rounds = 0;
   options.replication_n = config.replication.n;
   return options;
 }

@@ -33,6 +33,7 @@
 #include "common/env.h"
 #include "common/object.h"
 #include "common/status.h"
+#include "quorum/options.h"
 #include "quorum/replica.h"
 #include "quorum/tally.h"
 #include "ring/ring.h"
@@ -70,16 +71,14 @@ class HintSink {
 struct CoordinatorOptions {
   // This node's id: its own replica is reached through the LocalReplica.
   std::string self_id;
-  // Replicas per key (replication.n), capped by the nodes in the ring.
-  uint32_t n = 3;
+  // Replicas per key, capped by the nodes in the ring.
+  uint32_t n = ReplicationOptions{}.n;
   // Replies a read waits for, and copies a write waits for, when the
-  // request says 0 (replication.r and replication.w).
-  uint32_t default_r = 2;
-  uint32_t default_w = 2;
-  // A down primary's writes go to a stand-in as hints (Dynamo's sloppy quorum).
-  bool sloppy_quorum = true;
-  // A fallback's hinted write counts towards W (Dynamo, Riak).
-  bool hinted_writes_count = true;
+  // request says 0.
+  uint32_t default_r = ReplicationOptions{}.r;
+  uint32_t default_w = ReplicationOptions{}.w;
+  bool sloppy_quorum = ReplicationOptions{}.sloppy_quorum;
+  bool hinted_writes_count = ReplicationOptions{}.hinted_writes_count;
   // The deadline of a request that names none (request_timeout).
   uint32_t default_timeout_ms = 5000;
 };

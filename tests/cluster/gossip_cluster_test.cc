@@ -11,6 +11,8 @@
 #include <numbers>
 #include <set>
 
+#include "common/log.h"
+#include "gossip/ring_tracker.h"
 #include "sim/sim_cluster.h"
 
 namespace dynkv::sim {
@@ -74,6 +76,7 @@ SimClusterOptions DefaultOptions(size_t nodes = 5) {
 class GossipCluster {
  public:
   GossipCluster(uint64_t seed, SimClusterOptions options) : sim_(seed, "", options) {
+    SetLogLevel(LogLevel::kError);  // the drivers log every join and change
     REQUIRE(sim_.StartAll().ok());
   }
   // Runs whole rounds until `done()` holds (checked after each), at most
@@ -325,7 +328,7 @@ TEST_CASE("a node that leaves is seen LEFT by all; a removed dead node too; a re
 // take tokens, then take them in turn by node id, each against the tokens
 // of those before it (node::Membership::MaybeTakeTokens).
 TEST_CASE("joining nodes take their tokens in turn and serve only once they have heard the cluster") {
-  const uint32_t join_delay_rounds = node::MembershipOptions{}.join_delay_rounds;
+  const uint32_t join_delay_rounds = gossip::RingTrackerOptions{}.join_delay_rounds;
   for (uint64_t seed : Seeds(5)) {
     INFO("seed " << seed);
     SimClusterOptions options = DefaultOptions();

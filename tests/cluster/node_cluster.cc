@@ -4,6 +4,8 @@
 
 #include <utility>
 
+#include "common/log.h"
+
 namespace dynkv::sim {
 
 namespace {
@@ -25,6 +27,7 @@ std::set<std::string> Values(const Object& object) {
 
 NodeCluster::NodeCluster(uint64_t seed, const std::string& dir, size_t nodes, uint32_t n)
     : cluster_(seed, dir, Options(nodes, n)) {
+  SetLogLevel(LogLevel::kError);  // the nodes log every join, kill and restart
   REQUIRE(cluster_.StartAll().ok());
   REQUIRE(cluster_.RunUntil([this] { return cluster_.Converged(); }, 60'000));
 }

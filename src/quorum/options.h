@@ -1,0 +1,24 @@
+// The quorum module's options: the `replication` section of the node's
+// YAML config (docs/OPERATIONS.md), with their defaults, in one place.
+#pragma once
+
+#include <cstdint>
+
+namespace dynkv::quorum {
+
+struct ReplicationOptions {
+  uint32_t n = 3;  // replication.n: replicas per key
+  uint32_t r = 2;  // replication.r: replies a read waits for when the request says 0
+  uint32_t w = 2;  // replication.w: durable copies a write waits for when the request says 0
+  // replication.sloppy_quorum: a down primary's writes go to the next
+  // healthy node, which keeps them as hints (Dynamo's sloppy quorum). Off:
+  // only primaries take writes.
+  bool sloppy_quorum = true;
+  // replication.hinted_writes_count: hints kept by a stand-in outside the
+  // preference list count towards W (Dynamo, Riak).
+  bool hinted_writes_count = true;
+  // replication.conflicts: siblings (false) or lww (true).
+  bool last_write_wins = false;
+};
+
+}  // namespace dynkv::quorum
