@@ -33,7 +33,8 @@ LINE = re.compile(
     r"^seed (?P<seed>\d+): (?P<verdict>ok|FAIL) ops=(?P<ops>\d+) acked=(?P<acked>\d+) "
     r"lost=(?P<lost>\d+) invented=(?P<invented>\d+) trace=(?P<trace>[0-9a-f]{16})$")
 JSON_FIELDS = {"seed", "ok", "ops", "acked", "lost", "invented", "stale", "trace"}
-TRACE_LINE = re.compile(r"^(\d+) (\S.*)$")
+# "<simulated seconds>.<ms> <event>"
+TRACE_LINE = re.compile(r"^(\d+)\.(\d{3}) (\S.*)$")
 
 
 def parse_lines(test, stdout):
@@ -138,13 +139,16 @@ class SimTest(unittest.TestCase):
         times = []
         for line in lines:
             m = TRACE_LINE.match(line)
-            self.assertIsNotNone(m, f"not a '<ms> <event>' trace line: {line!r}")
+            self.assertIsNotNone(m, f"not a '<seconds> <event>' trace line: {line!r}")
             self.assertTrue(line.isprintable(), repr(line))
-            times.append(int(m.group(1)))
+            times.append(int(m.group(1)) * 1000 + int(m.group(2)))
         self.assertEqual(times, sorted(times), "trace events out of time order")
-        events = {TRACE_LINE.match(line).group(2) for line in lines}
+        events = [TRACE_LINE.match(line).group(3) for line in lines]
         for node in range(1, 6):
             self.assertTrue(any(e.startswith(f"start n{node} ") for e in events), f"no start of n{node} in the trace")
+        # A reader can see when the faults were injected.
+        fault = re.compile(r"^fault (kill|pause|partition|drop|clock) .*begins$")
+        self.assertTrue(any(fault.match(e) for e in events), "no fault named in the trace")
 
     def test_lww_loses_writes_and_replay_reproduces(self):
         proc = self.sim("--seeds", "1-20", "--conflicts", "lww", "--faults", "kill,pause,partition")

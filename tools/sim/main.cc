@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <set>
 #include <string>
 
 #include "common/log.h"
@@ -87,6 +88,10 @@ int ParseArgs(int argc, char** argv, Args* args, bool* help) {
       args->verbose = true;
       continue;
     }
+    static const std::set<std::string> kValueFlags = {"--seed", "--seeds", "--nodes", "--n",        "--r",
+                                                      "--w",    "--ops",   "--faults", "--workload", "--conflicts",
+                                                      "--trace"};
+    if (kValueFlags.count(flag) == 0) return Usage("unknown option " + flag);
     if (i + 1 >= argc) return Usage(flag + " needs a value");
     const std::string value = argv[++i];
     uint64_t number = 0;
