@@ -52,14 +52,24 @@ constexpr std::string_view kAddressSyntax = "HOST:PORT with a port between 1 and
 // Reads one entry into its place in Config.
 using Read = std::function<Status(const Entry&, Config*)>;
 
-// A Read that stores what `read` returns in the field `members` lead to:
-// (&Config::storage, &storage::Options::sync) is config->storage.sync.
+// The field that a chain of member pointers leads to from `object`:
+// FieldOf(config, &Config::storage, &storage::Options::sync) is config.storage.sync.
+template <typename Object>
+Object& FieldOf(Object& object) {
+  return object;
+}
+template <typename Object, typename Member, typename... Rest>
+auto& FieldOf(Object& object, Member member, Rest... rest) {
+  return FieldOf(object.*member, rest...);
+}
+
+// A Read that stores what `read` returns in the field `members` lead to.
 template <typename ValueReader, typename... Members>
 Read Store(ValueReader read, Members... members) {
   return [read, members...](const Entry& entry, Config* config) -> Status {
     auto value = read(entry);
     if (!value.ok()) return value.status();
-    auto& field = (*config.*....*members);
+    auto& field = FieldOf(*config, members...);
     // The table's bounds keep every value within its field's type.
     field = static_cast<std::remove_reference_t<decltype(field)>>(std::move(*value));
     return Status::Ok();

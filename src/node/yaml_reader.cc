@@ -93,6 +93,7 @@ Field Child(const Field& parent, std::string_view key, int line) {
 
 // ---- Maps -------------------------------------------------------------------
 
+// The same type as Document::Entries.
 using Entries = std::map<std::string, Entry, std::less<>>;
 
 // The entries of `map`, after checking every key against `known`. A null
