@@ -31,7 +31,8 @@ class GossipDriver final : public MembershipListener {
  public:
   using Reply = std::function<void(peer::PeerResponse)>;
 
-  // REQUIRES: env outlives the driver.
+  // REQUIRES: env outlives the driver and answers or drops its peer calls
+  // before the driver goes (callbacks hold `this`; see quorum::Coordinator).
   static Result<std::unique_ptr<GossipDriver>> Create(Env& env, DriverOptions options);
   ~GossipDriver() override;
 

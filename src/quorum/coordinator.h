@@ -105,7 +105,10 @@ class Coordinator {
  public:
   using ObjectDone = std::function<void(Result<Object>)>;
 
-  // REQUIRES: everything passed outlives the coordinator.
+  // REQUIRES: everything passed outlives the coordinator, and the env
+  // answers or drops its peer calls before the coordinator goes (callbacks
+  // hold `this`): the node closes its peer connections first
+  // (UvEnv::ClosePeers); a killed simulated node ends its SimEnv with it.
   Coordinator(Env& env, LocalReplica& replica, const ClusterView& cluster, HintSink& hints,
               CoordinatorOptions options);
   ~Coordinator();
