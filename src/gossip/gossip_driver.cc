@@ -109,7 +109,8 @@ peer::PeerResponse GossipDriver::Answer(const peer::PeerRequest& request) {
 
 void GossipDriver::Leave(std::function<void()> done) {
   std::vector<OutgoingLeave> notices = gossiper_->Leave();
-  DYNKV_LOG(kInfo) << gossiper_->self().node_id << " leaves the cluster; telling " << notices.size() << " peers";
+  DYNKV_LOG(kInfo) << gossiper_->self().node_id << " leaves the cluster; telling " << notices.size()
+                   << " peers";
   if (notices.empty()) return done();
   auto remaining = std::make_shared<size_t>(notices.size());
   auto shared_done = std::make_shared<std::function<void()>>(std::move(done));
@@ -157,7 +158,9 @@ void GossipDriver::OnRestart(const NodeState& state) {
 
 void GossipDriver::OnUp(const std::string& node_id) { DYNKV_LOG(kInfo) << "node " << node_id << " is up"; }
 
-void GossipDriver::OnDown(const std::string& node_id) { DYNKV_LOG(kWarn) << "node " << node_id << " is down"; }
+void GossipDriver::OnDown(const std::string& node_id) {
+  DYNKV_LOG(kWarn) << "node " << node_id << " is down";
+}
 
 void GossipDriver::OnLeave(const std::string& node_id) {
   DYNKV_LOG(kInfo) << "node " << node_id << " left the cluster";

@@ -55,10 +55,11 @@ void HandoffDriver::Stop() {
 void HandoffDriver::StoreHint(const std::string& target, const std::string& key, const Object& object,
                               std::function<void(Status)> done) {
   std::weak_ptr<int> alive = lifetime_;
-  store_.Store(target, key, object, clock_.NowMs(), [this, alive, target, done = std::move(done)](Status status) {
-    if (!alive.expired() && status.ok()) delivery_.OnHintStored(target);
-    done(status);
-  });
+  store_.Store(target, key, object, clock_.NowMs(),
+               [this, alive, target, done = std::move(done)](Status status) {
+                 if (!alive.expired() && status.ok()) delivery_.OnHintStored(target);
+                 done(status);
+               });
 }
 
 void HandoffDriver::Deliver() {
@@ -66,13 +67,12 @@ void HandoffDriver::Deliver() {
   const size_t max_count = delivery_.options().batch_max_count;
   std::weak_ptr<int> alive = lifetime_;
   for (const std::string& target : delivery_.Tick(clock_.MonotonicMs())) {
-    store_.NextBatch(target, max_bytes, max_count,
-                     [this, alive, target](Result<std::vector<Hint>> hints) {
-                       if (alive.expired()) return;
-                       if (!hints.ok()) return delivery_.OnBatchFailed(target, clock_.MonotonicMs());
-                       if (hints->empty()) return delivery_.OnBatchEmpty(target);
-                       SendBatch(target, std::move(*hints));
-                     });
+    store_.NextBatch(target, max_bytes, max_count, [this, alive, target](Result<std::vector<Hint>> hints) {
+      if (alive.expired()) return;
+      if (!hints.ok()) return delivery_.OnBatchFailed(target, clock_.MonotonicMs());
+      if (hints->empty()) return delivery_.OnBatchEmpty(target);
+      SendBatch(target, std::move(*hints));
+    });
   }
 }
 
@@ -83,24 +83,27 @@ void HandoffDriver::SendBatch(const std::string& target, std::vector<Hint> hints
   std::weak_ptr<int> alive = lifetime_;
   env_.CallPeer(cluster_.PeerAddress(target), std::move(request), 0,
                 [this, alive, target, hints = std::move(hints)](Result<peer::PeerResponse> response) mutable {
-               if (alive.expired()) return;
-               if (!response.ok()) {
-                 ++batches_failed_;
-                 DYNKV_LOG(kDebug) << "hint batch to " << target << " failed: " << response.status().ToString();
-                 return delivery_.OnBatchFailed(target, clock_.MonotonicMs());
-               }
-               store_.Acknowledge(target, std::move(hints), [this, alive, target](Result<bool> more) {
-                 if (alive.expired()) return;
-                 if (!more.ok()) return delivery_.OnBatchFailed(target, clock_.MonotonicMs());
-                 delivery_.OnBatchAcked(target, *more);
-               });
-             });
+                  if (alive.expired()) return;
+                  if (!response.ok()) {
+                    ++batches_failed_;
+                    DYNKV_LOG(kDebug)
+                        << "hint batch to " << target << " failed: " << response.status().ToString();
+                    return delivery_.OnBatchFailed(target, clock_.MonotonicMs());
+                  }
+                  store_.Acknowledge(target, std::move(hints), [this, alive, target](Result<bool> more) {
+                    if (alive.expired()) return;
+                    if (!more.ok()) return delivery_.OnBatchFailed(target, clock_.MonotonicMs());
+                    delivery_.OnBatchAcked(target, *more);
+                  });
+                });
 }
 
 void HandoffDriver::DropExpired() {
   store_.DropExpired(clock_.NowMs(), options_.hint_window_ms, [](Result<uint64_t> dropped) {
-    if (!dropped.ok()) DYNKV_LOG(kWarn) << "hint expiry failed: " << dropped.status().ToString();
-    else if (*dropped > 0) DYNKV_LOG(kInfo) << "dropped " << *dropped << " hints older than the hint window";
+    if (!dropped.ok())
+      DYNKV_LOG(kWarn) << "hint expiry failed: " << dropped.status().ToString();
+    else if (*dropped > 0)
+      DYNKV_LOG(kInfo) << "dropped " << *dropped << " hints older than the hint window";
   });
 }
 
@@ -118,10 +121,13 @@ void HandoffDriver::Receive(const peer::HintBatch& batch, Reply reply) {
   auto failure = std::make_shared<Status>();
   auto shared_reply = std::make_shared<Reply>(std::move(reply));
   for (storage::ObjectWrite& write : *writes) {
-    replica_.Apply(std::move(write.key), std::move(write.object), [remaining, failure, shared_reply](Result<Object> stored) {
-      if (!stored.ok()) *failure = stored.status();
-      if (--*remaining == 0) (*shared_reply)(failure->ok() ? peer::PeerResponse() : net::PeerErrorResponse(*failure));
-    });
+    replica_.Apply(
+        std::move(write.key), std::move(write.object),
+        [remaining, failure, shared_reply](Result<Object> stored) {
+          if (!stored.ok()) *failure = stored.status();
+          if (--*remaining == 0)
+            (*shared_reply)(failure->ok() ? peer::PeerResponse() : net::PeerErrorResponse(*failure));
+        });
   }
 }
 

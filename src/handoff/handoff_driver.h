@@ -8,10 +8,10 @@
 // worker and comes back through Env::Post).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
-#include <functional>
 
 #include "common/env.h"
 #include "gossip/gossip.h"

@@ -35,7 +35,8 @@ class NodeServices::PeerDispatch final : public net::PeerRequestHandler {
   PeerDispatch(quorum::ReplicaService& replicas, handoff::HandoffDriver& handoff, Membership& membership)
       : replicas_(replicas), handoff_(handoff), membership_(membership) {}
   void Handle(const peer::PeerRequest& request, Reply reply) override {
-    if (replicas_.Handle(request, reply) || handoff_.Handle(request, reply) || membership_.Handle(request, reply)) {
+    if (replicas_.Handle(request, reply) || handoff_.Handle(request, reply) ||
+        membership_.Handle(request, reply)) {
       return;
     }
     reply(net::PeerErrorResponse(Status::InvalidArgument("unknown peer operation")));
@@ -141,7 +142,8 @@ Status NodeServices::OpenMembership() {
 }
 
 void NodeServices::OpenServing() {
-  handoff_ = std::make_unique<handoff::HandoffDriver>(env_, *worker_, *replica_, *membership_, config_.handoff);
+  handoff_ =
+      std::make_unique<handoff::HandoffDriver>(env_, *worker_, *replica_, *membership_, config_.handoff);
   membership_->AddListener(handoff_.get());
   quorum::CoordinatorOptions coordinator_options;
   coordinator_options.self_id = config_.node_id;
@@ -151,7 +153,8 @@ void NodeServices::OpenServing() {
   coordinator_options.sloppy_quorum = config_.replication.sloppy_quorum;
   coordinator_options.hinted_writes_count = config_.replication.hinted_writes_count;
   coordinator_options.default_timeout_ms = config_.request_timeout_ms;
-  coordinator_ = std::make_unique<quorum::Coordinator>(env_, *replica_, *membership_, *handoff_, coordinator_options);
+  coordinator_ =
+      std::make_unique<quorum::Coordinator>(env_, *replica_, *membership_, *handoff_, coordinator_options);
   replica_service_ = std::make_unique<quorum::ReplicaService>(*replica_, *handoff_);
 
   ServiceOptions service_options;

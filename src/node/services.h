@@ -16,10 +16,10 @@
 
 #include "common/env.h"
 #include "common/status.h"
+#include "handoff/handoff_driver.h"
 #include "net/peer_transport.h"
 #include "node/client_service.h"
 #include "node/config.h"
-#include "handoff/handoff_driver.h"
 #include "node/identity.h"
 #include "node/membership.h"
 #include "quorum/coordinator.h"
@@ -86,7 +86,7 @@ class NodeServices {
   std::unique_ptr<quorum::ReplicaService> replica_service_;
   std::unique_ptr<ClientService> service_;
   std::unique_ptr<PeerDispatch> peer_dispatch_;
-  std::unique_ptr<Timer> reap_timer_;   // TTL and tombstone expiry
+  std::unique_ptr<Timer> reap_timer_;  // TTL and tombstone expiry
   bool drivers_stopped_ = false;
 };
 

@@ -32,7 +32,8 @@ class UvTimer final : public Timer {
 
 }  // namespace
 
-UvEnv::UvEnv(uv_loop_t* loop, const Clock& clock, CompletionQueue& completions, net::PeerPoolOptions pool_options)
+UvEnv::UvEnv(uv_loop_t* loop, const Clock& clock, CompletionQueue& completions,
+             net::PeerPoolOptions pool_options)
     : loop_(loop),
       clock_(clock),
       completions_(completions),
@@ -41,7 +42,8 @@ UvEnv::UvEnv(uv_loop_t* loop, const Clock& clock, CompletionQueue& completions, 
 
 UvEnv::~UvEnv() { pool_.Close(); }
 
-Result<std::unique_ptr<Timer>> UvEnv::StartTimer(int64_t delay_ms, int64_t repeat_ms, std::function<void()> fn) {
+Result<std::unique_ptr<Timer>> UvEnv::StartTimer(int64_t delay_ms, int64_t repeat_ms,
+                                                 std::function<void()> fn) {
   auto* handle = new TimerHandle;
   handle->fn = std::move(fn);
   handle->timer.data = handle;
@@ -53,7 +55,8 @@ Result<std::unique_ptr<Timer>> UvEnv::StartTimer(int64_t delay_ms, int64_t repea
   auto timer = std::make_unique<UvTimer>(handle);
   const int started = uv_timer_start(
       &handle->timer, [](uv_timer_t* t) { static_cast<TimerHandle*>(t->data)->fn(); },
-      static_cast<uint64_t>(std::max<int64_t>(delay_ms, 0)), static_cast<uint64_t>(std::max<int64_t>(repeat_ms, 0)));
+      static_cast<uint64_t>(std::max<int64_t>(delay_ms, 0)),
+      static_cast<uint64_t>(std::max<int64_t>(repeat_ms, 0)));
   if (started != 0) return Status::Internal(std::string("uv_timer_start: ") + uv_strerror(started));
   // A timer alone does not keep the node running: at shutdown the loop ends
   // once the connections have closed, whatever deadlines are still armed.
@@ -61,7 +64,8 @@ Result<std::unique_ptr<Timer>> UvEnv::StartTimer(int64_t delay_ms, int64_t repea
   return std::unique_ptr<Timer>(std::move(timer));
 }
 
-void UvEnv::CallPeer(const std::string& address, peer::PeerRequest request, uint32_t timeout_ms, PeerCallback done) {
+void UvEnv::CallPeer(const std::string& address, peer::PeerRequest request, uint32_t timeout_ms,
+                     PeerCallback done) {
   pool_.Call(address, std::move(request), std::move(done), timeout_ms);
 }
 

@@ -27,12 +27,15 @@ class UvEnv final : public Env, public net::PeerEvents {
   ~UvEnv() override;
 
   const Clock& clock() const override { return clock_; }
-  Result<std::unique_ptr<Timer>> StartTimer(int64_t delay_ms, int64_t repeat_ms, std::function<void()> fn) override;
+  Result<std::unique_ptr<Timer>> StartTimer(int64_t delay_ms, int64_t repeat_ms,
+                                            std::function<void()> fn) override;
   void Post(std::function<void()> fn) override { completions_.Post(std::move(fn)); }
   void CallPeer(const std::string& address, peer::PeerRequest request, uint32_t timeout_ms,
                 PeerCallback done) override;
   void ForgetPeer(const std::string& address) override { pool_.Forget(address); }
-  void SetPeerUnreachable(std::function<void(const std::string&)> fn) override { unreachable_ = std::move(fn); }
+  void SetPeerUnreachable(std::function<void(const std::string&)> fn) override {
+    unreachable_ = std::move(fn);
+  }
   uint64_t Random() override { return random_(); }
   std::unique_ptr<storage::StorageWorker> StartStorage(storage::Engine& engine) override;
 

@@ -50,7 +50,9 @@ std::string_view StageName(ReadStage stage) {
   return stage == ReadStage::kWaitingForR ? "waiting_for_r" : "repairing";
 }
 
-std::string_view StageName(WriteStage stage) { return stage == WriteStage::kMinting ? "minting" : "waiting_for_w"; }
+std::string_view StageName(WriteStage stage) {
+  return stage == WriteStage::kMinting ? "minting" : "waiting_for_w";
+}
 
 Coordinator::Coordinator(Env& env, LocalReplica& replica, const ClusterView& cluster, HintSink& hints,
                          CoordinatorOptions options)
@@ -84,8 +86,9 @@ std::optional<WriteStage> Coordinator::write_stage(uint64_t id) const {
 // one answers with N = 1 (DESIGN.md: a node with no seeds is a cluster of one).
 Result<std::vector<ring::Replica>> Coordinator::PreferenceList(const std::string& key, uint32_t* n) const {
   if (!cluster_.Ready()) {
-    return Status::Unavailable("this node started moments ago and has not heard from the cluster yet; retry, or "
-                               "ask another node");
+    return Status::Unavailable(
+        "this node started moments ago and has not heard from the cluster yet; retry, or "
+        "ask another node");
   }
   std::shared_ptr<const ring::Ring> ring = cluster_.CurrentRing();
   if (ring->empty()) return Status::Unavailable("no node owns part of the ring yet: the cluster is starting");
@@ -129,14 +132,17 @@ void Coordinator::Get(const std::string& key, uint32_t requested_r, uint32_t tim
   if (!plan.ok()) return done(plan.status());
 
   const uint64_t id = next_op_++;
-  reads_.emplace(id, std::make_unique<ReadOp>(ReadOp{key, clock_.MonotonicMs(), ReadTally(*plan), std::move(done)}));
+  reads_.emplace(
+      id, std::make_unique<ReadOp>(ReadOp{key, clock_.MonotonicMs(), ReadTally(*plan), std::move(done)}));
   deadlines_.Set(id, DeadlineFor(timeout_ms));
   for (const ReadTarget& target : plan->targets) {
     Read(target.node_id, key, [this, id, node = target.node_id](Result<Object> object) {
       auto it = reads_.find(id);
       if (it == reads_.end()) return;
-      if (object.ok()) it->second->tally.OnReply(node, *object);
-      else it->second->tally.OnError(node, object.status());
+      if (object.ok())
+        it->second->tally.OnReply(node, *object);
+      else
+        it->second->tally.OnError(node, object.status());
       SettleRead(id);
     });
   }
@@ -191,8 +197,8 @@ void Coordinator::Put(const std::string& key, VersionVector context, Sibling sib
 
   const uint64_t id = next_op_++;
   const std::string minter = plan->targets.front().node_id;
-  writes_.emplace(id, std::make_unique<WriteOp>(
-                          WriteOp{key, clock_.MonotonicMs(), *plan, WriteTally(*plan), std::move(done), Object{}}));
+  writes_.emplace(id, std::make_unique<WriteOp>(WriteOp{key, clock_.MonotonicMs(), *plan, WriteTally(*plan),
+                                                        std::move(done), Object{}}));
   deadlines_.Set(id, DeadlineFor(timeout_ms));
   if (minter != options_.self_id) ++stats_.forwarded_mints;
   Mint(minter, key, context, sibling, [this, id](Result<Object> minted) { OnMinted(id, std::move(minted)); });
@@ -223,8 +229,10 @@ void Coordinator::OnMinted(uint64_t id, Result<Object> minted) {
     Sync(target.node_id, key, object, target.hint_for, [this, id, node = target.node_id](Status status) {
       auto it = writes_.find(id);
       if (it == writes_.end()) return;
-      if (status.ok()) it->second->tally.OnAck(node);
-      else it->second->tally.OnError(node, status);
+      if (status.ok())
+        it->second->tally.OnAck(node);
+      else
+        it->second->tally.OnError(node, status);
       SettleWrite(id);
     });
   }
@@ -242,7 +250,7 @@ void Coordinator::SettleWrite(uint64_t id) {
   if (op.tally.state() == TallyState::kWaiting) return;
   ObjectDone done = std::move(op.done);
   Result<Object> result = op.tally.state() == TallyState::kSucceeded ? Result<Object>(std::move(op.minted))
-                                                                      : Result<Object>(op.tally.status());
+                                                                     : Result<Object>(op.tally.status());
   writes_.erase(it);  // late acks find nothing and are dropped
   done(std::move(result));
 }
@@ -259,15 +267,17 @@ void Coordinator::Mint(const std::string& node, const std::string& key, const Ve
   mint->set_value(sibling.value);
   mint->set_tombstone(sibling.tombstone);
   mint->set_expires_at_ms(sibling.expires_at_ms);
-  CallNode(node, std::move(request),
-           [done = std::move(done)](Result<peer::PeerResponse> response) { done(ObjectFrom(std::move(response))); });
+  CallNode(node, std::move(request), [done = std::move(done)](Result<peer::PeerResponse> response) {
+    done(ObjectFrom(std::move(response)));
+  });
 }
 
 void Coordinator::Sync(const std::string& node, const std::string& key, const Object& object,
                        const std::string& hint_for, std::function<void(Status)> done) {
   if (node == options_.self_id) {
     if (!hint_for.empty()) return hints_.StoreHint(hint_for, key, object, std::move(done));
-    return replica_.Apply(key, object, [done = std::move(done)](Result<Object> stored) { done(stored.status()); });
+    return replica_.Apply(key, object,
+                          [done = std::move(done)](Result<Object> stored) { done(stored.status()); });
   }
   peer::PeerRequest request;
   peer::ReplicaSync* sync = request.mutable_replica_sync();
@@ -282,8 +292,9 @@ void Coordinator::Read(const std::string& node, const std::string& key, ObjectDo
   if (node == options_.self_id) return replica_.Read(key, std::move(done));
   peer::PeerRequest request;
   request.mutable_replica_read()->set_key(key);
-  CallNode(node, std::move(request),
-           [done = std::move(done)](Result<peer::PeerResponse> response) { done(ObjectFrom(std::move(response))); });
+  CallNode(node, std::move(request), [done = std::move(done)](Result<peer::PeerResponse> response) {
+    done(ObjectFrom(std::move(response)));
+  });
 }
 
 void Coordinator::CallNode(const std::string& node_id, peer::PeerRequest request, Env::PeerCallback done) {
@@ -319,9 +330,10 @@ void ReplicaService::HandleMint(const peer::MintWrite& mint, Reply reply) {
   sibling.value = mint.value();
   sibling.tombstone = mint.tombstone();
   sibling.expires_at_ms = mint.expires_at_ms();
-  replica_.Write(mint.key(), std::move(*context), std::move(sibling), [reply = std::move(reply)](Result<Object> object) {
-    reply(object.ok() ? ObjectResponse(*object) : net::PeerErrorResponse(object.status()));
-  });
+  replica_.Write(mint.key(), std::move(*context), std::move(sibling),
+                 [reply = std::move(reply)](Result<Object> object) {
+                   reply(object.ok() ? ObjectResponse(*object) : net::PeerErrorResponse(object.status()));
+                 });
 }
 
 void ReplicaService::HandleSync(const peer::ReplicaSync& sync, Reply reply) {
@@ -330,10 +342,10 @@ void ReplicaService::HandleSync(const peer::ReplicaSync& sync, Reply reply) {
   auto answer = [reply = std::move(reply)](Status status) {
     reply(status.ok() ? peer::PeerResponse() : net::PeerErrorResponse(status));
   };
-  if (!sync.hint_for().empty()) return hints_.StoreHint(sync.hint_for(), sync.key(), *object, std::move(answer));
-  replica_.Apply(sync.key(), std::move(*object), [answer = std::move(answer)](Result<Object> stored) {
-    answer(stored.status());
-  });
+  if (!sync.hint_for().empty())
+    return hints_.StoreHint(sync.hint_for(), sync.key(), *object, std::move(answer));
+  replica_.Apply(sync.key(), std::move(*object),
+                 [answer = std::move(answer)](Result<Object> stored) { answer(stored.status()); });
 }
 
 }  // namespace dynkv::quorum

@@ -137,10 +137,10 @@ class Coordinator {
   int64_t DeadlineFor(uint32_t timeout_ms) const;
 
   // Replica calls, local or remote.
-  void Mint(const std::string& node, const std::string& key, const VersionVector& context, const Sibling& sibling,
-            ObjectDone done);
-  void Sync(const std::string& node, const std::string& key, const Object& object, const std::string& hint_for,
-            std::function<void(Status)> done);
+  void Mint(const std::string& node, const std::string& key, const VersionVector& context,
+            const Sibling& sibling, ObjectDone done);
+  void Sync(const std::string& node, const std::string& key, const Object& object,
+            const std::string& hint_for, std::function<void(Status)> done);
   void Read(const std::string& node, const std::string& key, ObjectDone done);
   // A peer call to node `node_id`, at the address the cluster knows for it.
   void CallNode(const std::string& node_id, peer::PeerRequest request, Env::PeerCallback done);

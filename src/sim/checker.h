@@ -62,11 +62,11 @@ struct History {
 using Finding = std::pair<std::string, std::string>;
 
 struct Verdict {
-  std::vector<Finding> lost;            // acknowledged adds missing from the final read
-  std::vector<Finding> recovered;       // unacknowledged adds that are present
-  std::vector<Finding> unacknowledged;  // unacknowledged adds that are absent (allowed)
-  std::vector<Finding> invented;        // values read that no client wrote
-  std::vector<Finding> stale;           // register: (key, the reader's own write it missed)
+  std::vector<Finding> lost;             // acknowledged adds missing from the final read
+  std::vector<Finding> recovered;        // unacknowledged adds that are present
+  std::vector<Finding> unacknowledged;   // unacknowledged adds that are absent (allowed)
+  std::vector<Finding> invented;         // values read that no client wrote
+  std::vector<Finding> stale;            // register: (key, the reader's own write it missed)
   std::vector<std::string> unread_keys;  // set keys with no successful final read
 
   // No loss, nothing invented, nothing stale.

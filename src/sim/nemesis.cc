@@ -19,7 +19,8 @@ Result<std::vector<std::string>> ParseFaults(const std::string& list) {
     bool known = false;
     for (const std::string& f : kFaults) known = known || f == name;
     if (!known) {
-      return Status::InvalidArgument("unknown fault '" + name + "'; the faults are kill, pause, partition, drop, clock");
+      return Status::InvalidArgument("unknown fault '" + name +
+                                     "'; the faults are kill, pause, partition, drop, clock");
     }
     faults.push_back(name);
   }
@@ -27,7 +28,10 @@ Result<std::vector<std::string>> ParseFaults(const std::string& list) {
 }
 
 Nemesis::Nemesis(SimCluster& cluster, History& history, std::vector<std::string> faults)
-    : cluster_(cluster), history_(history), faults_(std::move(faults)), calm_link_(cluster.network().options()) {}
+    : cluster_(cluster),
+      history_(history),
+      faults_(std::move(faults)),
+      calm_link_(cluster.network().options()) {}
 
 void Nemesis::Start() {
   if (faults_.empty()) return;
@@ -53,7 +57,8 @@ void Nemesis::Begin() {
       window_.node += " isolated";
     } else if (shape == 1) {
       std::set<std::string> half;
-      for (size_t i = 0; i < cluster_.size(); i += 2) half.insert(cluster_.peer_address((target_ + i) % cluster_.size()));
+      for (size_t i = 0; i < cluster_.size(); i += 2)
+        half.insert(cluster_.peer_address((target_ + i) % cluster_.size()));
       network.Partition({half});
       window_.node += " and every other node split off";
     } else {

@@ -4,9 +4,9 @@
 #include <utility>
 
 #include "common/key_hash.h"
-#include "storage/storage.h"
 #include "net/peer_transport.h"
 #include "peer.pb.h"
+#include "storage/storage.h"
 
 namespace dynkv::sim {
 
@@ -57,9 +57,9 @@ struct SimCluster::Node {
   std::string peer_address;
   std::string client_address;
   std::string data_dir;
-  std::unique_ptr<SimEnv> env;                    // this life's; null while down
-  std::unique_ptr<node::NodeServices> services;   // a whole node
-  std::unique_ptr<node::Membership> membership;   // gossip_only
+  std::unique_ptr<SimEnv> env;                   // this life's; null while down
+  std::unique_ptr<node::NodeServices> services;  // a whole node
+  std::unique_ptr<node::Membership> membership;  // gossip_only
   // gossip_only: what the data dir would keep across lives.
   std::vector<uint64_t> tokens;
   uint64_t last_generation = 0;
@@ -146,8 +146,9 @@ Status SimCluster::Start(size_t i) {
   Node& n = *nodes_.at(i);
   if (n.running()) return Status::Ok();
   ++n.lives;
-  SimEnvOptions env_options{n.id, n.peer_address, 5000, options_.max_storage_delay_ms,
-                            [this](const std::string& address) { return refused_at_once_.count(address) > 0; }};
+  SimEnvOptions env_options{
+      n.id, n.peer_address, 5000, options_.max_storage_delay_ms,
+      [this](const std::string& address) { return refused_at_once_.count(address) > 0; }};
   n.env = std::make_unique<SimEnv>(loop_, random_, *this, std::move(env_options));
   const node::Config config = ConfigOf(i);
   Status status = options_.gossip_only ? StartGossipOnly(i, config) : StartWholeNode(i, config);
@@ -165,14 +166,16 @@ Status SimCluster::StartGossipOnly(size_t i, const node::Config& config) {
   Node& n = *nodes_[i];
   node::Identity identity;
   identity.actor = n.id + ".sim";
-  identity.generation = std::max<uint64_t>(static_cast<uint64_t>(n.env->clock().NowMs()), n.last_generation + 1);
+  identity.generation =
+      std::max<uint64_t>(static_cast<uint64_t>(n.env->clock().NowMs()), n.last_generation + 1);
   n.last_generation = identity.generation;
   identity.tokens = n.tokens;
   auto persist = [&n](const std::vector<uint64_t>& tokens, std::function<void(Status)> done) {
     n.tokens = tokens;  // what the data dir would keep
     n.env->Post([done] { done(Status::Ok()); });
   };
-  auto membership = node::Membership::Create(*n.env, node::MembershipOptionsFor(config, identity, false), persist);
+  auto membership =
+      node::Membership::Create(*n.env, node::MembershipOptionsFor(config, identity, false), persist);
   if (!membership.ok()) return membership.status();
   n.membership = std::move(*membership);
   n.membership->AddListener(n.recorder.get());
@@ -242,8 +245,10 @@ void SimCluster::ResetClock(size_t i) {
 }
 
 void SimCluster::RefuseAtOnce(size_t i, bool on) {
-  if (on) refused_at_once_.insert(peer_address(i));
-  else refused_at_once_.erase(peer_address(i));
+  if (on)
+    refused_at_once_.insert(peer_address(i));
+  else
+    refused_at_once_.erase(peer_address(i));
 }
 
 bool SimCluster::running(size_t i) const { return nodes_.at(i)->running(); }
@@ -256,8 +261,9 @@ SimCluster::Node* SimCluster::At(const std::string& address) {
   return nullptr;
 }
 
-void SimCluster::Route(const std::string& from_address, const std::string& to_address, peer::PeerRequest request,
-                       std::function<void(peer::PeerResponse)> reply, std::function<void()> refused) {
+void SimCluster::Route(const std::string& from_address, const std::string& to_address,
+                       peer::PeerRequest request, std::function<void(peer::PeerResponse)> reply,
+                       std::function<void()> refused) {
   const std::string what = OpName(request);
   Note(Short(from_address) + " > " + Short(to_address) + " " + what);
   Node* target = At(to_address);
@@ -288,12 +294,15 @@ void SimCluster::Request(const std::string& client, size_t i, dynkv::client::Req
   Node* target = nodes_.at(i).get();
   const std::string address = target->client_address;
   Note(client + " > " + target->id + " " + OpName(request) + " " +
-       (request.has_get() ? request.get().key() : request.has_put() ? request.put().key() : ""));
+       (request.has_get()   ? request.get().key()
+        : request.has_put() ? request.put().key()
+                            : ""));
   auto shared = std::make_shared<dynkv::client::Request>(std::move(request));
   auto deliver = [this, target, shared, client, address, reply = std::move(reply)] {
     if (!target->running() || !target->services) return;
     target->env->Post([this, target, shared, client, address, reply] {
-      target->services->client_service().Handle(*shared, [this, client, address, reply](dynkv::client::Response r) {
+      target->services->client_service().Handle(*shared, [this, client, address,
+                                                          reply](dynkv::client::Response r) {
         network_.Send(address, client, [this, client, address, reply, r] {
           Note(client + " < " + Short(address) +
                (r.has_error() ? " " + dynkv::client::ErrorCode_Name(r.error().code()) : std::string(" ok")));
@@ -309,15 +318,20 @@ const node::Membership* SimCluster::membership(size_t i) const {
   return running(i) ? nodes_[i]->gossip() : nullptr;
 }
 
-node::Membership* SimCluster::mutable_membership(size_t i) { return running(i) ? nodes_[i]->gossip() : nullptr; }
+node::Membership* SimCluster::mutable_membership(size_t i) {
+  return running(i) ? nodes_[i]->gossip() : nullptr;
+}
 
 void SimCluster::Leave(size_t i) {
   if (node::Membership* m = mutable_membership(i)) m->Leave();
 }
 
-const std::vector<ObservedEvent>& SimCluster::events(size_t i) const { return nodes_.at(i)->recorder->events; }
+const std::vector<ObservedEvent>& SimCluster::events(size_t i) const {
+  return nodes_.at(i)->recorder->events;
+}
 
-int64_t SimCluster::FirstEvent(size_t i, const std::string& kind, const std::string& node_id, int64_t since) const {
+int64_t SimCluster::FirstEvent(size_t i, const std::string& kind, const std::string& node_id,
+                               int64_t since) const {
   for (const ObservedEvent& event : events(i)) {
     if (event.time_ms >= since && event.kind == kind && event.node_id == node_id) return event.time_ms;
   }
@@ -342,7 +356,8 @@ bool SimCluster::Converged(bool require_ready) const {
     for (size_t j = 0; j < nodes_.size(); ++j) {
       if (!running(j) || paused(j)) continue;
       const gossip::NodeState* state = m.gossiper().Find(id(j));
-      if (state == nullptr || state->status != gossip::NodeStatus::kNormal || state->tokens.empty()) return false;
+      if (state == nullptr || state->status != gossip::NodeStatus::kNormal || state->tokens.empty())
+        return false;
       if (state->generation != membership(j)->gossiper().self().generation) return false;
       if (!m.IsUp(id(j))) return false;
     }
@@ -356,7 +371,8 @@ std::vector<size_t> SimCluster::ReplicasOf(size_t i, const std::string& key) con
   if (m == nullptr) return replicas;
   auto ring = m->CurrentRing();
   const size_t n = std::min<size_t>(options_.replication.n, ring->nodes().size());
-  for (const ring::Replica& r : ring->PreferenceList(KeyPosition(key), n)) replicas.push_back(IndexOf(r.node_id));
+  for (const ring::Replica& r : ring->PreferenceList(KeyPosition(key), n))
+    replicas.push_back(IndexOf(r.node_id));
   return replicas;
 }
 

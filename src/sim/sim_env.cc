@@ -29,8 +29,10 @@ class SimEnv::SimTimer final : public Timer {
     env_.At(env_.loop_.now() + delay_ms, [this, armed = armed_] {
       if (!*armed) return;
       // Re-armed before it runs: the callback may destroy this timer.
-      if (repeat_ms_ > 0) Arm(repeat_ms_);
-      else *armed = false;
+      if (repeat_ms_ > 0)
+        Arm(repeat_ms_);
+      else
+        *armed = false;
       auto fn = fn_;
       (*fn)();
     });
@@ -55,7 +57,8 @@ void SimEnv::At(int64_t at_ms, std::function<void()> fn) {
   loop_.At(at_ms, [life = life_, fn = std::move(fn)]() mutable { RunIn(life, std::move(fn)); });
 }
 
-Result<std::unique_ptr<Timer>> SimEnv::StartTimer(int64_t delay_ms, int64_t repeat_ms, std::function<void()> fn) {
+Result<std::unique_ptr<Timer>> SimEnv::StartTimer(int64_t delay_ms, int64_t repeat_ms,
+                                                  std::function<void()> fn) {
   auto timer = std::make_unique<SimTimer>(*this, repeat_ms, std::move(fn));
   timer->Arm(delay_ms);
   return std::unique_ptr<Timer>(std::move(timer));

@@ -45,14 +45,15 @@ class PeerRouter {
   // Delivers `request` from `from_address` to whatever node listens at
   // `to_address`; `reply` with its response, or `refused` when nothing
   // listens there. Either may never run (a lost message).
-  virtual void Route(const std::string& from_address, const std::string& to_address, peer::PeerRequest request,
-                     std::function<void(peer::PeerResponse)> reply, std::function<void()> refused) = 0;
+  virtual void Route(const std::string& from_address, const std::string& to_address,
+                     peer::PeerRequest request, std::function<void(peer::PeerResponse)> reply,
+                     std::function<void()> refused) = 0;
 };
 
 struct SimEnvOptions {
   std::string node_id;
   std::string peer_address;
-  uint32_t call_timeout_ms = 5000;  // as the PeerPool's default
+  uint32_t call_timeout_ms = 5000;   // as the PeerPool's default
   int64_t max_storage_delay_ms = 2;  // a drain runs 0..this after work is queued
   // Calls to an address for which this says true fail inside the call with
   // UNAVAILABLE, as PeerPool's do while a peer is backing off.
@@ -66,12 +67,15 @@ class SimEnv final : public Env {
   ~SimEnv() override;  // the life ends
 
   const Clock& clock() const override { return clock_; }
-  Result<std::unique_ptr<Timer>> StartTimer(int64_t delay_ms, int64_t repeat_ms, std::function<void()> fn) override;
+  Result<std::unique_ptr<Timer>> StartTimer(int64_t delay_ms, int64_t repeat_ms,
+                                            std::function<void()> fn) override;
   void Post(std::function<void()> fn) override;
   void CallPeer(const std::string& address, peer::PeerRequest request, uint32_t timeout_ms,
                 PeerCallback done) override;
   void ForgetPeer(const std::string&) override {}
-  void SetPeerUnreachable(std::function<void(const std::string&)> fn) override { unreachable_ = std::move(fn); }
+  void SetPeerUnreachable(std::function<void(const std::string&)> fn) override {
+    unreachable_ = std::move(fn);
+  }
   uint64_t Random() override { return random_.Next(); }
   std::unique_ptr<storage::StorageWorker> StartStorage(storage::Engine& engine) override;
 
@@ -109,7 +113,7 @@ class SimEnv final : public Env {
   std::shared_ptr<Life> life_ = std::make_shared<Life>();
   std::function<void(const std::string&)> unreachable_;
   uint64_t next_call_ = 1;
-  std::map<uint64_t, PeerCallback> calls_;  // peer calls waiting for an answer
+  std::map<uint64_t, PeerCallback> calls_;    // peer calls waiting for an answer
   storage::StorageWorker* worker_ = nullptr;  // the one StartStorage made; owned by the node
 };
 

@@ -64,8 +64,8 @@ void Tally(const History& history, SeedResult* result) {
 Status ValidateRunOptions(const SimRunOptions& options) {
   if (options.nodes == 0) return Status::InvalidArgument("--nodes must be at least 1");
   if (options.n == 0 || options.n > options.nodes) {
-    return Status::InvalidArgument("--n " + std::to_string(options.n) + " must be 1.." + std::to_string(options.nodes) +
-                                   " (the number of nodes)");
+    return Status::InvalidArgument("--n " + std::to_string(options.n) + " must be 1.." +
+                                   std::to_string(options.nodes) + " (the number of nodes)");
   }
   if (options.r == 0 || options.r > options.n) return Status::InvalidArgument("--r must be 1..n");
   if (options.w == 0 || options.w > options.n) return Status::InvalidArgument("--w must be 1..n");
@@ -104,7 +104,8 @@ SeedResult RunSeed(uint64_t seed, const SimRunOptions& options) {
     if (status.ok()) {
       run.Start();
       nemesis.Start();
-      if (!cluster.RunUntil([&] { return run.Finished(); }, kMaxRunMs)) status = Status::Timeout("clients hung");
+      if (!cluster.RunUntil([&] { return run.Finished(); }, kMaxRunMs))
+        status = Status::Timeout("clients hung");
       Status healed = nemesis.Stop();
       if (status.ok()) status = healed;
     }
@@ -123,7 +124,8 @@ SeedResult RunSeed(uint64_t seed, const SimRunOptions& options) {
   result.trace = trace.Hex();
   result.ok = result.problem.empty() && result.verdict.valid() && result.verdict.judgeable();
   if (result.problem.empty() && !result.verdict.judgeable()) {
-    result.problem = std::to_string(result.verdict.unread_keys.size()) + " key(s) had no successful final read";
+    result.problem =
+        std::to_string(result.verdict.unread_keys.size()) + " key(s) had no successful final read";
   }
   return result;
 }

@@ -35,8 +35,8 @@ struct SeedResult {
   uint64_t lost = 0;
   uint64_t invented = 0;
   uint64_t stale = 0;
-  std::string trace;      // the trace hash, 16 hex digits
-  std::string problem;    // why the run could not be judged, if it could not
+  std::string trace;    // the trace hash, 16 hex digits
+  std::string problem;  // why the run could not be judged, if it could not
   int64_t simulated_ms = 0;
   Verdict verdict;
 };

@@ -58,7 +58,9 @@ std::vector<std::string> ReadValues(const pb::GetResponse& get, Workload workloa
 class WorkloadClient {
  public:
   WorkloadClient(WorkloadRun& run, int index)
-      : run_(run), index_(index), endpoint_("client" + std::to_string(index)),
+      : run_(run),
+        index_(index),
+        endpoint_("client" + std::to_string(index)),
         node_(static_cast<size_t>(index) % run.cluster_.size()) {}
 
   void Step();
@@ -72,8 +74,8 @@ class WorkloadClient {
   void SetStep(const std::string& key);
   void RegisterWrite(const std::string& key);
   void RegisterRead(const std::string& key);
-  void Record(OpKind kind, const std::string& key, int64_t start, const Answer& answer, std::string value = "",
-              std::vector<std::string> values = {});
+  void Record(OpKind kind, const std::string& key, int64_t start, const Answer& answer,
+              std::string value = "", std::vector<std::string> values = {});
   // Next step after a pause; a failed request moves to another node first.
   void Next(const Answer& answer);
   SimLoop& loop() { return run_.cluster_.loop(); }

@@ -38,7 +38,6 @@ struct WorkloadOptions {
 
 class WorkloadClient;
 
-
 // Runs the clients until `ops` operations are recorded, then reads every
 // key at R=all (FinalReads).
 class WorkloadRun {

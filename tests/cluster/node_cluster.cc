@@ -41,17 +41,17 @@ void NodeCluster::StartPut(size_t via, const std::string& key, const VersionVect
                                             [out](Result<Object> result) { *out = std::move(result); });
 }
 
-std::optional<Result<Object>> NodeCluster::Put(size_t via, const std::string& key, const VersionVector& context,
-                                               const std::string& value, uint32_t w, uint32_t timeout_ms,
-                                               int64_t max_ms) {
+std::optional<Result<Object>> NodeCluster::Put(size_t via, const std::string& key,
+                                               const VersionVector& context, const std::string& value,
+                                               uint32_t w, uint32_t timeout_ms, int64_t max_ms) {
   std::optional<Result<Object>> out;
   StartPut(via, key, context, value, w, timeout_ms, &out);
   RunUntil([&out] { return out.has_value(); }, max_ms);
   return out;
 }
 
-std::optional<Result<Object>> NodeCluster::Get(size_t via, const std::string& key, uint32_t r, uint32_t timeout_ms,
-                                               int64_t max_ms) {
+std::optional<Result<Object>> NodeCluster::Get(size_t via, const std::string& key, uint32_t r,
+                                               uint32_t timeout_ms, int64_t max_ms) {
   std::optional<Result<Object>> out;
   cluster_.services(via)->coordinator().Get(key, r, timeout_ms,
                                             [&out](Result<Object> result) { out = std::move(result); });

@@ -40,7 +40,9 @@ class NodeCluster {
 
   Object Stored(size_t i, const std::string& key);
   uint64_t HintsKept(size_t i);  // 0 for a node that is down
-  const quorum::CoordinatorStats& coordinator_stats(size_t i) { return cluster_.services(i)->coordinator().stats(); }
+  const quorum::CoordinatorStats& coordinator_stats(size_t i) {
+    return cluster_.services(i)->coordinator().stats();
+  }
 
   // Kills node i and runs until every other node judges it down.
   void Crash(size_t i);
@@ -52,7 +54,9 @@ class NodeCluster {
   // until converged.
   void RestoreAll();
 
-  bool RunUntil(const std::function<bool()>& done, int64_t max_ms) { return cluster_.RunUntil(done, max_ms, 1); }
+  bool RunUntil(const std::function<bool()>& done, int64_t max_ms) {
+    return cluster_.RunUntil(done, max_ms, 1);
+  }
   void RunFor(int64_t ms) { cluster_.RunFor(ms); }
 
  private:

@@ -88,9 +88,9 @@ int ParseArgs(int argc, char** argv, Args* args, bool* help) {
       args->verbose = true;
       continue;
     }
-    static const std::set<std::string> kValueFlags = {"--seed", "--seeds", "--nodes", "--n",        "--r",
-                                                      "--w",    "--ops",   "--faults", "--workload", "--conflicts",
-                                                      "--trace"};
+    static const std::set<std::string> kValueFlags = {"--seed",     "--seeds",     "--nodes", "--n",
+                                                      "--r",        "--w",         "--ops",   "--faults",
+                                                      "--workload", "--conflicts", "--trace"};
     if (kValueFlags.count(flag) == 0) return Usage("unknown option " + flag);
     if (i + 1 >= argc) return Usage(flag + " needs a value");
     const std::string value = argv[++i];
@@ -144,21 +144,24 @@ void Print(const dynkv::sim::SeedResult& r, bool json) {
     std::printf(
         "{\"seed\": %llu, \"ok\": %s, \"ops\": %llu, \"acked\": %llu, \"lost\": %llu, \"invented\": %llu, "
         "\"stale\": %llu, \"trace\": \"%s\"}\n",
-        static_cast<unsigned long long>(r.seed), r.ok ? "true" : "false", static_cast<unsigned long long>(r.ops),
-        static_cast<unsigned long long>(r.acked), static_cast<unsigned long long>(r.lost),
-        static_cast<unsigned long long>(r.invented), static_cast<unsigned long long>(r.stale), r.trace.c_str());
+        static_cast<unsigned long long>(r.seed), r.ok ? "true" : "false",
+        static_cast<unsigned long long>(r.ops), static_cast<unsigned long long>(r.acked),
+        static_cast<unsigned long long>(r.lost), static_cast<unsigned long long>(r.invented),
+        static_cast<unsigned long long>(r.stale), r.trace.c_str());
   } else {
     std::printf("seed %llu: %s ops=%llu acked=%llu lost=%llu invented=%llu trace=%s\n",
-                static_cast<unsigned long long>(r.seed), r.ok ? "ok" : "FAIL", static_cast<unsigned long long>(r.ops),
-                static_cast<unsigned long long>(r.acked), static_cast<unsigned long long>(r.lost),
-                static_cast<unsigned long long>(r.invented), r.trace.c_str());
+                static_cast<unsigned long long>(r.seed), r.ok ? "ok" : "FAIL",
+                static_cast<unsigned long long>(r.ops), static_cast<unsigned long long>(r.acked),
+                static_cast<unsigned long long>(r.lost), static_cast<unsigned long long>(r.invented),
+                r.trace.c_str());
   }
   std::fflush(stdout);
 }
 
 // What a person needs to look at a failed seed again.
 void Explain(const dynkv::sim::SeedResult& r, int argc, char** argv) {
-  if (!r.problem.empty()) std::fprintf(stderr, "seed %llu: %s\n", static_cast<unsigned long long>(r.seed), r.problem.c_str());
+  if (!r.problem.empty())
+    std::fprintf(stderr, "seed %llu: %s\n", static_cast<unsigned long long>(r.seed), r.problem.c_str());
   size_t shown = 0;
   for (const auto& [key, element] : r.verdict.lost) {
     if (shown++ < 10) std::fprintf(stderr, "  LOST %s in %s\n", element.c_str(), key.c_str());
@@ -170,7 +173,8 @@ void Explain(const dynkv::sim::SeedResult& r, int argc, char** argv) {
     if (shown++ < 30) std::fprintf(stderr, "  STALE read of %s missed %s\n", key.c_str(), value.c_str());
   }
   const char* slash = std::strrchr(argv[0], '/');
-  std::string replay = std::string(slash != nullptr ? slash + 1 : argv[0]) + " --seed " + std::to_string(r.seed);
+  std::string replay =
+      std::string(slash != nullptr ? slash + 1 : argv[0]) + " --seed " + std::to_string(r.seed);
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--seed" || arg == "--seeds" || arg == "--trace") {
@@ -210,8 +214,7 @@ int main(int argc, char** argv) {
     ++passed;
     if (seed == UINT64_MAX) break;
   }
-  const double wall_s =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   std::fprintf(stderr, "dynkv-sim: %llu seed(s) passed; %.1f simulated s in %.1f wall s (%.1fx real time)\n",
                static_cast<unsigned long long>(passed), simulated_ms / 1000.0, wall_s,
                wall_s > 0 ? simulated_ms / 1000.0 / wall_s : 0.0);
