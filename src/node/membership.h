@@ -21,7 +21,7 @@
 #include "gossip/gossip.h"
 #include "gossip/gossip_driver.h"
 #include "gossip/ring_tracker.h"
-#include "node/client_service.h"
+#include "api/client_service.h"
 #include "quorum/coordinator.h"
 #include "quorum/options.h"
 #include "ring/ring.h"
@@ -34,7 +34,7 @@ struct MembershipOptions {
   uint32_t replication_n = quorum::ReplicationOptions{}.n;  // for the replicated shares of `dynkv ring`
 };
 
-class Membership final : public ClusterAdmin, public quorum::ClusterView {
+class Membership final : public api::ClusterAdmin, public quorum::ClusterView {
  public:
   using PersistTokens = gossip::RingTracker::PersistTokens;
   using Reply = gossip::GossipDriver::Reply;
@@ -64,7 +64,7 @@ class Membership final : public ClusterAdmin, public quorum::ClusterView {
   bool Ready() const override { return tracker_->Ready(); }
   const gossip::Gossiper& gossiper() const { return driver_->gossiper(); }
 
-  // ClusterAdmin
+  // api::ClusterAdmin
   void FillMembers(dynkv::client::MembersResponse* out) const override;
   void FillRing(dynkv::client::RingResponse* out) const override;
   Status RemoveNode(const std::string& node_id) override;

@@ -55,9 +55,9 @@ Status Node::Open() {
 }
 
 Status Node::OpenPorts() {
-  server_ = std::make_unique<ClientServer>(
+  server_ = std::make_unique<api::ClientServer>(
       &loop_, services_->client_service(),
-      ServerOptions{config_.limits.max_frame_bytes, config_.limits.max_connections});
+      api::ServerOptions{config_.limits.max_frame_bytes, config_.limits.max_connections});
   services_->client_service().AddStatsSource(
       [this](std::map<std::string, double>* values) { server_->FillStats(values); });
   DYNKV_RETURN_IF_ERROR(server_->Listen(config_.client_address));

@@ -19,7 +19,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "net/peer_transport.h"
-#include "node/client_server.h"
+#include "api/client_server.h"
 #include "node/completion_queue.h"
 #include "node/config.h"
 #include "node/services.h"
@@ -54,7 +54,7 @@ class Node {
   CompletionQueue completions_;
   std::unique_ptr<UvEnv> env_;
   std::unique_ptr<NodeServices> services_;
-  std::unique_ptr<ClientServer> server_;
+  std::unique_ptr<api::ClientServer> server_;
   std::unique_ptr<net::PeerServer> peer_server_;
   uv_signal_t sigterm_{};
   uv_signal_t sigint_{};

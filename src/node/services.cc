@@ -157,14 +157,14 @@ void NodeServices::OpenServing() {
       std::make_unique<quorum::Coordinator>(env_, *replica_, *membership_, *handoff_, coordinator_options);
   replica_service_ = std::make_unique<quorum::ReplicaService>(*replica_, *handoff_);
 
-  ServiceOptions service_options;
+  api::ServiceOptions service_options;
   service_options.node_id = config_.node_id;
   service_options.version = kVersion;
   service_options.max_key_bytes = config_.limits.max_key_bytes;
   service_options.max_value_bytes = config_.limits.max_value_bytes;
   service_options.max_pending_requests = config_.limits.max_pending_requests;
   service_options.default_timeout_ms = config_.request_timeout_ms;
-  service_ = std::make_unique<ClientService>(*coordinator_, *engine_, env_, service_options);
+  service_ = std::make_unique<api::ClientService>(*coordinator_, *engine_, env_, service_options);
   service_->SetClusterAdmin(membership_.get());
   service_->AddStatsSource([this](std::map<std::string, double>* values) { membership_->FillStats(values); });
   service_->AddStatsSource([this](std::map<std::string, double>* values) { handoff_->FillStats(values); });

@@ -18,7 +18,7 @@
 #include "common/status.h"
 #include "handoff/handoff_driver.h"
 #include "net/peer_transport.h"
-#include "node/client_service.h"
+#include "api/client_service.h"
 #include "node/config.h"
 #include "node/identity.h"
 #include "node/membership.h"
@@ -55,7 +55,7 @@ class NodeServices {
   // completions; later storage calls fail. Idempotent.
   void StopStorage();
 
-  ClientService& client_service() { return *service_; }
+  api::ClientService& client_service() { return *service_; }
   // Replication, hint and gossip requests of other nodes.
   net::PeerRequestHandler& peer_handler();
   Membership& membership() { return *membership_; }
@@ -84,7 +84,7 @@ class NodeServices {
   std::unique_ptr<handoff::HandoffDriver> handoff_;
   std::unique_ptr<quorum::Coordinator> coordinator_;
   std::unique_ptr<quorum::ReplicaService> replica_service_;
-  std::unique_ptr<ClientService> service_;
+  std::unique_ptr<api::ClientService> service_;
   std::unique_ptr<PeerDispatch> peer_dispatch_;
   std::unique_ptr<Timer> reap_timer_;  // TTL and tombstone expiry
   bool drivers_stopped_ = false;

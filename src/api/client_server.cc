@@ -1,8 +1,8 @@
-#include "node/client_server.h"
+#include "api/client_server.h"
 
 #include <utility>
 
-namespace dynkv::node {
+namespace dynkv::api {
 
 namespace pb = dynkv::client;
 
@@ -24,4 +24,4 @@ void ClientServer::FillStats(std::map<std::string, double>* values) const {
   v["connections.bytes_sent"] = static_cast<double>(s.bytes_sent);
 }
 
-}  // namespace dynkv::node
+}  // namespace dynkv::api

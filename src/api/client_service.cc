@@ -1,4 +1,4 @@
-#include "node/client_service.h"
+#include "api/client_service.h"
 
 #include <memory>
 #include <utility>
@@ -6,7 +6,7 @@
 
 #include "quorum/dvv.h"
 
-namespace dynkv::node {
+namespace dynkv::api {
 
 namespace pb = dynkv::client;
 
@@ -336,4 +336,4 @@ void ClientService::FillStats(pb::StatsResponse* stats) const {
   for (const auto& [name, value] : more) values[name] = value;
 }
 
-}  // namespace dynkv::node
+}  // namespace dynkv::api

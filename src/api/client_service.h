@@ -22,7 +22,7 @@
 #include "quorum/coordinator.h"
 #include "storage/storage.h"
 
-namespace dynkv::node {
+namespace dynkv::api {
 
 // The cluster-administration side of the node, answered from its
 // membership (`dynkv members`, `ring`, `leave`, `remove`).
@@ -128,4 +128,4 @@ dynkv::client::ErrorCode WireErrorCode(Code code);
 // A Response carrying `status` as an Error; id 0 speaks of the whole connection.
 dynkv::client::Response ErrorResponse(uint64_t request_id, const Status& status);
 
-}  // namespace dynkv::node
+}  // namespace dynkv::api

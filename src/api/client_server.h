@@ -16,9 +16,9 @@
 
 #include "client.pb.h"
 #include "net/rpc_server.h"
-#include "node/client_service.h"
+#include "api/client_service.h"
 
-namespace dynkv::node {
+namespace dynkv::api {
 
 struct ServerOptions {
   size_t max_frame_bytes = 32u << 20;
@@ -43,4 +43,4 @@ class ClientServer {
   net::RpcServer<dynkv::client::Request, dynkv::client::Response> server_;
 };
 
-}  // namespace dynkv::node
+}  // namespace dynkv::api
