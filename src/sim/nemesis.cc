@@ -7,6 +7,8 @@ namespace dynkv::sim {
 namespace {
 
 const std::vector<std::string> kFaults = {"kill", "pause", "partition", "drop", "clock"};
+constexpr int64_t kRecoveryPollMs = 10;
+constexpr int64_t kMaxRecoveryMs = 30'000;
 
 }  // namespace
 
@@ -87,6 +89,7 @@ void Nemesis::Begin() {
 
 void Nemesis::End() {
   active_ = false;
+  recovering_ = true;
   const std::string& fault = window_.fault;
   if (fault == "kill") {
     Status status = cluster_.Start(target_);
@@ -100,8 +103,24 @@ void Nemesis::End() {
   } else {
     cluster_.ResetClock(target_);
   }
+  cluster_.Note("fault " + window_.fault + " " + window_.node + " healed");
+  AwaitRecovery(cluster_.loop().now() + kMaxRecoveryMs);
+}
+
+// The window lasts until the cluster has recovered from the fault, not
+// only until the fault is gone: until every node sees the others up
+// again, coordinators still take sloppy quorums, so a read may miss the
+// reader's own write that a fallback holds as a hint (Dynamo's trade of
+// read-your-writes for availability), which the checker allows inside a
+// window only.
+void Nemesis::AwaitRecovery(int64_t give_up_ms) {
+  if (!cluster_.Converged() && cluster_.loop().now() < give_up_ms) {
+    cluster_.loop().After(kRecoveryPollMs, [this, give_up_ms] { AwaitRecovery(give_up_ms); });
+    return;
+  }
   window_.end_ms = cluster_.loop().now();
   history_.faults.push_back(window_);
+  recovering_ = false;
   cluster_.Note("fault " + window_.fault + " " + window_.node + " ends");
   if (!stopped_) cluster_.loop().After(cluster_.random().Between(1000, 3000), [this] { Begin(); });
 }

@@ -6,7 +6,8 @@
 //   partition  one node isolated, two halves, or one node cut off one way
 //   drop       10-30% of all messages lost and 5% duplicated
 //   clock      one node's wall clock jumps 1-60 s forward or back
-// Every window is recorded in the History for the checker.
+// Every window, from the fault to the cluster's recovery from it (every node
+// sees the others up again), is recorded in the History for the checker.
 #pragma once
 
 #include <set>
@@ -30,12 +31,15 @@ class Nemesis {
   // Schedules the first fault.
   void Start();
   // Ends the fault in progress now, and starts no other: every node runs
-  // again, unpaused, on a whole network with its true clock.
+  // again, unpaused, on a whole network with its true clock. The last
+  // window is recorded once the cluster has recovered (recovering()).
   Status Stop();
+  bool recovering() const { return recovering_; }
 
  private:
   void Begin();
   void End();
+  void AwaitRecovery(int64_t give_up_ms);
 
   SimCluster& cluster_;
   History& history_;
@@ -43,6 +47,7 @@ class Nemesis {
   LinkOptions calm_link_;
   bool stopped_ = false;
   bool active_ = false;
+  bool recovering_ = false;  // healed; the window ends once the cluster has converged
   FaultWindow window_;
   size_t target_ = 0;
   uint64_t generation_ = 0;  // tells a scheduled End which fault it ends

@@ -109,7 +109,8 @@ SeedResult RunSeed(uint64_t seed, const SimRunOptions& options) {
       Status healed = nemesis.Stop();
       if (status.ok()) status = healed;
     }
-    if (status.ok() && !cluster.RunUntil([&] { return cluster.Converged(); }, kConvergeMs)) {
+    if (status.ok() &&
+        !cluster.RunUntil([&] { return cluster.Converged() && !nemesis.recovering(); }, kConvergeMs)) {
       status = Status::Timeout("the cluster did not converge after the faults healed");
     }
     if (status.ok()) {
