@@ -17,12 +17,13 @@
 #include "client.pb.h"
 #include "net/rpc_server.h"
 #include "api/client_service.h"
+#include "api/request_limits.h"
 
 namespace dynkv::api {
 
 struct ServerOptions {
-  size_t max_frame_bytes = 32u << 20;
-  uint32_t max_connections = 4096;
+  size_t max_frame_bytes = Limits{}.max_frame_bytes;
+  uint32_t max_connections = Limits{}.max_connections;
 };
 
 class ClientServer {

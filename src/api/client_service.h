@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "api/request_limits.h"
 #include "client.pb.h"
 #include "common/deadlines.h"
 #include "common/env.h"
@@ -42,10 +43,10 @@ class ClusterAdmin {
 struct ServiceOptions {
   std::string node_id;
   std::string version;
-  uint64_t max_key_bytes = 4096;
-  uint64_t max_value_bytes = 4ull << 20;
-  uint32_t max_pending_requests = 20000;
-  uint32_t default_timeout_ms = 5000;
+  uint64_t max_key_bytes = Limits{}.max_key_bytes;
+  uint64_t max_value_bytes = Limits{}.max_value_bytes;
+  uint32_t max_pending_requests = Limits{}.max_pending_requests;
+  uint32_t default_timeout_ms = kDefaultRequestTimeoutMs;
 };
 
 class ClientService {

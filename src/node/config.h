@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "api/request_limits.h"
 #include "common/status.h"
 #include "gossip/gossip.h"
 #include "gossip/ring_tracker.h"
@@ -26,15 +27,7 @@ namespace dynkv::node {
 using ReplicationConfig = quorum::ReplicationOptions;  // quorum/options.h
 using HandoffConfig = handoff::HandoffOptions;  // handoff/options.h
 
-struct LimitsConfig {
-  uint64_t max_frame_bytes = 32ull << 20;   // largest request frame accepted
-  uint64_t max_key_bytes = 4096;
-  uint64_t max_value_bytes = 4ull << 20;
-  uint64_t max_object_bytes = 16ull << 20;  // all siblings of one key together
-  uint32_t max_siblings = 100;              // per key; more is TOO_LARGE
-  uint32_t max_connections = 4096;          // client connections; more are refused
-  uint32_t max_pending_requests = 20000;    // queued at storage; more is OVERLOADED
-};
+using LimitsConfig = api::Limits;  // api/request_limits.h
 
 // Location, ring and gossip keys; the defaults are the gossip module's.
 struct MembershipConfig {
@@ -66,7 +59,7 @@ struct Config {
   LimitsConfig limits;
   MembershipConfig membership;
   HandoffConfig handoff;
-  uint32_t request_timeout_ms = 5000;  // request_timeout: used when a request says 0
+  uint32_t request_timeout_ms = api::kDefaultRequestTimeoutMs;  // request_timeout: used when a request says 0
   LogLevel log_level = LogLevel::kInfo;
 };
 

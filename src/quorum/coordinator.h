@@ -79,7 +79,8 @@ struct CoordinatorOptions {
   uint32_t default_w = ReplicationOptions{}.w;
   bool sloppy_quorum = ReplicationOptions{}.sloppy_quorum;
   bool hinted_writes_count = ReplicationOptions{}.hinted_writes_count;
-  // The deadline of a request that names none (request_timeout).
+  // The deadline of a request that names none (request_timeout; the node
+  // sets it from its config).
   uint32_t default_timeout_ms = 5000;
 };
 
