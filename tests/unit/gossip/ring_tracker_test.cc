@@ -18,53 +18,15 @@
 #include "common/log.h"
 #include "peer.pb.h"
 #include "sim/sim_env.h"
+#include "sim_gossip_util.h"
 
 namespace dynkv::gossip {
 namespace {
 
-constexpr int64_t kIntervalMs = 100;
-
-std::string PeerAddressOf(const std::string& id) { return id + ".test:7000"; }
-
-// Delivers each call to the driver listening at its address after 1 ms and
-// its response after another; a crashed address refuses.
-class Network final : public sim::PeerRouter {
- public:
-  using Handler = std::function<bool(const peer::PeerRequest&, GossipDriver::Reply&)>;
-
-  explicit Network(sim::SimLoop& loop) : loop_(loop) {}
-  void Listen(const std::string& address, Handler handler) { handlers_[address] = std::move(handler); }
-
-  void Route(const std::string&, const std::string& to, peer::PeerRequest request,
-             std::function<void(peer::PeerResponse)> reply, std::function<void()> refused) override {
-    loop_.After(1, [this, to, request = std::move(request), reply = std::move(reply),
-                    refused = std::move(refused)]() mutable {
-      auto it = handlers_.find(to);
-      if (crashed.count(to) > 0 || it == handlers_.end()) return loop_.After(1, std::move(refused));
-      GossipDriver::Reply back = [this, reply](peer::PeerResponse response) {
-        loop_.After(1, [reply, response = std::move(response)] { reply(response); });
-      };
-      if (!it->second(request, back)) {
-        peer::PeerResponse unknown;
-        unknown.mutable_error()->set_code(peer::PEER_INVALID_ARGUMENT);
-        back(unknown);
-      }
-    });
-  }
-
-  std::set<std::string> crashed;
-
- private:
-  sim::SimLoop& loop_;
-  std::map<std::string, Handler> handlers_;
-};
-
-sim::SimEnvOptions EnvOptions(const std::string& id) {
-  sim::SimEnvOptions options;
-  options.node_id = id;
-  options.peer_address = PeerAddressOf(id);
-  return options;
-}
+using sim_test::EnvOptions;
+using sim_test::kIntervalMs;
+using sim_test::Network;
+using sim_test::PeerAddressOf;
 
 struct NodeOptions {
   std::string id;

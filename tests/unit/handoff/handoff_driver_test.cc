@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "../storage/temp_dir.h"
+#include "../sim_fixture.h"
 #include "common/log.h"
 #include "net/peer_transport.h"
 #include "peer.pb.h"
@@ -26,9 +26,9 @@
 namespace dynkv::handoff {
 namespace {
 
-using storage::TempDir;
-
-std::string AddressOf(const std::string& node_id) { return node_id + ".test:7000"; }
+using sim_fixture::AddressOf;
+using sim_fixture::Minted;
+using sim_fixture::Response;
 
 struct HeldCall {
   std::string to;
@@ -81,28 +81,11 @@ class FakeCluster final : public quorum::ClusterView {
   std::shared_ptr<const ring::Ring> ring_ = std::make_shared<const ring::Ring>();
 };
 
-sim::SimEnvOptions EnvOptions() {
-  sim::SimEnvOptions options;
-  options.node_id = "n1";
-  options.peer_address = AddressOf("n1");
-  options.call_timeout_ms = 600'000;
-  return options;
-}
-
-Object Minted(const std::string& actor, const std::string& value, const Object& base = Object{}) {
-  Sibling sibling;
-  sibling.value = value;
-  return dvv::Sync(dvv::Update(base, base.vv, actor, sibling), Object{});
-}
-
 class Fixture {
  public:
   explicit Fixture(HandoffOptions options = {})
       : options_(options),
-        env_(loop_, random_, router, EnvOptions()),
-        engine_(OpenEngine(dir_)),
-        worker_(env_.StartStorage(*engine_)),
-        replica_(*worker_, env_.clock(), "n1.0000aaaa", quorum::ReplicaLimits{}) {
+        node_(router, /*seed=*/13, sim_fixture::NodeEnvOptions(/*call_timeout_ms=*/600'000)) {
     SetLogLevel(LogLevel::kError);
     StartDriver();
   }
@@ -110,18 +93,18 @@ class Fixture {
   // A new driver on the same engine: the node restarted.
   void StartDriver() {
     driver.reset();
-    driver = std::make_unique<HandoffDriver>(env_, *worker_, replica_, cluster_, options_);
+    driver = std::make_unique<HandoffDriver>(node_.env, *node_.worker, node_.replica, cluster_, options_);
     REQUIRE(driver->Start().ok());
     RunFor(20);  // the store opens
   }
 
-  void RunFor(int64_t ms) { loop_.RunFor(ms); }
+  void RunFor(int64_t ms) { node_.RunFor(ms); }
 
   // Stores a hint and waits for done; checks it was durable by then.
   void StoreHint(const std::string& target, const std::string& key, const Object& object) {
     std::optional<Status> status;
     driver->StoreHint(target, key, object, [&](Status s) {
-      auto hint = engine_->GetHint(target, key);
+      auto hint = node_.engine->GetHint(target, key);
       REQUIRE(hint.ok());
       durable_at_ack = !hint->object.empty();
       status = s;
@@ -133,24 +116,12 @@ class Fixture {
   }
 
   Object StoredHint(const std::string& target, const std::string& key) {
-    auto hint = engine_->GetHint(target, key);
+    auto hint = node_.engine->GetHint(target, key);
     REQUIRE(hint.ok());
     return hint->object;
   }
-  Object Stored(const std::string& key) {
-    auto object = engine_->Get(key);
-    REQUIRE(object.ok());
-    return dvv::Sync(*object, Object{});
-  }
-  void Preload(const std::string& key, const Object& object) {
-    bool done = false;
-    replica_.Apply(key, object, [&](Result<Object> r) {
-      REQUIRE(r.ok());
-      done = true;
-    });
-    RunFor(20);
-    REQUIRE(done);
-  }
+  Object Stored(const std::string& key) { return node_.Stored(key); }
+  void Preload(const std::string& key, const Object& object) { node_.Preload(key, object); }
   double Stat(const std::string& name) {
     std::map<std::string, double> stats;
     driver->FillStats(&stats);
@@ -162,22 +133,8 @@ class Fixture {
   bool durable_at_ack = false;
 
  private:
-  static std::unique_ptr<storage::Engine> OpenEngine(const TempDir& dir) {
-    storage::Options options;
-    options.data_dir = dir.Sub("db");
-    auto engine = storage::OpenLevelDbEngine(options);
-    REQUIRE(engine.ok());
-    return std::move(*engine);
-  }
-
   HandoffOptions options_;
-  sim::SimLoop loop_;
-  sim::SimRandom random_{13};
-  sim::SimEnv env_;
-  TempDir dir_;
-  std::unique_ptr<storage::Engine> engine_;
-  std::unique_ptr<storage::StorageWorker> worker_;
-  quorum::LocalReplica replica_;
+  sim_fixture::ReplicaNode node_;
   FakeCluster cluster_;
 
  public:
@@ -331,17 +288,6 @@ TEST_CASE("hints older than the hint window are dropped and counted; younger one
 }
 
 // ---- The receiving side ----------------------------------------------------
-
-struct Response {
-  int calls = 0;
-  std::optional<peer::PeerResponse> response;
-  HandoffDriver::Reply Reply() {
-    return [this](peer::PeerResponse r) {
-      ++calls;
-      response = std::move(r);
-    };
-  }
-};
 
 peer::PeerRequest Batch(const std::vector<Hint>& hints) {
   peer::PeerRequest request;

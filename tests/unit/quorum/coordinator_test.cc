@@ -17,25 +17,28 @@
 #include <utility>
 #include <vector>
 
-#include "../storage/temp_dir.h"
+#include "../sim_fixture.h"
 #include "common/key_hash.h"
 #include "net/peer_transport.h"
 #include "peer.pb.h"
 #include "quorum/dvv.h"
 #include "quorum/object_wire.h"
+#include "quorum_sim_util.h"
 #include "sim/sim_env.h"
-#include "storage/storage.h"
 
 namespace dynkv::quorum {
 namespace {
 
-using storage::TempDir;
+using sim_fixture::AddressOf;
+using sim_fixture::Minted;
+using sim_fixture::Value;
+using sim_util::RecordingHints;
 
 constexpr uint32_t kTimeoutMs = 1000;
 // Past a deadline: the timer may fire up to kSlackMs late.
 constexpr int64_t kPastDeadlineMs = kTimeoutMs + Deadlines::kSlackMs + 1;
-
-std::string AddressOf(const std::string& node_id) { return node_id + ".test:7000"; }
+// Peer calls of the env: the coordinator's deadlines come first.
+constexpr uint32_t kCallTimeoutMs = 600'000;
 
 // One peer call the coordinator made, held until the test answers it.
 struct HeldCall {
@@ -97,22 +100,6 @@ class FakeCluster final : public ClusterView {
   std::shared_ptr<const ring::Ring> ring_;
 };
 
-// Records every hint; each is acknowledged when the test says.
-class RecordingHints final : public HintSink {
- public:
-  struct Stored {
-    std::string target;
-    std::string key;
-    Object object;
-    std::function<void(Status)> done;
-  };
-  void StoreHint(const std::string& target, const std::string& key, const Object& object,
-                 std::function<void(Status)> done) override {
-    stored.push_back({target, key, object, std::move(done)});
-  }
-  std::deque<Stored> stored;
-};
-
 // The answer of one Get or Put.
 struct Answer {
   int calls = 0;
@@ -129,14 +116,6 @@ struct Answer {
   std::string message() const { return result->status().message(); }
 };
 
-sim::SimEnvOptions EnvOptions() {
-  sim::SimEnvOptions options;
-  options.node_id = "n1";
-  options.peer_address = AddressOf("n1");
-  options.call_timeout_ms = 600'000;  // the coordinator's deadlines come first
-  return options;
-}
-
 CoordinatorOptions Options(uint32_t n = 3) {
   CoordinatorOptions options;
   options.self_id = "n1";
@@ -145,17 +124,6 @@ CoordinatorOptions Options(uint32_t n = 3) {
   options.default_w = 2;
   options.default_timeout_ms = kTimeoutMs;
   return options;
-}
-
-Sibling Value(const std::string& value) {
-  Sibling sibling;
-  sibling.value = value;
-  return sibling;
-}
-
-// An object as replica `actor` would mint it over `base`.
-Object Minted(const std::string& actor, const std::string& value, const Object& base = Object{}) {
-  return dvv::Sync(dvv::Update(base, base.vv, actor, Value(value)), Object{});
 }
 
 peer::PeerResponse ObjectReply(const Object& object) {
@@ -173,11 +141,8 @@ Object ObjectOf(const peer::StoredObject& stored) {
 class Fixture {
  public:
   explicit Fixture(CoordinatorOptions options = Options())
-      : env_(loop_, random_, router, EnvOptions()),
-        engine_(OpenEngine(dir_)),
-        worker_(env_.StartStorage(*engine_)),
-        replica_(*worker_, env_.clock(), "n1.0000aaaa", ReplicaLimits{}),
-        coordinator(env_, replica_, cluster, hints, std::move(options)) {}
+      : node_(router, /*seed=*/11, sim_fixture::NodeEnvOptions(kCallTimeoutMs)),
+        coordinator(node_.env, node_.replica, cluster, hints, std::move(options)) {}
 
   // A key whose strict preference list of `n` nodes is `primaries`, in order.
   std::string KeyWithPrimaries(const std::vector<std::string>& primaries) const {
@@ -195,46 +160,20 @@ class Fixture {
   }
 
   // Lets the storage worker run what is queued.
-  void RunStorage() { loop_.RunFor(20); }
-  void RunFor(int64_t ms) { loop_.RunFor(ms); }
+  void RunStorage() { node_.RunStorage(); }
+  void RunFor(int64_t ms) { node_.RunFor(ms); }
 
   // What this node's engine holds for `key`.
-  Object Stored(const std::string& key) {
-    auto object = engine_->Get(key);
-    REQUIRE(object.ok());
-    return dvv::Sync(*object, Object{});
-  }
+  Object Stored(const std::string& key) { return node_.Stored(key); }
   // Puts `object` in this node's replica, durably.
-  void Preload(const std::string& key, const Object& object) {
-    bool done = false;
-    replica_.Apply(key, object, [&](Result<Object> r) {
-      REQUIRE(r.ok());
-      done = true;
-    });
-    RunStorage();
-    REQUIRE(done);
-  }
+  void Preload(const std::string& key, const Object& object) { node_.Preload(key, object); }
 
   HoldingRouter router;
   FakeCluster cluster;
   RecordingHints hints;
 
  private:
-  static std::unique_ptr<storage::Engine> OpenEngine(const TempDir& dir) {
-    storage::Options options;
-    options.data_dir = dir.Sub("db");
-    auto engine = storage::OpenLevelDbEngine(options);
-    REQUIRE(engine.ok());
-    return std::move(*engine);
-  }
-
-  sim::SimLoop loop_;
-  sim::SimRandom random_{11};
-  sim::SimEnv env_;
-  TempDir dir_;
-  std::unique_ptr<storage::Engine> engine_;
-  std::unique_ptr<storage::StorageWorker> worker_;
-  LocalReplica replica_;
+  sim_fixture::ReplicaNode node_;
 
  public:
   Coordinator coordinator;

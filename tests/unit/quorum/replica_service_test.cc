@@ -3,27 +3,27 @@
 // simulator's loop.
 #include <doctest/doctest.h>
 
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 
-#include "../storage/temp_dir.h"
+#include "../sim_fixture.h"
 #include "peer.pb.h"
 #include "quorum/coordinator.h"
 #include "quorum/dvv.h"
 #include "quorum/object_wire.h"
+#include "quorum_sim_util.h"
 #include "sim/sim_env.h"
-#include "storage/storage.h"
 
 namespace dynkv::quorum {
 namespace {
 
-using storage::TempDir;
-
-constexpr const char* kActor = "n1.0000aaaa";
+using sim_fixture::kActor;
+using sim_fixture::Minted;
+using sim_fixture::Response;
+using sim_util::RecordingHints;
 
 class NoPeers final : public sim::PeerRouter {
  public:
@@ -33,103 +33,27 @@ class NoPeers final : public sim::PeerRouter {
   }
 };
 
-// Records every hint; each is acknowledged when the test says.
-class RecordingHints final : public HintSink {
- public:
-  struct Stored {
-    std::string target;
-    std::string key;
-    Object object;
-    std::function<void(Status)> done;
-  };
-  void StoreHint(const std::string& target, const std::string& key, const Object& object,
-                 std::function<void(Status)> done) override {
-    stored.push_back({target, key, object, std::move(done)});
-  }
-  std::deque<Stored> stored;
-};
-
-sim::SimEnvOptions EnvOptions() {
-  sim::SimEnvOptions options;
-  options.node_id = "n1";
-  options.peer_address = "n1.test:7000";
-  return options;
-}
-
-Sibling Value(const std::string& value) {
-  Sibling sibling;
-  sibling.value = value;
-  return sibling;
-}
-
-Object Minted(const std::string& actor, const std::string& value, const Object& base = Object{}) {
-  return dvv::Sync(dvv::Update(base, base.vv, actor, Value(value)), Object{});
-}
-
-// The one response to one request.
-struct Response {
-  int calls = 0;
-  std::optional<peer::PeerResponse> response;
-
-  ReplicaService::Reply Reply() {
-    return [this](peer::PeerResponse r) {
-      ++calls;
-      response = std::move(r);
-    };
-  }
-  bool error() const { return response && response->has_error(); }
-  Object object() const {
-    REQUIRE(response);
-    REQUIRE(response->has_object());
-    auto object = FromProto(response->object());
-    REQUIRE(object.ok());
-    return *object;
-  }
-};
-
 class Fixture {
  public:
   Fixture()
-      : env_(loop_, random_, router_, EnvOptions()),
-        engine_(OpenEngine(dir_)),
-        worker_(env_.StartStorage(*engine_)),
-        replica_(*worker_, env_.clock(), kActor, ReplicaLimits{}),
-        service(replica_, hints) {}
+      : node_(router_, /*seed=*/3, sim_fixture::NodeEnvOptions()), service(node_.replica, hints) {}
 
   // Handles `request` and lets the storage worker finish; true when handled.
   bool Handle(const peer::PeerRequest& request, Response* out) {
     ReplicaService::Reply reply = out->Reply();
     const bool handled = service.Handle(request, reply);
-    loop_.RunFor(20);
+    node_.RunStorage();
     return handled;
   }
-  void RunStorage() { loop_.RunFor(20); }
+  void RunStorage() { node_.RunStorage(); }
 
-  Object Stored(const std::string& key) {
-    auto object = engine_->Get(key);
-    REQUIRE(object.ok());
-    return dvv::Sync(*object, Object{});
-  }
+  Object Stored(const std::string& key) { return node_.Stored(key); }
 
   RecordingHints hints;
 
  private:
-  static std::unique_ptr<storage::Engine> OpenEngine(const TempDir& dir) {
-    storage::Options options;
-    options.data_dir = dir.Sub("db");
-    auto engine = storage::OpenLevelDbEngine(options);
-    REQUIRE(engine.ok());
-    return std::move(*engine);
-  }
-
-  sim::SimLoop loop_;
-  sim::SimRandom random_{3};
   NoPeers router_;
-  sim::SimEnv env_;
-  TempDir dir_;
-  std::unique_ptr<storage::Engine> engine_;
-  std::unique_ptr<storage::StorageWorker> worker_;
-  LocalReplica replica_;
+  sim_fixture::ReplicaNode node_;
 
  public:
   ReplicaService service;
