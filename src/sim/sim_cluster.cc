@@ -87,6 +87,7 @@ SimCluster::SimCluster(uint64_t seed, std::string dir, SimClusterOptions options
     node->client_address = node->host + ":" + std::to_string(kClientPort);
     node->data_dir = dir_ + "/" + node->id;
     node->recorder = std::make_unique<Recorder>(*this, node->id);
+    by_address_[node->peer_address] = node.get();
     nodes_.push_back(std::move(node));
   }
   if (options_.gossip_only && options_.preassigned_tokens) AssignTokens();
@@ -255,10 +256,8 @@ bool SimCluster::running(size_t i) const { return nodes_.at(i)->running(); }
 bool SimCluster::paused(size_t i) const { return running(i) && nodes_[i]->env->life()->paused; }
 
 SimCluster::Node* SimCluster::At(const std::string& address) {
-  for (auto& node : nodes_) {
-    if (node->peer_address == address || node->client_address == address) return node.get();
-  }
-  return nullptr;
+  auto it = by_address_.find(address);
+  return it == by_address_.end() ? nullptr : it->second;
 }
 
 void SimCluster::Route(const std::string& from_address, const std::string& to_address,

@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -150,6 +151,7 @@ class SimCluster final : public PeerRouter {
   SimRandom random_;
   SimNetwork network_;
   std::vector<std::unique_ptr<Node>> nodes_;
+  std::map<std::string, Node*> by_address_;  // peer addresses; every message is routed by one
   std::set<std::string> refused_at_once_;  // peer addresses
 };
 

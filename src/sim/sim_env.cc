@@ -14,7 +14,6 @@ void RunIn(const std::shared_ptr<Life>& life, std::function<void()> fn) {
     life->held.push_back(std::move(fn));
     return;
   }
-  ++life->events_run;
   fn();
 }
 

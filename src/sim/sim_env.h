@@ -30,7 +30,6 @@ struct Life {
   bool alive = true;
   bool paused = false;
   std::deque<std::function<void()>> held;  // events that came due while paused
-  uint64_t events_run = 0;
 };
 
 // Runs `fn` for `life`, now or, while it is paused, once it resumes;
