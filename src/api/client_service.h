@@ -38,6 +38,9 @@ class ClusterAdmin {
   // Announces that this node leaves, then stops it. The caller's reply is
   // written first: stopping closes connections only after their writes.
   virtual void Leave() = 0;
+  // `dynkv transfers`: the ranges this node receives or sends under the
+  // ring change in progress (proto/client.proto TransfersResponse).
+  virtual void FillTransfers(dynkv::client::TransfersResponse* out) const = 0;
 };
 
 struct ServiceOptions {

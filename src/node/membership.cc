@@ -92,6 +92,11 @@ void Membership::FillRing(pb::RingResponse* out) const {
   }
 }
 
+void Membership::FillTransfers(pb::TransfersResponse* out) const {
+  out->set_node_id(gossiper().self().node_id);
+  out->set_status(std::string(gossip::StatusName(gossiper().self().status)));
+}
+
 void Membership::FillStats(std::map<std::string, double>* values) const {
   driver_->FillStats(values);
   (*values)["ring.tokens"] = static_cast<double>(CurrentRing()->token_count());

@@ -69,6 +69,7 @@ class Membership final : public api::ClusterAdmin, public quorum::ClusterView {
   void FillRing(dynkv::client::RingResponse* out) const override;
   Status RemoveNode(const std::string& node_id) override;
   void Leave() override;
+  void FillTransfers(dynkv::client::TransfersResponse* out) const override;
   // "gossip.*", "failure_detector.phi.<node>", "ring.*" and "node.ready" counters.
   void FillStats(std::map<std::string, double>* values) const;
 

@@ -596,6 +596,9 @@ Result<std::vector<Hint>> Engine::ScanHints(std::string_view, std::string*, size
 }
 Result<std::vector<std::string>> Engine::ListHintTargets() { return NoHints(); }
 Result<uint64_t> Engine::CountHints() { return NoHints(); }
+Result<std::vector<ObjectWrite>> Engine::ScanRange(uint64_t, uint64_t, std::string*, size_t, size_t) {
+  return Status::Internal("this storage engine cannot scan ring ranges");
+}
 
 Result<std::unique_ptr<Engine>> OpenLevelDbEngine(const Options& options) {
   if (options.data_dir.empty()) return Status::InvalidArgument("storage data_dir is empty");

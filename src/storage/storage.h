@@ -127,6 +127,21 @@ class Engine {
 
   virtual StorageStats Stats() const = 0;
 
+  // Data movement (DESIGN.md: Data movement): up to `max_count` data
+  // records whose ring position lies in (start, end] -- wrapping past
+  // 2^64-1 when start > end, the whole ring when start == end -- in ring
+  // order, after `*cursor` (an opaque position; empty means the start of
+  // the range), stopping once they hold `max_bytes` of keys and values (the
+  // first record is returned even when bigger). Objects come as stored
+  // (expired siblings and tombstones included: the receiver merges them).
+  // Sets `*cursor` to where the next call goes on, empty once the range is
+  // done. Hints and metadata are never returned. Corrupt records are
+  // skipped and logged. One contiguous LevelDB scan per call (two when the
+  // range wraps).
+  virtual Result<std::vector<ObjectWrite>> ScanRange(uint64_t start, uint64_t end, std::string* cursor,
+                                                     size_t max_bytes, size_t max_count);
+
+
   // Hints live under their own key kind (keys.h: 'h' + target + ring
   // position + user key): one target's hints are one contiguous scan in ring
   // order, and data scans (Reap, ranges) never see them. Engines that keep
