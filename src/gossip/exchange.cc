@@ -13,6 +13,17 @@ namespace dynkv::gossip {
 
 // ---- Incoming messages ---------------------------------------------------
 
+namespace {
+
+uint64_t SenderGeneration(const Syn& syn, const std::string& from_node) {
+  for (const GossipDigest& digest : syn.digests) {
+    if (digest.node_id == from_node) return digest.generation;
+  }
+  return 0;
+}
+
+}  // namespace
+
 Result<Ack> Gossiper::OnSyn(const std::string& from_node, const Syn& syn, int64_t now_ms) {
   (void)now_ms;
   ++stats_.syns_received;
@@ -32,6 +43,17 @@ Result<Ack> Gossiper::OnSyn(const std::string& from_node, const Syn& syn, int64_
   if (mentioned.count(self_.node_id) == 0) ack.states.push_back(self_);
   for (const auto& [node_id, peer] : peers_) {
     if (mentioned.count(node_id) == 0) ack.states.push_back(peer.state);
+  }
+  // The sender restarted with no tokens: send it the state of its earlier
+  // life too, so a node that lost its disk learns the tokens it had.
+  if (auto it = peers_.find(from_node); it != peers_.end()) {
+    const Peer& sender = it->second;
+    if (sender.state.generation < SenderGeneration(syn, from_node) && !sender.state.tokens.empty() &&
+        sender.state.status != NodeStatus::kLeft) {
+      ack.states.push_back(sender.state);
+    } else if (sender.earlier && sender.state.tokens.empty()) {
+      ack.states.push_back(*sender.earlier);
+    }
   }
   DispatchEvents();
   return ack;
@@ -111,9 +133,14 @@ std::optional<NodeState> Gossiper::StateFor(const GossipDigest& request) const {
 
 void Gossiper::Apply(const NodeState& remote, int64_t now_ms) {
   if (remote.node_id == self_.node_id) {
-    if (remote.generation == self_.generation && remote.status == NodeStatus::kLeft &&
-        remote.status_version > self_.status_version && self_.status != NodeStatus::kLeft) {
+    const bool removal = remote.status == NodeStatus::kLeft || IsRemoval(remote);
+    if (remote.generation == self_.generation && removal && remote.status_version > self_.status_version &&
+        self_.status != NodeStatus::kLeft) {
       removed_ = true;
+    }
+    if (remote.generation < self_.generation && remote.IsComplete() &&
+        (!earlier_self_ || earlier_self_->generation < remote.generation)) {
+      earlier_self_ = remote;
     }
     return;
   }
@@ -151,6 +178,7 @@ void Gossiper::ApplyNewGeneration(Peer* peer, const NodeState& remote, int64_t n
   }
   ++stats_.states_applied;
   const bool was_left = peer->state.status == NodeStatus::kLeft;
+  if (!was_left && !peer->state.tokens.empty()) peer->earlier = peer->state;
   peer->state = remote;
   peer->awaiting_contact = false;
   detector_.Forget(remote.node_id);
@@ -190,7 +218,14 @@ void Gossiper::ApplySameGeneration(Peer* peer, const NodeState& remote, int64_t 
     local.location_version = remote.location_version;
     changed = true;
   }
-  if (heartbeat || changed) ++stats_.states_applied;
+  // Movement versions change no ring: no event; readers poll them.
+  const bool moved = remote.movement_version > local.movement_version;
+  if (moved) {
+    local.ring_version = remote.ring_version;
+    local.streamed_version = remote.streamed_version;
+    local.movement_version = remote.movement_version;
+  }
+  if (heartbeat || changed || moved) ++stats_.states_applied;
   if (changed) Emit(EventKind::kChange, local.node_id);
   if (local.status == NodeStatus::kLeft) {
     if (!was_left) MarkLeft(peer);

@@ -44,9 +44,12 @@ namespace dynkv::gossip {
 
 // ---- Membership state ---------------------------------------------------
 
-enum class NodeStatus { kJoining, kNormal, kLeaving, kLeft };
+// kReplacing: back on an empty data dir under a known id with its old
+// tokens, streaming its ranges back in (DESIGN.md: Data movement).
+enum class NodeStatus { kJoining, kNormal, kLeaving, kLeft, kReplacing };
 
-std::string_view StatusName(NodeStatus status);  // "joining", "normal", "leaving", "left"
+// "joining", "normal", "leaving", "left", "replacing"
+std::string_view StatusName(NodeStatus status);
 
 // What one node says about itself. Every field group carries the version at
 // which it last changed; version 0 means "absent" (a delta carries only the
@@ -71,6 +74,13 @@ struct NodeState {
   std::string rack;
   uint64_t location_version = 0;
 
+  // Data movement: the ring change (ring::Placement::version) this node
+  // runs, and the one whose incoming ranges it has all received. Optional:
+  // version 0 leaves the group out, and a complete state may lack it.
+  uint64_t ring_version = 0;
+  uint64_t streamed_version = 0;
+  uint64_t movement_version = 0;
+
   uint64_t MaxVersion() const;
   bool IsComplete() const;  // every group present
   // The groups changed after `version`, with node_id and generation.
@@ -83,7 +93,12 @@ struct NodeState {
 // anything the dead node's own counter reaches, so the removal wins every
 // merge for that generation; a restart (a higher generation) replaces it.
 // Cassandra's advertiseTokenRemoved forces the highest version the same way.
+// Removal has two steps (DESIGN.md: Data movement): the node is first
+// marked LEAVING at kRemovedVersion, so the survivors stream its ranges to
+// their new owners, and then LEFT at kRemovedVersion + 1.
 inline constexpr uint64_t kRemovedVersion = uint64_t{1} << 62;
+// True when an operator's removal (not the node itself) set this status.
+inline bool IsRemoval(const NodeState& state) { return state.status_version >= kRemovedVersion; }
 
 // ---- Messages (in memory; wire.cc converts them to proto/peer.proto) -----
 
@@ -236,15 +251,25 @@ class Gossiper {
   void SetStatus(NodeStatus status);
   // REQUIRES: at most 65536 tokens (ValidateState)
   void SetTokens(std::vector<uint64_t> tokens);
+  // Announces the ring change this node runs and the one it has streamed;
+  // no new version when neither changed.
+  void SetMovement(uint64_t ring_version, uint64_t streamed_version);
   // Marks this node LEFT and returns the notices to push to every live peer
   // (PeerRequest.leave). The driver sends them, waits for their replies (or
   // a timeout), and stops.
   std::vector<OutgoingLeave> Leave();
-  // Operator removal of a dead node (`dynkv remove`): marks it LEFT at
-  // kRemovedVersion for its current generation. INVALID_ARGUMENT for this
-  // node, an unknown node, or one judged up here. Removing a LEFT node is a
-  // no-op.
+  // Operator removal of a dead node (`dynkv remove`): marks it LEAVING at
+  // kRemovedVersion for its current generation, so its ranges move to
+  // their new owners. INVALID_ARGUMENT for this node, an unknown node, or
+  // one judged up here. Removing a LEFT or already removed node is a no-op.
   Status RemoveNode(const std::string& node_id);
+  // The second step of a removal, once its ranges have moved: LEFT at
+  // kRemovedVersion + 1. A no-op unless the node is being removed.
+  void FinishRemoval(const std::string& node_id);
+  // The state of this node's id from before this start, as a peer still
+  // had it (the newest seen; nullptr if none): a node back on an empty
+  // data dir learns its old tokens from it.
+  const NodeState* earlier_self() const { return earlier_self_ ? &*earlier_self_ : nullptr; }
   // True once another node has said this node (this generation) was
   // removed: the others no longer count it. It should stop; started again
   // (a new generation) it rejoins.
@@ -269,6 +294,9 @@ class Gossiper {
     // the node talks to us again (gossip may still carry its old heartbeats).
     bool awaiting_contact = false;
     double phi = 0;
+    // The state of its previous generation when that one had tokens: sent
+    // back to the node while it has none (it lost its disk, a replacement).
+    std::optional<NodeState> earlier;
   };
   enum class EventKind { kJoin, kChange, kRestart, kUp, kDown, kLeave };
   struct Event {
@@ -310,6 +338,7 @@ class Gossiper {
   std::vector<Event> events_;
   GossipStats stats_;
   bool removed_ = false;
+  std::optional<NodeState> earlier_self_;
 };
 
 // ---- Wire conversion (proto/peer.proto) ---------------------------------

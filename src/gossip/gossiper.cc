@@ -133,6 +133,16 @@ void Gossiper::SetTokens(std::vector<uint64_t> tokens) {
   self_.tokens_version = NextVersion();
 }
 
+void Gossiper::SetMovement(uint64_t ring_version, uint64_t streamed_version) {
+  if (self_.movement_version > 0 && self_.ring_version == ring_version &&
+      self_.streamed_version == streamed_version) {
+    return;
+  }
+  self_.ring_version = ring_version;
+  self_.streamed_version = streamed_version;
+  self_.movement_version = NextVersion();
+}
+
 std::vector<OutgoingLeave> Gossiper::Leave() {
   SetStatus(NodeStatus::kLeft);
   std::vector<OutgoingLeave> out;
@@ -148,16 +158,25 @@ Status Gossiper::RemoveNode(const std::string& node_id) {
   if (node_id == self_.node_id) return Status::InvalidArgument("cannot remove this node; make it leave");
   Peer* peer = FindPeer(node_id);
   if (peer == nullptr) return Status::InvalidArgument("unknown node '" + node_id + "'");
-  if (peer->state.status == NodeStatus::kLeft) return Status::Ok();
+  if (peer->state.status == NodeStatus::kLeft || IsRemoval(peer->state)) return Status::Ok();
   if (peer->up) {
     return Status::InvalidArgument("node '" + node_id + "' is up; only a down node can be removed");
   }
-  peer->state.status = NodeStatus::kLeft;
+  peer->state.status = NodeStatus::kLeaving;
   peer->state.status_version = std::max(kRemovedVersion, peer->state.MaxVersion() + 1);
+  Emit(EventKind::kChange, node_id);
+  DispatchEvents();
+  return Status::Ok();
+}
+
+void Gossiper::FinishRemoval(const std::string& node_id) {
+  Peer* peer = FindPeer(node_id);
+  if (peer == nullptr || peer->state.status != NodeStatus::kLeaving || !IsRemoval(peer->state)) return;
+  peer->state.status = NodeStatus::kLeft;
+  ++peer->state.status_version;
   Emit(EventKind::kChange, node_id);
   MarkLeft(peer);
   DispatchEvents();
-  return Status::Ok();
 }
 
 // ---- Views ---------------------------------------------------------------

@@ -14,12 +14,15 @@ std::string_view StatusName(NodeStatus status) {
       return "leaving";
     case NodeStatus::kLeft:
       return "left";
+    case NodeStatus::kReplacing:
+      return "replacing";
   }
   return "unknown";
 }
 
 uint64_t NodeState::MaxVersion() const {
-  return std::max({heartbeat, status_version, addresses_version, tokens_version, location_version});
+  return std::max({heartbeat, status_version, addresses_version, tokens_version, location_version,
+                   movement_version});
 }
 
 bool NodeState::IsComplete() const {
@@ -49,6 +52,11 @@ NodeState NodeState::DeltaAbove(uint64_t version) const {
     delta.datacenter = datacenter;
     delta.rack = rack;
     delta.location_version = location_version;
+  }
+  if (movement_version > version) {
+    delta.ring_version = ring_version;
+    delta.streamed_version = streamed_version;
+    delta.movement_version = movement_version;
   }
   return delta;
 }

@@ -13,17 +13,37 @@ RingTracker::RingTracker(GossipDriver& driver, RingTrackerOptions options, Persi
 
 RingTracker::~RingTracker() { driver_.gossiper().RemoveListener(this); }
 
-std::shared_ptr<const ring::Ring> RingTracker::CurrentRing() const {
-  if (!stale_) return ring_;
-  ring::TokenMap tokens;
+ring::Role RingTracker::RoleOf(NodeStatus status) {
+  switch (status) {
+    case NodeStatus::kJoining:
+      return ring::Role::kJoining;
+    case NodeStatus::kLeaving:
+      return ring::Role::kLeaving;
+    case NodeStatus::kReplacing:
+      return ring::Role::kReplacing;
+    case NodeStatus::kNormal:
+    case NodeStatus::kLeft:
+      break;
+  }
+  return ring::Role::kNormal;
+}
+
+std::shared_ptr<const ring::Placement> RingTracker::CurrentPlacement() const {
+  if (!stale_) return placement_;
+  std::vector<ring::PlacedNode> nodes;
   for (const Member& member : driver_.gossiper().Members()) {
     const NodeState& state = member.state;
     if (state.status == NodeStatus::kLeft || state.tokens.empty()) continue;
-    tokens[state.node_id] = state.tokens;
+    nodes.push_back({state.node_id, RoleOf(state.status), state.tokens});
   }
-  ring_ = std::make_shared<const ring::Ring>(tokens);
+  placement_ = std::make_shared<const ring::Placement>(nodes, options_.replication_n);
   stale_ = false;
-  return ring_;
+  return placement_;
+}
+
+std::shared_ptr<const ring::Ring> RingTracker::CurrentRing() const {
+  std::shared_ptr<const ring::Placement> placement = CurrentPlacement();
+  return std::shared_ptr<const ring::Ring>(placement, &placement->current());
 }
 
 // Another joining node with a smaller id that is up and has no tokens yet
@@ -43,27 +63,39 @@ bool RingTracker::TurnToTakeTokens() const {
 void RingTracker::MaybeTakeTokens() {
   Gossiper& gossiper = driver_.gossiper();
   if (allocating_ || !joining_ || !gossiper.self().tokens.empty()) return;
-  if (!Ready() || !TurnToTakeTokens()) return;
-  auto tokens = ring::AllocateTokens(*CurrentRing(), gossiper.self().node_id, options_.vnodes);
-  if (!tokens.ok()) {
-    DYNKV_LOG(kError) << "cannot allocate tokens: " << tokens.status().ToString();
-    return;
+  if (!Ready()) return;
+  // Back on an empty disk under an id the cluster knows: take its tokens back.
+  const NodeState* earlier = gossiper.earlier_self();
+  const bool replacing = earlier != nullptr && !earlier->tokens.empty() && earlier->status != NodeStatus::kLeft;
+  std::vector<uint64_t> tokens;
+  if (replacing) {
+    tokens = earlier->tokens;
+  } else {
+    if (!TurnToTakeTokens() || !CurrentPlacement()->still()) return;
+    auto allocated = ring::AllocateTokens(*CurrentRing(), gossiper.self().node_id, options_.vnodes);
+    if (!allocated.ok()) {
+      DYNKV_LOG(kError) << "cannot allocate tokens: " << allocated.status().ToString();
+      return;
+    }
+    tokens = std::move(*allocated);
   }
   allocating_ = true;
+  const NodeStatus status = replacing ? NodeStatus::kReplacing : NodeStatus::kJoining;
   std::weak_ptr<int> alive = lifetime_;
-  persist_tokens_(*tokens, [this, alive, tokens = *tokens](Status status) {
+  persist_tokens_(tokens, replacing ? "replace" : "join", [this, alive, tokens, status](Status stored) {
     if (alive.expired()) return;
     allocating_ = false;
-    if (!status.ok()) {
-      DYNKV_LOG(kError) << "cannot store this node's tokens (will retry): " << status.ToString();
+    if (!stored.ok()) {
+      DYNKV_LOG(kError) << "cannot store this node's tokens (will retry): " << stored.ToString();
       return;
     }
     if (!joining_) return;  // it started to leave meanwhile
     Gossiper& g = driver_.gossiper();
     g.SetTokens(tokens);
-    g.SetStatus(NodeStatus::kNormal);
+    g.SetStatus(status);
     stale_ = true;
-    DYNKV_LOG(kInfo) << g.self().node_id << " took " << tokens.size() << " tokens and is NORMAL";
+    DYNKV_LOG(kInfo) << g.self().node_id << " took " << tokens.size() << " tokens and is "
+                     << StatusName(status) << " until its ranges have streamed in";
   });
 }
 

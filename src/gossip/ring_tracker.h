@@ -6,9 +6,15 @@
 // Joining, as Cassandra waits for gossip to settle: a new node listens for
 // join_delay_rounds rounds, so that it learns the ring the cluster already
 // has, then takes balanced tokens against it (ring::AllocateTokens), makes
-// them durable, and only then announces them and turns NORMAL. Nodes that
-// start together take turns by node id: each allocates against the tokens
-// of the ones before it instead of against the same empty ring.
+// them durable, and only then announces them, still JOINING: it is pending
+// for what it gains (ring::Placement) until its data has streamed in and
+// the node calls FinishJoin. Nodes that start together take turns by node
+// id: each allocates against the tokens of the ones before it instead of
+// against the same empty ring; and a node takes tokens only while the ring
+// is still (one change at a time, DESIGN.md: Data movement).
+//
+// Replacement: a node with no tokens whose id the cluster knows with tokens
+// (Gossiper::earlier_self) takes those tokens back and is REPLACING.
 //
 // Threads: the env's loop only.
 #pragma once
@@ -16,11 +22,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "common/status.h"
 #include "gossip/gossip.h"
 #include "gossip/gossip_driver.h"
+#include "ring/placement.h"
 #include "ring/ring.h"
 
 namespace dynkv::gossip {
@@ -31,12 +39,20 @@ struct RingTrackerOptions {
   // Rounds a node listens after it starts before it serves (Ready) and,
   // when new, before it takes tokens. 0 for a node with nobody to hear from.
   uint32_t join_delay_rounds = 10;
+  // replication.n: the placement's preference lists.
+  uint32_t replication_n = 3;
 };
+
+// What a node records while a change of its own is under way, so a restart
+// goes on with it: "join", "replace", "leave"; empty once done.
+using MovementRecord = std::string;
 
 class RingTracker final : public MembershipListener {
  public:
-  // Makes newly allocated tokens durable; calls done(status) on the loop.
-  using PersistTokens = std::function<void(const std::vector<uint64_t>&, std::function<void(Status)>)>;
+  // Makes newly taken tokens durable with the movement record ("join" or
+  // "replace"), the record first; calls done(status) on the loop.
+  using PersistTokens =
+      std::function<void(const std::vector<uint64_t>&, const MovementRecord&, std::function<void(Status)>)>;
 
   // Listens to `driver`'s gossiper. REQUIRES: driver outlives the tracker.
   RingTracker(GossipDriver& driver, RingTrackerOptions options, PersistTokens persist_tokens);
@@ -45,6 +61,8 @@ class RingTracker final : public MembershipListener {
   // Rebuilt when first asked for after a change: a thousand-node cluster
   // applies many states per round and most never reach a request.
   std::shared_ptr<const ring::Ring> CurrentRing() const;
+  // The current and next rings and what moves between them.
+  std::shared_ptr<const ring::Placement> CurrentPlacement() const;
   // Ready once join_delay_rounds rounds have run.
   bool Ready() const { return driver_.rounds() >= options_.join_delay_rounds; }
   // Call after each gossip round: a joining node takes its tokens once it
@@ -52,6 +70,11 @@ class RingTracker final : public MembershipListener {
   void OnRound() { MaybeTakeTokens(); }
   // No more tokens are taken (the node is leaving).
   void StopJoining() { joining_ = false; }
+  // This node's own status or tokens changed (no event comes for those).
+  void Invalidate() { stale_ = true; }
+
+  // The placement role of a gossip status (kLeft has none: not placed).
+  static ring::Role RoleOf(NodeStatus status);
 
   // MembershipListener: any change of tokens or status changes the ring.
   void OnJoin(const NodeState&) override { stale_ = true; }
@@ -66,7 +89,7 @@ class RingTracker final : public MembershipListener {
   GossipDriver& driver_;
   RingTrackerOptions options_;
   PersistTokens persist_tokens_;
-  mutable std::shared_ptr<const ring::Ring> ring_ = std::make_shared<ring::Ring>();
+  mutable std::shared_ptr<const ring::Placement> placement_ = std::make_shared<ring::Placement>();
   mutable bool stale_ = true;
   bool allocating_ = false;
   bool joining_ = true;

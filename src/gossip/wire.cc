@@ -23,6 +23,8 @@ peer::NodeStatus StatusToProto(NodeStatus status) {
       return peer::NODE_STATUS_LEAVING;
     case NodeStatus::kLeft:
       return peer::NODE_STATUS_LEFT;
+    case NodeStatus::kReplacing:
+      return peer::NODE_STATUS_REPLACING;
   }
   return peer::NODE_STATUS_UNKNOWN;
 }
@@ -37,6 +39,8 @@ Result<NodeStatus> StatusFromProto(int status) {
       return NodeStatus::kLeaving;
     case peer::NODE_STATUS_LEFT:
       return NodeStatus::kLeft;
+    case peer::NODE_STATUS_REPLACING:
+      return NodeStatus::kReplacing;
     default:
       return Status::InvalidArgument("unknown node status " + std::to_string(status));
   }
@@ -135,6 +139,11 @@ void ToProto(const NodeState& state, peer::VersionedNodeState* out) {
     out->set_rack(state.rack);
     out->set_location_version(state.location_version);
   }
+  if (state.movement_version > 0) {
+    out->set_ring_version(state.ring_version);
+    out->set_streamed_version(state.streamed_version);
+    out->set_movement_version(state.movement_version);
+  }
 }
 
 Status ValidateState(const NodeState& state) {
@@ -182,6 +191,11 @@ Result<NodeState> FromProto(const peer::VersionedNodeState& in) {
     state.datacenter = in.datacenter();
     state.rack = in.rack();
     state.location_version = in.location_version();
+  }
+  if (in.movement_version() > 0) {
+    state.ring_version = in.ring_version();
+    state.streamed_version = in.streamed_version();
+    state.movement_version = in.movement_version();
   }
   DYNKV_RETURN_IF_ERROR(ValidateState(state));
   return state;

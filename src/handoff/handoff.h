@@ -46,6 +46,7 @@
 #include "common/status.h"
 #include "handoff/options.h"
 #include "peer.pb.h"
+#include "quorum/replica.h"
 #include "storage/storage.h"
 
 namespace dynkv::handoff {
@@ -190,6 +191,19 @@ class HintDelivery {
   std::optional<int64_t> refilled_at_ms_;
   uint64_t reserved_ = 0;  // batch_max_bytes per batch granted and not yet sent
 };
+
+// Objects as ReplicaSync messages (key and object, hint_for empty), and
+// back: INVALID_ARGUMENT, naming `what`, when any object breaks object.h's
+// invariants or is empty (an empty object would read as a delete).
+void ToSyncs(std::span<const storage::ObjectWrite> writes,
+             google::protobuf::RepeatedPtrField<peer::ReplicaSync>* out);
+Result<std::vector<storage::ObjectWrite>> FromSyncs(
+    const google::protobuf::RepeatedPtrField<peer::ReplicaSync>& syncs, std::string_view what);
+
+// Merges every write into `replica` (dvv::Sync); done(OK) once all are
+// durable, or the last error.
+void MergeAll(quorum::LocalReplica& replica, std::vector<storage::ObjectWrite> writes,
+              std::function<void(Status)> done);
 
 // The wire form of hints handed to their target (hint_for left empty: the
 // receiver is the replica they were kept for).

@@ -116,19 +116,9 @@ bool HandoffDriver::Handle(const peer::PeerRequest& request, Reply& reply) {
 void HandoffDriver::Receive(const peer::HintBatch& batch, Reply reply) {
   auto writes = FromHintBatch(batch);
   if (!writes.ok()) return reply(net::PeerErrorResponse(writes.status()));
-  if (writes->empty()) return reply(peer::PeerResponse());
-  auto remaining = std::make_shared<size_t>(writes->size());
-  auto failure = std::make_shared<Status>();
-  auto shared_reply = std::make_shared<Reply>(std::move(reply));
-  for (storage::ObjectWrite& write : *writes) {
-    replica_.Apply(
-        std::move(write.key), std::move(write.object),
-        [remaining, failure, shared_reply](Result<Object> stored) {
-          if (!stored.ok()) *failure = stored.status();
-          if (--*remaining == 0)
-            (*shared_reply)(failure->ok() ? peer::PeerResponse() : net::PeerErrorResponse(*failure));
-        });
-  }
+  MergeAll(replica_, std::move(*writes), [reply = std::move(reply)](Status status) {
+    reply(status.ok() ? peer::PeerResponse() : net::PeerErrorResponse(status));
+  });
 }
 
 void HandoffDriver::FillStats(std::map<std::string, double>* values) const {

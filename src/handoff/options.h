@@ -15,6 +15,12 @@ struct HandoffOptions {
   // handoff.hint_window: hints older than this are dropped (anti-entropy
   // covers what they held).
   int64_t hint_window_ms = kDefaultHintWindowMs;
+  // handoff.stream_max_bytes_per_sec: what a node pulls when ranges move to
+  // it (join, leave, removal, replacement), all sources together.
+  uint64_t stream_max_bytes_per_sec = 32ull << 20;
+  // handoff.transfer_limit: range pulls a node runs at once (Riak's
+  // transfer_limit is 2).
+  uint32_t transfer_limit = 2;
 };
 
 }  // namespace dynkv::handoff

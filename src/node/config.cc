@@ -257,6 +257,9 @@ const std::vector<Key>& Keys() {
       {"failure_detector.phi_threshold", Number(1, 100, &C::membership, &MembershipConfig::phi_threshold)},
       {"handoff.max_bytes_per_sec", Size(1024, kMaxU64, &C::handoff, &HandoffConfig::max_bytes_per_sec)},
       {"handoff.hint_window", Duration(1000, kMaxI64, &C::handoff, &HandoffConfig::hint_window_ms)},
+      {"handoff.stream_max_bytes_per_sec",
+       Size(1024, kMaxU64, &C::handoff, &HandoffConfig::stream_max_bytes_per_sec)},
+      {"handoff.transfer_limit", Count(1, 64, &C::handoff, &HandoffConfig::transfer_limit)},
   };
   return keys;
 }

@@ -14,6 +14,7 @@ constexpr const char* kNodeIdMeta = "node_id";
 constexpr const char* kEpochMeta = "epoch";
 constexpr const char* kGenerationMeta = "generation";
 constexpr const char* kTokensMeta = "tokens";
+constexpr const char* kMovementMeta = "movement";
 
 std::string NewEpoch(uint64_t random) {
   const auto epoch = static_cast<uint32_t>(random ^ (random >> 32));
@@ -81,11 +82,21 @@ Result<Identity> LoadOrCreateIdentity(storage::Engine& engine, const std::string
   } else if (stored_tokens.status().code() != Code::kNotFound) {
     return stored_tokens.status();
   }
+  auto movement = engine.GetMeta(kMovementMeta);
+  if (movement.ok()) {
+    identity.movement = std::move(*movement);
+  } else if (movement.status().code() != Code::kNotFound) {
+    return movement.status();
+  }
   return identity;
 }
 
 Status StoreTokens(storage::Engine& engine, const std::vector<uint64_t>& tokens) {
   return engine.PutMeta(kTokensMeta, ring::EncodeTokens(tokens));
+}
+
+Status StoreMovement(storage::Engine& engine, const std::string& movement) {
+  return engine.PutMeta(kMovementMeta, movement);
 }
 
 }  // namespace dynkv::node

@@ -20,6 +20,9 @@ struct Identity {
   // last start's when the clock went back, and stored for the next start.
   uint64_t generation = 0;
   std::vector<uint64_t> tokens;  // empty until the node first joined a ring
+  // A change of this node's own under way (gossip::MovementRecord: "join",
+  // "replace", "leave"); empty when none.
+  std::string movement;
 };
 
 // Reads the identity, or writes a new one in a fresh data dir (its epoch
@@ -30,5 +33,7 @@ Result<Identity> LoadOrCreateIdentity(storage::Engine& engine, const std::string
 
 // Stores the tokens a node took when it joined (metadata "tokens").
 Status StoreTokens(storage::Engine& engine, const std::vector<uint64_t>& tokens);
+// Stores the movement record (metadata "movement"); empty when done.
+Status StoreMovement(storage::Engine& engine, const std::string& movement);
 
 }  // namespace dynkv::node

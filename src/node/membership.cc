@@ -10,16 +10,23 @@ namespace dynkv::node {
 namespace pb = dynkv::client;
 
 Result<std::unique_ptr<Membership>> Membership::Create(Env& env, MembershipOptions options,
-                                                       PersistTokens persist_tokens) {
+                                                       PersistTokens persist_tokens,
+                                                       PersistMovement persist_movement) {
   auto driver = gossip::GossipDriver::Create(env, options.driver);
   if (!driver.ok()) return driver.status();
-  return std::unique_ptr<Membership>(new Membership(std::move(options), std::move(*driver), std::move(persist_tokens)));
+  return std::unique_ptr<Membership>(new Membership(std::move(options), std::move(*driver),
+                                                    std::move(persist_tokens), std::move(persist_movement)));
 }
 
 Membership::Membership(MembershipOptions options, std::unique_ptr<gossip::GossipDriver> driver,
-                       PersistTokens persist_tokens)
-    : options_(std::move(options)), driver_(std::move(driver)) {
+                       PersistTokens persist_tokens, PersistMovement persist_movement)
+    : options_(std::move(options)), driver_(std::move(driver)), persist_movement_(std::move(persist_movement)) {
   tracker_ = std::make_unique<gossip::RingTracker>(*driver_, options_.ring, std::move(persist_tokens));
+  if (options_.driver.self.status == gossip::NodeStatus::kLeaving) {
+    // Restarted in the middle of its leave: it goes on with it.
+    leave_requested_ = leaving_ = true;
+    tracker_->StopJoining();
+  }
   // The tracker takes tokens after each round; then the membership looks
   // whether another node removed this one.
   driver_->SetOnRound([this] { AfterRound(); });
@@ -29,6 +36,17 @@ Membership::~Membership() { tracker_.reset(); }
 
 void Membership::AfterRound() {
   tracker_->OnRound();
+  MaybeStartLeaving();
+  if (!options_.moves_data) {
+    OnStreamed();  // nothing to stream
+    if (leaving_ && gossiper().self().status == gossip::NodeStatus::kLeaving) FinishLeave();
+    if (tracker_->CurrentPlacement()->still()) return;
+    for (const gossip::Member& member : gossiper().Members()) {
+      if (!member.self && gossip::IsRemoval(member.state) && member.state.status == gossip::NodeStatus::kLeaving) {
+        FinishRemoval(member.state.node_id);
+      }
+    }
+  }
   if (driver_->gossiper().removed()) {
     DYNKV_LOG(kError) << "another node removed " << driver_->gossiper().self().node_id
                       << " from the cluster; stopping (restart it to rejoin)";
@@ -43,17 +61,94 @@ void Membership::RequestStop() {
   if (on_stop_) on_stop_();
 }
 
+void Membership::SetOwnStatus(gossip::NodeStatus status) {
+  driver_->gossiper().SetStatus(status);
+  tracker_->Invalidate();
+}
+
 void Membership::Leave() {
-  if (leaving_) return;
-  leaving_ = true;
+  if (leave_requested_) return;
+  leave_requested_ = true;
   tracker_->StopJoining();
+  const gossip::NodeState& self = gossiper().self();
+  if (self.tokens.empty() || self.status == gossip::NodeStatus::kJoining ||
+      self.status == gossip::NodeStatus::kReplacing) {
+    // Nobody reads from it yet: there is nothing to hand over.
+    leaving_ = true;
+    return FinishLeave();
+  }
+  MaybeStartLeaving();
+}
+
+// One change at a time: the leave starts once the ring is still.
+void Membership::MaybeStartLeaving() {
+  if (!leave_requested_ || leaving_) return;
+  const std::shared_ptr<const ring::Placement> placement = tracker_->CurrentPlacement();
+  if (!placement->still()) {
+    if (!said_waiting_) DYNKV_LOG(kInfo) << "the leave waits for the ring change in progress to finish";
+    said_waiting_ = true;
+    return;
+  }
+  leaving_ = true;
+  std::weak_ptr<int> alive = lifetime_;
+  persist_movement_("leave", [this, alive](Status status) {
+    if (alive.expired()) return;
+    if (!status.ok()) {
+      DYNKV_LOG(kError) << "cannot record the leave (will retry): " << status.ToString();
+      leaving_ = false;
+      return;
+    }
+    SetOwnStatus(gossip::NodeStatus::kLeaving);
+    DYNKV_LOG(kInfo) << gossiper().self().node_id << " is LEAVING: its ranges move to their new owners";
+  });
+}
+
+void Membership::OnStreamed() {
+  const gossip::NodeState& self = gossiper().self();
+  const bool joined = self.status == gossip::NodeStatus::kJoining && !self.tokens.empty();
+  if (finishing_join_ || (!joined && self.status != gossip::NodeStatus::kReplacing)) return;
+  finishing_join_ = true;
+  std::weak_ptr<int> alive = lifetime_;
+  persist_movement_("", [this, alive](Status status) {
+    if (alive.expired()) return;
+    finishing_join_ = false;
+    if (!status.ok()) {
+      DYNKV_LOG(kError) << "cannot record the end of the join (will retry): " << status.ToString();
+      return;
+    }
+    const gossip::NodeStatus now = gossiper().self().status;
+    if (now != gossip::NodeStatus::kJoining && now != gossip::NodeStatus::kReplacing) return;
+    SetOwnStatus(gossip::NodeStatus::kNormal);
+    DYNKV_LOG(kInfo) << gossiper().self().node_id << " has its ranges and is NORMAL";
+  });
+}
+
+void Membership::FinishLeave() {
   driver_->Leave([this] { RequestStop(); });
+}
+
+void Membership::FinishRemoval(const std::string& node_id) {
+  driver_->gossiper().FinishRemoval(node_id);
 }
 
 Status Membership::RemoveNode(const std::string& node_id) {
   Status status = driver_->gossiper().RemoveNode(node_id);
-  if (status.ok()) DYNKV_LOG(kInfo) << "removed " << node_id << " from the cluster";
+  if (status.ok()) {
+    DYNKV_LOG(kInfo) << "removing " << node_id << ": its ranges move to their new owners, then it is LEFT";
+  }
   return status;
+}
+
+bool Membership::IsUp(const std::string& node_id) const {
+  if (!gossiper().IsUp(node_id)) return false;
+  const gossip::NodeState* state = gossiper().Find(node_id);
+  return state == nullptr || state->status != gossip::NodeStatus::kReplacing;
+}
+
+std::vector<std::string> Membership::PendingReplicas(uint64_t position) const {
+  std::vector<std::string> pending = tracker_->CurrentPlacement()->Pending(position);
+  std::erase_if(pending, [this](const std::string& id) { return !gossiper().IsUp(id); });
+  return pending;
 }
 
 void Membership::FillMembers(pb::MembersResponse* out) const {
@@ -62,7 +157,9 @@ void Membership::FillMembers(pb::MembersResponse* out) const {
     const gossip::NodeState& state = member.state;
     pb::Member* m = out->add_members();
     m->set_node_id(state.node_id);
-    m->set_status(std::string(gossip::StatusName(state.status)));
+    const bool replacing = state.status == gossip::NodeStatus::kReplacing;
+    m->set_status(replacing ? "joining" : std::string(gossip::StatusName(state.status)));
+    m->set_replacing(replacing);
     m->set_up(member.up);
     m->set_generation(state.generation);
     m->set_client_address(state.client_address);
@@ -93,8 +190,10 @@ void Membership::FillRing(pb::RingResponse* out) const {
 }
 
 void Membership::FillTransfers(pb::TransfersResponse* out) const {
+  if (transfers_ != nullptr) transfers_->FillTransfers(out);
   out->set_node_id(gossiper().self().node_id);
-  out->set_status(std::string(gossip::StatusName(gossiper().self().status)));
+  const gossip::NodeStatus status = gossiper().self().status;
+  out->set_status(status == gossip::NodeStatus::kReplacing ? "joining" : std::string(gossip::StatusName(status)));
 }
 
 void Membership::FillStats(std::map<std::string, double>* values) const {

@@ -2,8 +2,15 @@
 // the GossipDriver (rounds, exchanges, failure detection) and the
 // RingTracker (the ring, token taking, readiness). It answers the
 // coordinator as its ClusterView and the client service as its
-// ClusterAdmin (`dynkv members`, `ring`, `leave`, `remove`), and stops the
-// node after it left or was removed.
+// ClusterAdmin (`dynkv members`, `ring`, `leave`, `remove`, `transfers`),
+// the transfer driver as its MovementHost (DESIGN.md: Data movement), and
+// stops the node after it left or was removed.
+//
+// Changes of this node's own: a join or a replacement turns NORMAL once its
+// ranges have streamed in (OnStreamed); a leave waits for a still ring,
+// turns LEAVING, and goes (LEFT, then stop) once its ranges have moved
+// (FinishLeave). Each is recorded in the data dir first, so a restart goes
+// on with it.
 //
 // Threads: the env's loop only.
 #pragma once
@@ -21,6 +28,7 @@
 #include "gossip/gossip.h"
 #include "gossip/gossip_driver.h"
 #include "gossip/ring_tracker.h"
+#include "handoff/transfer_driver.h"
 #include "api/client_service.h"
 #include "quorum/coordinator.h"
 #include "quorum/options.h"
@@ -32,16 +40,21 @@ struct MembershipOptions {
   gossip::DriverOptions driver;  // self.tokens empty: take them on joining
   gossip::RingTrackerOptions ring;
   uint32_t replication_n = quorum::ReplicationOptions{}.n;  // for the replicated shares of `dynkv ring`
+  // False for a membership with no storage behind it (the simulator's
+  // gossip-only nodes): joins and leaves finish without a transfer driver.
+  bool moves_data = true;
 };
 
-class Membership final : public api::ClusterAdmin, public quorum::ClusterView {
+class Membership final : public api::ClusterAdmin, public quorum::ClusterView, public handoff::MovementHost {
  public:
   using PersistTokens = gossip::RingTracker::PersistTokens;
+  // Makes the movement record durable (identity.h StoreMovement); done(status) on the loop.
+  using PersistMovement = std::function<void(const gossip::MovementRecord&, std::function<void(Status)>)>;
   using Reply = gossip::GossipDriver::Reply;
 
   // REQUIRES: env outlives the membership.
   static Result<std::unique_ptr<Membership>> Create(Env& env, MembershipOptions options,
-                                                    PersistTokens persist_tokens);
+                                                    PersistTokens persist_tokens, PersistMovement persist_movement);
   ~Membership() override;
 
   // Starts the gossip timer; Stop ends it (idempotent).
@@ -56,13 +69,26 @@ class Membership final : public api::ClusterAdmin, public quorum::ClusterView {
 
   // REQUIRES: `listener` outlives the membership.
   void AddListener(gossip::MembershipListener* listener) { driver_->gossiper().AddListener(listener); }
+  // The driver `dynkv transfers` reports; REQUIRES: it outlives the membership or is reset first.
+  void SetTransfers(const handoff::TransferDriver* transfers) { transfers_ = transfers; }
 
   // quorum::ClusterView
   std::shared_ptr<const ring::Ring> CurrentRing() const override { return tracker_->CurrentRing(); }
-  bool IsUp(const std::string& node_id) const override { return driver_->gossiper().IsUp(node_id); }
+  // A replacing node is up but serves nothing yet: reads and W skip it.
+  bool IsUp(const std::string& node_id) const override;
   std::string PeerAddress(const std::string& node_id) const override;
   bool Ready() const override { return tracker_->Ready(); }
-  const gossip::Gossiper& gossiper() const { return driver_->gossiper(); }
+  std::vector<std::string> PendingReplicas(uint64_t position) const override;
+
+  // handoff::MovementHost
+  std::shared_ptr<const ring::Placement> Placement() const override { return tracker_->CurrentPlacement(); }
+  const gossip::Gossiper& gossiper() const override { return driver_->gossiper(); }
+  void AnnounceMovement(uint64_t ring_version, uint64_t streamed_version) override {
+    driver_->gossiper().SetMovement(ring_version, streamed_version);
+  }
+  void OnStreamed() override;
+  void FinishLeave() override;
+  void FinishRemoval(const std::string& node_id) override;
 
   // api::ClusterAdmin
   void FillMembers(dynkv::client::MembersResponse* out) const override;
@@ -75,16 +101,24 @@ class Membership final : public api::ClusterAdmin, public quorum::ClusterView {
 
  private:
   Membership(MembershipOptions options, std::unique_ptr<gossip::GossipDriver> driver,
-             PersistTokens persist_tokens);
+             PersistTokens persist_tokens, PersistMovement persist_movement);
   void AfterRound();
+  void MaybeStartLeaving();
+  void SetOwnStatus(gossip::NodeStatus status);
   void RequestStop();
 
   MembershipOptions options_;
   std::unique_ptr<gossip::GossipDriver> driver_;
   std::unique_ptr<gossip::RingTracker> tracker_;
-  bool leaving_ = false;
+  PersistMovement persist_movement_;
+  const handoff::TransferDriver* transfers_ = nullptr;
+  bool leave_requested_ = false;
+  bool leaving_ = false;  // LEAVING announced (or being recorded)
+  bool finishing_join_ = false;
   bool stop_requested_ = false;
+  bool said_waiting_ = false;
   std::function<void()> on_stop_;
+  std::shared_ptr<int> lifetime_ = std::make_shared<int>(0);  // expires with the membership
 };
 
 }  // namespace dynkv::node

@@ -29,14 +29,15 @@ void ReapBatch(storage::StorageWorker* worker, std::shared_ptr<std::string> curs
 }  // namespace
 
 // Peer requests go to the replica service (replication), the handoff driver
-// (hint batches) or the membership (gossip).
+// (hint batches), the transfer driver (range streams) or the membership (gossip).
 class NodeServices::PeerDispatch final : public net::PeerRequestHandler {
  public:
-  PeerDispatch(quorum::ReplicaService& replicas, handoff::HandoffDriver& handoff, Membership& membership)
-      : replicas_(replicas), handoff_(handoff), membership_(membership) {}
+  PeerDispatch(quorum::ReplicaService& replicas, handoff::HandoffDriver& handoff,
+               handoff::TransferDriver& transfers, Membership& membership)
+      : replicas_(replicas), handoff_(handoff), transfers_(transfers), membership_(membership) {}
   void Handle(const peer::PeerRequest& request, Reply reply) override {
     if (replicas_.Handle(request, reply) || handoff_.Handle(request, reply) ||
-        membership_.Handle(request, reply)) {
+        transfers_.Handle(request, reply) || membership_.Handle(request, reply)) {
       return;
     }
     reply(net::PeerErrorResponse(Status::InvalidArgument("unknown peer operation")));
@@ -45,8 +46,17 @@ class NodeServices::PeerDispatch final : public net::PeerRequestHandler {
  private:
   quorum::ReplicaService& replicas_;
   handoff::HandoffDriver& handoff_;
+  handoff::TransferDriver& transfers_;
   Membership& membership_;
 };
+
+// The status a node starts with: a change of its own under way goes on.
+gossip::NodeStatus StartStatus(const Identity& identity) {
+  if (identity.tokens.empty() || identity.movement == "join") return gossip::NodeStatus::kJoining;
+  if (identity.movement == "replace") return gossip::NodeStatus::kReplacing;
+  if (identity.movement == "leave") return gossip::NodeStatus::kLeaving;
+  return gossip::NodeStatus::kNormal;
+}
 
 NodeServices::NodeServices(const Config& config, Env& env) : config_(config), env_(env) {}
 
@@ -110,13 +120,14 @@ MembershipOptions MembershipOptionsFor(const Config& config, const Identity& ide
   self.datacenter = m.datacenter;
   self.rack = m.rack;
   // A node that already owns tokens rejoins as it was.
-  self.status = identity.tokens.empty() ? gossip::NodeStatus::kJoining : gossip::NodeStatus::kNormal;
+  self.status = StartStatus(identity);
   gossip::GossipOptions& gossip = options.driver.gossip;
   gossip.cluster_name = m.cluster_name;
   gossip.interval_ms = m.gossip_interval_ms;
   gossip.failure_detector.phi_threshold = m.phi_threshold;
   for (const net::HostPort& seed : config.seeds) gossip.seeds.push_back(seed.ToString());
   options.ring.vnodes = m.vnodes;
+  options.ring.replication_n = config.replication.n;
   // Serving at once is safe only for a node that cannot have peers yet: no
   // seeds at all, or its first start with only itself as seed. Restarted, a
   // node whose seeds name only itself may have had peers and has forgotten
@@ -129,13 +140,24 @@ MembershipOptions MembershipOptionsFor(const Config& config, const Identity& ide
 
 Status NodeServices::OpenMembership() {
   MembershipOptions options = MembershipOptionsFor(config_, identity_, first_start_alone_);
-  auto persist = [this](const std::vector<uint64_t>& tokens, std::function<void(Status)> done) {
-    worker_->Run([this, tokens, done = std::move(done)](storage::Engine& engine) {
-      Status status = StoreTokens(engine, tokens);
+  // The movement record goes first: a node that dies between the two
+  // writes restarts joining, never NORMAL on ranges it never received.
+  auto persist = [this](const std::vector<uint64_t>& tokens, const gossip::MovementRecord& movement,
+                        std::function<void(Status)> done) {
+    worker_->Run([this, tokens, movement, done = std::move(done)](storage::Engine& engine) {
+      Status status = StoreMovement(engine, movement);
+      if (status.ok()) status = StoreTokens(engine, tokens);
       env_.Post([done, status] { done(status); });
     });
   };
-  auto membership = Membership::Create(env_, std::move(options), std::move(persist));
+  auto persist_movement = [this](const gossip::MovementRecord& movement, std::function<void(Status)> done) {
+    worker_->Run([this, movement, done = std::move(done)](storage::Engine& engine) {
+      Status status = StoreMovement(engine, movement);
+      env_.Post([done, status] { done(status); });
+    });
+  };
+  auto membership =
+      Membership::Create(env_, std::move(options), std::move(persist), std::move(persist_movement));
   if (!membership.ok()) return membership.status();
   membership_ = std::move(*membership);
   return Status::Ok();
@@ -145,6 +167,12 @@ void NodeServices::OpenServing() {
   handoff_ =
       std::make_unique<handoff::HandoffDriver>(env_, *worker_, *replica_, *membership_, config_.handoff);
   membership_->AddListener(handoff_.get());
+  handoff::TransferOptions transfer_options;
+  transfer_options.max_bytes_per_sec = config_.handoff.stream_max_bytes_per_sec;
+  transfer_options.transfer_limit = config_.handoff.transfer_limit;
+  transfer_options.cleanup_delay_ms = std::max<int64_t>(transfer_options.cleanup_delay_ms, 2 * config_.request_timeout_ms);
+  transfers_ = std::make_unique<handoff::TransferDriver>(env_, *worker_, *replica_, *membership_, transfer_options);
+  membership_->SetTransfers(transfers_.get());
   quorum::CoordinatorOptions coordinator_options;
   coordinator_options.self_id = config_.node_id;
   coordinator_options.n = config_.replication.n;
@@ -168,7 +196,8 @@ void NodeServices::OpenServing() {
   service_->SetClusterAdmin(membership_.get());
   service_->AddStatsSource([this](std::map<std::string, double>* values) { membership_->FillStats(values); });
   service_->AddStatsSource([this](std::map<std::string, double>* values) { handoff_->FillStats(values); });
-  peer_dispatch_ = std::make_unique<PeerDispatch>(*replica_service_, *handoff_, *membership_);
+  service_->AddStatsSource([this](std::map<std::string, double>* values) { transfers_->FillStats(values); });
+  peer_dispatch_ = std::make_unique<PeerDispatch>(*replica_service_, *handoff_, *transfers_, *membership_);
 }
 
 net::PeerRequestHandler& NodeServices::peer_handler() { return *peer_dispatch_; }
@@ -177,6 +206,7 @@ void NodeServices::SetOnStop(std::function<void()> on_stop) { membership_->SetOn
 
 Status NodeServices::Start() {
   DYNKV_RETURN_IF_ERROR(handoff_->Start());
+  DYNKV_RETURN_IF_ERROR(transfers_->Start());
   DYNKV_RETURN_IF_ERROR(membership_->Start());
   StartReap();
   return Status::Ok();
@@ -205,6 +235,7 @@ void NodeServices::StopDrivers() {
   drivers_stopped_ = true;
   if (membership_) membership_->Stop();
   if (handoff_) handoff_->Stop();
+  if (transfers_) transfers_->Stop();
   reap_timer_.reset();
 }
 

@@ -17,6 +17,7 @@
 #include "common/env.h"
 #include "common/status.h"
 #include "handoff/handoff_driver.h"
+#include "handoff/transfer_driver.h"
 #include "net/peer_transport.h"
 #include "api/client_service.h"
 #include "node/config.h"
@@ -60,6 +61,7 @@ class NodeServices {
   net::PeerRequestHandler& peer_handler();
   Membership& membership() { return *membership_; }
   quorum::Coordinator& coordinator() { return *coordinator_; }
+  handoff::TransferDriver& transfers() { return *transfers_; }
   storage::StorageWorker& worker() { return *worker_; }
   const Identity& identity() const { return identity_; }
 
@@ -82,6 +84,7 @@ class NodeServices {
   std::unique_ptr<quorum::LocalReplica> replica_;
   std::unique_ptr<Membership> membership_;
   std::unique_ptr<handoff::HandoffDriver> handoff_;
+  std::unique_ptr<handoff::TransferDriver> transfers_;
   std::unique_ptr<quorum::Coordinator> coordinator_;
   std::unique_ptr<quorum::ReplicaService> replica_service_;
   std::unique_ptr<api::ClientService> service_;

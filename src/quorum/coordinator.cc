@@ -102,6 +102,19 @@ Result<std::vector<ring::Replica>> Coordinator::PreferenceList(const std::string
   return WithUncoveredPrimaries(ring->PreferenceList(position, *n, is_up, ring::Quorum::kSloppy), strict);
 }
 
+// While the ring moves the key's range, the nodes it moves to get the write
+// too; their acks never count for W (CASSANDRA-8058: counting them raised
+// W and timed writes out).
+void Coordinator::AddPendingReplicas(const std::string& key, WritePlan* plan) {
+  for (const std::string& node : cluster_.PendingReplicas(KeyPosition(key))) {
+    const bool listed = std::any_of(plan->targets.begin(), plan->targets.end(),
+                                    [&](const WriteTarget& t) { return t.node_id == node; });
+    if (listed) continue;
+    plan->targets.push_back(WriteTarget{node, "", false});
+    ++stats_.pending_writes;
+  }
+}
+
 // The deadline found operation `id` in some stage: the tally says what that means.
 void Coordinator::Expire(uint64_t id) {
   const int64_t now = clock_.MonotonicMs();
@@ -194,6 +207,7 @@ void Coordinator::Put(const std::string& key, VersionVector context, Sibling sib
   WriteOptions write_options{n, *w, options_.sloppy_quorum, options_.hinted_writes_count};
   auto plan = PlanWrite(*list, write_options);
   if (!plan.ok()) return done(plan.status());
+  AddPendingReplicas(key, &*plan);
 
   const uint64_t id = next_op_++;
   const std::string minter = plan->targets.front().node_id;

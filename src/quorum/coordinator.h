@@ -57,6 +57,13 @@ class ClusterView {
   // the cluster: its ring and its judgement of the others are not yet to be
   // trusted (a partial ring would make N look smaller than it is).
   virtual bool Ready() const = 0;
+  // Nodes the ring is moving the key's range to (DESIGN.md: Data movement),
+  // judged up: they get every write too, which never counts for W, and no
+  // read waits on them.
+  virtual std::vector<std::string> PendingReplicas(uint64_t position) const {
+    (void)position;
+    return {};
+  }
 };
 
 // Where a stand-in keeps the writes of a down node (hinted handoff).
@@ -95,6 +102,7 @@ struct CoordinatorStats {
   uint64_t read_repairs = 0;     // repair writes sent to stale replicas
   uint64_t hinted_writes = 0;    // writes sent to a stand-in as a hint
   uint64_t forwarded_mints = 0;  // writes minted on another replica
+  uint64_t pending_writes = 0;   // copies sent to a node a moving range goes to
   // Deadlines that passed, by the stage they found the operation in.
   uint64_t timeouts_waiting_for_r = 0;
   uint64_t timeouts_repairing = 0;  // the read was answered; some replies never came
@@ -136,6 +144,7 @@ class Coordinator {
 
   Result<std::vector<ring::Replica>> PreferenceList(const std::string& key, uint32_t* n) const;
   int64_t DeadlineFor(uint32_t timeout_ms) const;
+  void AddPendingReplicas(const std::string& key, WritePlan* plan);
 
   // Replica calls, local or remote.
   void Mint(const std::string& node, const std::string& key, const VersionVector& context,

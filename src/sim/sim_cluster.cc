@@ -64,6 +64,7 @@ struct SimCluster::Node {
   std::vector<uint64_t> tokens;
   uint64_t last_generation = 0;
   uint64_t lives = 0;
+  bool departed = false;  // left or removed; see departed()
   std::unique_ptr<Recorder> recorder;
 
   bool running() const { return env != nullptr; }
@@ -79,18 +80,20 @@ SimCluster::SimCluster(uint64_t seed, std::string dir, SimClusterOptions options
       trace_(trace),
       random_(seed),
       network_(&loop_, seed ^ 0x9e3779b97f4a7c15ull, options_.link) {
-  for (size_t i = 0; i < options_.nodes; ++i) {
-    auto node = std::make_unique<Node>();
-    node->id = "n" + std::to_string(i + 1);
-    node->host = node->id + ".sim";
-    node->peer_address = node->host + ":" + std::to_string(kPeerPort);
-    node->client_address = node->host + ":" + std::to_string(kClientPort);
-    node->data_dir = dir_ + "/" + node->id;
-    node->recorder = std::make_unique<Recorder>(*this, node->id);
-    by_address_[node->peer_address] = node.get();
-    nodes_.push_back(std::move(node));
-  }
+  for (size_t i = 0; i < options_.nodes; ++i) nodes_.push_back(MakeNode(i));
   if (options_.gossip_only && options_.preassigned_tokens) AssignTokens();
+}
+
+std::unique_ptr<SimCluster::Node> SimCluster::MakeNode(size_t i) {
+  auto node = std::make_unique<Node>();
+  node->id = "n" + std::to_string(i + 1);
+  node->host = node->id + ".sim";
+  node->peer_address = node->host + ":" + std::to_string(kPeerPort);
+  node->client_address = node->host + ":" + std::to_string(kClientPort);
+  node->data_dir = dir_ + "/" + node->id;
+  node->recorder = std::make_unique<Recorder>(*this, node->id);
+  by_address_[node->peer_address] = node.get();
+  return node;
 }
 
 // Tokens as the nodes would have taken them joining one by one.
@@ -130,8 +133,8 @@ node::Config SimCluster::ConfigOf(size_t i) const {
   config.client_address = net::HostPort{n.host, kClientPort};
   config.peer_address = net::HostPort{n.host, kPeerPort};
   config.data_dir = n.data_dir;
-  for (size_t s = 0; s < std::min(options_.seed_nodes, nodes_.size()); ++s) {
-    config.seeds.push_back(net::HostPort{nodes_[s]->host, kPeerPort});
+  for (size_t s = 0; s < nodes_.size() && config.seeds.size() < options_.seed_nodes; ++s) {
+    if (!nodes_[s]->departed) config.seeds.push_back(net::HostPort{nodes_[s]->host, kPeerPort});
   }
   config.replication = options_.replication;
   config.storage.data_dir = n.data_dir;
@@ -147,6 +150,7 @@ Status SimCluster::Start(size_t i) {
   Node& n = *nodes_.at(i);
   if (n.running()) return Status::Ok();
   ++n.lives;
+  n.departed = false;
   SimEnvOptions env_options{
       n.id, n.peer_address, 5000, options_.max_storage_delay_ms,
       [this](const std::string& address) { return refused_at_once_.count(address) > 0; }};
@@ -171,12 +175,17 @@ Status SimCluster::StartGossipOnly(size_t i, const node::Config& config) {
       std::max<uint64_t>(static_cast<uint64_t>(n.env->clock().NowMs()), n.last_generation + 1);
   n.last_generation = identity.generation;
   identity.tokens = n.tokens;
-  auto persist = [&n](const std::vector<uint64_t>& tokens, std::function<void(Status)> done) {
+  auto persist = [&n](const std::vector<uint64_t>& tokens, const gossip::MovementRecord&,
+                      std::function<void(Status)> done) {
     n.tokens = tokens;  // what the data dir would keep
     n.env->Post([done] { done(Status::Ok()); });
   };
-  auto membership =
-      node::Membership::Create(*n.env, node::MembershipOptionsFor(config, identity, false), persist);
+  auto persist_movement = [&n](const gossip::MovementRecord&, std::function<void(Status)> done) {
+    n.env->Post([done] { done(Status::Ok()); });
+  };
+  node::MembershipOptions options = node::MembershipOptionsFor(config, identity, false);
+  options.moves_data = false;  // no storage: nothing to stream
+  auto membership = node::Membership::Create(*n.env, std::move(options), persist, persist_movement);
   if (!membership.ok()) return membership.status();
   n.membership = std::move(*membership);
   n.membership->AddListener(n.recorder.get());
@@ -196,12 +205,14 @@ Status SimCluster::StartWholeNode(size_t i, const node::Config& config) {
 }
 
 // A node that leaves, or learns it was removed, stops: its process ends
-// (later, outside the membership's own call).
+// (later, outside the membership's own call), and it has departed.
 std::function<void()> SimCluster::StopCallback(size_t i) {
   const uint64_t life = nodes_[i]->lives;
   return [this, i, life] {
     loop_.After(0, [this, i, life] {
-      if (nodes_[i]->lives == life) Kill(i);
+      if (nodes_[i]->lives != life) return;
+      nodes_[i]->departed = true;
+      Kill(i);
     });
   };
 }
@@ -322,7 +333,49 @@ node::Membership* SimCluster::mutable_membership(size_t i) {
 }
 
 void SimCluster::Leave(size_t i) {
-  if (node::Membership* m = mutable_membership(i)) m->Leave();
+  node::Membership* m = mutable_membership(i);
+  if (m == nullptr) return;
+  nodes_[i]->departed = true;
+  Note("leave " + id(i));
+  m->Leave();
+}
+
+Result<size_t> SimCluster::AddNode() {
+  const size_t i = nodes_.size();
+  nodes_.push_back(MakeNode(i));
+  Note("add " + id(i));
+  DYNKV_RETURN_IF_ERROR(Start(i));
+  return i;
+}
+
+Status SimCluster::Replace(size_t i) {
+  Node& n = *nodes_.at(i);
+  Kill(i);
+  std::error_code error;
+  std::filesystem::remove_all(n.data_dir, error);
+  if (error) return Status::StorageError("deleting " + n.data_dir + ": " + error.message());
+  n.tokens.clear();  // gossip_only: what the data dir kept
+  Note("replace " + n.id + ": its data dir is gone");
+  return Start(i);
+}
+
+Status SimCluster::Remove(size_t i, size_t via) {
+  node::Membership* m = mutable_membership(via);
+  if (m == nullptr) return Status::Unavailable(id(via) + " is not running");
+  Status status = m->RemoveNode(id(i));
+  Note("remove " + id(i) + " via " + id(via) + (status.ok() ? "" : ": " + status.ToString()));
+  if (status.ok()) nodes_.at(i)->departed = true;
+  return status;
+}
+
+bool SimCluster::departed(size_t i) const { return nodes_.at(i)->departed; }
+
+std::vector<size_t> SimCluster::members() const {
+  std::vector<size_t> out;
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    if (!nodes_[i]->departed) out.push_back(i);
+  }
+  return out;
 }
 
 const std::vector<ObservedEvent>& SimCluster::events(size_t i) const {
@@ -349,17 +402,41 @@ bool SimCluster::AllSeeUp(size_t i, bool up) const {
 
 bool SimCluster::Converged(bool require_ready) const {
   for (size_t i = 0; i < nodes_.size(); ++i) {
-    if (!running(i) || paused(i)) continue;
+    if (!running(i) || paused(i) || departed(i)) continue;
     const node::Membership& m = *membership(i);
     if (require_ready && !m.Ready()) return false;
     for (size_t j = 0; j < nodes_.size(); ++j) {
-      if (!running(j) || paused(j)) continue;
+      if (!running(j) || paused(j) || departed(j)) continue;
       const gossip::NodeState* state = m.gossiper().Find(id(j));
       if (state == nullptr || state->status != gossip::NodeStatus::kNormal || state->tokens.empty())
         return false;
       if (state->generation != membership(j)->gossiper().self().generation) return false;
       if (!m.IsUp(id(j))) return false;
     }
+  }
+  return true;
+}
+
+bool SimCluster::MembershipSettled() const {
+  const std::vector<size_t> expected = members();
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    if (departed(i) && running(i)) return false;  // still leaving, or not yet told it was removed
+  }
+  for (size_t i : expected) {
+    if (!running(i) || paused(i)) return false;
+    const node::Membership& m = *membership(i);
+    if (!m.Ready()) return false;
+    size_t seen = 0;
+    for (const gossip::Member& member : m.gossiper().Members()) {
+      const gossip::NodeState& state = member.state;
+      if (state.status == gossip::NodeStatus::kLeft) continue;
+      const size_t j = IndexOf(state.node_id);
+      if (j == nodes_.size() || departed(j) || !running(j)) return false;
+      if (state.status != gossip::NodeStatus::kNormal || state.tokens.empty() || !member.up) return false;
+      if (state.generation != membership(j)->gossiper().self().generation) return false;
+      ++seen;
+    }
+    if (seen != expected.size()) return false;
   }
   return true;
 }

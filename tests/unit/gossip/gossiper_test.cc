@@ -175,17 +175,27 @@ TEST_CASE("an operator removal of a dead node wins over its own newer heartbeats
   RecordingListener b_events;
   b->AddListener(&b_events);
   REQUIRE(b->RemoveNode("a").ok());
-  CHECK(b_events.Take() == std::vector<std::string>{"change:a", "leave:a"});
+  // First step: LEAVING by removal, so its ranges move.
+  CHECK(b_events.Take() == std::vector<std::string>{"change:a"});
+  CHECK(b->Find("a")->status == NodeStatus::kLeaving);
+  CHECK(IsRemoval(*b->Find("a")));
   CHECK(b->RemoveNode("a").ok());  // again: nothing to do
   CHECK(b_events.Take().empty());
 
   RecordingListener c_events;
   c->AddListener(&c_events);
   Exchange(*c, *b, now);
+  CHECK(c->Find("a")->status == NodeStatus::kLeaving);
+  CHECK(c_events.Take() == std::vector<std::string>{"change:a"});
+  // Second step, once the ranges have moved: LEFT, and it wins over the first.
+  c->FinishRemoval("a");
   CHECK(c->Find("a")->status == NodeStatus::kLeft);
   CHECK(c_events.Take() == std::vector<std::string>{"change:a", "leave:a"});
   Exchange(*b, *c, now);
   CHECK(b->Find("a")->status == NodeStatus::kLeft);
+  CHECK(b_events.Take() == std::vector<std::string>{"change:a", "leave:a"});
+  b->FinishRemoval("a");  // already LEFT: nothing to do
+  CHECK(b_events.Take().empty());
 
   // a comes back with a new generation and is a member again everywhere.
   auto a2 = MakeNode("a", 11);
@@ -211,10 +221,11 @@ TEST_CASE("a node removed while alive learns it, keeps its own state, and is not
   Exchange(*a, *b, now);  // b's ACK pushes the removal to a
   CHECK(a->removed());
   CHECK(a->self().status == NodeStatus::kNormal);
-  CHECK(b->Find("a")->status == NodeStatus::kLeft);
+  CHECK(b->Find("a")->status == NodeStatus::kLeaving);
   CHECK_FALSE(b->IsUp("a"));
 
   auto c = MakeNode("c", 30);
+  b->FinishRemoval("a");
   Exchange(*b, *c, now);
   Exchange(*c, *a, now);  // a SYN from c, which knows of the removal, tells a as well
   CHECK(c->Find("a")->status == NodeStatus::kLeft);

@@ -34,11 +34,13 @@ struct NodeOptions {
   std::vector<uint64_t> tokens;  // empty: a new node that joins
   NodeStatus status = NodeStatus::kJoining;
   RingTrackerOptions ring;
+  uint64_t generation = 1'000;
 };
 
 // The persist calls of one node, each held until the test completes it.
 struct PersistCalls {
   std::vector<std::vector<uint64_t>> tokens;
+  std::vector<MovementRecord> records;
   std::vector<std::function<void(Status)>> done;
   size_t size() const { return tokens.size(); }
 };
@@ -50,7 +52,7 @@ class Node {
       : env_(loop, random, net, EnvOptions(o.id)) {
     DriverOptions options;
     options.self.node_id = o.id;
-    options.self.generation = 1'000;
+    options.self.generation = o.generation;
     options.self.client_address = o.id + ".test:6000";
     options.self.peer_address = PeerAddressOf(o.id);
     options.self.tokens = o.tokens;
@@ -61,8 +63,10 @@ class Node {
     REQUIRE(driver.ok());
     driver_ = std::move(*driver);
     tracker_ = std::make_unique<RingTracker>(
-        *driver_, o.ring, [this](const std::vector<uint64_t>& tokens, std::function<void(Status)> done) {
+        *driver_, o.ring,
+        [this](const std::vector<uint64_t>& tokens, const MovementRecord& record, std::function<void(Status)> done) {
           persist.tokens.push_back(tokens);
+          persist.records.push_back(record);
           persist.done.push_back(std::move(done));
         });
     driver_->SetOnRound([this] { tracker_->OnRound(); });
@@ -79,6 +83,11 @@ class Node {
   RingTracker& tracker() { return *tracker_; }
   const NodeState& self() { return driver_->gossiper().self(); }
   const NodeState* Find(const std::string& id) { return driver_->gossiper().Find(id); }
+  // What the membership does once the node's ranges have streamed in.
+  void TurnNormal() {
+    driver_->gossiper().SetStatus(NodeStatus::kNormal);
+    tracker_->Invalidate();
+  }
   void Start() { REQUIRE(driver_->Start().ok()); }
 
   PersistCalls persist;
@@ -134,7 +143,7 @@ TEST_CASE("a node is not Ready before join_delay_rounds rounds, and Ready after"
   CHECK(alone->tracker().Ready());
 }
 
-TEST_CASE("a joining node takes exactly vnodes tokens once Ready, persists them, then turns NORMAL") {
+TEST_CASE("a joining node takes exactly vnodes tokens once Ready, persists them, then announces them, still JOINING") {
   Fixture f;
   auto a = f.Add(Joining("a", {}, /*delay_rounds=*/3, /*vnodes=*/8));
   a->Start();
@@ -153,10 +162,17 @@ TEST_CASE("a joining node takes exactly vnodes tokens once Ready, persists them,
   f.Rounds(5);
   CHECK(a->persist.size() == 1);  // one allocation at a time
 
+  CHECK(a->persist.records[0] == "join");
   a->persist.done[0](Status::Ok());
-  CHECK(a->self().status == NodeStatus::kNormal);
+  // Pending: in the next ring, not yet in the current one that serves.
+  CHECK(a->self().status == NodeStatus::kJoining);
   CHECK(a->self().tokens == tokens);
+  CHECK(a->tracker().CurrentRing()->empty());
+  CHECK(a->tracker().CurrentPlacement()->next().TokensOf("a") == tokens);
+  CHECK(!a->tracker().CurrentPlacement()->still());
+  a->TurnNormal();
   CHECK(a->tracker().CurrentRing()->TokensOf("a") == tokens);
+  CHECK(a->tracker().CurrentPlacement()->still());
   f.Rounds(10);
   CHECK(a->persist.size() == 1);  // never again
 }
@@ -186,6 +202,11 @@ TEST_CASE("a node's tokens reach the others only once persisted") {
 
   a->persist.done[0](Status::Ok());
   f.Rounds(10);
+  CHECK(b->Find("a")->status == NodeStatus::kJoining);
+  CHECK(!b->tracker().CurrentRing()->HasNode("a"));
+  CHECK(b->tracker().CurrentPlacement()->next().TokensOf("a") == a->persist.tokens[0]);
+  a->TurnNormal();
+  f.Rounds(10);
   CHECK(b->Find("a")->status == NodeStatus::kNormal);
   CHECK(b->tracker().CurrentRing()->TokensOf("a") == a->persist.tokens[0]);
 }
@@ -203,7 +224,7 @@ TEST_CASE("a failed persist leaves the node JOINING and is retried on a later ro
   f.Rounds(1);
   REQUIRE(a->persist.size() == 2);
   a->persist.done[1](Status::Ok());
-  CHECK(a->self().status == NodeStatus::kNormal);
+  CHECK(a->self().status == NodeStatus::kJoining);
   CHECK(a->self().tokens == a->persist.tokens[1]);
 }
 
@@ -250,10 +271,15 @@ TEST_CASE("joining nodes take turns by node id: a smaller-id joining node that i
   const std::vector<uint64_t> a_tokens = a->persist.tokens[0];
   a->persist.done[0](Status::Ok());
   f.Rounds(10);
+  // One change at a time: b waits while a's join is under way.
+  CHECK(b->persist.size() == 0);
+  a->TurnNormal();
+  f.Rounds(10);
   REQUIRE(b->persist.size() == 1);
   // b allocated against a's tokens, not against the same empty ring.
   for (uint64_t t : b->persist.tokens[0]) CHECK(std::count(a_tokens.begin(), a_tokens.end(), t) == 0);
   b->persist.done[0](Status::Ok());
+  b->TurnNormal();
   f.Rounds(10);
   CHECK(a->tracker().CurrentRing()->nodes() == std::vector<std::string>{"a", "b"});
   CHECK(b->tracker().CurrentRing()->nodes() == std::vector<std::string>{"a", "b"});
@@ -315,6 +341,46 @@ TEST_CASE("CurrentRing holds the members' tokens and drops nodes without tokens 
   f.Rounds(5);  // gossip carries the LEFT state to c too
   CHECK(!c->tracker().CurrentRing()->HasNode("b"));
   CHECK(c->tracker().CurrentRing()->HasNode("a"));
+}
+
+TEST_CASE("a node back on an empty disk under a known id takes its old tokens back and is REPLACING") {
+  Fixture f;
+  NodeOptions b_options;
+  b_options.id = "b";
+  b_options.tokens = {1'000, 2'000, 3'000};
+  b_options.status = NodeStatus::kNormal;
+  b_options.ring.join_delay_rounds = 0;
+  b_options.seeds = {PeerAddressOf("a")};
+  auto b = f.Add(b_options);
+  NodeOptions old_a = b_options;
+  old_a.id = "a";
+  old_a.tokens = {1'500, 2'500};
+  old_a.seeds = {PeerAddressOf("b")};
+  auto a = f.Add(old_a);
+  a->Start();
+  b->Start();
+  f.Rounds(10);
+  REQUIRE(b->Find("a") != nullptr);
+  REQUIRE(b->tracker().CurrentRing()->TokensOf("a") == old_a.tokens);
+  // a loses its disk: it comes back with no tokens, a newer generation.
+  a->driver().Stop();
+  a.reset();
+  NodeOptions new_a = Joining("a", {PeerAddressOf("b")}, /*delay_rounds=*/5);
+  new_a.generation = 2'000;
+  a = f.Add(new_a);
+  a->Start();
+  f.Rounds(5);
+  REQUIRE(a->persist.size() == 1);
+  CHECK(a->persist.tokens[0] == old_a.tokens);
+  CHECK(a->persist.records[0] == "replace");
+  a->persist.done[0](Status::Ok());
+  CHECK(a->self().status == NodeStatus::kReplacing);
+  f.Rounds(5);
+  // In both rings with its tokens, but it serves nothing yet: pending for all of it.
+  std::shared_ptr<const ring::Placement> placement = b->tracker().CurrentPlacement();
+  CHECK(placement->current().TokensOf("a") == old_a.tokens);
+  CHECK(!placement->Serving("a"));
+  CHECK(!placement->GainedBy("a").empty());
 }
 
 }  // namespace
