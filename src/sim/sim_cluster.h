@@ -11,6 +11,14 @@
 // held until it resumes), partitions and one-way cuts (SimNetwork), message
 // loss, duplication and delay (LinkOptions), clock jumps (SimEnv).
 //
+// Membership changes: AddNode (a new node joins), Leave (`dynkv leave`),
+// Remove (`dynkv remove` of a dead node), Replace (the node lost its disk
+// and comes back empty under its id). A node that left or was removed has
+// departed: it is not a member, Converged() and MembershipSettled() do not
+// count it, and no automatic restart brings it back (only an explicit
+// Start, an operator starting it again, which rejoins it). Nodes are never
+// taken out of the table, so an index names one node for the whole run.
+//
 // With gossip_only, a node is its gossip driver (Membership) alone, with no
 // storage: enough for membership at a thousand nodes.
 //
@@ -50,12 +58,16 @@ struct ObservedEvent {
 
 struct SimClusterOptions {
   size_t nodes = 5;
-  size_t seed_nodes = 2;  // the first ones are every node's seeds
+  // The first members are the seeds of every node that starts; when a seed
+  // departs the next member takes its place, as an operator edits the
+  // seed lists before retiring a seed.
+  size_t seed_nodes = 2;
   node::ReplicationConfig replication;
   uint32_t vnodes = 8;
   uint32_t request_timeout_ms = 1500;  // the nodes' request_timeout
   int64_t max_storage_delay_ms = 2;
   uint64_t cache_bytes = 1 << 20;
+  node::HandoffConfig handoff;  // the nodes' handoff section (hint and stream rates)
   LinkOptions link;
   bool gossip_only = false;
   // gossip_only: every node starts NORMAL with tokens of its own, as a
@@ -69,13 +81,15 @@ class SimCluster final : public PeerRouter {
   SimCluster(uint64_t seed, std::string dir, SimClusterOptions options, Trace* trace = nullptr);
   ~SimCluster() override;
 
+  // Every node the run has had, departed ones included.
   size_t size() const { return nodes_.size(); }
   const std::string& id(size_t i) const;
   const std::string& peer_address(size_t i) const;
   // The node whose id is `node_id`, or size() when none is.
   size_t IndexOf(const std::string& node_id) const;
 
-  // Starts node i (again: a restart on its data dir, a new generation).
+  // Starts node i (again: a restart on its data dir, a new generation). A
+  // departed node started again rejoins and is a member again.
   Status Start(size_t i);
   Status StartAll();
   // The process dies at once: no event of it runs again, queued storage work is lost.
@@ -96,8 +110,28 @@ class SimCluster final : public PeerRouter {
   void Request(const std::string& client, size_t i, dynkv::client::Request request,
                std::function<void(dynkv::client::Response)> reply);
 
-  // The node leaves (`dynkv leave`): it tells its peers, then stops.
+  // The node leaves (`dynkv leave`): it hands over its ranges, tells its
+  // peers, then stops. It has departed from now on. No-op unless running.
   void Leave(size_t i);
+
+  // A new node, index size() before the call and id "n<index+1>", with a
+  // fresh data dir and the seeds of the others; started at once, it joins
+  // the running cluster as dynkvd does (listens, then takes tokens).
+  // Returns its index; the node is in the table even if it failed to start.
+  Result<size_t> AddNode();
+  // Node i lost its disk: it is killed, its data dir is deleted, and it
+  // starts again empty under the same id (a new generation).
+  Status Replace(size_t i);
+  // `dynkv remove <node i>` asked of node `via` (its ClusterAdmin). Once
+  // accepted node i has departed. The membership's refusal as it is (node
+  // i up in via's view, unknown, or via itself); UNAVAILABLE when via is
+  // not running.
+  Status Remove(size_t i, size_t via);
+
+  // Node i left or was removed (and was not started again since).
+  bool departed(size_t i) const;
+  // The indexes of the nodes that have not departed, in order.
+  std::vector<size_t> members() const;
 
   // Node i's membership; nullptr when i is not running.
   const node::Membership* membership(size_t i) const;
@@ -107,9 +141,15 @@ class SimCluster final : public PeerRouter {
   // When node i first saw `kind` about `node_id` at or after `since`; -1 if never.
   int64_t FirstEvent(size_t i, const std::string& kind, const std::string& node_id, int64_t since) const;
   node::NodeServices* services(size_t i);
-  // Every running, unpaused node sees every other such node up and NORMAL
-  // at its current generation, and (with require_ready) is ready to serve.
+  // Every running, unpaused member sees every other such member up and
+  // NORMAL at its current generation, and (with require_ready) is ready to
+  // serve. Departed nodes do not count, as viewers or as members.
   bool Converged(bool require_ready = true) const;
+  // A membership change has finished: every member runs, unpaused and
+  // ready; in each one's view the members that are not LEFT are exactly
+  // members(), each NORMAL with tokens, up, at its current generation; and
+  // every departed node has stopped.
+  bool MembershipSettled() const;
   // Every running node other than i judges node i `up`.
   bool AllSeeUp(size_t i, bool up) const;
 
@@ -137,6 +177,7 @@ class SimCluster final : public PeerRouter {
  private:
   struct Node;
   class Recorder;
+  std::unique_ptr<Node> MakeNode(size_t i);
   node::Config ConfigOf(size_t i) const;
   Status StartGossipOnly(size_t i, const node::Config& config);
   Status StartWholeNode(size_t i, const node::Config& config);
