@@ -77,6 +77,7 @@ void HandoffDriver::Deliver() {
 }
 
 void HandoffDriver::SendBatch(const std::string& target, std::vector<Hint> hints) {
+  if (left_.count(target) > 0) return AbsorbBatch(target, std::move(hints));
   peer::PeerRequest request;
   ToHintBatch(hints, request.mutable_hint_batch());
   delivery_.OnBatchSent(target, BatchBytes(hints), clock_.MonotonicMs());
@@ -90,12 +91,33 @@ void HandoffDriver::SendBatch(const std::string& target, std::vector<Hint> hints
                         << "hint batch to " << target << " failed: " << response.status().ToString();
                     return delivery_.OnBatchFailed(target, clock_.MonotonicMs());
                   }
-                  store_.Acknowledge(target, std::move(hints), [this, alive, target](Result<bool> more) {
-                    if (alive.expired()) return;
-                    if (!more.ok()) return delivery_.OnBatchFailed(target, clock_.MonotonicMs());
-                    delivery_.OnBatchAcked(target, *more);
-                  });
+                  Delivered(target, std::move(hints));
                 });
+}
+
+// The batch reached its target (or this node's data): the hints go.
+void HandoffDriver::Delivered(const std::string& target, std::vector<Hint> hints) {
+  std::weak_ptr<int> alive = lifetime_;
+  store_.Acknowledge(target, std::move(hints), [this, alive, target](Result<bool> more) {
+    if (alive.expired()) return;
+    if (!more.ok()) return delivery_.OnBatchFailed(target, clock_.MonotonicMs());
+    delivery_.OnBatchAcked(target, *more);
+  });
+}
+
+// The target is gone: its hints become this node's data, then are acknowledged.
+void HandoffDriver::AbsorbBatch(const std::string& target, std::vector<Hint> hints) {
+  delivery_.OnBatchSent(target, BatchBytes(hints), clock_.MonotonicMs());
+  std::vector<storage::ObjectWrite> writes;
+  writes.reserve(hints.size());
+  for (const Hint& hint : hints) writes.push_back({hint.key, hint.object});
+  std::weak_ptr<int> alive = lifetime_;
+  MergeAll(replica_, std::move(writes), [this, alive, target, hints = std::move(hints)](Status merged) mutable {
+    if (alive.expired()) return;
+    if (!merged.ok()) return delivery_.OnBatchFailed(target, clock_.MonotonicMs());
+    hints_absorbed_ += hints.size();
+    Delivered(target, std::move(hints));
+  });
 }
 
 void HandoffDriver::DropExpired() {
@@ -130,6 +152,7 @@ void HandoffDriver::FillStats(std::map<std::string, double>* values) const {
   v["handoff.hints_dropped"] = static_cast<double>(s.dropped);
   v["handoff.bytes_delivered"] = static_cast<double>(s.bytes_delivered);
   v["handoff.batches_failed"] = static_cast<double>(batches_failed_);
+  v["handoff.hints_absorbed"] = static_cast<double>(hints_absorbed_);
 }
 
 }  // namespace dynkv::handoff

@@ -3,6 +3,9 @@
 // the Coordinator), hands them over in throttled batches once gossip shows
 // their target up again, and drops hints older than the hint window. The
 // decisions are handoff::HintDelivery's; this class moves the messages.
+// Hints for a node that left or was removed are merged into this node's
+// own data instead (DESIGN.md: Data movement): the cleanup pass then hands
+// whatever this node does not replicate to the key's current replicas.
 //
 // Threads: the env's loop only (the HintStore's work runs on the storage
 // worker and comes back through Env::Post).
@@ -11,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "common/env.h"
@@ -39,9 +43,15 @@ class HandoffDriver final : public quorum::HintSink, public gossip::MembershipLi
                  std::function<void(Status)> done) override;
 
   // gossip::MembershipListener
-  void OnUp(const std::string& node_id) override { delivery_.OnUp(node_id); }
+  void OnUp(const std::string& node_id) override {
+    left_.erase(node_id);
+    delivery_.OnUp(node_id);
+  }
   void OnDown(const std::string& node_id) override { delivery_.OnDown(node_id); }
-  void OnLeave(const std::string& node_id) override { delivery_.OnDown(node_id); }
+  void OnLeave(const std::string& node_id) override {
+    left_.insert(node_id);
+    delivery_.OnUp(node_id);  // delivered here, into the local data
+  }
 
   // A batch of hints handed over by a stand-in (PeerRequest.hint_batch):
   // merged like any replica write, acknowledged once every write in it is
@@ -54,6 +64,8 @@ class HandoffDriver final : public quorum::HintSink, public gossip::MembershipLi
  private:
   void Deliver();
   void SendBatch(const std::string& target, std::vector<handoff::Hint> hints);
+  void AbsorbBatch(const std::string& target, std::vector<handoff::Hint> hints);
+  void Delivered(const std::string& target, std::vector<handoff::Hint> hints);
   void DropExpired();
   void Receive(const peer::HintBatch& batch, Reply reply);
 
@@ -67,6 +79,8 @@ class HandoffDriver final : public quorum::HintSink, public gossip::MembershipLi
   std::unique_ptr<Timer> delivery_timer_;
   std::unique_ptr<Timer> expiry_timer_;
   uint64_t batches_failed_ = 0;
+  uint64_t hints_absorbed_ = 0;     // hints of departed nodes merged into the local data
+  std::set<std::string> left_;  // targets that left or were removed
   std::shared_ptr<int> lifetime_ = std::make_shared<int>(0);  // expires with the driver
 };
 

@@ -143,6 +143,7 @@ node::Config SimCluster::ConfigOf(size_t i) const {
   config.storage.block_cache_bytes = 1 << 20;
   config.membership.vnodes = options_.vnodes;
   config.request_timeout_ms = options_.request_timeout_ms;
+  config.handoff = options_.handoff;
   return config;
 }
 

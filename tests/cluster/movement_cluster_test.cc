@@ -1,0 +1,214 @@
+// Data movement on whole simulated nodes (DESIGN.md: Data movement): joins,
+// leaves and removals move every key to its new replicas, the moved data is
+// what the old replicas held, and a node killed mid-stream on either end
+// ends with every key on every current replica. Every node is the real
+// NodeServices of dynkvd on the simulator's clock and network.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/log.h"
+#include "sim/sim_cluster.h"
+
+namespace dynkv::sim {
+namespace {
+
+namespace fs = std::filesystem;
+namespace pb = dynkv::client;
+
+constexpr int64_t kMaxSettleMs = 180'000;
+
+std::string TestDir(const std::string& name) {
+  const char* root = std::getenv("DYNKV_TEST_TMP");
+  fs::path dir = fs::path(root != nullptr ? root : fs::temp_directory_path().string()) / ("movement_" + name);
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir.string();
+}
+
+std::string Key(int i) { return "key-" + std::to_string(i); }
+
+class Movement {
+ public:
+  Movement(const std::string& name, size_t capacity, SimClusterOptions options = {})
+      : cluster_(11, TestDir(name), Options(capacity, options)) {
+    SetLogLevel(LogLevel::kError);
+  }
+  static SimClusterOptions Options(size_t capacity, SimClusterOptions options) {
+    options.nodes = capacity;
+    options.replication.n = 3;
+    return options;
+  }
+
+  SimCluster& sim() { return cluster_; }
+
+  // Starts nodes [0, count) and runs until they serve.
+  void StartFirst(size_t count) {
+    for (size_t i = 0; i < count; ++i) REQUIRE(cluster_.Start(i).ok());
+    REQUIRE(cluster_.RunUntil([&] { return cluster_.Converged(); }, kMaxSettleMs));
+  }
+
+  // A client request to node `via`, run until answered.
+  pb::Response Call(size_t via, pb::Request request) {
+    std::optional<pb::Response> answer;
+    cluster_.Request("test", via, std::move(request), [&](pb::Response r) { answer = std::move(r); });
+    REQUIRE(cluster_.RunUntil([&] { return answer.has_value(); }, 20'000));
+    return *answer;
+  }
+
+  void WriteAll(size_t via, int keys, uint32_t w) {
+    for (int i = 0; i < keys; ++i) {
+      pb::Request request;
+      request.mutable_put()->set_key(Key(i));
+      request.mutable_put()->set_value("value-" + std::to_string(i));
+      request.mutable_put()->set_w(w);
+      pb::Response response = Call(via, std::move(request));
+      REQUIRE_MESSAGE(!response.has_error(), response.error().message());
+    }
+  }
+
+  // Keys node i stores (reads its own LevelDB), of keys [0, keys).
+  int StoredCount(size_t i, int keys) {
+    int found = 0;
+    for (int k = 0; k < keys; ++k) {
+      Result<Object> object = cluster_.Stored(i, Key(k));
+      REQUIRE(object.ok());
+      found += object->empty() ? 0 : 1;
+    }
+    return found;
+  }
+
+  // Every running node sees the node at `i` LEFT (or `i` is the node and stopped).
+  bool AllSeeLeft(size_t i) {
+    for (size_t j = 0; j < cluster_.size(); ++j) {
+      if (j == i || !cluster_.running(j)) continue;
+      const gossip::NodeState* state = cluster_.membership(j)->gossiper().Find(cluster_.id(i));
+      if (state == nullptr || state->status != gossip::NodeStatus::kLeft) return false;
+    }
+    return true;
+  }
+
+  void LeaveAndWait(size_t i) {
+    cluster_.Leave(i);
+    REQUIRE(cluster_.RunUntil([&] { return !cluster_.running(i) && AllSeeLeft(i); }, kMaxSettleMs));
+    REQUIRE(cluster_.RunUntil([&] { return cluster_.Converged(); }, kMaxSettleMs));
+  }
+
+  void JoinAndWait(size_t i) {
+    REQUIRE(cluster_.Start(i).ok());
+    REQUIRE(cluster_.RunUntil([&] { return cluster_.Converged(); }, kMaxSettleMs));
+  }
+
+  const gossip::NodeState* StateSeenBy(size_t by, size_t of) {
+    return cluster_.membership(by)->gossiper().Find(cluster_.id(of));
+  }
+
+ private:
+  SimCluster cluster_;
+};
+
+TEST_CASE("two joins, two leaves and a death: the new nodes serve every key (issue scenario 1)") {
+  Movement m("join_leave", 5);
+  m.StartFirst(3);
+  m.WriteAll(0, 400, 3);
+  m.JoinAndWait(3);
+  m.JoinAndWait(4);
+  m.LeaveAndWait(0);
+  m.LeaveAndWait(1);
+  m.sim().Kill(2);
+  // Three nodes are left in the ring (node 2 is down, not removed): each
+  // replicates every key, so each survivor must hold all of them.
+  CHECK(m.StoredCount(3, 400) == 400);
+  CHECK(m.StoredCount(4, 400) == 400);
+  int found = 0;
+  for (int k = 0; k < 400; ++k) {
+    pb::Request request;
+    request.mutable_get()->set_key(Key(k));
+    request.mutable_get()->set_r(1);
+    pb::Response response = m.Call(3, std::move(request));
+    found += !response.has_error() && response.get().siblings_size() > 0;
+  }
+  CHECK(found == 400);
+}
+
+TEST_CASE("a removed dead node's ranges are recreated on the survivors (issue scenario 2)") {
+  Movement m("remove", 4);
+  m.StartFirst(4);
+  m.WriteAll(1, 400, 3);
+  m.sim().Kill(0);
+  REQUIRE(m.sim().RunUntil([&] { return m.sim().AllSeeUp(0, false); }, 30'000));
+  REQUIRE(m.sim().mutable_membership(1)->RemoveNode(m.sim().id(0)).ok());
+  REQUIRE(m.sim().RunUntil([&] { return m.AllSeeLeft(0); }, kMaxSettleMs));
+  m.sim().Kill(1);
+  m.sim().Kill(2);
+  CHECK(m.StoredCount(3, 400) == 400);
+}
+
+TEST_CASE("a joining node is JOINING while its ranges stream in, then holds what the old replicas hold") {
+  SimClusterOptions options;
+  options.handoff.stream_max_bytes_per_sec = 20'000;  // slow enough to watch the stream
+  Movement m("equal", 4, options);
+  m.StartFirst(3);
+  m.WriteAll(0, 300, 3);
+  REQUIRE(m.sim().Start(3).ok());
+  REQUIRE(m.sim().RunUntil(
+      [&] {
+        const gossip::NodeState* s = m.StateSeenBy(0, 3);
+        return s != nullptr && !s->tokens.empty();
+      },
+      30'000));
+  CHECK(m.StateSeenBy(0, 3)->status == gossip::NodeStatus::kJoining);
+  REQUIRE(m.sim().RunUntil([&] { return m.sim().Converged(); }, kMaxSettleMs));
+  CHECK(m.sim().services(3)->transfers().stats().keys_received > 0);
+  // Per key the new node replicates: its object (siblings and version
+  // vector) equals the one on every old replica that still replicates it.
+  const std::string new_id = m.sim().id(3);
+  int moved = 0;
+  for (int k = 0; k < 300; ++k) {
+    std::vector<size_t> replicas = m.sim().ReplicasOf(0, Key(k));
+    if (std::find(replicas.begin(), replicas.end(), size_t{3}) == replicas.end()) continue;
+    ++moved;
+    Result<Object> on_new = m.sim().Stored(3, Key(k));
+    REQUIRE(on_new.ok());
+    for (size_t r : replicas) {
+      if (r == 3) continue;
+      Result<Object> on_old = m.sim().Stored(r, Key(k));
+      REQUIRE(on_old.ok());
+      CHECK(*on_new == *on_old);
+    }
+  }
+  CHECK(moved > 0);
+}
+
+TEST_CASE("a node killed mid-stream, on either end, ends with every key on every current replica") {
+  for (const bool kill_receiver : {true, false}) {
+    CAPTURE(kill_receiver);
+    SimClusterOptions options;
+    options.handoff.stream_max_bytes_per_sec = 10'000;
+    Movement m(kill_receiver ? "kill_receiver" : "kill_source", 4, options);
+    m.StartFirst(3);
+    m.WriteAll(0, 300, 3);
+    REQUIRE(m.sim().Start(3).ok());
+    REQUIRE(m.sim().RunUntil([&] { return m.sim().services(3)->transfers().stats().keys_received > 0; },
+                             60'000));
+    const size_t victim = kill_receiver ? 3 : 1;
+    m.sim().Kill(victim);
+    m.sim().RunFor(5'000);
+    REQUIRE(m.sim().Start(victim).ok());
+    REQUIRE(m.sim().RunUntil([&] { return m.sim().Converged(); }, kMaxSettleMs));
+    for (int k = 0; k < 300; ++k) {
+      for (size_t r : m.sim().ReplicasOf(0, Key(k))) {
+        Result<Object> stored = m.sim().Stored(r, Key(k));
+        REQUIRE(stored.ok());
+        CHECK_MESSAGE(!stored->empty(), Key(k) << " missing on " << m.sim().id(r));
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace dynkv::sim
