@@ -5,6 +5,7 @@
 // NodeServices of dynkvd on the simulator's clock and network.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -208,6 +209,32 @@ TEST_CASE("a node killed mid-stream, on either end, ends with every key on every
       }
     }
   }
+}
+
+TEST_CASE("a node back on an empty data dir takes its tokens back and streams its ranges in before it serves") {
+  Movement m("replace", 4);
+  m.StartFirst(4);
+  m.WriteAll(0, 300, 3);
+  const std::vector<uint64_t> tokens = m.StateSeenBy(0, 3)->tokens;
+  REQUIRE(m.sim().Replace(3).ok());
+  REQUIRE(m.sim().RunUntil(
+      [&] {
+        const gossip::NodeState* s = m.StateSeenBy(0, 3);
+        return s != nullptr && s->status == gossip::NodeStatus::kReplacing;
+      },
+      60'000));
+  REQUIRE(m.sim().RunUntil([&] { return m.sim().Converged(); }, kMaxSettleMs));
+  CHECK(m.StateSeenBy(0, 3)->tokens == tokens);
+  int replicated = 0;
+  for (int k = 0; k < 300; ++k) {
+    std::vector<size_t> replicas = m.sim().ReplicasOf(0, Key(k));
+    if (std::find(replicas.begin(), replicas.end(), size_t{3}) == replicas.end()) continue;
+    ++replicated;
+    Result<Object> stored = m.sim().Stored(3, Key(k));
+    REQUIRE(stored.ok());
+    CHECK_MESSAGE(!stored->empty(), Key(k) << " missing on the replaced node");
+  }
+  CHECK(replicated > 0);
 }
 
 }  // namespace
