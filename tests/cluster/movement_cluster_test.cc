@@ -237,5 +237,33 @@ TEST_CASE("a node back on an empty data dir takes its tokens back and streams it
   CHECK(replicated > 0);
 }
 
+TEST_CASE("once every node runs the new ring, an old owner drops the keys it no longer replicates, not before") {
+  Movement m("cleanup", 4);
+  m.StartFirst(3);
+  m.WriteAll(0, 300, 3);
+  m.JoinAndWait(3);
+  // Moments after the join every old node still has every key.
+  for (size_t i = 0; i < 3; ++i) CHECK(m.StoredCount(i, 300) == 300);
+  m.sim().RunFor(40'000);
+  int dropped = 0;
+  for (int k = 0; k < 300; ++k) {
+    std::vector<size_t> replicas = m.sim().ReplicasOf(0, Key(k));
+    for (size_t i = 0; i < 4; ++i) {
+      Result<Object> stored = m.sim().Stored(i, Key(k));
+      REQUIRE(stored.ok());
+      const bool replica = std::find(replicas.begin(), replicas.end(), i) != replicas.end();
+      if (replica) CHECK_MESSAGE(!stored->empty(), Key(k) << " missing on replica " << m.sim().id(i));
+      if (!replica) {
+        CHECK_MESSAGE(stored->empty(), Key(k) << " kept on " << m.sim().id(i));
+        if (i < 3) ++dropped;  // the new node never had it
+      }
+    }
+  }
+  CHECK(dropped > 0);
+  uint64_t deleted = 0;
+  for (size_t i = 0; i < 3; ++i) deleted += m.sim().services(i)->transfers().stats().cleanup_keys_deleted;
+  CHECK_MESSAGE(deleted == static_cast<uint64_t>(dropped), deleted << " deleted, " << dropped << " expected");
+}
+
 }  // namespace
 }  // namespace dynkv::sim
