@@ -260,8 +260,9 @@ class Gossiper {
   std::vector<OutgoingLeave> Leave();
   // Operator removal of a dead node (`dynkv remove`): marks it LEAVING at
   // kRemovedVersion for its current generation, so its ranges move to
-  // their new owners. INVALID_ARGUMENT for this node, an unknown node, or
-  // one judged up here. Removing a LEFT or already removed node is a no-op.
+  // their new owners (a joining node, which never served, is LEFT at once).
+  // INVALID_ARGUMENT for this node, an unknown node, or one judged up here.
+  // Removing a LEFT or already removed node is a no-op.
   Status RemoveNode(const std::string& node_id);
   // The second step of a removal, once its ranges have moved: LEFT at
   // kRemovedVersion + 1. A no-op unless the node is being removed.

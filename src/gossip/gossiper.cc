@@ -162,9 +162,12 @@ Status Gossiper::RemoveNode(const std::string& node_id) {
   if (peer->up) {
     return Status::InvalidArgument("node '" + node_id + "' is up; only a down node can be removed");
   }
-  peer->state.status = NodeStatus::kLeaving;
+  // A joining node never served: nothing of it needs to move.
+  const bool served = peer->state.status != NodeStatus::kJoining;
+  peer->state.status = served ? NodeStatus::kLeaving : NodeStatus::kLeft;
   peer->state.status_version = std::max(kRemovedVersion, peer->state.MaxVersion() + 1);
   Emit(EventKind::kChange, node_id);
+  if (!served) MarkLeft(peer);
   DispatchEvents();
   return Status::Ok();
 }

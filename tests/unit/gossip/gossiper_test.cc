@@ -307,5 +307,17 @@ TEST_CASE("Create rejects an invalid identity") {
   CHECK(Gossiper::Create(local, bad_seed, 1).status().code() == Code::kInvalidArgument);
 }
 
+TEST_CASE("removing a dead node that was still joining makes it LEFT at once: it never served") {
+  auto a = MakeNode("a", 10);
+  auto b = MakeNode("b", 20);
+  int64_t now = 0;
+  a->SetStatus(NodeStatus::kJoining);
+  RunRing({a.get(), b.get()}, 3, &now);
+  REQUIRE(b->Find("a")->status == NodeStatus::kJoining);
+  b->OnPeerUnreachable(PeerAddress("a"), now);
+  REQUIRE(b->RemoveNode("a").ok());
+  CHECK(b->Find("a")->status == NodeStatus::kLeft);
+}
+
 }  // namespace
 }  // namespace dynkv::gossip
