@@ -163,5 +163,38 @@ class TableTest(CheckerCase):
         self.assertRegex(run.stdout, r"\npartition\s+1\s+0\.2\s+1\s+0\s+0%")
         self.assertRegex(run.stdout, r"\nnone\s+0\s+0\.0\s+1\s+1\s+100%")
 
+
+def change(kind, node, start, end, finished=True):
+    """A membership fault as the nemesis records it."""
+    record = {**fault("membership", node, start, end), "change": kind, "finished": finished,
+              "members": ["node1", "node2", "node3"], "steps": []}
+    if not finished:
+        record["failures"] = [f"not settled 180s after the change began: node1 sees {node} joining up"]
+    return record
+
+
+class MembershipTest(CheckerCase):
+    def test_a_membership_change_that_did_not_finish_fails_the_run_even_without_loss(self):
+        records = set_history([1, 2], ["ok", "ok"]) + [change("join", "node4", 3000, 4000),
+                                                      change("replace", "node2", 5000, 8000, finished=False)]
+        status, counts, _ = self.check(records)
+        self.assertEqual(status, 1)
+        self.assertEqual(counts["lost"], 0)
+        self.assertEqual(counts["unfinished_changes"], 1)
+
+    def test_finished_changes_pass_and_the_table_shows_each_kind_of_change(self):
+        # Adds start at 500 ... 3000 ms; the join window 1900-3100 holds adds 4, 5 and 6.
+        records = set_history([1, 2, 3, 4, 5, 6], ["ok"] * 6) + [change("join", "node4", 1900, 3100),
+                                                                change("leave", "node3", 6000, 6500)]
+        path = os.path.join(self.root, "h.jsonl")
+        with open(path, "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in records)
+        run = subprocess.run([sys.executable, CHECKER, path], capture_output=True, text=True, timeout=120)
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        self.assertRegex(run.stdout, r"\nmembership join\s+1\s+1\.2\s+3\s+3\s+100%")
+        self.assertRegex(run.stdout, r"\nmembership leave\s+1\s+0\.5\s+0\s+0\s+-")
+        self.assertRegex(run.stdout, r"\nmembership\s+join node4\s")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -11,7 +11,10 @@ A history is JSON lines. Each record has a "type":
             "error" (a failed op: the node's or the client's message)}
   nemesis  {"fault", "node", "start_ms", "end_ms", ...}   the fault and its
             heal; "node" names the target (a partition's sides, "all" for
-            a rolling restart); details such as "sides" or "steps" follow
+            a rolling restart); details such as "sides" or "steps" follow.
+            A membership fault has "change" (join, leave, remove, replace),
+            "finished" (false when it did not settle in time), "failures"
+            (why not), "members" (after it) and its "steps"
   crash    {"node", "exit", "at_ms"}   a node that exited on its own, or
             not cleanly after SIGTERM
 
@@ -22,8 +25,9 @@ that no fault window overlaps returns the reader's own last acknowledged
 write unless another write raced it.
 
 Exit status: 0 clean, 1 a lost acknowledged write, an invented value, a
-stale read or a node crash, 2 a history that cannot be judged (unreadable, a key without a
-successful final read).
+stale read, a node crash or a membership change that did not finish, 2 a
+history that cannot be judged (unreadable, a key without a successful
+final read).
 """
 import argparse
 import collections
@@ -138,22 +142,33 @@ def check_register(history):
     return verdict
 
 
+def fault_kind(fault):
+    """"kill", ...; a membership change by its change: "membership join"."""
+    return f"{fault['fault']} {fault['change']}" if "change" in fault else fault["fault"]
+
+
+def unfinished_changes(history):
+    """(change, node, first failure) of each membership change that did not settle in time."""
+    return [(f["change"], f.get("node", ""), (f.get("failures") or [""])[0])
+            for f in history.faults if "change" in f and not f.get("finished", True)]
+
+
 def availability(history):
     """Per fault window: (fault, node, start_ms, end_ms, ops started inside, of which ok)."""
     rows = []
     for f in history.faults:
         inside = [op for op in history.ops
                   if op["op"] != "final_read" and f["start_ms"] <= op["start_ms"] <= f["end_ms"]]
-        rows.append((f["fault"], f.get("node", ""), f["start_ms"], f["end_ms"], len(inside),
-                     sum(1 for op in inside if ok(op))))
+        node = f"{f['change']} {f.get('node', '')}" if "change" in f else f.get("node", "")
+        rows.append((f["fault"], node, f["start_ms"], f["end_ms"], len(inside), sum(1 for op in inside if ok(op))))
     return rows
 
 
 def availability_by_kind(history):
     """{fault kind or "none": (windows, seconds, ops started, of which ok)}; "none" is outside every window."""
     rows = collections.defaultdict(lambda: [0, 0.0, 0, 0])
-    for fault, _, start, end, total, good in availability(history):
-        row = rows[fault]
+    for f, (_, _, start, end, total, good) in zip(history.faults, availability(history)):
+        row = rows[fault_kind(f)]
         row[0] += 1
         row[1] += (end - start) / 1000
         row[2] += total
@@ -176,7 +191,8 @@ def summary(history, verdict):
              f"{'operations':<28}{len(ops):>10}",
              f"{'successes':<28}{sum(1 for op in ops if ok(op)):>10}"]
     lines += [f"{'errors ' + code:<28}{count:>10}" for code, count in sorted(errors.items())]
-    for name in ("lost", "recovered", "unacknowledged", "invented", "stale", "unread_keys", "crashes"):
+    for name in ("lost", "recovered", "unacknowledged", "invented", "stale", "unread_keys", "crashes",
+                 "unfinished_changes"):
         if name in verdict:
             lines.append(f"{name.replace('_', ' '):<28}{len(verdict[name]):>10}")
     if history.faults:
@@ -184,13 +200,14 @@ def summary(history, verdict):
         for kind, (windows, seconds, total, good) in sorted(availability_by_kind(history).items()):
             lines.append(f"{kind:<22}{windows:>8}{seconds:>9.1f}{total:>8}{good:>8}{percent(good, total):>7}")
         t0 = min(op["start_ms"] for op in history.ops) if history.ops else 0
-        lines.append(f"{'fault':<10}{'node':<24}{'from s':>8}{'to s':>8}{'ops':>8}{'ok':>8}{'avail':>8}")
+        lines.append(f"{'fault':<12}{'node':<24}{'from s':>8}{'to s':>8}{'ops':>8}{'ok':>8}{'avail':>8}")
         for fault, node, start, end, total, good in availability(history):
-            lines.append(f"{fault:<10}{node:<24}{(start - t0) / 1000:>8.1f}{(end - t0) / 1000:>8.1f}"
+            lines.append(f"{fault:<12}{node:<24}{(start - t0) / 1000:>8.1f}{(end - t0) / 1000:>8.1f}"
                          f"{total:>8}{good:>8}{percent(good, total):>8}")
-    for name in ("lost", "invented", "stale", "crashes"):
+    for name, label in (("lost", "LOST"), ("invented", "INVENTED"), ("stale", "STALE"), ("crashes", "CRASHES"),
+                        ("unfinished_changes", "UNFINISHED")):
         for item in verdict.get(name, [])[:20]:
-            lines.append(f"{name.upper()}: {item}")
+            lines.append(f"{label}: {item}")
     return lines
 
 
@@ -210,11 +227,12 @@ def plot_timeline(history, png_path):
     xs = range(seconds)
     ax.plot(xs, good, label="ok ops/s", color="tab:green")
     ax.plot(xs, bad, label="errors/s", color="tab:red")
-    colours = {"kill": "tab:orange", "pause": "tab:purple", "partition": "tab:blue", "restart": "tab:olive"}
+    colours = {"kill": "tab:orange", "pause": "tab:purple", "partition": "tab:blue", "restart": "tab:olive",
+               "membership": "tab:brown"}
     for f in history.faults:
         ax.axvspan((f["start_ms"] - t0) / 1000, (f["end_ms"] - t0) / 1000, alpha=0.2,
                    color=colours.get(f["fault"], "tab:gray"))
-        ax.text((f["start_ms"] - t0) / 1000, ax.get_ylim()[1] * 0.95, f"{f['fault']} {f.get('node', '')}",
+        ax.text((f["start_ms"] - t0) / 1000, ax.get_ylim()[1] * 0.95, f"{fault_kind(f)} {f.get('node', '')}",
                 fontsize=7, rotation=90, va="top")
     ax.set_xlabel("seconds since first operation")
     ax.set_ylabel("operations per second")
@@ -229,7 +247,9 @@ def judge(history):
     """(verdict, exit status)."""
     verdict = check_set(history) if history.workload == "set" else check_register(history)
     verdict["crashes"] = [(c["node"], c.get("exit")) for c in history.crashes]
-    if verdict.get("lost") or verdict.get("invented") or verdict.get("stale") or verdict["crashes"]:
+    verdict["unfinished_changes"] = unfinished_changes(history)
+    if (verdict.get("lost") or verdict.get("invented") or verdict.get("stale") or verdict["crashes"]
+            or verdict["unfinished_changes"]):
         return verdict, EXIT_VIOLATION
     if verdict.get("unread_keys"):
         return verdict, EXIT_UNJUDGEABLE
@@ -252,7 +272,8 @@ def main(argv=None):
         print(json.dumps({k: len(v) for k, v in verdict.items()} | {"exit": status}))
     else:
         print("\n".join(summary(history, verdict)))
-        print(["VALID", "INVALID: acknowledged writes lost, values invented or a node crashed",
+        print(["VALID", "INVALID: acknowledged writes lost, values invented, a node crashed or a membership "
+               "change did not finish",
                "UNJUDGEABLE"][status])
     plot_timeline(history, args.png or args.history + ".png")
     return status

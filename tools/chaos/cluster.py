@@ -1,15 +1,26 @@
-"""K real dynkvd processes from generated YAML configs in a temporary
-directory. Inside the run's network namespace node i listens (client and
-peer) on 127.0.0.(10+i), so its peer connections leave from that address
-and a partition can single it out; elsewhere all nodes share 127.0.0.1 on
-free ports. Every wait is bounded; close() is safe to call twice and leaves
-no process behind (a paused node is continued, then killed)."""
+"""Real dynkvd processes from generated YAML configs in a temporary
+directory, and the set of them that are members of the cluster now.
+
+Inside the run's network namespace node i listens (client and peer) on
+127.0.0.(10+i), so its peer connections leave from that address and a
+partition can single it out; elsewhere all nodes share 127.0.0.1 on free
+ports. Every config names node1 as the only seed. Nodes can join at run
+time (the next id, its own address, the same seed); a node that left or
+was removed stays in `nodes` (for its log and its exit) but is no longer a
+member, so no client targets it and no later fault restarts it.
+
+Every wait is bounded; close() is safe to call twice and leaves no process
+behind (a paused node is continued, then killed). The member set is read
+by client threads while the nemesis changes it: it is replaced whole under
+a lock, never edited in place."""
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 from client import Client, ClientError
@@ -18,7 +29,11 @@ START_LIMIT_S = 20.0
 STOP_LIMIT_S = 30.0
 READY_LIMIT_S = 30.0
 CONVERGE_LIMIT_S = 30.0
+CLI_LIMIT_S = 10.0  # one CLI call that is not a leave
+CLI_STOP_LIMIT_S = 5.0  # after SIGINT, before SIGKILL
+POLL_S = 0.2
 CLIENT_PORT, PEER_PORT = 7001, 7002  # in the namespace, where every node has its own address
+REPLICATION_N = 3
 
 
 def free_port():
@@ -27,13 +42,28 @@ def free_port():
         return s.getsockname()[1]
 
 
+def settled(view, member_ids):
+    """Whether one node's view of the membership (node id -> (status, up),
+    from `dynkv members --json`) shows the change finished: every member
+    normal and up, every other node it lists left."""
+    return (all(view.get(m) == ("normal", True) for m in member_ids)
+            and all(status == "left" for node, (status, _) in view.items() if node not in member_ids))
+
+
+def describe(view):
+    """A view as text: "node1 normal up, node4 joining down"."""
+    return ", ".join(f"{node} {status} {'up' if up else 'down'}" for node, (status, up) in sorted(view.items()))
+
+
 class Node:
     def __init__(self, root, dynkvd, node_id, host, client_port, peer_port, seed, conflicts):
         self.node_id = node_id
         self.dynkvd = dynkvd
         self.host = host
         self.client_port = client_port
+        self.peer_address = f"{host}:{peer_port}"
         self.dir = os.path.join(root, node_id)
+        self.data_dir = os.path.join(self.dir, "data")
         self.config_path = os.path.join(self.dir, "node.yaml")
         self.log_path = os.path.join(self.dir, "node.log")
         self.proc = None
@@ -41,10 +71,14 @@ class Node:
         os.makedirs(self.dir)
         with open(self.config_path, "w") as f:
             f.write(f"node_id: {node_id}\n"
-                    f"listen: {{ client: {host}:{client_port}, peer: {host}:{peer_port} }}\n"
-                    f"data_dir: {os.path.join(self.dir, 'data')}\n"
+                    f"listen: {{ client: {host}:{client_port}, peer: {self.peer_address} }}\n"
+                    f"data_dir: {self.data_dir}\n"
                     f"seeds: [{seed}]\n"
-                    f"replication: {{ n: 3, r: 2, w: 2, conflicts: {conflicts} }}\n")
+                    f"replication: {{ n: {REPLICATION_N}, r: 2, w: 2, conflicts: {conflicts} }}\n")
+
+    @property
+    def address(self):
+        return f"{self.host}:{self.client_port}"
 
     def client(self, timeout_s):
         return Client(self.host, self.client_port, timeout_s)
@@ -87,6 +121,20 @@ class Node:
             self.kill()
             raise RuntimeError(f"{self.node_id} did not stop within {limit_s}s of SIGTERM; log {self.log_path}")
 
+    def wait_exit(self, limit_s):
+        """The exit status, or None while it still runs after `limit_s`."""
+        try:
+            return self.proc.wait(timeout=max(0.0, limit_s))
+        except subprocess.TimeoutExpired:
+            return None
+
+    def wipe_data(self):
+        """Deletes the data dir, as a replaced disk would have it.
+        REQUIRES: the process is not running."""
+        if self.alive():
+            raise RuntimeError(f"{self.node_id} still runs; its data dir cannot be wiped")
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
     def wait_listening(self, limit_s=START_LIMIT_S):
         deadline = time.monotonic() + limit_s
         while time.monotonic() < deadline:
@@ -121,50 +169,158 @@ class Node:
 
 
 class Cluster:
-    def __init__(self, dynkvd, count, conflicts="siblings", base_dir=None, own_addresses=False):
-        """own_addresses: node i on 127.0.0.(10+i) (only inside the run's namespace)."""
+    def __init__(self, dynkvd, cli, count, conflicts="siblings", base_dir=None, own_addresses=False):
+        """cli: the dynkv CLI, for members, leave and remove.
+        own_addresses: node i on 127.0.0.(10+i) (only inside the run's namespace)."""
         self.root = tempfile.mkdtemp(prefix="dynkv-chaos-", dir=base_dir)
-        if own_addresses:
-            places = [(f"127.0.0.{10 + i}", CLIENT_PORT, PEER_PORT) for i in range(1, count + 1)]
+        self.dynkvd, self.cli_path, self.conflicts = dynkvd, cli, conflicts
+        self.own_addresses = own_addresses
+        self.initial_count = count
+        self.nodes = []  # every node ever made, in id order: members, and those that left or were removed
+        self.seed = None  # node1: every config names it as the only seed
+        self._members = ()  # replaced whole under _lock
+        self._lock = threading.Lock()
+        for _ in range(count):
+            self._admit(self._new_node())
+
+    def _new_node(self):
+        number = len(self.nodes) + 1  # ids are never reused
+        if self.own_addresses:
+            host, client_port, peer_port = f"127.0.0.{10 + number}", CLIENT_PORT, PEER_PORT
         else:
-            places = [("127.0.0.1", free_port(), free_port()) for _ in range(count)]
-        seed = f"{places[0][0]}:{places[0][2]}"
-        self.nodes = [Node(self.root, dynkvd, f"node{i}", host, client_port, peer_port, seed, conflicts)
-                      for i, (host, client_port, peer_port) in enumerate(places, 1)]
+            host, client_port, peer_port = "127.0.0.1", free_port(), free_port()
+        seed = self.seed.peer_address if self.seed else f"{host}:{peer_port}"
+        node = Node(self.root, self.dynkvd, f"node{number}", host, client_port, peer_port, seed, self.conflicts)
+        self.nodes.append(node)
+        self.seed = self.seed or node
+        return node
+
+    def _admit(self, node):
+        with self._lock:
+            self._members = tuple(n for n in self.nodes if n in self._members or n is node)
 
     def start(self):
-        for node in self.nodes:
+        for node in self.members():
             node.start()
-        for node in self.nodes:
+        for node in self.members():
             node.wait_listening()
         self.wait_converged()
+
+    # ---- the member set ----
+
+    def members(self):
+        """The members now, in id order (a snapshot)."""
+        with self._lock:
+            return self._members
+
+    def is_member(self, node):
+        return node in self.members()
+
+    def live_members(self):
+        """Members whose process runs (a paused one included)."""
+        return [n for n in self.members() if n.alive()]
+
+    def pick(self, rng):
+        """A random live member, for a client; any member when none runs."""
+        choices = self.live_members() or self.members()
+        return choices[rng.randrange(len(choices))]
+
+    def drop(self, node):
+        """`node` is a member no more: it leaves, or is dead and being removed."""
+        with self._lock:
+            self._members = tuple(n for n in self._members if n is not node)
+
+    def readmit(self, node):
+        """Undoes drop() when the node refused to leave."""
+        self._admit(node)
+
+    def join(self):
+        """Starts a new node (the next id, its own address, the same seed) and
+        makes it a member once it listens; returns it."""
+        node = self._new_node()
+        node.start()
+        node.wait_listening()
+        self._admit(node)
+        return node
+
+    # ---- the CLI ----
+
+    def cli(self, node, *args, limit_s=CLI_LIMIT_S):
+        """Runs `dynkv --node NODE ARGS`; returns (exit status, output). A CLI
+        still running after `limit_s` gets SIGINT (which stops a leave's
+        waiting, not the leave), then SIGKILL; its status is then None."""
+        command = [self.cli_path, "--node", node.address, "--timeout", "2000", *args]
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            output, _ = proc.communicate(timeout=max(0.1, limit_s))
+            return proc.returncode, output.strip()
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGINT)
+            try:
+                output, _ = proc.communicate(timeout=CLI_STOP_LIMIT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                output, _ = proc.communicate()
+            return None, (output or "").strip()
+
+    def view(self, node):
+        """What `dynkv members --json` on `node` says: node id -> (status, up);
+        None when the node does not answer."""
+        status, output = self.cli(node, "members", "--json")
+        if status != 0:
+            return None
+        try:
+            return {m["node_id"]: (m["status"], bool(m["up"])) for m in json.loads(output)["members"]}
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def unsettled(self):
+        """None when every live member sees the membership settled (every
+        member normal and up, every other node left); else, for the first that
+        does not, its id and view as text."""
+        member_ids = {n.node_id for n in self.members()}
+        for node in self.live_members():
+            view = self.view(node)
+            if view is None or not settled(view, member_ids):
+                return f"{node.node_id} sees " + ("nothing (no answer)" if view is None else describe(view))
+        return None
+
+    def wait_settled(self, deadline):
+        """Polls until one pass over the live members finds every view settled;
+        returns None, or at `deadline` (time.monotonic()) what was not."""
+        while True:
+            problem = self.unsettled()
+            if problem is None:
+                return None
+            if time.monotonic() >= deadline:
+                return problem
+            time.sleep(POLL_S)
+
+    def wait_converged(self, limit_s=CONVERGE_LIMIT_S):
+        """Every node sees every node normal and up; RuntimeError otherwise."""
+        problem = self.wait_settled(time.monotonic() + limit_s)
+        if problem is not None:
+            raise RuntimeError(f"the membership did not settle within {limit_s}s: {problem}")
+
+    def wait_seen_down(self, node, deadline):
+        """True once every other live member lists `node` as down (bounded by `deadline`)."""
+        while True:
+            views = [self.view(n) for n in self.live_members() if n is not node]
+            if all(v is not None and not v.get(node.node_id, ("", False))[1] for v in views):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(POLL_S)
+
+    # ---- the rest ----
 
     def crashes(self):
         """(node, exit status) of every node that ended on its own."""
         return [(node, node.crashed()) for node in self.nodes if node.crashed() is not None]
 
-    def sees_all_up(self, node):
-        try:
-            client = node.client(2.0)
-            members = client.members().members
-            client.close()
-        except ClientError:
-            return False
-        normal = [m for m in members if m.status == "normal" and m.up]
-        return len(normal) == len(self.nodes)
-
-    def wait_converged(self, limit_s=CONVERGE_LIMIT_S):
-        """Every node sees every node normal and up."""
-        deadline = time.monotonic() + limit_s
-        for node in self.nodes:
-            while not self.sees_all_up(node):
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{node.node_id} does not see all {len(self.nodes)} nodes up within {limit_s}s")
-                time.sleep(0.1)
-
     def hints_pending(self):
         total = 0
-        for node in self.nodes:
+        for node in self.members():
             client = node.client(2.0)
             try:
                 total += int(client.stats().values.get("handoff.hints_pending", 0))

@@ -50,7 +50,9 @@ def encode_set(elements):
 
 
 class Worker(threading.Thread):
-    """One client: a connection to one node (moves on after a connection error)."""
+    """One client: a connection to one member (moves to another live member
+    after a connection error or a client timeout, or when its node is no
+    member any more)."""
 
     def __init__(self, index, workload, keys, cluster, history, stop, seed):
         super().__init__(name=f"client{index}", daemon=True)
@@ -59,15 +61,24 @@ class Worker(threading.Thread):
         self.rng = random.Random(seed * 1000 + index)
         self.counter = 0
         self.contexts = {}
-        self.node = cluster.nodes[index % len(cluster.nodes)]
+        members = cluster.members()
+        self.node = members[index % len(members)]
         self.client = self.node.client(CLIENT_TIMEOUT_S)
 
     def run(self):
         try:
             while not self.stop.is_set():
+                if not self.cluster.is_member(self.node):  # it left or is being removed
+                    self.move()
                 self.set_step() if self.workload == "set" else self.register_step()
         finally:
             self.client.close()
+
+    def move(self):
+        """To a random live member."""
+        self.client.close()
+        self.node = self.cluster.pick(self.rng)
+        self.client = self.node.client(CLIENT_TIMEOUT_S)
 
     def record(self, op, key, start, result, **fields):
         self.history.record(type="op", client=self.index, op=op, key=key, node=self.node.node_id,
@@ -78,8 +89,7 @@ class Worker(threading.Thread):
 
     def failed(self, error):
         if error.code in ("CONNECTION", "CLIENT_TIMEOUT"):
-            self.node = self.cluster.nodes[self.rng.randrange(len(self.cluster.nodes))]
-            self.client = self.node.client(CLIENT_TIMEOUT_S)
+            self.move()
             self.stop.wait(0.05)  # not a spin against a dead node
 
     def set_step(self):
@@ -131,10 +141,11 @@ class Worker(threading.Thread):
 
 
 def final_reads(workload, keys, cluster, history, attempts=10):
-    """A read with R=all of every key, retried a bounded number of times."""
+    """A read with R=all of every key from the members, retried a bounded number of times."""
+    nodes = cluster.live_members()
     for key in keys:
         for attempt in range(attempts):
-            node = cluster.nodes[attempt % len(cluster.nodes)]
+            node = nodes[attempt % len(nodes)]
             client = node.client(CLIENT_TIMEOUT_S * 2)
             start = now_ms()
             try:
