@@ -182,6 +182,94 @@ bool ReadHintAt(const leveldb::Iterator& it, Hint* hint, ZstdCodec* zstd) {
   return true;
 }
 
+// Decodes the data record of `user_key`; false (after logging, naming the
+// `scan` that skips it) when it is corrupt.
+bool DecodeDataRecord(std::string_view scan, std::string_view user_key, const leveldb::Slice& record,
+                      Object* object, ZstdCodec* zstd) {
+  if (Status decoded = DecodeRecord(AsView(record), object, zstd); !decoded.ok()) {
+    DYNKV_LOG(kWarn) << scan << " skips the corrupt record of key " << PrintableKey(user_key) << ": "
+                     << decoded.message();
+    return false;
+  }
+  return true;
+}
+
+// Decodes the data record at `it` for a range scan; false (after logging)
+// when its key is malformed or its record corrupt.
+bool ReadDataAt(const leveldb::Iterator& it, ObjectWrite* write, ZstdCodec* zstd) {
+  uint64_t position = 0;
+  std::string_view user_key;
+  if (!ParseDataKey(AsView(it.key()), &position, &user_key)) {
+    DYNKV_LOG(kWarn) << "range scan skips a malformed data key " << PrintableKey(AsView(it.key()));
+    return false;
+  }
+  if (!DecodeDataRecord("range scan", user_key, it.value(), &write->object, zstd)) return false;
+  write->key.assign(user_key);
+  return true;
+}
+
+// The first LevelDB key of the data kind, and the first key after it.
+std::string DataKindBegin() { return std::string(1, kDataKeyKind); }
+std::string DataKindEnd() { return PrefixSuccessor(DataKindBegin()); }
+
+// The smallest LevelDB key of a data record at a ring position after
+// `position` (keys.h: 'd' + 8-byte big-endian position + user key).
+std::string DataKeysAfter(uint64_t position) {
+  if (position == std::numeric_limits<uint64_t>::max()) return DataKindEnd();
+  std::string key = DataKindBegin();
+  PutFixed64BE(&key, position + 1);
+  return key;
+}
+
+// A half-open interval [begin, end) of LevelDB keys.
+struct KeySpan {
+  std::string begin;
+  std::string end;
+  bool Holds(std::string_view key) const { return key >= begin && key < end; }
+};
+
+// Positions `it` at the first key at or after `begin` that comes after
+// `cursor` (the last key an earlier batch read; empty: none).
+void SeekAfter(leveldb::Iterator& it, std::string_view begin, std::string_view cursor) {
+  it.Seek(AsSlice(std::max(begin, cursor)));
+  if (!cursor.empty() && it.Valid() && AsView(it.key()) == cursor) it.Next();
+}
+
+size_t BatchBytes(const Hint& hint) { return hint.ApproximateBytes(); }
+size_t BatchBytes(const ObjectWrite& write) { return write.key.size() + write.object.ApproximateBytes(); }
+
+// One batch of a bounded scan (ScanHints, ScanRange): up to max_count
+// items, stopping once they hold max_bytes; the first goes even when bigger,
+// so every batch makes progress.
+template <typename T>
+struct ScanBatch {
+  ScanBatch(size_t max_bytes, size_t max_count) : max_bytes(max_bytes), max_count(max_count) {}
+
+  const size_t max_bytes;
+  const size_t max_count;
+  std::vector<T> items;
+  size_t bytes = 0;
+  std::string last_key;  // the last key read, returned or skipped as corrupt
+
+  bool full() const { return items.size() == max_count || (!items.empty() && bytes >= max_bytes); }
+};
+
+// Reads records from `it` on while their keys are below `end`, decoding
+// each with read(it, &item) (false: skip it), until the batch is full.
+// True when it stopped at a record below `end`: the scan has more.
+template <typename T, typename Read>
+bool ReadBatch(leveldb::Iterator& it, std::string_view end, Read read, ScanBatch<T>* batch) {
+  for (; it.Valid() && AsView(it.key()) < end; it.Next()) {
+    if (batch->full()) return true;
+    batch->last_key.assign(AsView(it.key()));
+    T item;
+    if (!read(it, &item)) continue;
+    batch->bytes += BatchBytes(item);
+    batch->items.push_back(std::move(item));
+  }
+  return false;
+}
+
 // Brings the record cache up to date with a written batch.
 class CacheUpdater final : public leveldb::WriteBatch::Handler {
  public:
@@ -224,6 +312,8 @@ class LevelDbEngine final : public Engine {
   Result<std::vector<Hint>> ScanHints(std::string_view target, std::string* cursor, size_t max_bytes,
                                       size_t max_count) override;
   Result<std::vector<std::string>> ListHintTargets() override;
+  Result<std::vector<ObjectWrite>> ScanRange(uint64_t start, uint64_t end, std::string* cursor,
+                                             size_t max_bytes, size_t max_count) override;
   Result<uint64_t> CountHints() override;
 
   // Stamps a new (empty) database with the dynkv format; refuses a database
@@ -366,8 +456,8 @@ void LevelDbEngine::NoteWritten(const Object& object) {
 Status LevelDbEngine::Reap(std::string* cursor, size_t max_records, int64_t now_ms, int64_t grace_ms) {
   if (max_records == 0) return Status::Ok();
   const int64_t cutoff_ms = now_ms - grace_ms;
-  uint64_t pass = 0;  // 0: a cursor this engine did not make
-  std::string start_key(1, kDataKeyKind);
+  uint64_t pass = 0;      // 0: a cursor this engine did not make
+  std::string after_key;  // the last data key the previous call scanned
   if (cursor->empty()) {
     if (cutoff_ms < reap_.reapable_from) return Status::Ok();  // nothing can expire yet
     reap_.pass += 1;
@@ -376,13 +466,12 @@ Status LevelDbEngine::Reap(std::string* cursor, size_t max_records, int64_t now_
     pass = reap_.pass;
   } else if (cursor->size() > kPassBytes) {
     pass = DecodeFixed64BE(cursor->data());
-    start_key = cursor->substr(kPassBytes);
+    after_key = cursor->substr(kPassBytes);
   }
   leveldb::ReadOptions scan;
   scan.fill_cache = false;  // a background pass must not evict the hot blocks
   std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(scan));
-  it->Seek(start_key);
-  if (!cursor->empty() && it->Valid() && AsView(it->key()) == start_key) it->Next();
+  SeekAfter(*it, DataKindBegin(), after_key);
 
   leveldb::WriteBatch batch;
   std::vector<std::string> changed;  // user keys whose records change
@@ -401,11 +490,7 @@ Status LevelDbEngine::Reap(std::string* cursor, size_t max_records, int64_t now_
     }
     last_scanned.assign(AsView(it->key()));
     Object object;
-    if (Status decoded = DecodeRecord(AsView(it->value()), &object, &zstd_); !decoded.ok()) {
-      DYNKV_LOG(kWarn) << "reap skips the corrupt record of key " << PrintableKey(user_key) << ": "
-                       << decoded.message();
-      continue;
-    }
+    if (!DecodeDataRecord("reap", user_key, it->value(), &object, &zstd_)) continue;
     const size_t removed = DropReapable(&object, cutoff_ms);
     // Folded into the latest pass even from an older one: a lower bound
     // only gets more cautious.
@@ -501,28 +586,56 @@ Status LevelDbEngine::WriteHints(std::span<const Hint> hints) {
 
 Result<std::vector<Hint>> LevelDbEngine::ScanHints(std::string_view target, std::string* cursor,
                                                    size_t max_bytes, size_t max_count) {
-  std::vector<Hint> hints;
-  if (max_count == 0) return hints;
+  ScanBatch<Hint> batch(max_bytes, max_count);
+  if (max_count == 0) return std::move(batch.items);
   const std::string prefix = HintTargetPrefix(target);
   leveldb::ReadOptions scan;
   scan.fill_cache = false;  // hints are read once; keep the blocks of hot data
   std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(scan));
-  it->Seek(cursor->empty() ? prefix : *cursor);
-  if (!cursor->empty() && it->Valid() && AsView(it->key()) == *cursor) it->Next();
-  size_t bytes = 0;
-  std::string last;
-  for (; it->Valid() && AsView(it->key()).starts_with(prefix); it->Next()) {
-    if (hints.size() == max_count || (!hints.empty() && bytes >= max_bytes)) break;
-    last.assign(AsView(it->key()));
-    Hint hint;
-    if (!ReadHintAt(*it, &hint, &zstd_)) continue;
-    bytes += hint.ApproximateBytes();
-    hints.push_back(std::move(hint));
-  }
+  SeekAfter(*it, prefix, *cursor);
+  auto read = [this](const leveldb::Iterator& at, Hint* hint) { return ReadHintAt(at, hint, &zstd_); };
+  const bool more = ReadBatch(*it, PrefixSuccessor(prefix), read, &batch);
   if (!it->status().ok()) return Status::StorageError("hint scan failed: " + it->status().ToString());
-  const bool more = it->Valid() && AsView(it->key()).starts_with(prefix);
-  *cursor = more ? std::move(last) : std::string();
-  return hints;
+  *cursor = more ? std::move(batch.last_key) : std::string();
+  return std::move(batch.items);
+}
+
+// The cursor is the last data key read. The spans of a wrapping range are
+// disjoint, so the cursor alone tells which one to go on in.
+Result<std::vector<ObjectWrite>> LevelDbEngine::ScanRange(uint64_t start, uint64_t end, std::string* cursor,
+                                                          size_t max_bytes, size_t max_count) {
+  ScanBatch<ObjectWrite> batch(max_bytes, max_count);
+  if (max_count == 0) return std::move(batch.items);
+  // (start, end] in ring order: one span, or (start, 2^64-1] then [0, end]
+  // when it wraps or is the whole ring.
+  std::vector<KeySpan> spans;
+  if (start < end) {
+    spans.push_back({DataKeysAfter(start), DataKeysAfter(end)});
+  } else {
+    spans.push_back({DataKeysAfter(start), DataKindEnd()});
+    spans.push_back({DataKindBegin(), DataKeysAfter(end)});
+  }
+  size_t first = 0;
+  if (!cursor->empty()) {
+    while (first < spans.size() && !spans[first].Holds(*cursor)) ++first;
+    if (first == spans.size()) {
+      return Status::InvalidArgument("range scan cursor " + PrintableKey(*cursor) + " is not in the range");
+    }
+  }
+  leveldb::ReadOptions scan;
+  scan.fill_cache = false;  // a range is streamed once; keep the blocks of hot data
+  std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(scan));
+  auto read = [this](const leveldb::Iterator& at, ObjectWrite* write) {
+    return ReadDataAt(at, write, &zstd_);
+  };
+  bool more = false;
+  for (size_t i = first; i < spans.size() && !more; ++i) {
+    SeekAfter(*it, spans[i].begin, i == first ? std::string_view(*cursor) : std::string_view());
+    more = ReadBatch(*it, spans[i].end, read, &batch);
+    if (!it->status().ok()) return Status::StorageError("range scan failed: " + it->status().ToString());
+  }
+  *cursor = more ? std::move(batch.last_key) : std::string();
+  return std::move(batch.items);
 }
 
 Result<std::vector<std::string>> LevelDbEngine::ListHintTargets() {
