@@ -68,7 +68,6 @@ struct SimClusterOptions {
   int64_t max_storage_delay_ms = 2;
   uint64_t cache_bytes = 1 << 20;
   node::HandoffConfig handoff;  // the nodes' handoff section (hint and stream rates)
-  node::HandoffConfig handoff;  // the nodes' handoff section (hint and stream rates)
   LinkOptions link;
   bool gossip_only = false;
   // gossip_only: every node starts NORMAL with tokens of its own, as a
