@@ -102,6 +102,7 @@ void ClientService::Handle(const pb::Request& request, Reply reply) {
     case pb::Request::kMembers:
     case pb::Request::kRing:
     case pb::Request::kRemoveNode:
+    case pb::Request::kTransfers:
       return reply(HandleAdmin(request));
     case pb::Request::kLeave: {
       // Reply first: a node with no peers to tell stops at once.
@@ -294,6 +295,10 @@ pb::Response ClientService::HandleAdmin(const pb::Request& request) {
     case pb::Request::kLeave:
       Count("requests.leave");
       response.mutable_leave();
+      break;
+    case pb::Request::kTransfers:
+      Count("requests.transfers");
+      admin_->FillTransfers(response.mutable_transfers());
       break;
     default: {
       Count("requests.remove_node");

@@ -140,6 +140,12 @@ Status Client::RemoveNode(std::string_view node_id) {
       .status();
 }
 
+Result<TransfersResponse> Client::Transfers() {
+  Request request;
+  request.mutable_transfers();
+  return impl_->CallFor(std::move(request), Response::kTransfers, "Transfers", &Response::mutable_transfers);
+}
+
 std::vector<Result<Response>> Client::Pipeline(std::vector<Request> requests) {
   std::vector<std::optional<Result<Response>>> answers(requests.size());
   size_t remaining = requests.size();

@@ -126,11 +126,13 @@ class Client {
   Result<StatsResponse> Stats();
   // Cluster administration: every node known to the node asked, with its
   // own up/down judgement; each node's share of the ring; make the node
-  // leave the cluster and stop; remove a dead node from the cluster.
+  // leave the cluster and stop; remove a dead node from the cluster; the
+  // ranges the node receives or sends under the ring change in progress.
   Result<MembersResponse> Members();
   Result<RingResponse> Ring();
   Status Leave();
   Status RemoveNode(std::string_view node_id);
+  Result<TransfersResponse> Transfers();
 
   // Sends every request before waiting for any answer; the results come back
   // in request order.

@@ -1,9 +1,19 @@
-"""The dynkv CLI against a real dynkvd: the contract of issue 2."""
+"""The dynkv CLI against a real dynkvd: the contract of issue 2; and the
+cluster commands transfers and leave."""
 import json
+import signal
+import socket
+import struct
+import subprocess
+import threading
 import time
 import unittest
 
-from harness import NodeTestCase
+import client_pb2
+from harness import DYNKV, NodeTestCase
+
+CONVERGE_LIMIT_S = 15.0
+SETTLE_LIMIT_S = 60.0  # three nodes started together have joined and streamed
 
 
 class CliTest(NodeTestCase):
@@ -92,6 +102,10 @@ class CliTest(NodeTestCase):
         self.assertIn(b"INVALID_ARGUMENT", result.stderr)
         self.assertIn(b"N=1", result.stderr)
 
+    def test_transfers_on_a_single_still_node(self):
+        self.wait_until(lambda: still_and_normal(self, self.node), CONVERGE_LIMIT_S, "node1 normal")
+        self.assertEqual(self.cli(self.node, "transfers").stdout, b"node1 normal: the ring is still: no transfers\n")
+
     def test_ping_and_stats(self):
         self.assertIn(b"node1", self.cli(self.node, "ping").stdout)
         self.cli(self.node, "put", "a", "1")
@@ -109,7 +123,8 @@ class CliTest(NodeTestCase):
 
     def test_help_lists_every_command(self):
         out = self.cli(self.node, "--help").stdout
-        for command in (b"put KEY VALUE", b"get KEY", b"del KEY", b"ping", b"stats"):
+        for command in (b"put KEY VALUE", b"get KEY", b"del KEY", b"ping", b"stats", b"members [--json]",
+                        b"ring [--json]", b"transfers [--json]", b"leave", b"remove NODE_ID"):
             self.assertIn(command, out)
 
     def test_an_unreachable_node_is_a_clear_error(self):
@@ -118,6 +133,143 @@ class CliTest(NodeTestCase):
         self.assertEqual(result.returncode, 1)
         self.assertIn(b"UNAVAILABLE", result.stderr)
         self.assertIn(self.node.address.encode(), result.stderr)
+
+
+def still_and_normal(test, node):
+    doc = json.loads(test.cli(node, "transfers", "--json").stdout)
+    return doc["status"] == "normal" and doc["change"] == "" and doc["transfers"] == []
+
+
+class ClusterCliTest(NodeTestCase):
+    """transfers, members and leave on a three-node cluster."""
+
+    def setUp(self):
+        super().setUp()
+        self.cluster = self.start_cluster(3)
+        # Nodes that start together join in turn: every node is still at once
+        # only after the last join.
+        self.wait_until(lambda: all(still_and_normal(self, node) for node in self.cluster), SETTLE_LIMIT_S,
+                        "every node normal on a still ring")
+
+    def test_transfers_on_a_still_cluster(self):
+        for node in self.cluster:
+            self.assertEqual(self.cli(node, "transfers").stdout,
+                             f"{node.node_id} normal: the ring is still: no transfers\n".encode())
+            doc = json.loads(self.cli(node, "transfers", "--json").stdout)
+            self.assertEqual(doc["node_id"], node.node_id)
+            self.assertEqual(doc["status"], "normal")
+            self.assertEqual(doc["change"], "")
+            self.assertEqual(doc["transfers"], [])
+            self.assertEqual((doc["ranges_done"], doc["ranges_total"], doc["keys"], doc["bytes"]), (0, 0, 0, 0))
+            self.assertRegex(doc["ring_version"], "^[0-9a-f]{16}$")
+
+    def test_transfers_takes_only_json(self):
+        result = self.cli(self.cluster[0], "transfers", "extra", check=False)
+        self.assertEqual(result.returncode, 2)
+        result = self.cli(self.cluster[0], "transfers", "--w", "1", check=False)
+        self.assertEqual(result.returncode, 2)
+
+    def test_members_says_who_is_replacing(self):
+        members = self.members(self.cluster[0])
+        self.assertEqual({m["replacing"] for m in members.values()}, {False})
+        self.assertNotIn(b"(replacing)", self.cli(self.cluster[0], "members").stdout)
+
+    def test_leave_waits_until_the_node_has_left_and_exits_0(self):
+        leaver = self.cluster[2]
+        result = self.cli(leaver, "leave", timeout=120)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        out = result.stdout.decode()
+        self.assertTrue(out.startswith(f"node3 ({leaver.address}) is leaving the cluster"), out)
+        self.assertTrue(out.endswith("node3 left the cluster\n"), out)
+        # The CLI returns once the node stopped answering: it has exited, or is about to.
+        self.assertEqual(leaver.proc.wait(timeout=15), 0, leaver.log())
+        for observer in self.cluster[:2]:
+            self.wait_until(lambda: self.members(observer)["node3"]["status"] == "left", CONVERGE_LIMIT_S,
+                            f"{observer.node_id} sees node3 left")
+
+
+class ScriptedNode:
+    """A client port that answers Ping and Leave, then Transfers with a node
+    that stays "leaving": a leave that takes long, for the Ctrl-C test."""
+
+    def __init__(self):
+        self.server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(4)
+        self.address = "127.0.0.1:%d" % self.server.getsockname()[1]
+        self.requests = []
+        self.lock = threading.Lock()
+        self.transfers_seen = threading.Event()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.close()
+
+    def serve(self):
+        try:
+            conn, _ = self.server.accept()
+        except OSError:
+            return
+        with conn:
+            buf = b""
+            while True:
+                while len(buf) < 4 or len(buf) < 4 + struct.unpack(">I", buf[:4])[0]:
+                    chunk = conn.recv(1 << 16)
+                    if not chunk:
+                        return
+                    buf += chunk
+                size = struct.unpack(">I", buf[:4])[0]
+                request = client_pb2.Request()
+                request.ParseFromString(buf[4:4 + size])
+                buf = buf[4 + size:]
+                op = request.WhichOneof("op")
+                with self.lock:
+                    self.requests.append(op)
+                response = client_pb2.Response(id=request.id)
+                if op == "ping":
+                    response.ping.node_id = "slow"
+                elif op == "leave":
+                    response.leave.SetInParent()
+                elif op == "transfers":
+                    t = response.transfers
+                    t.node_id, t.status, t.change = "slow", "leaving", "leave slow"
+                    t.ranges_total, t.ranges_done, t.keys, t.bytes = 4, 1, 10, 2048
+                    self.transfers_seen.set()
+                else:
+                    response.error.code = client_pb2.INVALID_ARGUMENT
+                body = response.SerializeToString()
+                conn.sendall(struct.pack(">I", len(body)) + body)
+
+    def seen(self):
+        with self.lock:
+            return list(self.requests)
+
+
+class LeaveInterruptTest(unittest.TestCase):
+    def test_ctrl_c_stops_the_waiting_not_the_leave(self):
+        node = ScriptedNode()
+        self.addCleanup(node.close)
+        cli = subprocess.Popen([DYNKV, "--node", node.address, "leave"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+        try:
+            self.assertTrue(node.transfers_seen.wait(timeout=10), "the CLI never asked for transfers")
+            time.sleep(1.5)  # a poll or two more
+            cli.send_signal(signal.SIGINT)
+            out, err = cli.communicate(timeout=10)
+        finally:
+            if cli.poll() is None:
+                cli.kill()
+                cli.wait()
+        self.assertEqual(cli.returncode, 130, err)
+        seen = node.seen()
+        self.assertEqual(seen[:2], ["ping", "leave"])
+        self.assertGreaterEqual(len(seen), 3)
+        self.assertEqual(set(seen[2:]), {"transfers"}, "after the leave, only transfers may be sent")
+        self.assertEqual(out.decode().count("slow leaving: 1/4 ranges done, 10 keys, 2.0 KiB moved\n"), 1, out)
+        self.assertIn(b"slow goes on leaving the cluster", err)
+        self.assertIn(f"dynkv --node {node.address} transfers".encode(), err)
+        self.assertNotIn(b"left the cluster", out)
 
 
 class LastWriteWinsCliTest(NodeTestCase):

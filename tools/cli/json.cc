@@ -32,6 +32,8 @@ std::string JsonNumber(double value, const char* format) {
   return text;
 }
 
+std::string JsonUint(uint64_t value) { return std::to_string(value); }
+
 std::string JsonString(std::string_view bytes) {
   std::string out = "\"";
   while (!bytes.empty()) {

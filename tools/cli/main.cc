@@ -21,9 +21,10 @@ namespace {
 
 constexpr int kExitError = 1;
 constexpr int kExitUsage = 2;
+constexpr int kExitInterrupted = 130;         // 128 + SIGINT, as shells report it
 constexpr uint32_t kResponseMarginMs = 1000;  // wait this long past the node's own deadline
 
-constexpr const char* kUsage = R"(usage: dynkv [--node HOST:PORT] [--timeout MS] COMMAND ...
+constexpr const char* kUsage = R"usage(usage: dynkv [--node HOST:PORT] [--timeout MS] COMMAND ...
 
 commands:
   put KEY VALUE [--w W] [--ttl SECONDS] [--context CTX] [--json]
@@ -41,11 +42,21 @@ commands:
         print the node's counters
   members [--json]
         every node the node knows: status, up/down as that node judges
-        it, generation, addresses, phi and tokens
+        it, generation, addresses, phi and tokens. A node back on an empty
+        data dir under a known id shows as "joining (replacing)" while it
+        streams its old ranges back in
   ring [--json]
         each node's tokens, share of the ring and share of the replicas
+  transfers [--json]
+        the ring change in progress as the node sees it, and the ranges it
+        receives (in) or sends (out) under it: range, direction, from ->
+        to, state, keys and bytes moved so far ("the ring is still: no
+        transfers" when nothing moves)
   leave
-        make the node announce that it leaves the cluster, then stop
+        make the node announce that it leaves the cluster, then follow it
+        (its transfers, once a second) until it has left or stopped;
+        gives up after an hour, the leave going on. Ctrl-C stops the
+        waiting, not the leave (exit status 130)
   remove NODE_ID
         remove a dead node from the cluster (ask any live node)
 
@@ -59,8 +70,8 @@ options:
   --help, --version
 
 Errors go to stderr; exit status 0 on success, 1 when the request fails,
-2 for bad usage.
-)";
+2 for bad usage, 130 when leave is interrupted.
+)usage";
 
 struct Invocation {
   std::string node = "127.0.0.1:7101";
@@ -76,10 +87,12 @@ const std::map<std::string, std::set<std::string>> kCommandFlags = {
     {"put", {"w", "ttl", "context", "json"}}, {"get", {"r", "json"}}, {"del", {"w", "context"}},
     {"ping", {}},                              {"stats", {"json"}},
     {"members", {"json"}},                     {"ring", {"json"}},
-    {"leave", {}},                             {"remove", {}}};
-const std::map<std::string, size_t> kCommandArity = {{"put", 2},     {"get", 1},  {"del", 1},
-                                                     {"ping", 0},    {"stats", 0}, {"members", 0},
-                                                     {"ring", 0},    {"leave", 0}, {"remove", 1}};
+    {"transfers", {"json"}},                   {"leave", {}},
+    {"remove", {}}};
+const std::map<std::string, size_t> kCommandArity = {{"put", 2},       {"get", 1},   {"del", 1},
+                                                     {"ping", 0},      {"stats", 0}, {"members", 0},
+                                                     {"ring", 0},      {"leave", 0}, {"remove", 1},
+                                                     {"transfers", 0}};
 
 [[noreturn]] void UsageError(const std::string& message) {
   std::fprintf(stderr, "dynkv: %s\n(run 'dynkv --help' for usage)\n", message.c_str());
@@ -265,6 +278,30 @@ int RunStats(client::Client& c, const Invocation& inv) {
   return 0;
 }
 
+// Set by SIGINT while leave waits: the one state a signal handler may touch.
+volatile std::sig_atomic_t interrupted = 0;
+
+void OnInterrupt(int) { interrupted = 1; }
+
+int RunLeave(client::Client& c, const client::Options& options, const Invocation& inv) {
+  auto node_id = AskToLeave(c, inv.node);
+  if (!node_id.ok()) Fail(node_id.status());
+  // From here on Ctrl-C ends the waiting only. No SA_RESTART: the sleep
+  // between polls ends at once.
+  struct sigaction action = {};
+  action.sa_handler = OnInterrupt;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  LeaveWait wait;
+  wait.node_id = *node_id;
+  wait.address = inv.node;
+  wait.connect = options;
+  wait.interrupted = &interrupted;
+  auto outcome = WaitUntilLeft(c, wait);
+  if (!outcome.ok()) Fail(outcome.status());
+  return *outcome == LeaveOutcome::kInterrupted ? kExitInterrupted : 0;
+}
+
 int Run(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   const Invocation inv = Parse(argc, argv);
@@ -281,11 +318,12 @@ int Run(int argc, char** argv) {
   if (inv.command == "del") return RunDel(c, inv);
   if (inv.command == "ping") return RunPing(c);
   if (inv.command == "stats") return RunStats(c, inv);
+  if (inv.command == "leave") return RunLeave(c, options, inv);
   const bool json = inv.flags.count("json") > 0;
   Status status;
   if (inv.command == "members") status = PrintMembers(c, json);
   if (inv.command == "ring") status = PrintRing(c, json);
-  if (inv.command == "leave") status = LeaveCluster(c, inv.node);
+  if (inv.command == "transfers") status = PrintTransfers(c, json);
   if (inv.command == "remove") status = RemoveNode(c, inv.args[0]);
   if (!status.ok()) Fail(status);
   return 0;

@@ -51,6 +51,42 @@ TEST_CASE("Put, Get, Delete, Ping and Stats map their responses") {
   CHECK(stats->values().at("requests") == 6);
 }
 
+TEST_CASE("Transfers returns the node's TransfersResponse whole") {
+  TransfersResponse leaving;
+  leaving.set_node_id("n2");
+  leaving.set_status("leaving");
+  leaving.set_ring_version(0x8000000000000001ull);
+  leaving.set_change("leave n2");
+  Transfer* transfer = leaving.add_transfers();
+  transfer->set_range_start(0xffffffffffffff00ull);
+  transfer->set_range_end(0x10);
+  transfer->set_from_node("n2");
+  transfer->set_to_node("n3");
+  transfer->set_direction("out");
+  transfer->set_state("done");
+  transfer->set_keys(3);
+  transfer->set_bytes(300);
+  leaving.set_ranges_total(1);
+  leaving.set_ranges_done(1);
+  leaving.set_keys(3);
+  leaving.set_bytes(300);
+  FakeNodeThread node({.transfers = {leaving}});
+  std::unique_ptr<Client> client = ConnectTo(node.address());
+
+  Result<TransfersResponse> transfers = client->Transfers();
+  REQUIRE(transfers.ok());
+  CHECK(transfers->SerializeAsString() == leaving.SerializeAsString());
+}
+
+TEST_CASE("Transfers from a node that does not know it is the node's error") {
+  FakeNodeThread node;
+  std::unique_ptr<Client> client = ConnectTo(node.address());
+  Result<TransfersResponse> transfers = client->Transfers();
+  REQUIRE_FALSE(transfers.ok());
+  CHECK(transfers.status().code() == Code::kInvalidArgument);
+  CHECK(transfers.status().message() == "unknown operation");
+}
+
 TEST_CASE("1,000 pipelined requests on one connection are all answered, each with its own") {
   // The node answers only once all 1,000 are in, newest first.
   FakeNodeThread node({.answer_batch = 1000});

@@ -29,6 +29,11 @@ void FakeNode::OnFrame(net::Connection& connection, std::string_view payload) {
   if (on_request) on_request(request);
   if (options_.silent) return;
   if (requests_seen_ == options_.close_after) return connection.Close();
+  if (requests_seen_ == options_.stop_after) {
+    listener_->Close();
+    for (const auto& c : connections_) c->Close();
+    return;
+  }
   if (requests_seen_ == options_.connection_error_after) {
     Response error;
     error.mutable_error()->set_code(TOO_LARGE);
@@ -83,6 +88,18 @@ Response FakeNode::Answer(const Request& request) {
       break;
     case Request::kStats:
       (*response.mutable_stats()->mutable_values())["requests"] = static_cast<double>(requests_seen_);
+      break;
+    case Request::kLeave:
+      response.mutable_leave();
+      break;
+    case Request::kTransfers:
+      if (options_.transfers.empty()) {
+        response.mutable_error()->set_code(INVALID_ARGUMENT);
+        response.mutable_error()->set_message("unknown operation");
+        break;
+      }
+      *response.mutable_transfers() =
+          options_.transfers[std::min(transfers_seen_++, options_.transfers.size() - 1)];
       break;
     default:
       response.mutable_error()->set_code(INVALID_ARGUMENT);

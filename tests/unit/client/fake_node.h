@@ -1,9 +1,11 @@
-// A stand-in for dynkvd's client port, for the client tests: it serves
-// Put/Get/Delete/Ping/Stats from a map and misbehaves on request.
+// A stand-in for dynkvd's client port, for the client and CLI tests: it
+// serves Put/Get/Delete/Ping/Stats from a map, Leave, and Transfers from a
+// script, and misbehaves on request.
 #pragma once
 
 #include <uv.h>
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -22,6 +24,12 @@ struct FakeNodeOptions {
   bool silent = false;                // never answers
   size_t close_after = 0;             // closes the connection on this request (0: never)
   size_t connection_error_after = 0;  // on this request, an id-0 TOO_LARGE Error, then closes
+  // On this request the node stops, as a dynkvd that exits: it stops
+  // listening and closes every connection, unanswered (0: never).
+  size_t stop_after = 0;
+  // The answers to Transfers, in turn; the last one repeats. Empty: Transfers
+  // is INVALID_ARGUMENT, as from a node that does not know it.
+  std::vector<TransfersResponse> transfers = {};
 };
 
 // Listens on 127.0.0.1, port 0, on the given loop. A Get of "error:N"
@@ -50,7 +58,8 @@ class FakeNode : public net::ConnectionHandler {
   std::vector<std::unique_ptr<net::Connection>> connections_;
   std::vector<Response> held_;
   std::map<std::string, std::string> store_;
-  size_t requests_seen_ = 0;
+  std::atomic<size_t> requests_seen_ = 0;  // read from other threads
+  size_t transfers_seen_ = 0;
 };
 
 // A FakeNode on its own thread and loop, for the blocking Client.
@@ -61,6 +70,8 @@ class FakeNodeThread {
   ~FakeNodeThread();
 
   net::HostPort address() const { return address_; }
+  // Requests received so far; safe from any thread.
+  size_t requests_seen() const { return node_->requests_seen(); }
 
  private:
   uv_loop_t loop_;
