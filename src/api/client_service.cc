@@ -322,6 +322,7 @@ void ClientService::FillStats(pb::StatsResponse* stats) const {
   values["coordinator.read_repairs"] = static_cast<double>(c.read_repairs);
   values["coordinator.hinted_writes"] = static_cast<double>(c.hinted_writes);
   values["coordinator.forwarded_mints"] = static_cast<double>(c.forwarded_mints);
+  values["coordinator.pending_writes"] = static_cast<double>(c.pending_writes);
   const storage::StorageStats s = engine_.Stats();
   values["storage.gets"] = static_cast<double>(s.gets);
   values["storage.cache.hits"] = static_cast<double>(s.cache_hits);
