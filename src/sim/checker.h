@@ -28,7 +28,7 @@ enum class OpKind {
 };
 
 struct Op {
-  int client = 0;  // the client's number; -1 for final reads
+  int client = 0;  // the client's number; -1 for the run's own (cold-key writes, final reads)
   OpKind kind = OpKind::kRead;
   std::string key;
   std::string node;  // the node the client asked
@@ -44,7 +44,7 @@ struct Op {
 
 // A fault and its heal (the nemesis' window), as in the chaos history.
 struct FaultWindow {
-  std::string fault;  // kill, pause, partition, drop, clock
+  std::string fault;  // kill, pause, partition, drop, clock, membership
   std::string node;
   int64_t start_ms = 0;
   int64_t end_ms = 0;

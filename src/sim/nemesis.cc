@@ -1,14 +1,19 @@
 #include "sim/nemesis.h"
 
+#include <algorithm>
 #include <sstream>
 
 namespace dynkv::sim {
 
 namespace {
 
-const std::vector<std::string> kFaults = {"kill", "pause", "partition", "drop", "clock"};
+const std::vector<std::string> kFaults = {"kill", "pause", "partition", "drop", "clock", "membership"};
 constexpr int64_t kRecoveryPollMs = 10;
 constexpr int64_t kMaxRecoveryMs = 30'000;
+// Joins grow the cluster up to its first size plus this many members.
+constexpr size_t kMaxAddedMembers = 3;
+// Leaves and removals keep at least max(N, this) members.
+constexpr size_t kMinMembers = 3;
 
 }  // namespace
 
@@ -22,7 +27,7 @@ Result<std::vector<std::string>> ParseFaults(const std::string& list) {
     for (const std::string& f : kFaults) known = known || f == name;
     if (!known) {
       return Status::InvalidArgument("unknown fault '" + name +
-                                     "'; the faults are kill, pause, partition, drop, clock");
+                                     "'; the faults are kill, pause, partition, drop, clock, membership");
     }
     faults.push_back(name);
   }
@@ -44,9 +49,12 @@ void Nemesis::Begin() {
   if (stopped_) return;
   SimRandom& random = cluster_.random();
   const std::string fault = faults_[random.Below(faults_.size())];
-  target_ = random.Below(cluster_.size());
+  const std::vector<size_t> members = cluster_.members();
+  const size_t position = random.Below(members.size());
+  target_ = members[position];
   window_ = FaultWindow{fault, cluster_.id(target_), cluster_.loop().now(), 0};
   SimNetwork& network = cluster_.network();
+  if (fault == "membership") return BeginMembershipChange();
   if (fault == "kill") {
     cluster_.Kill(target_);
   } else if (fault == "pause") {
@@ -59,12 +67,12 @@ void Nemesis::Begin() {
       window_.node += " isolated";
     } else if (shape == 1) {
       std::set<std::string> half;
-      for (size_t i = 0; i < cluster_.size(); i += 2)
-        half.insert(cluster_.peer_address((target_ + i) % cluster_.size()));
+      for (size_t k = 0; k < members.size(); k += 2)
+        half.insert(cluster_.peer_address(members[(position + k) % members.size()]));
       network.Partition({half});
       window_.node += " and every other node split off";
     } else {
-      for (size_t i = 0; i < cluster_.size(); ++i) {
+      for (size_t i : members) {
         if (i != target_) network.Block(self, cluster_.peer_address(i));
       }
       window_.node += " cannot send";
@@ -93,7 +101,7 @@ void Nemesis::End() {
   const std::string& fault = window_.fault;
   if (fault == "kill") {
     Status status = cluster_.Start(target_);
-    if (!status.ok() && restart_status_.ok()) restart_status_ = status;
+    if (!status.ok()) Fail(status);
   } else if (fault == "pause") {
     cluster_.Resume(target_);
   } else if (fault == "partition") {
@@ -118,24 +126,114 @@ void Nemesis::AwaitRecovery(int64_t give_up_ms) {
     cluster_.loop().After(kRecoveryPollMs, [this, give_up_ms] { AwaitRecovery(give_up_ms); });
     return;
   }
+  CloseWindow();
+}
+
+void Nemesis::CloseWindow() {
   window_.end_ms = cluster_.loop().now();
   history_.faults.push_back(window_);
   recovering_ = false;
+  changing_ = false;
   cluster_.Note("fault " + window_.fault + " " + window_.node + " ends");
-  if (!stopped_) cluster_.loop().After(cluster_.random().Between(1000, 3000), [this] { Begin(); });
+  if (!stopped_ && status_.ok()) {
+    cluster_.loop().After(cluster_.random().Between(1000, 3000), [this] { Begin(); });
+  }
+}
+
+void Nemesis::Fail(Status status) {
+  cluster_.Note("nemesis: " + status.ToString());
+  if (status_.ok()) status_ = std::move(status);
+}
+
+// One ring change at a time (DESIGN.md: Ownership changes), as an operator
+// adds or retires nodes one by one. Nothing heals it: the window is the
+// change itself, from the request until it has settled.
+void Nemesis::BeginMembershipChange() {
+  const size_t members = cluster_.members().size();
+  const size_t n = cluster_.options().replication.n;
+  std::vector<Change> possible;
+  if (members < cluster_.options().nodes + kMaxAddedMembers) possible.push_back(Change::kJoin);
+  if (members > std::max<size_t>(n, kMinMembers)) {
+    possible.push_back(Change::kLeave);
+    possible.push_back(Change::kRemove);
+  }
+  possible.push_back(Change::kReplace);
+  const Change change = possible[cluster_.random().Below(possible.size())];
+  changing_ = true;
+  recovering_ = true;
+  const int64_t give_up_ms = cluster_.loop().now() + kMaxSettleMs;
+  Status status;
+  switch (change) {
+    case Change::kJoin: {
+      Result<size_t> added = cluster_.AddNode();
+      target_ = cluster_.size() - 1;
+      window_.node = cluster_.id(target_) + " joins";
+      if (!added.ok()) status = added.status();
+      break;
+    }
+    case Change::kLeave:
+      window_.node += " leaves";
+      cluster_.Leave(target_);
+      break;
+    case Change::kReplace:
+      window_.node += " loses its disk and is replaced";
+      status = cluster_.Replace(target_);
+      break;
+    case Change::kRemove:
+      window_.node += " dies and is removed";
+      cluster_.Note("fault " + window_.fault + " " + window_.node + " begins");
+      cluster_.Kill(target_);
+      return RemoveOnceDown(give_up_ms);
+  }
+  cluster_.Note("fault " + window_.fault + " " + window_.node + " begins");
+  if (!status.ok()) Fail(status.WithContext(window_.node));
+  AwaitSettled(give_up_ms);
+}
+
+// `dynkv remove` refuses a node its coordinator still judges up, so the
+// operator waits until the others see it down.
+void Nemesis::RemoveOnceDown(int64_t give_up_ms) {
+  if (!cluster_.AllSeeUp(target_, false)) {
+    if (cluster_.loop().now() >= give_up_ms) {
+      Fail(Status::Timeout(window_.node + ": the others never judged it down"));
+      return CloseWindow();
+    }
+    cluster_.loop().After(kRecoveryPollMs, [this, give_up_ms] { RemoveOnceDown(give_up_ms); });
+    return;
+  }
+  std::vector<size_t> vias;
+  for (size_t i : cluster_.members()) {
+    if (i != target_ && cluster_.running(i)) vias.push_back(i);
+  }
+  const size_t via = vias[cluster_.random().Below(vias.size())];
+  window_.node += " via " + cluster_.id(via);
+  Status status = cluster_.Remove(target_, via);
+  if (!status.ok()) Fail(status.WithContext(window_.node));
+  AwaitSettled(give_up_ms);
+}
+
+void Nemesis::AwaitSettled(int64_t give_up_ms) {
+  if (cluster_.MembershipSettled() || !status_.ok()) return CloseWindow();
+  if (cluster_.loop().now() >= give_up_ms) {
+    Fail(Status::Timeout(window_.node + ": not settled after " + std::to_string(kMaxSettleMs / 1000) + " s"));
+    return CloseWindow();
+  }
+  cluster_.loop().After(kRecoveryPollMs, [this, give_up_ms] { AwaitSettled(give_up_ms); });
 }
 
 Status Nemesis::Stop() {
   stopped_ = true;
   if (active_) End();
-  // Whatever a fault left behind: every node up, on a whole network.
-  for (size_t i = 0; i < cluster_.size(); ++i) {
+  // Whatever a fault left behind: every member up, on a whole network. A
+  // node being removed stays dead.
+  for (size_t i : cluster_.members()) {
+    if (changing_ && i == target_) continue;
     if (!cluster_.running(i)) {
       Status status = cluster_.Start(i);
-      if (!status.ok() && restart_status_.ok()) restart_status_ = status;
+      if (!status.ok()) Fail(status);
     }
   }
-  return restart_status_;
+  return status_;
 }
 
 }  // namespace dynkv::sim

@@ -6,8 +6,17 @@
 //   partition  one node isolated, two halves, or one node cut off one way
 //   drop       10-30% of all messages lost and 5% duplicated
 //   clock      one node's wall clock jumps 1-60 s forward or back
-// Every window, from the fault to the cluster's recovery from it (every node
-// sees the others up again), is recorded in the History for the checker.
+//   membership one ring change: a new node joins (while the cluster has
+//              fewer than its first nodes + 3 members), a member leaves, a
+//              member is killed and, once the others judge it down, removed
+//              through another member (leave and remove keep at least
+//              max(N, 3) members), or a member loses its disk and is
+//              replaced. Nothing heals it: its window lasts until the change
+//              has settled (SimCluster::MembershipSettled), and a change
+//              that has not settled within 120 s fails the run.
+// Faults strike members only (SimCluster::members). Every window, from the
+// fault to the cluster's recovery from it (every node sees the others up
+// again), is recorded in the History for the checker.
 #pragma once
 
 #include <set>
@@ -30,16 +39,30 @@ class Nemesis {
 
   // Schedules the first fault.
   void Start();
-  // Ends the fault in progress now, and starts no other: every node runs
-  // again, unpaused, on a whole network with its true clock. The last
-  // window is recorded once the cluster has recovered (recovering()).
+  // Ends the fault in progress now, and starts no other: every member runs
+  // again, unpaused, on a whole network with its true clock. A membership
+  // change in progress goes on. The last window is recorded once the
+  // cluster has recovered (recovering()). Returns status().
   Status Stop();
   bool recovering() const { return recovering_; }
+  // The first failure of the nemesis' own: a node that would not restart,
+  // a membership change refused or not settled in time. Once it failed,
+  // the nemesis starts no further fault.
+  const Status& status() const { return status_; }
+
+  // The longest a membership change may take to settle.
+  static constexpr int64_t kMaxSettleMs = 120'000;
 
  private:
+  enum class Change { kJoin, kLeave, kRemove, kReplace };
   void Begin();
   void End();
   void AwaitRecovery(int64_t give_up_ms);
+  void BeginMembershipChange();
+  void RemoveOnceDown(int64_t give_up_ms);
+  void AwaitSettled(int64_t give_up_ms);
+  void CloseWindow();
+  void Fail(Status status);
 
   SimCluster& cluster_;
   History& history_;
@@ -48,10 +71,11 @@ class Nemesis {
   bool stopped_ = false;
   bool active_ = false;
   bool recovering_ = false;  // healed; the window ends once the cluster has converged
+  bool changing_ = false;    // a membership change is under way (never active_)
   FaultWindow window_;
   size_t target_ = 0;
   uint64_t generation_ = 0;  // tells a scheduled End which fault it ends
-  Status restart_status_;
+  Status status_;
 };
 
 }  // namespace dynkv::sim

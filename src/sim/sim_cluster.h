@@ -81,6 +81,7 @@ class SimCluster final : public PeerRouter {
   SimCluster(uint64_t seed, std::string dir, SimClusterOptions options, Trace* trace = nullptr);
   ~SimCluster() override;
 
+  const SimClusterOptions& options() const { return options_; }
   // Every node the run has had, departed ones included.
   size_t size() const { return nodes_.size(); }
   const std::string& id(size_t i) const;

@@ -1,5 +1,6 @@
 #include "sim/sim_run.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 
@@ -13,8 +14,14 @@ namespace dynkv::sim {
 namespace {
 
 constexpr int64_t kConvergeMs = 60'000;
+// After the faults: a membership change in progress may take its own bound first.
+constexpr int64_t kFinalConvergeMs = kConvergeMs + Nemesis::kMaxSettleMs;
 constexpr int64_t kSettleMs = 10'000;  // after the faults: hints are handed over
 constexpr int64_t kMaxRunMs = 3'600'000;
+// With membership faults, the set workload's cold keys (WorkloadOptions::
+// cold_keys), at most half the operations. Hot keys alone cannot show that
+// data did not move: their read-modify-writes copy them to new replicas.
+constexpr uint64_t kColdKeys = 200;
 
 // A data dir tree of its own for one run, removed with it.
 class RunDir {
@@ -99,9 +106,14 @@ SeedResult RunSeed(uint64_t seed, const SimRunOptions& options) {
     workload.r = options.r;
     workload.w = options.w;
     workload.ops = options.ops;
+    const bool membership =
+        std::find(options.faults.begin(), options.faults.end(), "membership") != options.faults.end();
+    if (membership && options.workload == Workload::kSet)
+      workload.cold_keys = std::min(kColdKeys, options.ops / 2);
     WorkloadRun run(cluster, history, workload);
     Nemesis nemesis(cluster, history, options.faults);
     if (status.ok()) {
+      run.WriteColdKeys();
       run.Start();
       nemesis.Start();
       if (!cluster.RunUntil([&] { return run.Finished(); }, kMaxRunMs))
@@ -109,10 +121,15 @@ SeedResult RunSeed(uint64_t seed, const SimRunOptions& options) {
       Status healed = nemesis.Stop();
       if (status.ok()) status = healed;
     }
+    // Final reads ask the members of the end, once every change has settled.
     if (status.ok() &&
-        !cluster.RunUntil([&] { return cluster.Converged() && !nemesis.recovering(); }, kConvergeMs)) {
-      status = Status::Timeout("the cluster did not converge after the faults healed");
+        !cluster.RunUntil(
+            [&] { return cluster.Converged() && !nemesis.recovering() && cluster.MembershipSettled(); },
+            kFinalConvergeMs)) {
+      status = nemesis.status().ok() ? Status::Timeout("the cluster did not converge after the faults healed")
+                                     : nemesis.status();
     }
+    if (status.ok()) status = nemesis.status();
     if (status.ok()) {
       cluster.RunFor(kSettleMs);
       run.FinalReads();

@@ -1,8 +1,9 @@
 // One seeded simulator run, as `dynkv-sim` runs each seed: a cluster of
 // whole nodes starts and converges, the workload's clients run their
-// operations while the nemesis injects faults, then every fault heals, the
-// cluster settles (hints are handed over), every key is read at R=all, and
-// the checker judges the history.
+// operations while the nemesis injects faults, then every fault heals and
+// every membership change settles, the cluster settles (hints are handed
+// over), every key is read at R=all from the members of the end, and the
+// checker judges the history.
 #pragma once
 
 #include <cstdint>

@@ -61,7 +61,7 @@ class WorkloadClient {
       : run_(run),
         index_(index),
         endpoint_("client" + std::to_string(index)),
-        node_(static_cast<size_t>(index) % run.cluster_.size()) {}
+        node_(FirstNode(run.cluster_, index)) {}
 
   void Step();
   bool idle() const { return stopped_; }
@@ -78,6 +78,15 @@ class WorkloadClient {
               std::string value = "", std::vector<std::string> values = {});
   // Next step after a pause; a failed request moves to another node first.
   void Next(const Answer& answer);
+  static size_t FirstNode(const SimCluster& cluster, int index) {
+    const std::vector<size_t> members = cluster.members();
+    return members[static_cast<size_t>(index) % members.size()];
+  }
+  // A member at random: new nodes may be asked, departed ones are not.
+  void MoveToAnotherNode() {
+    const std::vector<size_t> members = run_.cluster_.members();
+    node_ = members[run_.cluster_.random().Below(members.size())];
+  }
   SimLoop& loop() { return run_.cluster_.loop(); }
   const WorkloadOptions& options() const { return run_.options_; }
 
@@ -127,7 +136,7 @@ void WorkloadClient::Record(OpKind kind, const std::string& key, int64_t start, 
 
 void WorkloadClient::Next(const Answer& answer) {
   if (!answer.ok && (answer.result == "CLIENT_TIMEOUT" || answer.result == "UNAVAILABLE")) {
-    node_ = run_.cluster_.random().Below(run_.cluster_.size());
+    MoveToAnotherNode();
   }
   const int64_t think = run_.cluster_.random().Between(1, options().max_think_ms);
   loop().After(think, [this] { Step(); });
@@ -138,6 +147,9 @@ void WorkloadClient::Step() {
     stopped_ = true;
     return;
   }
+  // Its node left the cluster or was removed: as a client told so by its
+  // operator (or its load balancer), it asks a member instead.
+  if (run_.cluster_.departed(node_)) MoveToAnotherNode();
   const std::string key = run_.keys_[run_.cluster_.random().Below(run_.keys_.size())];
   if (options().workload == Workload::kSet) return SetStep(key);
   if (run_.cluster_.random().Chance(0.5)) return RegisterWrite(key);
@@ -240,36 +252,65 @@ bool WorkloadRun::Finished() const {
   return std::all_of(clients_.begin(), clients_.end(), [](const auto& c) { return c->idle(); });
 }
 
+bool WorkloadRun::CallUntilAnswered(OpKind kind, const std::string& key, const pb::Request& request,
+                                    const std::string& value, int attempts) {
+  const std::vector<size_t> members = cluster_.members();
+  for (int attempt = 0; attempt < attempts; ++attempt) {
+    const size_t node = members[static_cast<size_t>(attempt) % members.size()];
+    if (!cluster_.running(node)) continue;
+    std::optional<Answer> answer;
+    const int64_t start = cluster_.loop().now();
+    const char* endpoint = kind == OpKind::kFinalRead ? "final" : "cold";
+    cluster_.Request(endpoint, node, request, [&answer](pb::Response response) {
+      answer = Answer{!response.has_error(),
+                      response.has_error() ? pb::ErrorCode_Name(response.error().code()) : "ok", response};
+    });
+    cluster_.RunUntil([&answer] { return answer.has_value(); }, options_.client_timeout_ms * 2, 1);
+    Op op;
+    op.client = -1;
+    op.kind = kind;
+    op.key = key;
+    op.node = cluster_.id(node);
+    op.start_ms = start;
+    op.end_ms = cluster_.loop().now();
+    op.ok = answer && answer->ok;
+    op.result = answer ? answer->result : "CLIENT_TIMEOUT";
+    op.value = value;
+    if (op.ok && kind == OpKind::kFinalRead)
+      op.values = ReadValues(answer->response.get(), options_.workload);
+    history_.ops.push_back(op);
+    if (op.ok) return true;
+    cluster_.RunFor(500);
+  }
+  return false;
+}
+
+void WorkloadRun::WriteColdKeys(int attempts) {
+  const size_t count = std::min<uint64_t>(options_.cold_keys, options_.ops);
+  for (size_t k = 0; k < count; ++k) {
+    ++ops_started_;
+    const std::string key = "cold" + std::to_string(k);
+    const std::string element = key + "-0";
+    cold_keys_.push_back(key);
+    pb::Request request;
+    pb::PutRequest* put = request.mutable_put();
+    put->set_key(key);
+    put->set_value(EncodeSet({element}));
+    put->set_w(options_.w);
+    put->set_timeout_ms(options_.request_timeout_ms);
+    CallUntilAnswered(OpKind::kAdd, key, request, element, attempts);
+  }
+}
+
 void WorkloadRun::FinalReads(int attempts) {
-  for (const std::string& key : keys_) {
-    for (int attempt = 0; attempt < attempts; ++attempt) {
-      const size_t node = static_cast<size_t>(attempt) % cluster_.size();
-      if (!cluster_.running(node)) continue;
-      pb::Request request;
-      request.mutable_get()->set_key(key);
-      request.mutable_get()->set_r(quorum::kAllLevel);
-      request.mutable_get()->set_timeout_ms(options_.request_timeout_ms * 2);
-      std::optional<Answer> answer;
-      const int64_t start = cluster_.loop().now();
-      cluster_.Request("final", node, std::move(request), [&answer](pb::Response response) {
-        answer = Answer{!response.has_error(),
-                        response.has_error() ? pb::ErrorCode_Name(response.error().code()) : "ok", response};
-      });
-      cluster_.RunUntil([&answer] { return answer.has_value(); }, options_.client_timeout_ms * 2, 1);
-      Op op;
-      op.client = -1;
-      op.kind = OpKind::kFinalRead;
-      op.key = key;
-      op.node = cluster_.id(node);
-      op.start_ms = start;
-      op.end_ms = cluster_.loop().now();
-      op.ok = answer && answer->ok;
-      op.result = answer ? answer->result : "CLIENT_TIMEOUT";
-      if (op.ok) op.values = ReadValues(answer->response.get(), options_.workload);
-      history_.ops.push_back(op);
-      if (op.ok) break;
-      cluster_.RunFor(500);
-    }
+  std::vector<std::string> all = keys_;
+  all.insert(all.end(), cold_keys_.begin(), cold_keys_.end());
+  for (const std::string& key : all) {
+    pb::Request request;
+    request.mutable_get()->set_key(key);
+    request.mutable_get()->set_r(quorum::kAllLevel);
+    request.mutable_get()->set_timeout_ms(options_.request_timeout_ms * 2);
+    CallUntilAnswered(OpKind::kFinalRead, key, request, "", attempts);
   }
 }
 
