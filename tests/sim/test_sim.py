@@ -98,6 +98,18 @@ class SimTest(unittest.TestCase):
         self.assert_sweep_passed(proc, 1, 200)
         self.assertEqual(self.leftover_run_dirs(), [])
 
+    def test_ci_sweep_membership(self):
+        # Joins, leaves, removes and replacements mixed with kills, pauses and
+        # partitions (DESIGN.md: Data movement); the set workload's cold keys
+        # are written once, so only data movement keeps them.
+        faults = "membership,kill,pause,partition"
+        started = time.monotonic()
+        proc = self.sim("--seeds", "1-60", "--faults", faults, timeout=SWEEP_TIMEOUT_S)
+        wall = time.monotonic() - started
+        sys.stderr.write(f"\n  CI sweep: 60 seeds, {faults}, {wall:.1f} s wall\n  ")
+        self.assert_sweep_passed(proc, 1, 60)
+        self.assertEqual(self.leftover_run_dirs(), [])
+
     def test_register_sweep_all_faults(self):
         proc = self.sim("--seeds", "1-50", "--workload", "register", "--faults", ALL_FAULTS, "--json",
                         timeout=SWEEP_TIMEOUT_S)
