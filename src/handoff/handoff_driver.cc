@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "common/key_hash.h"
 #include "common/log.h"
 #include "net/peer_transport.h"
 #include "peer.pb.h"
@@ -16,9 +17,12 @@ constexpr int64_t kExpiryIntervalMs = 60'000;
 }  // namespace
 
 HandoffDriver::HandoffDriver(Env& env, storage::StorageWorker& worker, quorum::LocalReplica& replica,
-                             const quorum::ClusterView& cluster, const HandoffOptions& options)
+                             const quorum::ClusterView& cluster, const HandoffOptions& options,
+                             std::string self_id)
     : env_(env),
       clock_(env.clock()),
+      worker_(worker),
+      self_id_(std::move(self_id)),
       replica_(replica),
       cluster_(cluster),
       options_(options),
@@ -77,7 +81,7 @@ void HandoffDriver::Deliver() {
 }
 
 void HandoffDriver::SendBatch(const std::string& target, std::vector<Hint> hints) {
-  if (left_.count(target) > 0) return AbsorbBatch(target, std::move(hints));
+  if (handed_over_ || left_.count(target) > 0) return HandToOwners(target, std::move(hints));
   peer::PeerRequest request;
   ToHintBatch(hints, request.mutable_hint_batch());
   delivery_.OnBatchSent(target, BatchBytes(hints), clock_.MonotonicMs());
@@ -102,22 +106,78 @@ void HandoffDriver::Delivered(const std::string& target, std::vector<Hint> hints
     if (alive.expired()) return;
     if (!more.ok()) return delivery_.OnBatchFailed(target, clock_.MonotonicMs());
     delivery_.OnBatchAcked(target, *more);
+    CheckHandedOver();
   });
 }
 
-// The target is gone: its hints become this node's data, then are acknowledged.
-void HandoffDriver::AbsorbBatch(const std::string& target, std::vector<Hint> hints) {
+// The target is gone (or this node leaves): each hint goes to every owner
+// of its key that is up, this node merging its own share; the hints are
+// deleted once all of them took it.
+void HandoffDriver::HandToOwners(const std::string& target, std::vector<Hint> hints) {
   delivery_.OnBatchSent(target, BatchBytes(hints), clock_.MonotonicMs());
-  std::vector<storage::ObjectWrite> writes;
-  writes.reserve(hints.size());
-  for (const Hint& hint : hints) writes.push_back({hint.key, hint.object});
+  std::map<std::string, std::vector<storage::ObjectWrite>> by_owner;
+  for (const Hint& hint : hints) {
+    bool any = false;
+    for (const std::string& owner : cluster_.Owners(KeyPosition(hint.key))) {
+      const bool self = owner == self_id_;
+      // A leaving node's own copy would go with it.
+      if (owner == target || (self && handed_over_) || (!self && !cluster_.IsUp(owner))) continue;
+      by_owner[owner].push_back({hint.key, hint.object});
+      any = true;
+    }
+    if (!any) return delivery_.OnBatchFailed(target, clock_.MonotonicMs());  // nobody to take it now
+  }
+  auto remaining = std::make_shared<size_t>(by_owner.size());
+  auto failed = std::make_shared<bool>(false);
+  auto batch = std::make_shared<std::vector<Hint>>(std::move(hints));
   std::weak_ptr<int> alive = lifetime_;
-  MergeAll(replica_, std::move(writes), [this, alive, target, hints = std::move(hints)](Status merged) mutable {
-    if (alive.expired()) return;
-    if (!merged.ok()) return delivery_.OnBatchFailed(target, clock_.MonotonicMs());
-    hints_absorbed_ += hints.size();
-    Delivered(target, std::move(hints));
+  auto one_done = [this, alive, remaining, failed, batch, target](bool ok) {
+    if (!ok) *failed = true;
+    if (--*remaining > 0 || alive.expired()) return;
+    if (*failed) return delivery_.OnBatchFailed(target, clock_.MonotonicMs());
+    hints_handed_ += batch->size();
+    Delivered(target, std::move(*batch));
+  };
+  for (auto& [owner, writes] : by_owner) {
+    if (owner == self_id_) {
+      MergeAll(replica_, std::move(writes), [one_done](Status merged) { one_done(merged.ok()); });
+      continue;
+    }
+    peer::PeerRequest request;
+    ToSyncs(writes, request.mutable_hint_batch()->mutable_writes());
+    env_.CallPeer(cluster_.PeerAddress(owner), std::move(request), 0,
+                  [one_done](Result<peer::PeerResponse> response) { one_done(response.ok()); });
+  }
+}
+
+void HandoffDriver::HandOverAll(std::function<void()> done) {
+  handed_over_ = std::move(done);
+  std::weak_ptr<int> alive = lifetime_;
+  worker_.Run([this, alive](storage::Engine& engine) {
+    auto targets = engine.ListHintTargets();
+    env_.Post([this, alive, targets = std::move(targets)] {
+      if (!alive.expired()) HandOver(targets);
+    });
   });
+}
+
+void HandoffDriver::HandOver(const Result<std::vector<std::string>>& targets) {
+  if (!targets.ok()) {
+    DYNKV_LOG(kError) << "cannot list the hints to hand over: " << targets.status().ToString();
+    return CheckHandedOver();
+  }
+  for (const std::string& target : *targets) delivery_.OnUp(target);
+  if (!targets->empty()) {
+    DYNKV_LOG(kInfo) << "handing the hints kept for " << targets->size() << " node(s) to their keys' owners";
+  }
+  CheckHandedOver();
+}
+
+void HandoffDriver::CheckHandedOver() {
+  if (!handed_over_ || store_.stats().pending > 0) return;
+  std::function<void()> done = std::move(handed_over_);
+  handed_over_ = nullptr;
+  done();
 }
 
 void HandoffDriver::DropExpired() {
@@ -152,7 +212,7 @@ void HandoffDriver::FillStats(std::map<std::string, double>* values) const {
   v["handoff.hints_dropped"] = static_cast<double>(s.dropped);
   v["handoff.bytes_delivered"] = static_cast<double>(s.bytes_delivered);
   v["handoff.batches_failed"] = static_cast<double>(batches_failed_);
-  v["handoff.hints_absorbed"] = static_cast<double>(hints_absorbed_);
+  v["handoff.hints_handed_to_owners"] = static_cast<double>(hints_handed_);
 }
 
 }  // namespace dynkv::handoff

@@ -3,9 +3,9 @@
 // the Coordinator), hands them over in throttled batches once gossip shows
 // their target up again, and drops hints older than the hint window. The
 // decisions are handoff::HintDelivery's; this class moves the messages.
-// Hints for a node that left or was removed are merged into this node's
-// own data instead (DESIGN.md: Data movement): the cleanup pass then hands
-// whatever this node does not replicate to the key's current replicas.
+// Hints for a node that left or was removed go to the key's owners instead
+// (its current replicas and pending ones; DESIGN.md: Data movement), and a
+// leaving node hands every hint it keeps to the owners before it goes.
 //
 // Threads: the env's loop only (the HintStore's work runs on the storage
 // worker and comes back through Env::Post).
@@ -30,8 +30,9 @@ class HandoffDriver final : public quorum::HintSink, public gossip::MembershipLi
   using Reply = std::function<void(peer::PeerResponse)>;
 
   // REQUIRES: everything passed outlives the driver.
+  // `self_id`: this node's id (it merges its own share of handed-over hints).
   HandoffDriver(Env& env, storage::StorageWorker& worker, quorum::LocalReplica& replica,
-                const quorum::ClusterView& cluster, const HandoffOptions& options);
+                const quorum::ClusterView& cluster, const HandoffOptions& options, std::string self_id);
   ~HandoffDriver() override;
 
   // Counts the stored hints and starts the delivery and expiry timers.
@@ -58,19 +59,27 @@ class HandoffDriver final : public quorum::HintSink, public gossip::MembershipLi
   // durable. False when `request` is not one.
   bool Handle(const peer::PeerRequest& request, Reply& reply);
 
+  // Hands every hint kept here to the owners of its key, then done() (a
+  // leaving node, before it goes). Retried while an owner is down.
+  void HandOverAll(std::function<void()> done);
+
   // "handoff.*" counters for the node's stats.
   void FillStats(std::map<std::string, double>* values) const;
 
  private:
   void Deliver();
   void SendBatch(const std::string& target, std::vector<handoff::Hint> hints);
-  void AbsorbBatch(const std::string& target, std::vector<handoff::Hint> hints);
+  void HandToOwners(const std::string& target, std::vector<handoff::Hint> hints);
+  void HandOver(const Result<std::vector<std::string>>& targets);
+  void CheckHandedOver();
   void Delivered(const std::string& target, std::vector<handoff::Hint> hints);
   void DropExpired();
   void Receive(const peer::HintBatch& batch, Reply reply);
 
   Env& env_;
   const Clock& clock_;
+  storage::StorageWorker& worker_;
+  std::string self_id_;
   quorum::LocalReplica& replica_;
   const quorum::ClusterView& cluster_;
   HandoffOptions options_;
@@ -79,8 +88,9 @@ class HandoffDriver final : public quorum::HintSink, public gossip::MembershipLi
   std::unique_ptr<Timer> delivery_timer_;
   std::unique_ptr<Timer> expiry_timer_;
   uint64_t batches_failed_ = 0;
-  uint64_t hints_absorbed_ = 0;     // hints of departed nodes merged into the local data
+  uint64_t hints_handed_ = 0;   // hints given to their key's owners instead of their target
   std::set<std::string> left_;  // targets that left or were removed
+  std::function<void()> handed_over_;  // HandOverAll's done; set while it runs
   std::shared_ptr<int> lifetime_ = std::make_shared<int>(0);  // expires with the driver
 };
 

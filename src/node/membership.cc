@@ -124,7 +124,12 @@ void Membership::OnStreamed() {
 }
 
 void Membership::FinishLeave() {
-  driver_->Leave([this] { RequestStop(); });
+  auto go = [this] { driver_->Leave([this] { RequestStop(); }); };
+  if (!before_leave_) return go();
+  std::weak_ptr<int> alive = lifetime_;
+  before_leave_([this, alive, go] {
+    if (!alive.expired()) go();
+  });
 }
 
 void Membership::FinishRemoval(const std::string& node_id) {
@@ -143,6 +148,20 @@ bool Membership::IsUp(const std::string& node_id) const {
   if (!gossiper().IsUp(node_id)) return false;
   const gossip::NodeState* state = gossiper().Find(node_id);
   return state == nullptr || state->status != gossip::NodeStatus::kReplacing;
+}
+
+std::vector<std::string> Membership::Owners(uint64_t position) const {
+  const std::shared_ptr<const ring::Placement> placement = tracker_->CurrentPlacement();
+  const ring::Ring& current = placement->current();
+  std::vector<std::string> owners;
+  if (!current.empty()) {
+    for (const ring::Replica& r : current.PreferenceList(position, std::min(placement->n(), current.nodes().size())))
+      owners.push_back(r.node_id);
+  }
+  for (std::string& id : placement->Pending(position)) {
+    if (std::find(owners.begin(), owners.end(), id) == owners.end()) owners.push_back(std::move(id));
+  }
+  return owners;
 }
 
 std::vector<std::string> Membership::PendingReplicas(uint64_t position) const {

@@ -79,6 +79,10 @@ class Membership final : public api::ClusterAdmin, public quorum::ClusterView, p
   std::string PeerAddress(const std::string& node_id) const override;
   bool Ready() const override { return tracker_->Ready(); }
   std::vector<std::string> PendingReplicas(uint64_t position) const override;
+  std::vector<std::string> Owners(uint64_t position) const override;
+  // Runs before a leaving node goes (after its ranges moved): the handoff
+  // driver hands over the hints it keeps, then calls `go`.
+  void SetBeforeLeave(std::function<void(std::function<void()> go)> before) { before_leave_ = std::move(before); }
 
   // handoff::MovementHost
   std::shared_ptr<const ring::Placement> Placement() const override { return tracker_->CurrentPlacement(); }
@@ -118,6 +122,7 @@ class Membership final : public api::ClusterAdmin, public quorum::ClusterView, p
   bool stop_requested_ = false;
   bool said_waiting_ = false;
   std::function<void()> on_stop_;
+  std::function<void(std::function<void()>)> before_leave_;
   std::shared_ptr<int> lifetime_ = std::make_shared<int>(0);  // expires with the membership
 };
 

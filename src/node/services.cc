@@ -165,7 +165,9 @@ Status NodeServices::OpenMembership() {
 
 void NodeServices::OpenServing() {
   handoff_ =
-      std::make_unique<handoff::HandoffDriver>(env_, *worker_, *replica_, *membership_, config_.handoff);
+      std::make_unique<handoff::HandoffDriver>(env_, *worker_, *replica_, *membership_, config_.handoff,
+                                               config_.node_id);
+  membership_->SetBeforeLeave([this](std::function<void()> go) { handoff_->HandOverAll(std::move(go)); });
   membership_->AddListener(handoff_.get());
   handoff::TransferOptions transfer_options;
   transfer_options.max_bytes_per_sec = config_.handoff.stream_max_bytes_per_sec;

@@ -64,6 +64,12 @@ class ClusterView {
     (void)position;
     return {};
   }
+  // Every node that holds, or is about to hold, the key's range: its
+  // current primaries and its pending replicas.
+  virtual std::vector<std::string> Owners(uint64_t position) const {
+    (void)position;
+    return {};
+  }
 };
 
 // Where a stand-in keeps the writes of a down node (hinted handoff).

@@ -93,7 +93,7 @@ class Fixture {
   // A new driver on the same engine: the node restarted.
   void StartDriver() {
     driver.reset();
-    driver = std::make_unique<HandoffDriver>(node_.env, *node_.worker, node_.replica, cluster_, options_);
+    driver = std::make_unique<HandoffDriver>(node_.env, *node_.worker, node_.replica, cluster_, options_, "self");
     REQUIRE(driver->Start().ok());
     RunFor(20);  // the store opens
   }
