@@ -36,7 +36,7 @@ TransferDriver::TransferDriver(Env& env, storage::StorageWorker& worker, quorum:
       replica_(replica),
       host_(host),
       options_(options),
-      cleanup_(std::make_unique<RangeCleanup>(env, worker, host, options_, stats_)) {}
+      cleanup_(std::make_unique<RangeCleanup>(env, worker, replica, host, options_, stats_)) {}
 
 TransferDriver::~TransferDriver() { Stop(); }
 
@@ -47,7 +47,11 @@ Status TransferDriver::Start() {
   return Status::Ok();
 }
 
-void TransferDriver::Stop() { tick_timer_.reset(); }
+void TransferDriver::Stop() {
+  tick_timer_.reset();
+  throttle_timer_.reset();
+  throttle_wake_ms_ = -1;
+}
 
 // ---- The change and who runs it ------------------------------------------------
 
@@ -86,7 +90,10 @@ void TransferDriver::Replan(const ring::Placement& placement) {
     }
     if (incoming.done) still_done.emplace_back(segment.start, segment.end);
     for (const std::string& id : segment.sources) {
-      if (id != self) incoming.sources.push_back(Source{id});
+      if (id == self) continue;
+      Source source;
+      source.node_id = id;
+      incoming.sources.push_back(std::move(source));
     }
     incoming.segment = std::move(segment);
     incoming_.push_back(std::move(incoming));
@@ -118,7 +125,8 @@ bool TransferDriver::Streamed(const std::string& node_id, uint64_t version) cons
 void TransferDriver::PullMore() {
   const int64_t now = clock_.MonotonicMs();
   const gossip::Gossiper& gossiper = host_.gossiper();
-  while (in_flight_ < options_.transfer_limit && now >= next_pull_ms_) {
+  while (in_flight_ < options_.transfer_limit) {
+    if (now < next_pull_ms_) return WakeWhenThrottleOpens(now);
     bool started = false;
     for (size_t i = 0; i < incoming_.size() && !started; ++i) {
       if (incoming_[i].done) continue;
@@ -132,6 +140,21 @@ void TransferDriver::PullMore() {
     }
     if (!started) return;
   }
+}
+
+void TransferDriver::WakeWhenThrottleOpens(int64_t now) {
+  if (throttle_wake_ms_ == next_pull_ms_) return;
+  auto timer = env_.StartTimer(next_pull_ms_ - now, 0, [this] {
+    throttle_wake_ms_ = -1;
+    // Only under the settled change, as Tick would (a replan resets it).
+    if (everyone_runs_since_ms_ >= 0 &&
+        clock_.MonotonicMs() - everyone_runs_since_ms_ >= options_.settle_ms) {
+      PullMore();
+    }
+  });
+  if (!timer.ok()) return;  // the loop is closing; the tick retries meanwhile
+  throttle_timer_ = std::move(*timer);
+  throttle_wake_ms_ = next_pull_ms_;
 }
 
 void TransferDriver::Pull(size_t segment, size_t source_index) {
@@ -381,6 +404,7 @@ void TransferDriver::FillStats(std::map<std::string, double>* values) const {
   v["transfers.running"] = static_cast<double>(in_flight_);
   v["transfers.cleanup_keys_handed"] = static_cast<double>(stats_.cleanup_keys_handed);
   v["transfers.cleanup_keys_deleted"] = static_cast<double>(stats_.cleanup_keys_deleted);
+  v["transfers.actor_renewals"] = static_cast<double>(stats_.actor_renewals);
   uint32_t pending = 0;
   for (const Incoming& incoming : incoming_) pending += incoming.done ? 0 : 1;
   v["transfers.segments_pending"] = pending;

@@ -94,6 +94,7 @@ struct TransferStats {
   uint64_t changes_streamed = 0;
   uint64_t cleanup_keys_handed = 0;
   uint64_t cleanup_keys_deleted = 0;
+  uint64_t actor_renewals = 0;  // new actors taken by the cleanup
 };
 
 class TransferDriver {
@@ -145,6 +146,7 @@ class TransferDriver {
   bool EveryoneRuns(uint64_t version) const;
   bool Streamed(const std::string& node_id, uint64_t version) const;
   void PullMore();
+  void WakeWhenThrottleOpens(int64_t now);
   void Pull(size_t segment, size_t source);
   void OnBatch(size_t segment, size_t source, uint64_t plan, Result<peer::PeerResponse> response);
   void PullFailed(size_t segment, size_t source, const Status& status);
@@ -170,6 +172,11 @@ class TransferDriver {
   int64_t everyone_runs_since_ms_ = -1;
   size_t in_flight_ = 0;
   int64_t next_pull_ms_ = 0;  // throttle: no pull starts before
+  // Wakes PullMore when the throttle opens, so pulls follow the byte rate
+  // rather than the tick (the tick alone allowed transfer_limit batches per
+  // tick_ms whatever the rate).
+  std::unique_ptr<Timer> throttle_timer_;
+  int64_t throttle_wake_ms_ = -1;  // when throttle_timer_ fires; -1: not armed
   bool leave_finished_ = false;
   // As a source: what went to each (segment, receiver), for `transfers`.
   std::map<std::tuple<uint64_t, uint64_t, std::string>, Sent> sent_;
