@@ -8,9 +8,9 @@
 
 namespace dynkv::handoff {
 
-RangeCleanup::RangeCleanup(Env& env, storage::StorageWorker& worker, MovementHost& host,
-                           const TransferOptions& options, TransferStats& stats)
-    : env_(env), worker_(worker), host_(host), options_(options), stats_(stats) {}
+RangeCleanup::RangeCleanup(Env& env, storage::StorageWorker& worker, quorum::LocalReplica& replica,
+                           MovementHost& host, const TransferOptions& options, TransferStats& stats)
+    : env_(env), worker_(worker), replica_(replica), host_(host), options_(options), stats_(stats) {}
 
 void RangeCleanup::Tick(const ring::Placement& placement, int64_t agreed_ms) {
   if (running_ || !placement.still() || agreed_ms < options_.cleanup_delay_ms) return;
@@ -97,7 +97,7 @@ void RangeCleanup::Hand(std::vector<storage::ObjectWrite> writes, std::string ne
         cursor_.clear();
         return NextBatch();
       }
-      DeleteUnchanged(std::move(*batch), std::move(*shared_next));
+      Delete(std::move(*batch), std::move(*shared_next));
     };
     if (state == nullptr) {
       done(Status::Unavailable("unknown owner " + owner));
@@ -105,6 +105,26 @@ void RangeCleanup::Hand(std::vector<storage::ObjectWrite> writes, std::string ne
     }
     env_.CallPeer(state->peer_address, std::move(request), options_.request_timeout_ms, std::move(done));
   }
+}
+
+void RangeCleanup::Delete(std::vector<storage::ObjectWrite> writes, std::string next) {
+  const ActorId& self = replica_.actor();
+  const bool minted_here = std::any_of(writes.begin(), writes.end(), [&](const storage::ObjectWrite& w) {
+    return w.object.vv.Get(self) > 0;
+  });
+  if (!minted_here) return DeleteUnchanged(std::move(writes), std::move(next));
+  std::weak_ptr<int> alive = lifetime_;
+  replica_.RenewActor(env_.Random(), [this, alive, writes = std::move(writes),
+                                      next = std::move(next)](Status renewed) mutable {
+    if (alive.expired()) return;
+    if (!renewed.ok()) {
+      DYNKV_LOG(kWarn) << "cleanup stopped: cannot take a new actor: " << renewed.ToString();
+      return Finish();
+    }
+    ++stats_.actor_renewals;
+    DYNKV_LOG(kInfo) << "took the new actor " << replica_.actor() << " before deleting keys it minted into";
+    DeleteUnchanged(std::move(writes), std::move(next));
+  });
 }
 
 void RangeCleanup::DeleteUnchanged(std::vector<storage::ObjectWrite> writes, std::string next) {

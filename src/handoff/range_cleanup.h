@@ -4,6 +4,9 @@
 // that own it (hint batches, merged with dvv::Sync), and each key is then
 // deleted here unless it changed meanwhile. A range is skipped, and tried
 // again on the next pass, when any of its replicas is down or refuses.
+// Before it deletes an object this node minted a dot into, the node takes a
+// new actor (LocalReplica::RenewActor): its counter for that key goes with
+// the object.
 //
 // Threads: the env's loop only.
 #pragma once
@@ -21,8 +24,8 @@ namespace dynkv::handoff {
 class RangeCleanup {
  public:
   // REQUIRES: everything passed outlives the cleanup.
-  RangeCleanup(Env& env, storage::StorageWorker& worker, MovementHost& host, const TransferOptions& options,
-               TransferStats& stats);
+  RangeCleanup(Env& env, storage::StorageWorker& worker, quorum::LocalReplica& replica, MovementHost& host,
+               const TransferOptions& options, TransferStats& stats);
 
   // `agreed_ms`: how long every live node has run this placement (-1: not all do).
   void Tick(const ring::Placement& placement, int64_t agreed_ms);
@@ -39,12 +42,15 @@ class RangeCleanup {
   void NextBatch();
   void OnScanned(Result<std::vector<storage::ObjectWrite>> writes, std::string next);
   void Hand(std::vector<storage::ObjectWrite> writes, std::string next);
+  // Renews this node's actor first when a key of the batch names it.
+  void Delete(std::vector<storage::ObjectWrite> writes, std::string next);
   void DeleteUnchanged(std::vector<storage::ObjectWrite> writes, std::string next);
   void Advance(std::string next);
   void Finish();
 
   Env& env_;
   storage::StorageWorker& worker_;
+  quorum::LocalReplica& replica_;
   MovementHost& host_;
   const TransferOptions& options_;
   TransferStats& stats_;

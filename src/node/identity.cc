@@ -91,6 +91,15 @@ Result<Identity> LoadOrCreateIdentity(storage::Engine& engine, const std::string
   return identity;
 }
 
+Result<ActorId> RenewEpoch(storage::Engine& engine, const std::string& node_id, uint64_t random) {
+  auto current = engine.GetMeta(kEpochMeta);
+  if (!current.ok()) return current.status().WithContext("cannot read the epoch to renew it");
+  std::string epoch = NewEpoch(random);
+  if (epoch == *current) epoch = NewEpoch(random ^ 1);
+  DYNKV_RETURN_IF_ERROR(engine.PutMeta(kEpochMeta, epoch));
+  return node_id + "." + epoch;
+}
+
 Status StoreTokens(storage::Engine& engine, const std::vector<uint64_t>& tokens) {
   return engine.PutMeta(kTokensMeta, ring::EncodeTokens(tokens));
 }

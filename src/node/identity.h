@@ -31,6 +31,13 @@ struct Identity {
 Result<Identity> LoadOrCreateIdentity(storage::Engine& engine, const std::string& node_id,
                                       const std::string& data_dir, int64_t now_ms, uint64_t random);
 
+// Draws and stores a new epoch (unlike the current one) and returns the new
+// actor. A node calls it before it deletes data it may have minted dots into
+// (the cleanup of a range it no longer replicates): a later write of such a
+// key would otherwise start its counter again from an empty object and mint
+// a dot already in use elsewhere, which the other replicas drop as seen.
+Result<ActorId> RenewEpoch(storage::Engine& engine, const std::string& node_id, uint64_t random);
+
 // Stores the tokens a node took when it joined (metadata "tokens").
 Status StoreTokens(storage::Engine& engine, const std::vector<uint64_t>& tokens);
 // Stores the movement record (metadata "movement"); empty when done.

@@ -104,7 +104,10 @@ Status NodeServices::OpenStorage() {
                                                         : quorum::ConflictMode::kSiblings;
   replica_ = std::make_unique<quorum::LocalReplica>(
       *worker_, env_.clock(), identity_.actor,
-      quorum::ReplicaLimits{config_.limits.max_siblings, config_.limits.max_object_bytes}, mode);
+      quorum::ReplicaLimits{config_.limits.max_siblings, config_.limits.max_object_bytes}, mode,
+      [node_id = config_.node_id](storage::Engine& engine, uint64_t random) {
+        return RenewEpoch(engine, node_id, random);
+      });
   return Status::Ok();
 }
 

@@ -1,6 +1,7 @@
 #include "quorum/replica.h"
 
 #include <algorithm>
+#include <memory>
 #include <optional>
 #include <tuple>
 #include <utility>
@@ -47,8 +48,25 @@ Object KeepNewestSibling(Object object) {
 }
 
 LocalReplica::LocalReplica(storage::StorageWorker& worker, const Clock& clock, ActorId actor, ReplicaLimits limits,
-                           ConflictMode mode)
-    : worker_(worker), clock_(clock), actor_(std::move(actor)), limits_(limits), mode_(mode) {}
+                           ConflictMode mode, ActorRenewal renewal)
+    : worker_(worker),
+      clock_(clock),
+      actor_(std::move(actor)),
+      limits_(limits),
+      mode_(mode),
+      renewal_(std::move(renewal)) {}
+
+void LocalReplica::RenewActor(uint64_t random, std::function<void(Status)> done) {
+  if (!renewal_) return done(Status::Internal("this replica cannot renew its actor"));
+  auto renewed = std::make_shared<Result<ActorId>>(Status::Internal("the actor was not renewed"));
+  worker_.Run([renewal = renewal_, random, renewed](storage::Engine& engine) { *renewed = renewal(engine, random); },
+              [this, alive = std::weak_ptr<int>(lifetime_), renewed, done = std::move(done)] {
+                if (alive.expired()) return;
+                if (!renewed->ok()) return done(renewed->status());
+                actor_ = std::move(**renewed);
+                done(Status::Ok());
+              });
+}
 
 void LocalReplica::Read(std::string key, Done done) {
   if (std::optional<Object> cached = worker_.ReadCached(key)) return done(std::move(*cached));

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "common/clock.h"
@@ -37,10 +38,13 @@ Object KeepNewestSibling(Object object);
 class LocalReplica {
  public:
   using Done = std::function<void(Result<Object>)>;
+  // Makes a new actor and records it durably (the node's identity does);
+  // runs on the storage thread. `random` comes from the caller's Env.
+  using ActorRenewal = std::function<Result<ActorId>(storage::Engine& engine, uint64_t random)>;
 
   // REQUIRES: worker and clock outlive the replica.
   LocalReplica(storage::StorageWorker& worker, const Clock& clock, ActorId actor, ReplicaLimits limits,
-               ConflictMode mode = ConflictMode::kSiblings);
+               ConflictMode mode = ConflictMode::kSiblings, ActorRenewal renewal = nullptr);
 
   // The stored object (empty when absent); expired siblings included. A
   // key the record cache holds is answered at once, inside the call
@@ -59,12 +63,23 @@ class LocalReplica {
 
   const ActorId& actor() const { return actor_; }
 
+  // Writes queued from now on mint with a new actor, once it is durable;
+  // done(OK) then, or done(error) with the actor unchanged (INTERNAL
+  // without a renewal). Call it before deleting objects whose version
+  // vector names actor(): a node's counter for a key lives in its stored
+  // object, so a later write of a deleted key would mint a dot again that
+  // other replicas already hold, and they would drop the new value as seen
+  // (the kv679 lesson of Riak, as for a node back on an empty disk).
+  void RenewActor(uint64_t random, std::function<void(Status)> done);
+
  private:
   storage::StorageWorker& worker_;
   const Clock& clock_;
   ActorId actor_;
   ReplicaLimits limits_;
   ConflictMode mode_;
+  ActorRenewal renewal_;
+  std::shared_ptr<int> lifetime_ = std::make_shared<int>(0);  // expires with the replica
 };
 
 }  // namespace dynkv::quorum

@@ -77,6 +77,7 @@ Status ValidateRunOptions(const SimRunOptions& options) {
   if (options.r == 0 || options.r > options.n) return Status::InvalidArgument("--r must be 1..n");
   if (options.w == 0 || options.w > options.n) return Status::InvalidArgument("--w must be 1..n");
   if (options.ops == 0) return Status::InvalidArgument("--ops must be at least 1");
+  if (options.keys == 0) return Status::InvalidArgument("--keys must be at least 1");
   return Status::Ok();
 }
 
@@ -106,6 +107,7 @@ SeedResult RunSeed(uint64_t seed, const SimRunOptions& options) {
     workload.r = options.r;
     workload.w = options.w;
     workload.ops = options.ops;
+    workload.keys = options.keys;
     const bool membership =
         std::find(options.faults.begin(), options.faults.end(), "membership") != options.faults.end();
     if (membership && options.workload == Workload::kSet)

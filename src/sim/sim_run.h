@@ -22,6 +22,7 @@ struct SimRunOptions {
   uint32_t w = 2;
   std::vector<std::string> faults;  // ParseFaults names
   uint64_t ops = 2000;
+  size_t keys = 5;  // the clients' keys (WorkloadOptions::keys)
   Workload workload = Workload::kSet;
   bool last_write_wins = false;  // --conflicts lww
   std::string trace_path;        // empty: no trace file

@@ -209,6 +209,8 @@ class StorageWorker {
   // Runs fn(engine) on the worker thread, in queue order (maintenance such
   // as Reap, meta reads at start-up).
   void Run(std::function<void(Engine&)> fn);
+  // The same, then `then` is handed to post (to the caller's thread).
+  void Run(std::function<void(Engine&)> fn, std::function<void()> then);
 
   // Finishes every queued call, posts their completions, joins the thread.
   // Calls after Stop() are completed with an error. Idempotent.

@@ -338,6 +338,13 @@ void StorageWorker::Run(std::function<void(Engine&)> fn) {
   static_cast<void>(state_->Enqueue(call));
 }
 
+void StorageWorker::Run(std::function<void(Engine&)> fn, std::function<void()> then) {
+  Run([fn = std::move(fn), then = std::move(then), post = state_->post](Engine& engine) mutable {
+    fn(engine);
+    post(std::move(then));
+  });
+}
+
 void StorageWorker::Stop() {
   {
     std::lock_guard lock(state_->mu);

@@ -36,6 +36,10 @@ constexpr const char* kUsage =
     "                         membership (default: none); membership is one ring\n"
     "                         change at a time: a join, leave, remove or replace\n"
     "  --ops N                client operations per seed (default 2000)\n"
+    "  --keys K               keys the clients pick from at random (default 5);\n"
+    "                         many keys leave most of them cold, written a few\n"
+    "                         times in the run, so faults that strand a write\n"
+    "                         are not healed by the next read-modify-write\n"
     "  --workload set|register  (default set)\n"
     "  --conflicts siblings|lww how the nodes resolve concurrent writes (siblings)\n"
     "  --json                 one JSON object per seed instead of a line\n"
@@ -90,7 +94,7 @@ int ParseArgs(int argc, char** argv, Args* args, bool* help) {
       continue;
     }
     static const std::set<std::string> kValueFlags = {"--seed",     "--seeds",     "--nodes", "--n",
-                                                      "--r",        "--w",         "--ops",   "--faults",
+                                                      "--r",        "--w",         "--ops",   "--faults", "--keys",
                                                       "--workload", "--conflicts", "--trace"};
     if (kValueFlags.count(flag) == 0) return Usage("unknown option " + flag);
     if (i + 1 >= argc) return Usage(flag + " needs a value");
@@ -120,6 +124,8 @@ int ParseArgs(int argc, char** argv, Args* args, bool* help) {
       args->run.w = static_cast<uint32_t>(number);
     } else if (flag == "--ops" && number_of(&number, 1, 100'000'000)) {
       args->run.ops = number;
+    } else if (flag == "--keys" && number_of(&number, 1, 1'000'000)) {
+      args->run.keys = number;
     } else if (flag == "--faults") {
       auto faults = dynkv::sim::ParseFaults(value);
       if (!faults.ok()) return Usage(faults.status().message());

@@ -88,6 +88,25 @@ TEST_CASE("a wiped data dir gets a new epoch, so counters are never reused") {
   CHECK(EpochOf(after->actor, "n1") != EpochOf(before->actor, "n1"));
 }
 
+TEST_CASE("a renewed epoch differs from the last, is stored, and the next start keeps it") {
+  TempDir dir;
+  auto first = Start(dir.path(), "n1", kNow, 0x1111'2222'3333'4444ull);
+  REQUIRE(first.ok());
+  ActorId renewed;
+  {
+    auto engine = Open(dir.path());
+    // The same random value as the epoch it replaces: still a new epoch.
+    auto actor = RenewEpoch(*engine, "n1", 0x1111'2222'3333'4444ull);
+    REQUIRE(actor.ok());
+    renewed = *actor;
+  }
+  CHECK(renewed != first->actor);
+  CHECK(IsHex(EpochOf(renewed, "n1")));
+  auto restarted = Start(dir.path(), "n1", kNow + 1'000, 999);
+  REQUIRE(restarted.ok());
+  CHECK(restarted->actor == renewed);
+}
+
 TEST_CASE("the generation grows on every start, even when the clock goes back") {
   TempDir dir;
   auto first = Start(dir.path(), "n1", kNow, 1);
