@@ -10,7 +10,7 @@ packages=(
   libuv1-dev libprotobuf-dev protobuf-compiler libleveldb-dev libzstd-dev
   libyaml-cpp-dev doctest-dev libxxhash-dev libbenchmark-dev
   # scripts, integration tests and chaos harness (Debian's python3)
-  python3 python3-protobuf python3-matplotlib
+  python3 python3-protobuf python3-matplotlib python3-plyvel
   # test tools: process control, namespaces and packet filters for chaos runs
   procps iproute2 nftables
 )
