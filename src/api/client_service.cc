@@ -104,6 +104,14 @@ void ClientService::Handle(const pb::Request& request, Reply reply) {
     case pb::Request::kRemoveNode:
     case pb::Request::kTransfers:
       return reply(HandleAdmin(request));
+    case pb::Request::kRepair: {
+      Count("requests.repair");
+      if (!repair_) return reply(ErrorResponse(request.id(), Status::Unavailable("this node runs no anti-entropy")));
+      pb::Response response;
+      response.set_id(request.id());
+      repair_(request.repair().start(), response.mutable_repair());
+      return reply(std::move(response));
+    }
     case pb::Request::kLeave: {
       // Reply first: a node with no peers to tell stops at once.
       pb::Response response = HandleAdmin(request);

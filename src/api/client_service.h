@@ -62,6 +62,10 @@ class ClientService {
   // REQUIRES: admin outlives the service. Without one, administration
   // requests get UNAVAILABLE.
   void SetClusterAdmin(ClusterAdmin* admin) { admin_ = admin; }
+  // `dynkv repair`: starts a repair when `start`, then fills what it has
+  // done. Without one, repair requests get UNAVAILABLE.
+  using RepairHandler = std::function<void(bool start, dynkv::client::RepairResponse* out)>;
+  void SetRepair(RepairHandler repair) { repair_ = std::move(repair); }
 
   // Adds counters from another part of the node (connections, gossip) to
   // every Stats answer.
@@ -118,6 +122,7 @@ class ClientService {
   const Clock& clock_;
   ServiceOptions options_;
   ClusterAdmin* admin_ = nullptr;
+  RepairHandler repair_;
   std::vector<StatsSource> stats_sources_;
   int64_t started_ms_;
 

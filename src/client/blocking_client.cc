@@ -146,6 +146,12 @@ Result<TransfersResponse> Client::Transfers() {
   return impl_->CallFor(std::move(request), Response::kTransfers, "Transfers", &Response::mutable_transfers);
 }
 
+Result<RepairResponse> Client::Repair(bool start) {
+  Request request;
+  request.mutable_repair()->set_start(start);
+  return impl_->CallFor(std::move(request), Response::kRepair, "Repair", &Response::mutable_repair);
+}
+
 std::vector<Result<Response>> Client::Pipeline(std::vector<Request> requests) {
   std::vector<std::optional<Result<Response>>> answers(requests.size());
   size_t remaining = requests.size();

@@ -133,6 +133,9 @@ class Client {
   Status Leave();
   Status RemoveNode(std::string_view node_id);
   Result<TransfersResponse> Transfers();
+  // Anti-entropy: starts a repair on the node (`start`), or only reports the
+  // last or running one.
+  Result<RepairResponse> Repair(bool start);
 
   // Sends every request before waiting for any answer; the results come back
   // in request order.

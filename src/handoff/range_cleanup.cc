@@ -27,18 +27,11 @@ void RangeCleanup::Tick(const ring::Placement& placement, int64_t agreed_ms) {
 
 // The token ranges whose replicas in the current ring do not include this node.
 std::vector<RangeCleanup::Range> RangeCleanup::NotOwned(const ring::Placement& placement) const {
-  const ring::Ring& ring = placement.current();
   const std::string& self = host_.gossiper().self().node_id;
   std::vector<Range> ranges;
-  if (ring.empty()) return ranges;
-  const size_t n = std::min(placement.n(), ring.nodes().size());
-  for (size_t i = 0; i < ring.token_count(); ++i) {
-    Range range;
-    range.start = ring.token(i == 0 ? ring.token_count() - 1 : i - 1);
-    range.end = ring.token(i);
-    for (const ring::Replica& r : ring.PreferenceList(range.end, n)) range.owners.push_back(r.node_id);
-    if (std::find(range.owners.begin(), range.owners.end(), self) == range.owners.end()) {
-      ranges.push_back(std::move(range));
+  for (ring::TokenRange& range : ring::TokenRanges(placement.current(), placement.n())) {
+    if (std::find(range.replicas.begin(), range.replicas.end(), self) == range.replicas.end()) {
+      ranges.push_back(Range{range.start, range.end, std::move(range.replicas)});
     }
   }
   return ranges;

@@ -260,6 +260,11 @@ const std::vector<Key>& Keys() {
       {"handoff.stream_max_bytes_per_sec",
        Size(1024, kMaxU64, &C::handoff, &HandoffConfig::stream_max_bytes_per_sec)},
       {"handoff.transfer_limit", Count(1, 64, &C::handoff, &HandoffConfig::transfer_limit)},
+      {"anti_entropy.interval", Duration(0, kMaxI64, &C::anti_entropy, &AntiEntropyConfig::interval_ms)},
+      {"anti_entropy.max_bytes_per_sec",
+       Size(1024, kMaxU64, &C::anti_entropy, &AntiEntropyConfig::max_bytes_per_sec)},
+      {"anti_entropy.rebuild_interval",
+       Duration(0, kMaxI64, &C::anti_entropy, &AntiEntropyConfig::rebuild_interval_ms)},
   };
   return keys;
 }

@@ -16,6 +16,7 @@
 #include "api/request_limits.h"
 #include "common/status.h"
 #include "gossip/gossip.h"
+#include "antientropy/options.h"
 #include "gossip/ring_tracker.h"
 #include "handoff/options.h"
 #include "quorum/options.h"
@@ -42,6 +43,17 @@ struct MembershipConfig {
   double phi_threshold = gossip::FailureDetectorOptions{}.phi_threshold;
 };
 
+// The anti_entropy section; defaults are the module's (docs/OPERATIONS.md
+// says why).
+struct AntiEntropyConfig {
+  // anti_entropy.interval: an exchange with the next replica peer this often; 0: off.
+  int64_t interval_ms = antientropy::AntiEntropyOptions{}.interval_ms;
+  // anti_entropy.max_bytes_per_sec: objects moved by exchanges.
+  uint64_t max_bytes_per_sec = antientropy::AntiEntropyOptions{}.max_bytes_per_sec;
+  // anti_entropy.rebuild_interval: the hash tree is rebuilt from a scan this often; 0: only after a crash.
+  int64_t rebuild_interval_ms = antientropy::AntiEntropyOptions{}.rebuild_interval_ms;
+};
+
 struct Config {
   std::string source;  // the file it was read from, for messages
 
@@ -59,6 +71,7 @@ struct Config {
   LimitsConfig limits;
   MembershipConfig membership;
   HandoffConfig handoff;
+  AntiEntropyConfig anti_entropy;
   uint32_t request_timeout_ms = api::kDefaultRequestTimeoutMs;  // request_timeout: used when a request says 0
   LogLevel log_level = LogLevel::kInfo;
 };

@@ -15,6 +15,7 @@ constexpr const char* kEpochMeta = "epoch";
 constexpr const char* kGenerationMeta = "generation";
 constexpr const char* kTokensMeta = "tokens";
 constexpr const char* kMovementMeta = "movement";
+constexpr const char* kMintLeaseMeta = "mint_lease";
 
 std::string NewEpoch(uint64_t random) {
   const auto epoch = static_cast<uint32_t>(random ^ (random >> 32));
@@ -82,6 +83,13 @@ Result<Identity> LoadOrCreateIdentity(storage::Engine& engine, const std::string
   } else if (stored_tokens.status().code() != Code::kNotFound) {
     return stored_tokens.status();
   }
+  auto lease = engine.GetMeta(kMintLeaseMeta);
+  if (lease.ok() && lease->size() == 8) {
+    identity.mint_lease = DecodeFixed64BE(lease->data());
+  } else if (lease.ok() || lease.status().code() != Code::kNotFound) {
+    return lease.ok() ? Status::Corruption("data dir " + data_dir + " holds an unreadable mint lease")
+                      : lease.status();
+  }
   auto movement = engine.GetMeta(kMovementMeta);
   if (movement.ok()) {
     identity.movement = std::move(*movement);
@@ -102,6 +110,12 @@ Result<ActorId> RenewEpoch(storage::Engine& engine, const std::string& node_id, 
 
 Status StoreTokens(storage::Engine& engine, const std::vector<uint64_t>& tokens) {
   return engine.PutMeta(kTokensMeta, ring::EncodeTokens(tokens));
+}
+
+Status StoreMintLease(storage::Engine& engine, uint64_t lease) {
+  std::string bytes;
+  PutFixed64BE(&bytes, lease);
+  return engine.PutMeta(kMintLeaseMeta, bytes);
 }
 
 Status StoreMovement(storage::Engine& engine, const std::string& movement) {

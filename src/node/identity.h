@@ -23,6 +23,8 @@ struct Identity {
   // A change of this node's own under way (gossip::MovementRecord: "join",
   // "replace", "leave"); empty when none.
   std::string movement;
+  // The last lease of the node's MintCounter (metadata "mint_lease"); 0: none.
+  uint64_t mint_lease = 0;
 };
 
 // Reads the identity, or writes a new one in a fresh data dir (its epoch
@@ -40,6 +42,8 @@ Result<ActorId> RenewEpoch(storage::Engine& engine, const std::string& node_id, 
 
 // Stores the tokens a node took when it joined (metadata "tokens").
 Status StoreTokens(storage::Engine& engine, const std::vector<uint64_t>& tokens);
+// Stores the MintCounter's lease (metadata "mint_lease"), synced.
+Status StoreMintLease(storage::Engine& engine, uint64_t lease);
 // Stores the movement record (metadata "movement"); empty when done.
 Status StoreMovement(storage::Engine& engine, const std::string& movement);
 

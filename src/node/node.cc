@@ -91,7 +91,7 @@ void Node::CloseAll() {
   if (services_) services_->StopDrivers();
   if (peer_server_) peer_server_->Shutdown();
   if (env_) env_->ClosePeers();
-  if (services_) services_->StopStorage();
+  if (services_) services_->StopStorage(/*checkpoint=*/true);
   completions_.Drain();
   if (server_) server_->Shutdown();
   completions_.Close();

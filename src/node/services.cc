@@ -33,11 +33,17 @@ void ReapBatch(storage::StorageWorker* worker, std::shared_ptr<std::string> curs
 class NodeServices::PeerDispatch final : public net::PeerRequestHandler {
  public:
   PeerDispatch(quorum::ReplicaService& replicas, handoff::HandoffDriver& handoff,
-               handoff::TransferDriver& transfers, Membership& membership)
-      : replicas_(replicas), handoff_(handoff), transfers_(transfers), membership_(membership) {}
+               handoff::TransferDriver& transfers, antientropy::AntiEntropyDriver& anti_entropy,
+               Membership& membership)
+      : replicas_(replicas),
+        handoff_(handoff),
+        transfers_(transfers),
+        anti_entropy_(anti_entropy),
+        membership_(membership) {}
   void Handle(const peer::PeerRequest& request, Reply reply) override {
     if (replicas_.Handle(request, reply) || handoff_.Handle(request, reply) ||
-        transfers_.Handle(request, reply) || membership_.Handle(request, reply)) {
+        transfers_.Handle(request, reply) || anti_entropy_.Handle(request, reply) ||
+        membership_.Handle(request, reply)) {
       return;
     }
     reply(net::PeerErrorResponse(Status::InvalidArgument("unknown peer operation")));
@@ -47,6 +53,7 @@ class NodeServices::PeerDispatch final : public net::PeerRequestHandler {
   quorum::ReplicaService& replicas_;
   handoff::HandoffDriver& handoff_;
   handoff::TransferDriver& transfers_;
+  antientropy::AntiEntropyDriver& anti_entropy_;
   Membership& membership_;
 };
 
@@ -99,6 +106,11 @@ Status NodeServices::OpenStorage() {
     DYNKV_RETURN_IF_ERROR(StoreTokens(*engine_, *tokens));
     identity_.tokens = std::move(*tokens);
   }
+  keeper_ = std::make_unique<antientropy::TreeKeeper>(config_.data_dir + "/antientropy.tree");
+  if (Status loaded = keeper_->Load(); !loaded.ok() && loaded.code() != Code::kNotFound) {
+    DYNKV_LOG(kWarn) << "anti-entropy tree checkpoint not used (the tree is rebuilt): " << loaded.ToString();
+  }
+  engine_->set_change_observer(keeper_.get());
   worker_ = env_.StartStorage(*engine_);
   const auto mode = config_.replication.last_write_wins ? quorum::ConflictMode::kLastWriteWins
                                                         : quorum::ConflictMode::kSiblings;
@@ -107,7 +119,10 @@ Status NodeServices::OpenStorage() {
       quorum::ReplicaLimits{config_.limits.max_siblings, config_.limits.max_object_bytes}, mode,
       [node_id = config_.node_id](storage::Engine& engine, uint64_t random) {
         return RenewEpoch(engine, node_id, random);
-      });
+      },
+      std::make_shared<quorum::MintCounter>(identity_.mint_lease, [engine = engine_.get()](uint64_t lease) {
+        return StoreMintLease(*engine, lease);
+      }));
   return Status::Ok();
 }
 
@@ -202,7 +217,26 @@ void NodeServices::OpenServing() {
   service_->AddStatsSource([this](std::map<std::string, double>* values) { membership_->FillStats(values); });
   service_->AddStatsSource([this](std::map<std::string, double>* values) { handoff_->FillStats(values); });
   service_->AddStatsSource([this](std::map<std::string, double>* values) { transfers_->FillStats(values); });
-  peer_dispatch_ = std::make_unique<PeerDispatch>(*replica_service_, *handoff_, *transfers_, *membership_);
+  OpenAntiEntropy();
+  peer_dispatch_ =
+      std::make_unique<PeerDispatch>(*replica_service_, *handoff_, *transfers_, *anti_entropy_, *membership_);
+}
+
+void NodeServices::OpenAntiEntropy() {
+  antientropy::AntiEntropyOptions options;
+  options.interval_ms = config_.anti_entropy.interval_ms;
+  options.max_bytes_per_sec = config_.anti_entropy.max_bytes_per_sec;
+  options.rebuild_interval_ms = config_.anti_entropy.rebuild_interval_ms;
+  options.propagation_delay_ms = config_.handoff.hint_window_ms;
+  options.exchange.request_timeout_ms = std::max<uint32_t>(config_.request_timeout_ms, 10'000);
+  options.self_id = config_.node_id;
+  anti_entropy_ = std::make_unique<antientropy::AntiEntropyDriver>(env_, *worker_, *keeper_, *replica_,
+                                                                  *membership_, options);
+  service_->AddStatsSource([this](std::map<std::string, double>* values) { anti_entropy_->FillStats(values); });
+  service_->SetRepair([this](bool start, dynkv::client::RepairResponse* out) {
+    if (start) anti_entropy_->StartRepair();
+    anti_entropy_->FillRepair(out);
+  });
 }
 
 net::PeerRequestHandler& NodeServices::peer_handler() { return *peer_dispatch_; }
@@ -212,6 +246,7 @@ void NodeServices::SetOnStop(std::function<void()> on_stop) { membership_->SetOn
 Status NodeServices::Start() {
   DYNKV_RETURN_IF_ERROR(handoff_->Start());
   DYNKV_RETURN_IF_ERROR(transfers_->Start());
+  DYNKV_RETURN_IF_ERROR(anti_entropy_->Start());
   DYNKV_RETURN_IF_ERROR(membership_->Start());
   StartReap();
   return Status::Ok();
@@ -222,7 +257,11 @@ void NodeServices::StartReap() {
     storage::StorageWorker* worker = worker_.get();
     auto cursor = std::make_shared<std::string>();  // touched only on the worker thread
     const int64_t now = env_.clock().NowMs();
-    const int64_t grace = config_.tombstone_grace_ms;
+    // With anti-entropy on, a tombstone goes once every replica peer has
+    // exchanged with this node since it was written (docs/OPERATIONS.md).
+    const int64_t grace = config_.anti_entropy.interval_ms > 0
+                              ? std::max<int64_t>(0, now - anti_entropy_->TombstoneSafeBefore())
+                              : config_.tombstone_grace_ms;
     worker->Run([worker, cursor, now, grace](storage::Engine& engine) {
       ReapBatch(worker, cursor, now, grace, engine);
     });
@@ -241,11 +280,20 @@ void NodeServices::StopDrivers() {
   if (membership_) membership_->Stop();
   if (handoff_) handoff_->Stop();
   if (transfers_) transfers_->Stop();
+  if (anti_entropy_) anti_entropy_->Stop();
   reap_timer_.reset();
 }
 
-void NodeServices::StopStorage() {
-  if (worker_) worker_->Stop();
+void NodeServices::StopStorage(bool checkpoint) {
+  if (!worker_) return;
+  if (checkpoint && keeper_) {
+    // Queued last, so the tree it saves holds every write before it.
+    worker_->Run([keeper = keeper_.get()](storage::Engine&) {
+      if (Status saved = keeper->Save(); !saved.ok())
+        DYNKV_LOG(kWarn) << "anti-entropy tree not saved (the next start rebuilds it): " << saved.ToString();
+    });
+  }
+  worker_->Stop();
 }
 
 }  // namespace dynkv::node

@@ -14,6 +14,8 @@
 #include <memory>
 #include <string>
 
+#include "antientropy/anti_entropy.h"
+#include "antientropy/tree_keeper.h"
 #include "common/env.h"
 #include "common/status.h"
 #include "handoff/handoff_driver.h"
@@ -53,8 +55,10 @@ class NodeServices {
   // Idempotent.
   void StopDrivers();
   // Finishes the storage work queued so far and hands back its
-  // completions; later storage calls fail. Idempotent.
-  void StopStorage();
+  // completions; later storage calls fail. Idempotent. `checkpoint`: a
+  // clean stop, which leaves the anti-entropy tree for the next start (a
+  // crash leaves none, and the next start rebuilds it).
+  void StopStorage(bool checkpoint = false);
 
   api::ClientService& client_service() { return *service_; }
   // Replication, hint and gossip requests of other nodes.
@@ -62,6 +66,9 @@ class NodeServices {
   Membership& membership() { return *membership_; }
   quorum::Coordinator& coordinator() { return *coordinator_; }
   handoff::TransferDriver& transfers() { return *transfers_; }
+  antientropy::AntiEntropyDriver& anti_entropy() { return *anti_entropy_; }
+  // Touch only on the storage thread (worker().Run).
+  antientropy::TreeKeeper& tree_keeper() { return *keeper_; }
   storage::StorageWorker& worker() { return *worker_; }
   const Identity& identity() const { return identity_; }
 
@@ -74,17 +81,20 @@ class NodeServices {
   void OpenServing();
   bool IsAlone() const;
   void StartReap();
+  void OpenAntiEntropy();
 
   Config config_;
   Env& env_;
   Identity identity_;
   bool first_start_alone_ = false;  // see OpenStorage
+  std::unique_ptr<antientropy::TreeKeeper> keeper_;  // the engine's observer: outlives it
   std::unique_ptr<storage::Engine> engine_;
   std::unique_ptr<storage::StorageWorker> worker_;
   std::unique_ptr<quorum::LocalReplica> replica_;
   std::unique_ptr<Membership> membership_;
   std::unique_ptr<handoff::HandoffDriver> handoff_;
   std::unique_ptr<handoff::TransferDriver> transfers_;
+  std::unique_ptr<antientropy::AntiEntropyDriver> anti_entropy_;
   std::unique_ptr<quorum::Coordinator> coordinator_;
   std::unique_ptr<quorum::ReplicaService> replica_service_;
   std::unique_ptr<api::ClientService> service_;

@@ -49,13 +49,14 @@ Status Malformed(std::string_view why) {
 
 }  // namespace
 
-Object Update(const Object& current, const VersionVector& context, const ActorId& actor, Sibling sibling) {
+Object Update(const Object& current, const VersionVector& context, const ActorId& actor, Sibling sibling,
+              uint64_t floor) {
   Object result;
   result.vv = current.vv;
   result.vv.Merge(context);
   // Past both the replica's own counter and the client's context, so the new
   // dot is one nobody has seen (Preguiça et al., DVV: update).
-  sibling.dot = Dot{actor, result.vv.Get(actor) + 1};
+  sibling.dot = Dot{actor, std::max(result.vv.Get(actor) + 1, floor)};
   result.vv.Raise(actor, sibling.dot.counter);
   for (const Sibling& s : current.siblings) {
     if (!context.Covers(s.dot)) result.siblings.push_back(s);

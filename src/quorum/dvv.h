@@ -23,7 +23,17 @@ namespace dynkv::dvv {
 // `sibling` (whose dot is overwritten), drops the siblings of `current`
 // covered by `context`, keeps every other sibling, and returns the object
 // whose version vector is current.vv ∪ context ∪ {new dot}.
-Object Update(const Object& current, const VersionVector& context, const ActorId& actor, Sibling sibling);
+//
+// `floor`: the least counter the dot may take. A replica minting into a key
+// it holds nothing of passes one above every counter it has ever minted:
+// its counter for the key lives in the stored object, and an object that
+// was reaped (or never held here) may still exist elsewhere with dots of
+// this actor, e.g. a tombstone on a replica that has not reaped it yet,
+// whose version vector would cover a reused dot and drop the new value.
+// The new object then claims to have seen the actor's smaller dots, which
+// only drops siblings of it that were deleted (reaped) already.
+Object Update(const Object& current, const VersionVector& context, const ActorId& actor, Sibling sibling,
+              uint64_t floor = 0);
 
 // Merges two replicas of one key. A sibling survives when the other side
 // also has it or has not seen its dot; the version vectors merge pointwise.

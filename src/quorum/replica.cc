@@ -48,13 +48,25 @@ Object KeepNewestSibling(Object object) {
 }
 
 LocalReplica::LocalReplica(storage::StorageWorker& worker, const Clock& clock, ActorId actor, ReplicaLimits limits,
-                           ConflictMode mode, ActorRenewal renewal)
+                           ConflictMode mode, ActorRenewal renewal, std::shared_ptr<MintCounter> counter)
     : worker_(worker),
       clock_(clock),
       actor_(std::move(actor)),
       limits_(limits),
       mode_(mode),
-      renewal_(std::move(renewal)) {}
+      renewal_(std::move(renewal)),
+      counter_(counter ? std::move(counter) : std::make_shared<MintCounter>(0, nullptr)) {}
+
+Status MintCounter::Note(uint64_t counter) {
+  if (counter <= high_) return Status::Ok();
+  if (counter > lease_ && persist_) {
+    const uint64_t lease = counter + kLease;
+    DYNKV_RETURN_IF_ERROR(persist_(lease));
+    lease_ = lease;
+  }
+  high_ = counter;
+  return Status::Ok();
+}
 
 void LocalReplica::RenewActor(uint64_t random, std::function<void(Status)> done) {
   if (!renewal_) return done(Status::Internal("this replica cannot renew its actor"));
@@ -77,10 +89,11 @@ void LocalReplica::Write(std::string key, VersionVector context, Sibling sibling
   sibling.write_time_ms = clock_.NowMs();
   // The mutation runs on the storage thread; it captures copies only.
   auto mutate = [key, context = std::move(context), sibling = std::move(sibling), actor = actor_, limits = limits_,
-                 mode = mode_](const Object& current) -> Result<Object> {
-    Object next = Resolve(dvv::Update(current, context, actor, sibling), mode);
-    Status status = CheckLimits(key, next, limits);
-    if (!status.ok()) return status;
+                 mode = mode_, counter = counter_](const Object& current) -> Result<Object> {
+    const uint64_t floor = current.empty() ? counter->floor() : 0;
+    Object next = Resolve(dvv::Update(current, context, actor, sibling, floor), mode);
+    DYNKV_RETURN_IF_ERROR(CheckLimits(key, next, limits));
+    DYNKV_RETURN_IF_ERROR(counter->Note(next.vv.Get(actor)));
     return next;
   };
   worker_.Update(std::move(key), std::move(mutate), std::move(done));

@@ -35,6 +35,32 @@ enum class ConflictMode {
 // write time, ties broken by dot), its version vector kept.
 Object KeepNewestSibling(Object object);
 
+// The highest counter this node has minted, for the floor of a dot minted
+// into a key the node holds nothing of (dvv::Update). Kept on the storage
+// thread; made durable ahead of use in blocks of kLease counters (a lease,
+// as Riak keeps its vnode counter since kv679), so a restarted node starts
+// above every counter it minted before.
+class MintCounter {
+ public:
+  static constexpr uint64_t kLease = uint64_t{1} << 20;
+  // Stores a new lease durably; runs on the storage thread.
+  using Persist = std::function<Status(uint64_t lease)>;
+
+  // `durable`: the lease stored last (0: none). Without `persist` the counter
+  // lives in memory only (tests).
+  MintCounter(uint64_t durable, Persist persist) : high_(durable), lease_(durable), persist_(std::move(persist)) {}
+
+  uint64_t floor() const { return high_ + 1; }
+  // `counter` was minted: raises the high mark, storing a new lease first
+  // when it passes the durable one. An error leaves the counter as it was.
+  Status Note(uint64_t counter);
+
+ private:
+  uint64_t high_;
+  uint64_t lease_;
+  Persist persist_;
+};
+
 class LocalReplica {
  public:
   using Done = std::function<void(Result<Object>)>;
@@ -43,8 +69,10 @@ class LocalReplica {
   using ActorRenewal = std::function<Result<ActorId>(storage::Engine& engine, uint64_t random)>;
 
   // REQUIRES: worker and clock outlive the replica.
+  // `counter`: the node's MintCounter; null gives one in memory from 0.
   LocalReplica(storage::StorageWorker& worker, const Clock& clock, ActorId actor, ReplicaLimits limits,
-               ConflictMode mode = ConflictMode::kSiblings, ActorRenewal renewal = nullptr);
+               ConflictMode mode = ConflictMode::kSiblings, ActorRenewal renewal = nullptr,
+               std::shared_ptr<MintCounter> counter = nullptr);
 
   // The stored object (empty when absent); expired siblings included. A
   // key the record cache holds is answered at once, inside the call
@@ -79,6 +107,7 @@ class LocalReplica {
   ReplicaLimits limits_;
   ConflictMode mode_;
   ActorRenewal renewal_;
+  std::shared_ptr<MintCounter> counter_;  // touched on the storage thread only
   std::shared_ptr<int> lifetime_ = std::make_shared<int>(0);  // expires with the replica
 };
 

@@ -22,6 +22,18 @@ double MaxShareOverMean(const std::map<std::string, double>& shares) {
   return largest / (total / static_cast<double>(shares.size()));
 }
 
+std::vector<TokenRange> TokenRanges(const Ring& ring, size_t n) {
+  std::vector<TokenRange> ranges;
+  ranges.reserve(ring.token_count());
+  for (size_t i = 0; i < ring.token_count(); ++i) {
+    TokenRange range{RangeStart(ring, i), ring.token(i), {}};
+    // Every key of range i has the same preference list: the one of its token.
+    for (const Replica& replica : ring.PreferenceList(ring.token(i), n)) range.replicas.push_back(replica.node_id);
+    ranges.push_back(std::move(range));
+  }
+  return ranges;
+}
+
 std::map<std::string, double> ReplicatedShares(const Ring& ring, size_t replication) {
   std::map<std::string, double> out;
   for (const std::string& node_id : ring.nodes()) out[node_id] = 0;

@@ -115,6 +115,17 @@ class Ring {
   std::vector<uint32_t> owners_;    // owners_[i] indexes nodes_; parallel to tokens_
 };
 
+// A token range (start, end] -- the whole ring when start == end, with one
+// token -- and the nodes that replicate it, in preference order.
+struct TokenRange {
+  uint64_t start = 0;
+  uint64_t end = 0;
+  std::vector<std::string> replicas;
+};
+// Every token range of `ring` in ring order, each with its first
+// min(n, nodes with tokens) replicas (all up).
+std::vector<TokenRange> TokenRanges(const Ring& ring, size_t n);
+
 // Each node's fraction of the ring (the keys it owns as the first replica).
 // Sums to 1 over a non-empty ring; nodes with no tokens get 0.
 std::map<std::string, double> Shares(const Ring& ring);

@@ -1,11 +1,14 @@
 #include "sim/sim_cluster.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <map>
 #include <utility>
 
 #include "common/key_hash.h"
 #include "net/peer_transport.h"
 #include "peer.pb.h"
+#include "ring/ring.h"
 #include "storage/storage.h"
 
 namespace dynkv::sim {
@@ -144,6 +147,9 @@ node::Config SimCluster::ConfigOf(size_t i) const {
   config.membership.vnodes = options_.vnodes;
   config.request_timeout_ms = options_.request_timeout_ms;
   config.handoff = options_.handoff;
+  config.anti_entropy = options_.anti_entropy;
+  config.reap_interval_ms = options_.reap_interval_ms;
+  config.tombstone_grace_ms = options_.tombstone_grace_ms;
   return config;
 }
 
@@ -463,6 +469,19 @@ Result<Object> SimCluster::Stored(size_t i, const std::string& key) {
   return std::move(*stored);
 }
 
+Result<Object> SimCluster::Tamper(size_t i, const std::string& key,
+                                  std::function<Object(const Object& current)> change) {
+  if (!running(i) || !nodes_[i]->services) return Status::Unavailable(id(i) + " is not running");
+  std::optional<Result<Object>> stored;
+  nodes_[i]->services->worker().Update(
+      key, [change = std::move(change)](const Object& current) -> Result<Object> { return change(current); },
+      [&stored](Result<Object> object) { stored = std::move(object); });
+  if (!RunUntil([&stored] { return stored.has_value(); }, 10'000, 1)) {
+    return Status::Timeout("storage of " + id(i) + " did not answer");
+  }
+  return std::move(*stored);
+}
+
 Result<uint64_t> SimCluster::HintsKept(size_t i) {
   if (!running(i) || !nodes_[i]->services) return Status::Unavailable(id(i) + " is not running");
   std::optional<Result<uint64_t>> count;
@@ -475,6 +494,53 @@ Result<uint64_t> SimCluster::HintsKept(size_t i) {
     return Status::Timeout("storage of " + id(i) + " did not answer");
   }
   return std::move(*count);
+}
+
+Result<std::vector<uint64_t>> SimCluster::TreeBranches(size_t i,
+                                                       const std::vector<antientropy::RingRange>& ranges) {
+  if (!running(i) || !nodes_[i]->services) return Status::Unavailable(id(i) + " is not running");
+  std::optional<Result<std::vector<uint64_t>>> branches;
+  SimEnv* env = nodes_[i]->env.get();
+  antientropy::TreeKeeper* keeper = &nodes_[i]->services->tree_keeper();
+  nodes_[i]->services->worker().Run([env, keeper, ranges, &branches](storage::Engine& engine) {
+    Result<std::vector<uint64_t>> hashes = Status::Unavailable("the tree is being built");
+    if (keeper->ready()) hashes = keeper->Branches(engine, antientropy::Coverage(ranges));
+    env->Post([&branches, hashes] { branches = hashes; });
+  });
+  if (!RunUntil([&branches] { return branches.has_value(); }, 10'000, 1)) {
+    return Status::Timeout("storage of " + id(i) + " did not answer");
+  }
+  return std::move(*branches);
+}
+
+std::vector<std::string> SimCluster::TreeDifferences(size_t view) {
+  std::vector<std::string> differences;
+  const node::Membership* m = membership(view);
+  if (m == nullptr) return {id(view) + " is not running"};
+  const auto placement = m->Placement();
+  std::map<std::pair<std::string, std::string>, std::vector<antientropy::RingRange>> shared;
+  for (const ring::TokenRange& range : ring::TokenRanges(placement->current(), placement->n())) {
+    for (size_t a = 0; a < range.replicas.size(); ++a) {
+      for (size_t b = a + 1; b < range.replicas.size(); ++b) {
+        auto pair = std::minmax(range.replicas[a], range.replicas[b]);
+        shared[{pair.first, pair.second}].push_back({range.start, range.end});
+      }
+    }
+  }
+  for (const auto& [pair, ranges] : shared) {
+    const size_t a = IndexOf(pair.first), b = IndexOf(pair.second);
+    if (a >= size() || b >= size() || !running(a) || !running(b)) continue;
+    auto ta = TreeBranches(a, ranges);
+    auto tb = TreeBranches(b, ranges);
+    if (!ta.ok() || !tb.ok()) {
+      differences.push_back(pair.first + " " + pair.second + ": " + (ta.ok() ? tb : ta).status().ToString());
+      continue;
+    }
+    size_t differ = 0;
+    for (size_t k = 0; k < ta->size(); ++k) differ += (*ta)[k] != (*tb)[k];
+    if (differ > 0) differences.push_back(pair.first + " " + pair.second + ": " + std::to_string(differ) + " branches differ");
+  }
+  return differences;
 }
 
 bool SimCluster::RunUntil(const std::function<bool()>& done, int64_t max_ms, int64_t step_ms) {

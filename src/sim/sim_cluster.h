@@ -42,6 +42,7 @@
 #include "common/status.h"
 #include "node/config.h"
 #include "node/membership.h"
+#include "antientropy/coverage.h"
 #include "node/services.h"
 #include "sim/sim_env.h"
 #include "sim/sim_network.h"
@@ -68,6 +69,9 @@ struct SimClusterOptions {
   int64_t max_storage_delay_ms = 2;
   uint64_t cache_bytes = 1 << 20;
   node::HandoffConfig handoff;  // the nodes' handoff section (hint and stream rates)
+  node::AntiEntropyConfig anti_entropy;  // the nodes' anti_entropy section
+  int64_t reap_interval_ms = node::Config{}.reap_interval_ms;
+  int64_t tombstone_grace_ms = node::Config{}.tombstone_grace_ms;
   LinkOptions link;
   bool gossip_only = false;
   // gossip_only: every node starts NORMAL with tokens of its own, as a
@@ -160,6 +164,14 @@ class SimCluster final : public PeerRouter {
   // (running the cluster until its storage answers).
   Result<Object> Stored(size_t i, const std::string& key);
   Result<uint64_t> HintsKept(size_t i);
+  // Changes what node i stores for `key`, as a bug or a lost write would:
+  // straight into its storage, replicated nowhere. Runs until it is durable.
+  Result<Object> Tamper(size_t i, const std::string& key, std::function<Object(const Object& current)> change);
+  // Anti-entropy: for every two running members that replicate a token
+  // range together (in node `view`'s ring), their hash trees over the ranges
+  // they share; one line per pair whose trees differ ("n1 n3: 4 branches
+  // differ"), or why a tree could not be read. Empty: every replica agrees.
+  std::vector<std::string> TreeDifferences(size_t view);
 
   void RunFor(int64_t ms) { loop_.RunFor(ms); }
   // Runs until `done()` (checked every `step_ms`), at most max_ms. False if it never held.
@@ -185,6 +197,8 @@ class SimCluster final : public PeerRouter {
   void AssignTokens();
   std::function<void()> StopCallback(size_t i);
   Node* At(const std::string& address);
+  // Node i's tree hashes over `ranges` (its storage thread answers).
+  Result<std::vector<uint64_t>> TreeBranches(size_t i, const std::vector<antientropy::RingRange>& ranges);
 
   std::string dir_;
   SimClusterOptions options_;

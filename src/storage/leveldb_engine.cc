@@ -475,6 +475,7 @@ Status LevelDbEngine::Reap(std::string* cursor, size_t max_records, int64_t now_
 
   leveldb::WriteBatch batch;
   std::vector<std::string> changed;  // user keys whose records change
+  std::vector<std::pair<uint64_t, uint64_t>> digests;  // of `changed`, before and after, for observer_
   uint64_t records_deleted = 0;
   uint64_t siblings_removed = 0;
   std::string last_scanned;
@@ -491,6 +492,7 @@ Status LevelDbEngine::Reap(std::string* cursor, size_t max_records, int64_t now_
     last_scanned.assign(AsView(it->key()));
     Object object;
     if (!DecodeDataRecord("reap", user_key, it->value(), &object, &zstd_)) continue;
+    const uint64_t before = observer_ != nullptr ? observer_->Digest(user_key, object) : 0;
     const size_t removed = DropReapable(&object, cutoff_ms);
     // Folded into the latest pass even from an older one: a lower bound
     // only gets more cautious.
@@ -501,9 +503,11 @@ Status LevelDbEngine::Reap(std::string* cursor, size_t max_records, int64_t now_
     if (object.siblings.empty()) {
       batch.Delete(it->key());
       ++records_deleted;
+      if (observer_ != nullptr) digests.push_back({before, 0});
     } else {
       EncodeRecord(object, compression_, &record_, nullptr, &zstd_);
       batch.Put(it->key(), record_);
+      if (observer_ != nullptr) digests.push_back({before, observer_->Digest(user_key, object)});
     }
   }
   Add(counters_.reap_records_scanned, scanned);
@@ -512,6 +516,7 @@ Status LevelDbEngine::Reap(std::string* cursor, size_t max_records, int64_t now_
   if (!status.ok()) return Status::StorageError("reap write failed: " + status.ToString());
   // Reaped records are cold; dropping them keeps the cache for hot keys.
   for (const std::string& key : changed) cache_.Erase(key);
+  for (size_t i = 0; i < digests.size(); ++i) observer_->OnChanged(changed[i], digests[i].first, digests[i].second);
   *cursor = more ? ReapCursor(pass, last_scanned) : std::string();
   // A whole pass, with no newer one started meanwhile, saw every record:
   // each was scanned, or written (NoteWritten) after the pass began.

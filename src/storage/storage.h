@@ -90,9 +90,28 @@ struct Hint {
   size_t ApproximateBytes() const { return key.size() + object.ApproximateBytes(); }
 };
 
+// Told of every change to a data record, on the thread that makes it (the
+// StorageWorker's), once the change is durable: anti-entropy keeps its hash
+// trees by it (DESIGN.md: Anti-entropy). Digests are the observer's own;
+// an empty object's must be 0.
+class ChangeObserver {
+ public:
+  virtual ~ChangeObserver() = default;
+  virtual uint64_t Digest(std::string_view key, const Object& object) const = 0;
+  // The record of `key` went from one of digest `before` to one of digest
+  // `after` (0: absent).
+  virtual void OnChanged(std::string_view key, uint64_t before, uint64_t after) = 0;
+};
+
 class Engine {
  public:
   virtual ~Engine() = default;
+
+  // Client writes, merges, deletes and Reap report to `observer` from now
+  // on; nullptr stops it. REQUIRES: called on the thread that runs the
+  // engine's calls (or before any run), and observer outlives its use.
+  void set_change_observer(ChangeObserver* observer) { observer_ = observer; }
+  ChangeObserver* change_observer() const { return observer_; }
 
   // The stored object of `key`; an empty Object when there is none. Expired
   // siblings are returned as stored: readers decide what is live.
@@ -163,6 +182,9 @@ class Engine {
   virtual Result<std::vector<std::string>> ListHintTargets();
   // Hints kept, for all targets (a full scan of the hint kind: start-up use).
   virtual Result<uint64_t> CountHints();
+
+ protected:
+  ChangeObserver* observer_ = nullptr;
 };
 
 // Opens (creating if needed) the database in options.data_dir. A locked

@@ -97,11 +97,19 @@ class GroupCommit {
     size_t in_flight_slot = InFlightUpdates::kNone;
   };
 
-  Result<Object> Apply(UpdateCall& call);
+  // The mutated object; *before: the digest of the record it replaces.
+  Result<Object> Apply(UpdateCall& call, uint64_t* before);
+
+  // An object not yet written, and the digest of the record it replaces
+  // (for the engine's ChangeObserver; 0 without one).
+  struct Pending {
+    Object object;
+    uint64_t before = 0;
+  };
 
   Engine& engine_;
   const std::shared_ptr<InFlightUpdates> in_flight_;
-  std::unordered_map<std::string, Object> overlay_;  // objects not yet written
+  std::unordered_map<std::string, Pending> overlay_;
   std::vector<std::string> overlay_order_;           // overlay_'s keys, first update first
   std::vector<Completion> completions_;
   size_t first_uncommitted_ = 0;  // completions before it no longer await a commit
@@ -110,22 +118,28 @@ class GroupCommit {
 void GroupCommit::Read(ReadCall& call) {
   auto it = overlay_.find(call.key);
   if (it != overlay_.end()) {
-    completions_.push_back({std::move(call.done), it->second, true});
+    completions_.push_back({std::move(call.done), it->second.object, true});
   } else {
     completions_.push_back({std::move(call.done), engine_.Get(call.key), false});
   }
 }
 
-Result<Object> GroupCommit::Apply(UpdateCall& call) {
+Result<Object> GroupCommit::Apply(UpdateCall& call, uint64_t* before) {
   auto it = overlay_.find(call.key);
-  if (it != overlay_.end()) return call.mutate(it->second);
+  if (it != overlay_.end()) {
+    *before = it->second.before;
+    return call.mutate(it->second.object);
+  }
   Result<Object> stored = engine_.Get(call.key);
   if (!stored.ok()) return stored.status();
+  const ChangeObserver* observer = engine_.change_observer();
+  *before = observer != nullptr ? observer->Digest(call.key, *stored) : 0;
   return call.mutate(*stored);
 }
 
 void GroupCommit::Update(UpdateCall& call) {
-  Result<Object> next = Apply(call);
+  uint64_t before = 0;
+  Result<Object> next = Apply(call, &before);
   if (!next.ok()) {
     completions_.push_back({std::move(call.done), next.status(), false, call.in_flight_slot});
     return;
@@ -137,7 +151,7 @@ void GroupCommit::Update(UpdateCall& call) {
                             call.in_flight_slot});
     return;
   }
-  const bool first_update_of_key = overlay_.insert_or_assign(call.key, *next).second;
+  const bool first_update_of_key = overlay_.insert_or_assign(call.key, Pending{*next, before}).second;
   if (first_update_of_key) overlay_order_.push_back(call.key);
   completions_.push_back({std::move(call.done), std::move(next), true, call.in_flight_slot});
 }
@@ -145,15 +159,22 @@ void GroupCommit::Update(UpdateCall& call) {
 void GroupCommit::Commit() {
   if (!overlay_order_.empty()) {
     std::vector<ObjectWrite> writes;
+    std::vector<uint64_t> befores;
     writes.reserve(overlay_order_.size());
+    befores.reserve(overlay_order_.size());
     for (std::string& key : overlay_order_) {
-      Object& object = overlay_[key];
-      writes.push_back({std::move(key), std::move(object)});
+      Pending& pending = overlay_[key];
+      befores.push_back(pending.before);
+      writes.push_back({std::move(key), std::move(pending.object)});
     }
     const Status written = engine_.Write(writes);
     if (!written.ok()) {
       for (size_t i = first_uncommitted_; i < completions_.size(); ++i) {
         if (completions_[i].awaits_commit) completions_[i].result = written;
+      }
+    } else if (ChangeObserver* observer = engine_.change_observer()) {
+      for (size_t i = 0; i < writes.size(); ++i) {
+        observer->OnChanged(writes[i].key, befores[i], observer->Digest(writes[i].key, writes[i].object));
       }
     }
     overlay_.clear();

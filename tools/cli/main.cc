@@ -12,6 +12,7 @@
 
 #include "base64.h"
 #include "cluster_commands.h"
+#include "repair_command.h"
 #include "client/client.h"
 #include "json.h"
 
@@ -59,6 +60,12 @@ commands:
         waiting, not the leave (exit status 130)
   remove NODE_ID
         remove a dead node from the cluster (ask any live node)
+  repair [--json]
+        anti-entropy now: the node compares every range it replicates with
+        each of its other replicas (hash trees) and moves only the keys
+        that differ; prints progress once a second and a summary. Exit
+        status 0 only when every range was compared with every live
+        replica. Ctrl-C stops the following, not the repair (exit 130)
 
 options:
   --node HOST:PORT  node to ask (default: $DYNKV_NODE or 127.0.0.1:7101)
@@ -70,7 +77,7 @@ options:
   --help, --version
 
 Errors go to stderr; exit status 0 on success, 1 when the request fails,
-2 for bad usage, 130 when leave is interrupted.
+2 for bad usage, 130 when leave or repair is interrupted.
 )usage";
 
 struct Invocation {
@@ -88,11 +95,11 @@ const std::map<std::string, std::set<std::string>> kCommandFlags = {
     {"ping", {}},                              {"stats", {"json"}},
     {"members", {"json"}},                     {"ring", {"json"}},
     {"transfers", {"json"}},                   {"leave", {}},
-    {"remove", {}}};
+    {"remove", {}},                            {"repair", {"json"}}};
 const std::map<std::string, size_t> kCommandArity = {{"put", 2},       {"get", 1},   {"del", 1},
                                                      {"ping", 0},      {"stats", 0}, {"members", 0},
                                                      {"ring", 0},      {"leave", 0}, {"remove", 1},
-                                                     {"transfers", 0}};
+                                                     {"transfers", 0}, {"repair", 0}};
 
 [[noreturn]] void UsageError(const std::string& message) {
   std::fprintf(stderr, "dynkv: %s\n(run 'dynkv --help' for usage)\n", message.c_str());
@@ -302,6 +309,20 @@ int RunLeave(client::Client& c, const client::Options& options, const Invocation
   return *outcome == LeaveOutcome::kInterrupted ? kExitInterrupted : 0;
 }
 
+// Ctrl-C stops following the repair, not the repair.
+int RunRepairCommand(client::Client& c, const Invocation& inv) {
+  struct sigaction action = {};
+  action.sa_handler = OnInterrupt;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  RepairWait wait;
+  wait.json = inv.flags.count("json") > 0;
+  wait.interrupted = &interrupted;
+  auto code = RunRepair(c, wait);
+  if (!code.ok()) Fail(code.status());
+  return *code;
+}
+
 int Run(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   const Invocation inv = Parse(argc, argv);
@@ -319,6 +340,7 @@ int Run(int argc, char** argv) {
   if (inv.command == "ping") return RunPing(c);
   if (inv.command == "stats") return RunStats(c, inv);
   if (inv.command == "leave") return RunLeave(c, options, inv);
+  if (inv.command == "repair") return RunRepairCommand(c, inv);
   const bool json = inv.flags.count("json") > 0;
   Status status;
   if (inv.command == "members") status = PrintMembers(c, json);

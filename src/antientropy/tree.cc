@@ -1,0 +1,70 @@
+#include "antientropy/tree.h"
+
+#include <xxhash.h>
+
+#include "common/coding.h"
+
+namespace dynkv::antientropy {
+
+namespace {
+
+constexpr char kTreeFormat = 1;
+
+}  // namespace
+
+uint64_t ObjectDigest(std::string_view key, const Object& object) {
+  if (object.empty()) return 0;
+  std::string buffer;
+  buffer.reserve(key.size() + 32 * (object.vv.entries().size() + object.siblings.size()) + 8);
+  PutLengthPrefixed(&buffer, key);
+  AppendVersionVector(&buffer, object.vv);
+  for (const Sibling& sibling : object.siblings) {
+    PutLengthPrefixed(&buffer, sibling.dot.actor);
+    PutVarint64(&buffer, sibling.dot.counter);
+    buffer.push_back(sibling.tombstone ? 1 : 0);
+    PutVarint64(&buffer, static_cast<uint64_t>(sibling.expires_at_ms));
+  }
+  const uint64_t digest = XXH3_64bits(buffer.data(), buffer.size());
+  return digest == 0 ? 1 : digest;  // 0 stands for "absent" only
+}
+
+uint64_t HashTree::Branch(uint32_t branch) const {
+  uint64_t hash = 0;
+  const size_t first = size_t{branch} * kLeavesPerBranch;
+  for (size_t i = 0; i < kLeavesPerBranch; ++i) hash ^= leaves_[first + i];
+  return hash;
+}
+
+std::string HashTree::Serialize() const {
+  std::string out;
+  out.reserve(1 + leaves_.size() * 8 + 8);
+  out.push_back(kTreeFormat);
+  for (uint64_t leaf : leaves_) {
+    for (int byte = 0; byte < 8; ++byte) out.push_back(static_cast<char>(leaf >> (8 * byte)));
+  }
+  PutFixed64BE(&out, XXH3_64bits(out.data(), out.size()));
+  return out;
+}
+
+Status HashTree::Deserialize(std::string_view bytes) {
+  const size_t expected = 1 + size_t{kSegments} * 8 + 8;
+  if (bytes.size() != expected) {
+    return Status::Corruption("tree checkpoint has " + std::to_string(bytes.size()) + " bytes, not " +
+                              std::to_string(expected));
+  }
+  if (bytes[0] != kTreeFormat) return Status::Corruption("tree checkpoint of an unknown format");
+  const size_t body = bytes.size() - 8;
+  if (XXH3_64bits(bytes.data(), body) != DecodeFixed64BE(bytes.data() + body)) {
+    return Status::Corruption("tree checkpoint fails its checksum");
+  }
+  for (size_t i = 0; i < leaves_.size(); ++i) {
+    uint64_t leaf = 0;
+    for (int byte = 0; byte < 8; ++byte) {
+      leaf |= uint64_t{static_cast<unsigned char>(bytes[1 + i * 8 + byte])} << (8 * byte);
+    }
+    leaves_[i] = leaf;
+  }
+  return Status::Ok();
+}
+
+}  // namespace dynkv::antientropy

@@ -1,0 +1,78 @@
+// Anti-entropy's hash tree (DESIGN.md: Anti-entropy), after Riak's Tictac
+// AAE (martinsumner/kv_index_tictactree, docs/TICTAC.md): a leaf per segment
+// of a fixed grid of ring positions, each leaf the XOR of a digest of every
+// key in it. A write changes a leaf by XOR-ing the key's old digest out and
+// its new one in, so the tree costs nothing to keep and never needs a scan
+// to stay current; branches are XORs of leaves, computed when asked.
+//
+// Keys are stored in ring order (storage/keys.h), so a segment is one
+// contiguous LevelDB scan and no second keystore is needed.
+//
+// Invariant: leaf(s) == XOR of ObjectDigest(key, object) over the stored keys
+// whose position falls in segment s (an empty object's digest is 0).
+// Threads: a tree has no lock; the node touches it on its storage thread only.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/object.h"
+#include "common/status.h"
+
+namespace dynkv::antientropy {
+
+// 2^20 segments of 2^44 positions: with a million keys on a node a segment
+// holds about one, so a differing leaf names about one key (Cassandra's and
+// Scylla's overstreaming came from leaves of thousands of keys), for 8 MiB
+// of leaves. Branches of 1,024 leaves, 1,024 branches: a whole exchange of
+// branch hashes is 8 KiB (Riak's Tictac trees use the same 1024 x 1024).
+inline constexpr int kSegmentBits = 20;
+inline constexpr uint32_t kSegments = uint32_t{1} << kSegmentBits;
+inline constexpr uint32_t kLeavesPerBranch = 1024;
+inline constexpr uint32_t kBranches = kSegments / kLeavesPerBranch;
+inline constexpr int kSegmentShift = 64 - kSegmentBits;
+
+inline uint32_t SegmentOf(uint64_t position) { return static_cast<uint32_t>(position >> kSegmentShift); }
+inline uint64_t SegmentFirst(uint32_t segment) { return uint64_t{segment} << kSegmentShift; }
+inline uint64_t SegmentLast(uint32_t segment) { return SegmentFirst(segment) | ((uint64_t{1} << kSegmentShift) - 1); }
+inline uint32_t BranchOf(uint32_t segment) { return segment / kLeavesPerBranch; }
+
+// A digest of (key, version vector, and each sibling's dot, tombstone flag
+// and expiry): replicas that hold the same versions of a key agree on it
+// whatever their values' encoding. 0 for an empty object (an absent key).
+uint64_t ObjectDigest(std::string_view key, const Object& object);
+
+class HashTree {
+ public:
+  HashTree() : leaves_(kSegments, 0) {}
+
+  // The key at `position` went from digest `before` to `after`.
+  void Apply(uint64_t position, uint64_t before, uint64_t after) { leaves_[SegmentOf(position)] ^= before ^ after; }
+  // Adds a key the tree did not count yet (a rebuild's scan).
+  void Add(uint64_t position, uint64_t digest) { leaves_[SegmentOf(position)] ^= digest; }
+
+  uint64_t leaf(uint32_t segment) const { return leaves_[segment]; }
+  void set_leaf(uint32_t segment, uint64_t hash) { leaves_[segment] = hash; }
+  std::span<const uint64_t> leaves() const { return leaves_; }
+  // XOR of the branch's leaves.
+  uint64_t Branch(uint32_t branch) const;
+
+  bool operator==(const HashTree& other) const { return leaves_ == other.leaves_; }
+  size_t MemoryBytes() const { return leaves_.capacity() * sizeof(uint64_t); }
+
+  // The checkpoint's bytes: a format byte, then every leaf, 8 bytes
+  // little-endian, then an XXH3-64 of all of it.
+  std::string Serialize() const;
+  // CORRUPTION when `bytes` is not what Serialize wrote (wrong size, format
+  // or checksum); the tree is left as it was.
+  Status Deserialize(std::string_view bytes);
+
+ private:
+  std::vector<uint64_t> leaves_;
+};
+
+}  // namespace dynkv::antientropy
