@@ -17,6 +17,8 @@ constexpr int64_t kConvergeMs = 60'000;
 // After the faults: a membership change in progress may take its own bound first.
 constexpr int64_t kFinalConvergeMs = kConvergeMs + Nemesis::kMaxSettleMs;
 constexpr int64_t kSettleMs = 10'000;  // after the faults: hints are handed over
+// With anti-entropy on: every replica's tree agrees with the others' within this.
+constexpr int64_t kTreesAgreeMs = 600'000;
 constexpr int64_t kMaxRunMs = 3'600'000;
 // With membership faults, the set workload's cold keys (WorkloadOptions::
 // cold_keys), at most half the operations. Hot keys alone cannot show that
@@ -52,6 +54,8 @@ SimClusterOptions ClusterOptions(const SimRunOptions& options) {
   cluster.replication.r = options.r;
   cluster.replication.w = options.w;
   cluster.replication.last_write_wins = options.last_write_wins;
+  cluster.replication.sloppy_quorum = options.hints;
+  if (options.anti_entropy_ms >= 0) cluster.anti_entropy.interval_ms = options.anti_entropy_ms;
   return cluster;
 }
 
@@ -64,6 +68,24 @@ void Tally(const History& history, SeedResult* result) {
   result->lost = result->verdict.lost.size();
   result->invented = result->verdict.invented.size();
   result->stale = result->verdict.stale.size();
+}
+
+// Anti-entropy on: before the final reads (whose read repair would hide a
+// divergence), every two replicas' trees must agree over the ranges they
+// share, checked every 5 simulated seconds.
+Status WaitForTreesToAgree(SimCluster& cluster) {
+  std::vector<std::string> differences;
+  const bool agreed = cluster.RunUntil(
+      [&] {
+        const std::vector<size_t> members = cluster.members();
+        differences = cluster.TreeDifferences(members.front());
+        return differences.empty();
+      },
+      kTreesAgreeMs, 5'000);
+  if (agreed) return Status::Ok();
+  std::string first = differences.front();
+  return Status::Timeout("replicas' hash trees still differ " + std::to_string(kTreesAgreeMs / 1000) +
+                         " s after the faults: " + first + (differences.size() > 1 ? " (and more)" : ""));
 }
 
 }  // namespace
@@ -134,8 +156,9 @@ SeedResult RunSeed(uint64_t seed, const SimRunOptions& options) {
     if (status.ok()) status = nemesis.status();
     if (status.ok()) {
       cluster.RunFor(kSettleMs);
-      run.FinalReads();
+      if (options.anti_entropy_ms > 0) status = WaitForTreesToAgree(cluster);
     }
+    if (status.ok()) run.FinalReads();
     if (!status.ok()) result.problem = status.ToString();
     result.simulated_ms = cluster.loop().now() - started;
   }

@@ -25,6 +25,11 @@ struct SimRunOptions {
   size_t keys = 5;  // the clients' keys (WorkloadOptions::keys)
   Workload workload = Workload::kSet;
   bool last_write_wins = false;  // --conflicts lww
+  bool hints = true;             // --hints off: no sloppy quorum, so no stand-ins and no hints
+  // --anti-entropy MS: the nodes' anti_entropy.interval (-1: the node
+  // default). Above 0, the run also requires that every replica's hash tree
+  // agrees with the others' before the final reads.
+  int64_t anti_entropy_ms = -1;
   std::string trace_path;        // empty: no trace file
   std::string tmp_dir;           // where data dirs go; empty: $TMPDIR or /tmp
 };

@@ -36,6 +36,11 @@ constexpr const char* kUsage =
     "                         membership (default: none); membership is one ring\n"
     "                         change at a time: a join, leave, remove or replace\n"
     "  --ops N                client operations per seed (default 2000)\n"
+    "  --hints on|off         sloppy quorum and hinted handoff (default on)\n"
+    "  --anti-entropy MS      the nodes' anti_entropy.interval in ms (default:\n"
+    "                         the node's, 60000; 0: off); above 0 the run also\n"
+    "                         requires every replica's hash tree to agree with\n"
+    "                         the others' before the final reads\n"
     "  --keys K               keys the clients pick from at random (default 5);\n"
     "                         many keys leave most of them cold, written a few\n"
     "                         times in the run, so faults that strand a write\n"
@@ -94,7 +99,7 @@ int ParseArgs(int argc, char** argv, Args* args, bool* help) {
       continue;
     }
     static const std::set<std::string> kValueFlags = {"--seed",     "--seeds",     "--nodes", "--n",
-                                                      "--r",        "--w",         "--ops",   "--faults", "--keys",
+                                                      "--r",        "--w",         "--ops",   "--faults", "--keys", "--hints", "--anti-entropy",
                                                       "--workload", "--conflicts", "--trace"};
     if (kValueFlags.count(flag) == 0) return Usage("unknown option " + flag);
     if (i + 1 >= argc) return Usage(flag + " needs a value");
@@ -124,6 +129,10 @@ int ParseArgs(int argc, char** argv, Args* args, bool* help) {
       args->run.w = static_cast<uint32_t>(number);
     } else if (flag == "--ops" && number_of(&number, 1, 100'000'000)) {
       args->run.ops = number;
+    } else if (flag == "--hints" && (value == "on" || value == "off")) {
+      args->run.hints = value == "on";
+    } else if (flag == "--anti-entropy" && number_of(&number, 0, 3'600'000)) {
+      args->run.anti_entropy_ms = static_cast<int64_t>(number);
     } else if (flag == "--keys" && number_of(&number, 1, 1'000'000)) {
       args->run.keys = number;
     } else if (flag == "--faults") {

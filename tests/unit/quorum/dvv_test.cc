@@ -127,3 +127,32 @@ TEST_CASE("Update mints a fresh dot and drops exactly the siblings its context c
 
 }  // namespace
 }  // namespace dynkv::dvv
+
+namespace dynkv::dvv {
+namespace {
+
+// A key deleted, its tombstone reaped on replica A but not yet on C, then
+// written again at A with nothing to read: without a floor A mints a dot
+// C's tombstone already covers, and C drops the new value as seen.
+TEST_CASE("a write into a reaped key keeps its value against a replica still holding the tombstone") {
+  Object object = Update(Object{}, {}, "a", Value("v1"));
+  object = Update(object, object.vv, "a", Value("v2"));
+  const Object tombstone_on_c = Update(object, object.vv, "a", Tombstone());  // a:3
+  // A reaped the key: it holds nothing, and the client read nothing.
+  const Object without_floor = Update(Object{}, {}, "a", Value("again"));
+  CHECK(Values(Sync(without_floor, tombstone_on_c)) == std::vector<std::string>{"<tomb>"});  // lost
+  const Object with_floor = Update(Object{}, {}, "a", Value("again"), /*floor=*/4);
+  CHECK(with_floor.siblings[0].dot == Dot{"a", 4});
+  CHECK(Values(Sync(with_floor, tombstone_on_c)) == std::vector<std::string>{"again"});
+  CHECK(Values(Sync(tombstone_on_c, with_floor)) == std::vector<std::string>{"again"});
+  CHECK(InvariantViolation(with_floor) == "");
+}
+
+TEST_CASE("a floor below the key's own counter changes nothing") {
+  Object object = Update(Object{}, {}, "a", Value("v1"));
+  object = Update(object, object.vv, "a", Value("v2"));
+  CHECK(Update(object, object.vv, "a", Value("v3"), /*floor=*/1).siblings[0].dot == Dot{"a", 3});
+}
+
+}  // namespace
+}  // namespace dynkv::dvv

@@ -236,3 +236,36 @@ TEST_CASE("a request that is not for replication returns false and leaves the re
 
 }  // namespace
 }  // namespace dynkv::quorum
+
+namespace dynkv::quorum {
+namespace {
+
+TEST_CASE("MintCounter: floors grow past every counter noted, and a lease is stored before it is needed") {
+  std::vector<uint64_t> leases;
+  MintCounter counter(0, [&leases](uint64_t lease) {
+    leases.push_back(lease);
+    return Status::Ok();
+  });
+  CHECK(counter.floor() == 1);
+  REQUIRE(counter.Note(1).ok());
+  REQUIRE(leases.size() == 1);
+  CHECK(leases[0] > 1);
+  REQUIRE(counter.Note(500).ok());
+  CHECK(counter.floor() == 501);
+  CHECK(leases.size() == 1);  // still inside the first lease
+  REQUIRE(counter.Note(leases[0] + 7).ok());
+  CHECK(leases.size() == 2);
+  CHECK(leases[1] > leases[0] + 7);
+  // A restart starts from the stored lease: above everything minted before.
+  MintCounter restarted(leases.back(), nullptr);
+  CHECK(restarted.floor() > leases[0] + 7);
+}
+
+TEST_CASE("MintCounter: a lease that cannot be stored fails the mint and leaves the counter as it was") {
+  MintCounter counter(0, [](uint64_t) { return Status::StorageError("disk full"); });
+  CHECK(counter.Note(3).code() == Code::kStorageError);
+  CHECK(counter.floor() == 1);
+}
+
+}  // namespace
+}  // namespace dynkv::quorum
