@@ -399,6 +399,8 @@ void AntiEntropyDriver::ServeFetch(const peer::AaeFetchRequest& request, Reply r
 void AntiEntropyDriver::FillStats(std::map<std::string, double>* values) const {
   auto& v = *values;
   v["anti_entropy.tree_ready"] = tree_ready_ ? 1 : 0;
+  // The leaves (HashTree::MemoryBytes), twice while a rebuild builds a second tree.
+  v["anti_entropy.tree_bytes"] = static_cast<double>(size_t{kSegments} * sizeof(uint64_t) * (rebuilding_ ? 2 : 1));
   v["anti_entropy.exchanges"] = static_cast<double>(stats_.exchanges);
   v["anti_entropy.exchanges_failed"] = static_cast<double>(stats_.exchanges_failed);
   v["anti_entropy.branches_differing"] = static_cast<double>(stats_.branches_differing);
