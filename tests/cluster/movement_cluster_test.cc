@@ -15,22 +15,16 @@
 
 #include "common/log.h"
 #include "sim/sim_cluster.h"
+#include "test_dir.h"
 
 namespace dynkv::sim {
 namespace {
 
-namespace fs = std::filesystem;
 namespace pb = dynkv::client;
 
 constexpr int64_t kMaxSettleMs = 180'000;
 
-std::string TestDir(const std::string& name) {
-  const char* root = std::getenv("DYNKV_TEST_TMP");
-  fs::path dir = fs::path(root != nullptr ? root : fs::temp_directory_path().string()) / ("movement_" + name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
+std::string TestDir(const std::string& name) { return FreshTestDir("movement_" + name); }
 
 std::string Key(int i) { return "key-" + std::to_string(i); }
 
