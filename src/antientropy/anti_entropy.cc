@@ -64,6 +64,7 @@ void AntiEntropyDriver::Stop() {
   rebuild_timer_.reset();
   repair_timer_.reset();
   running_.reset();
+  comparing_.clear();
 }
 
 ExchangeContext AntiEntropyDriver::Context() {
@@ -176,13 +177,7 @@ void AntiEntropyDriver::RunExchange(const std::string& peer, std::vector<RingRan
 }
 
 void AntiEntropyDriver::Record(const std::string& peer, int64_t started_wall_ms, const ExchangeResult& result) {
-  stats_.bytes_sent += result.bytes_sent;
-  stats_.bytes_received += result.bytes_received;
-  stats_.keys_pulled += result.keys_pulled;
-  stats_.keys_pushed += result.keys_pushed;
-  stats_.keys_compared += result.keys_compared;
-  stats_.branches_differing += result.branches_differing;
-  stats_.segments_differing += result.segments_differing;
+  RecordTotals(result);
   PeerState& state = peers_[peer];
   if (result.status.ok()) {
     ++stats_.exchanges;
@@ -195,10 +190,38 @@ void AntiEntropyDriver::Record(const std::string& peer, int64_t started_wall_ms,
     state.next_try_ms = clock_.MonotonicMs() + std::min(options_.max_backoff_ms, base << state.failures);
     DYNKV_LOG(kDebug) << "anti-entropy exchange with " << peer << " failed: " << result.status.ToString();
   }
+}
+
+void AntiEntropyDriver::RecordTotals(const ExchangeResult& result) {
+  stats_.bytes_sent += result.bytes_sent;
+  stats_.bytes_received += result.bytes_received;
+  stats_.keys_pulled += result.keys_pulled;
+  stats_.keys_pushed += result.keys_pushed;
+  stats_.keys_compared += result.keys_compared;
+  stats_.branches_differing += result.branches_differing;
+  stats_.segments_differing += result.segments_differing;
   if (result.keys_pulled + result.keys_pushed > 0) {
-    DYNKV_LOG(kInfo) << "anti-entropy with " << peer << ": " << result.segments_differing
-                     << " segments differed; pulled " << result.keys_pulled << " keys, pushed " << result.keys_pushed;
+    DYNKV_LOG(kInfo) << "anti-entropy: " << result.segments_differing << " segments differed; pulled "
+                     << result.keys_pulled << " keys, pushed " << result.keys_pushed;
   }
+}
+
+void AntiEntropyDriver::CompareNow(const std::string& peer, const std::vector<RingRange>& ranges,
+                                   std::function<void(Status)> done) {
+  const gossip::NodeState* state = host_.gossiper().Find(peer);
+  if (state == nullptr) return done(Status::Unavailable("unknown node " + peer));
+  const uint64_t id = next_compare_++;
+  std::weak_ptr<int> alive = lifetime_;
+  comparing_[id] = Exchange::Start(Context(), options_.exchange, state->peer_address, ranges,
+                                   [this, alive, id, done](const ExchangeResult& result) {
+                                     if (alive.expired()) return;
+                                     RecordTotals(result);
+                                     env_.Post([this, alive, id, done, status = result.status] {
+                                       if (alive.expired()) return;
+                                       comparing_.erase(id);
+                                       done(status);
+                                     });
+                                   });
 }
 
 int64_t AntiEntropyDriver::TombstoneSafeBefore() const {

@@ -76,6 +76,11 @@ class AntiEntropyDriver {
   void StartRepair();
   void FillRepair(dynkv::client::RepairResponse* out) const;
 
+  // An exchange with `peer` over `ranges` now, whatever the ring (data
+  // movement compares what a node received with the other replicas);
+  // done(OK) once it completed. Runs beside background exchanges.
+  void CompareNow(const std::string& peer, const std::vector<RingRange>& ranges, std::function<void(Status)> done);
+
   // Wall-clock ms before which a tombstone written here is known to every
   // replica peer (see above); 0 while any peer has not exchanged with this
   // node since it started.
@@ -115,6 +120,7 @@ class AntiEntropyDriver {
   void RunExchange(const std::string& peer, std::vector<RingRange> ranges,
                    std::function<void(const ExchangeResult&)> then);
   void Record(const std::string& peer, int64_t started_wall_ms, const ExchangeResult& result);
+  void RecordTotals(const ExchangeResult& result);
   void NextRepairPeer();
   void RetryRepairPeer(const std::string& peer, const std::string& why);
   void RebuildStep();
@@ -143,6 +149,8 @@ class AntiEntropyDriver {
   std::map<std::string, PeerState> peers_;
   std::string last_peer_;  // round robin starts after it
   std::shared_ptr<Exchange> running_;
+  std::map<uint64_t, std::shared_ptr<Exchange>> comparing_;  // CompareNow's, by a number of their own
+  uint64_t next_compare_ = 0;
   Repair repair_;
   std::shared_ptr<int> lifetime_ = std::make_shared<int>(0);
 };

@@ -68,7 +68,10 @@ void TransferDriver::Tick() {
   }
   const int64_t agreed_ms = everyone_runs_since_ms_ < 0 ? -1 : now - everyone_runs_since_ms_;
   for (Incoming& incoming : incoming_) CheckSegment(incoming);
-  if (agreed_ms >= options_.settle_ms) PullMore();
+  if (agreed_ms >= options_.settle_ms) {
+    PullMore();
+    CompareMore();
+  }
   CheckStreamed();
   if (streamed_ == plan_) host_.OnStreamed();  // idempotent; retried until it takes
   FinishChanges(*placement);
@@ -83,6 +86,7 @@ void TransferDriver::Replan(const ring::Placement& placement) {
   // node stays pending for them (the writes kept coming to it).
   std::vector<std::pair<uint64_t, uint64_t>> still_done;
   incoming_.clear();
+  comparisons_.clear();
   for (ring::Segment& segment : gained) {
     Incoming incoming;
     for (const auto& [start, end] : done_segments_) {
@@ -133,6 +137,7 @@ void TransferDriver::PullMore() {
       for (size_t j = 0; j < incoming_[i].sources.size(); ++j) {
         const Source& source = incoming_[i].sources[j];
         if (source.done || source.in_flight || source.retry_at_ms > now || !gossiper.IsUp(source.node_id)) continue;
+        if (!MayPull(i, j, now)) break;
         Pull(i, j);
         started = true;
         break;
@@ -140,6 +145,75 @@ void TransferDriver::PullMore() {
     }
     if (!started) return;
   }
+}
+
+bool TransferDriver::MayPull(size_t i, size_t j, int64_t) const {
+  if (!compare_) return true;  // a full merge: every source
+  const Incoming& incoming = incoming_[i];
+  for (size_t k = 0; k < incoming.sources.size(); ++k) {
+    if (k == j) continue;
+    if (incoming.sources[k].done || incoming.sources[k].in_flight) return false;  // one pull per segment
+  }
+  return true;
+}
+
+// Once every segment was pulled from one replica: an exchange with each
+// other live replica over the segments it has not been compared for.
+void TransferDriver::CompareMore() {
+  if (!compare_) return;
+  for (const Incoming& incoming : incoming_) {
+    if (incoming.done) continue;
+    const bool pulled = std::any_of(incoming.sources.begin(), incoming.sources.end(),
+                                    [](const Source& s) { return s.done; });
+    if (!pulled) return;
+  }
+  const int64_t now = clock_.MonotonicMs();
+  std::map<std::string, std::vector<Range>> wanted;
+  for (const Incoming& incoming : incoming_) {
+    if (incoming.done) continue;
+    for (const Source& source : incoming.sources) {
+      if (source.done || source.compared || !host_.gossiper().IsUp(source.node_id)) continue;
+      wanted[source.node_id].emplace_back(incoming.segment.start, incoming.segment.end);
+    }
+  }
+  size_t running = 0;
+  for (const auto& [peer, comparison] : comparisons_) running += comparison.running ? 1 : 0;
+  std::weak_ptr<int> alive = lifetime_;
+  for (auto& [peer, ranges] : wanted) {
+    Comparison& comparison = comparisons_[peer];
+    if (comparison.running || comparison.retry_at_ms > now || running >= options_.transfer_limit) continue;
+    comparison.running = true;
+    ++running;
+    ++stats_.comparisons;
+    compare_(peer, std::move(ranges), [this, alive, peer, plan = plan_](Status status) {
+      if (!alive.expired()) OnCompared(peer, plan, std::move(status));
+    });
+  }
+}
+
+void TransferDriver::OnCompared(const std::string& peer, uint64_t plan, Status status) {
+  if (plan != plan_) return;
+  Comparison& comparison = comparisons_[peer];
+  comparison.running = false;
+  if (!status.ok()) {
+    ++comparison.failures;
+    const int64_t backoff = std::min<int64_t>(kMaxRetryMs, int64_t{500} << std::min<uint32_t>(comparison.failures, 6));
+    comparison.retry_at_ms = clock_.MonotonicMs() + backoff;
+    if (comparison.failures == 1) {
+      DYNKV_LOG(kInfo) << "comparing the ranges received with " << peer << " failed (retrying in " << backoff
+                       << " ms): " << status.ToString();
+    }
+    return;
+  }
+  comparison.failures = 0;
+  // It covered every segment it is a replica of: all were pulled before it began.
+  for (Incoming& incoming : incoming_) {
+    for (Source& source : incoming.sources) {
+      if (source.node_id == peer) source.compared = true;
+    }
+    CheckSegment(incoming);
+  }
+  CheckStreamed();
 }
 
 void TransferDriver::WakeWhenThrottleOpens(int64_t now) {
@@ -238,14 +312,15 @@ void TransferDriver::PullFailed(size_t segment, size_t source_index, const Statu
       << " ms): " << status.ToString();
 }
 
-// Done once one source sent all of it and each other one did too or is down.
+// Done once one source sent all of it and each other one did too (or was
+// compared with) or is down.
 void TransferDriver::CheckSegment(Incoming& incoming) {
   if (incoming.done) return;
   bool any_done = incoming.sources.empty();
   for (const Source& source : incoming.sources) {
     if (source.done) {
       any_done = true;
-    } else if (source.in_flight || host_.gossiper().IsUp(source.node_id)) {
+    } else if (source.in_flight || (!source.compared && host_.gossiper().IsUp(source.node_id))) {
       return;
     }
   }
@@ -365,10 +440,12 @@ void TransferDriver::FillTransfers(pb::TransfersResponse* out) const {
       ++total;
       if (incoming.done) ++done;
       for (const Source& s : incoming.sources) {
-        const char* state = s.done || incoming.done ? "done"
-                            : s.in_flight            ? "running"
-                            : s.failures > 0         ? "retrying"
-                                                     : "pending";
+        auto compare = comparisons_.find(s.node_id);
+        const bool comparing = compare != comparisons_.end() && compare->second.running && !s.compared;
+        const char* state = s.done || s.compared || incoming.done ? "done"
+                            : s.in_flight || comparing            ? "running"
+                            : s.failures > 0                      ? "retrying"
+                                                                  : "pending";
         add(incoming.segment, s.node_id, self, "in", state, s.keys, s.bytes);
       }
     }
@@ -405,6 +482,7 @@ void TransferDriver::FillStats(std::map<std::string, double>* values) const {
   v["transfers.cleanup_keys_handed"] = static_cast<double>(stats_.cleanup_keys_handed);
   v["transfers.cleanup_keys_deleted"] = static_cast<double>(stats_.cleanup_keys_deleted);
   v["transfers.actor_renewals"] = static_cast<double>(stats_.actor_renewals);
+  v["transfers.comparisons"] = static_cast<double>(stats_.comparisons);
   uint32_t pending = 0;
   for (const Incoming& incoming : incoming_) pending += incoming.done ? 0 : 1;
   v["transfers.segments_pending"] = pending;

@@ -4,18 +4,22 @@
 //
 // The membership's ring::Placement says which segments are moving and to
 // whom. Every node runs the same driver:
-// - Receiving. A node pending for a segment pulls it from every live
-//   current replica of it (a full merge, so it cannot inherit one
-//   replica's missed write): StreamRange requests, one contiguous scan each,
-//   batch by batch; each batch is merged (dvv::Sync) and durable before the
-//   next is asked for, throttled, at most transfer_limit pulls at once. It
-//   starts only once every live node announces the same ring change (they
-//   all send it the writes of its new ranges by then). A failed pull keeps
-//   its cursor and retries; a restarted node starts its ranges again. A
-//   segment is done once one source has sent all of it and every other
-//   source has too or is down. When every segment is done the node
-//   announces it (streamed_version) and the host turns it NORMAL if it
-//   was joining or replacing.
+// - Receiving. A node pending for a segment pulls it from one live current
+//   replica of it: StreamRange requests, one contiguous scan each, batch by
+//   batch; each batch is merged (dvv::Sync) and durable before the next is
+//   asked for, throttled, at most transfer_limit pulls at once. It starts
+//   only once every live node announces the same ring change (they all send
+//   it the writes of its new ranges by then). A failed pull keeps its cursor
+//   and retries, from another replica when that one is down; a restarted
+//   node starts its ranges again. Then, so that it cannot inherit one
+//   replica's missed write (CASSANDRA-2434), it compares what it holds with
+//   every other live current replica: one anti-entropy exchange per replica
+//   over all the segments it gets from it (SetCompare; without one it pulls
+//   every segment from every live replica instead, a full merge). A segment
+//   is done once it was pulled and every other replica of it was compared
+//   or is down. When every segment is done the node announces it
+//   (streamed_version) and the host turns it NORMAL if it was joining or
+//   replacing.
 // - Sending. StreamRange requests are answered from the local engine.
 // - Finishing. A leaving node leaves (LEFT, then stops) once every pending
 //   node announces it has streamed this change; any node finishes a
@@ -95,6 +99,7 @@ struct TransferStats {
   uint64_t cleanup_keys_handed = 0;
   uint64_t cleanup_keys_deleted = 0;
   uint64_t actor_renewals = 0;  // new actors taken by the cleanup
+  uint64_t comparisons = 0;     // exchanges with other replicas after pulls
 };
 
 class TransferDriver {
@@ -113,6 +118,14 @@ class TransferDriver {
   // Answers StreamRange; false for other requests.
   bool Handle(const peer::PeerRequest& request, Reply& reply);
 
+  // Compares this node's data over `ranges` ((start, end] each) with node
+  // `peer`'s and moves what differs both ways (an anti-entropy exchange);
+  // done(OK) once it did. The node wires it (antientropy sits above handoff).
+  using Range = std::pair<uint64_t, uint64_t>;
+  using Compare = std::function<void(const std::string& peer, std::vector<Range> ranges,
+                                     std::function<void(Status)> done)>;
+  void SetCompare(Compare compare) { compare_ = std::move(compare); }
+
   // `dynkv transfers`.
   void FillTransfers(dynkv::client::TransfersResponse* out) const;
   // "transfers.*" counters.
@@ -123,7 +136,8 @@ class TransferDriver {
   struct Source {
     std::string node_id;
     std::string cursor;
-    bool done = false;
+    bool done = false;      // sent all of the segment
+    bool compared = false;  // an exchange over the segment with it succeeded
     bool in_flight = false;
     uint32_t failures = 0;
     int64_t retry_at_ms = 0;
@@ -134,6 +148,12 @@ class TransferDriver {
     ring::Segment segment;
     std::vector<Source> sources;
     bool done = false;
+  };
+  // An exchange with one replica over every segment it has to be compared for.
+  struct Comparison {
+    bool running = false;
+    uint32_t failures = 0;
+    int64_t retry_at_ms = 0;
   };
   struct Sent {
     uint64_t keys = 0;
@@ -150,6 +170,11 @@ class TransferDriver {
   void Pull(size_t segment, size_t source);
   void OnBatch(size_t segment, size_t source, uint64_t plan, Result<peer::PeerResponse> response);
   void PullFailed(size_t segment, size_t source, const Status& status);
+  // May segment i be pulled from its source j now (one source at a time
+  // when comparisons finish the job)?
+  bool MayPull(size_t i, size_t j, int64_t now) const;
+  void CompareMore();
+  void OnCompared(const std::string& peer, uint64_t plan, Status status);
   void CheckSegment(Incoming& incoming);
   void CheckStreamed();
   void FinishChanges(const ring::Placement& placement);
@@ -180,6 +205,8 @@ class TransferDriver {
   bool leave_finished_ = false;
   // As a source: what went to each (segment, receiver), for `transfers`.
   std::map<std::tuple<uint64_t, uint64_t, std::string>, Sent> sent_;
+  Compare compare_;
+  std::map<std::string, Comparison> comparisons_;  // of the current plan, by replica
   std::shared_ptr<int> lifetime_ = std::make_shared<int>(0);
 };
 

@@ -233,6 +233,13 @@ void NodeServices::OpenAntiEntropy() {
   anti_entropy_ = std::make_unique<antientropy::AntiEntropyDriver>(env_, *worker_, *keeper_, *replica_,
                                                                   *membership_, options);
   service_->AddStatsSource([this](std::map<std::string, double>* values) { anti_entropy_->FillStats(values); });
+  // What a node receives when the ring changes is compared with the other replicas.
+  transfers_->SetCompare([this](const std::string& peer, std::vector<handoff::TransferDriver::Range> ranges,
+                                std::function<void(Status)> done) {
+    std::vector<antientropy::RingRange> rings;
+    for (const auto& [start, end] : ranges) rings.push_back({start, end});
+    anti_entropy_->CompareNow(peer, rings, std::move(done));
+  });
   service_->SetRepair([this](bool start, dynkv::client::RepairResponse* out) {
     if (start) anti_entropy_->StartRepair();
     anti_entropy_->FillRepair(out);

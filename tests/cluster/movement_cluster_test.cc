@@ -178,6 +178,33 @@ TEST_CASE("a joining node is JOINING while its ranges stream in, then holds what
     }
   }
   CHECK(moved > 0);
+  // Each key came once, from one replica; the others were compared with it.
+  const handoff::TransferStats& stats = m.sim().services(3)->transfers().stats();
+  CHECK(stats.keys_received == static_cast<uint64_t>(moved));
+  CHECK(stats.comparisons >= 2);
+}
+
+// CASSANDRA-2434: a new replica must not inherit the one replica's missed
+// write it streamed from; it compares with the others before it serves.
+TEST_CASE("a joining node gets the writes the replica it pulled from had missed") {
+  Movement m("missed", 4);
+  m.StartFirst(3);
+  m.WriteAll(0, 300, 3);
+  // Each old node misses a third of the keys (as if a write had timed out there).
+  for (int k = 0; k < 300; ++k) {
+    REQUIRE(m.sim().Tamper(static_cast<size_t>(k % 3), Key(k), [](const Object&) { return Object{}; }).ok());
+  }
+  m.JoinAndWait(3);
+  int replicated = 0;
+  for (int k = 0; k < 300; ++k) {
+    std::vector<size_t> replicas = m.sim().ReplicasOf(0, Key(k));
+    if (std::find(replicas.begin(), replicas.end(), size_t{3}) == replicas.end()) continue;
+    ++replicated;
+    Result<Object> stored = m.sim().Stored(3, Key(k));
+    REQUIRE(stored.ok());
+    CHECK_MESSAGE(!stored->empty(), Key(k) << " missing on the new node");
+  }
+  CHECK(replicated > 0);
 }
 
 TEST_CASE("a node killed mid-stream, on either end, ends with every key on every current replica") {

@@ -288,9 +288,10 @@ class WritesDuringMovementTest(MovementCase):
 class JoiningWhileStreamingTest(MovementCase):
     KEYS = 2000
     VALUE_BYTES = 1024
-    # 2000 keys of 1 KiB, of which the new node gains about 3/4, pulled from
-    # three replicas each: about 4 MiB, some 8 s at 512 KiB/s (well under a
-    # second on the default 32 MiB/s).
+    # 2000 keys of 1 KiB, of which the new node gains about 3/4, each range
+    # pulled from one replica and then compared with the other two: about
+    # 1.5 MiB, some 3 s at 512 KiB/s (well under a second on the default
+    # 32 MiB/s).
     EXTRA_YAML = "replication: { n: 3 }\nhandoff: { stream_max_bytes_per_sec: 512KiB }\n"
 
     def test_a_joining_node_is_joining_while_it_streams_and_then_normal(self):
@@ -314,7 +315,10 @@ class JoiningWhileStreamingTest(MovementCase):
         mid_stream = [s for s in samples if s[1] == "joining" and 0 < s[2] < total]
         self.assertGreaterEqual(len(mid_stream), 5, f"seen joining in the middle of its stream of {total} keys "
                                                     f"fewer than 5 times: {samples}")
-        self.assertGreater(total, self.KEYS, "it pulled its ranges from more than one replica")
+        # Each range came from one replica (not one copy per replica), and
+        # was then compared with the others (an anti-entropy exchange each).
+        self.assertLessEqual(total, self.KEYS, "it pulled its ranges from more than one replica each")
+        self.assertGreaterEqual(self.stats(new)["transfers.comparisons"], 2, "it compared with the other replicas")
         self.wait_all_normal(self.cluster)
 
 
