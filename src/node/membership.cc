@@ -201,7 +201,10 @@ void Membership::FillRing(pb::RingResponse* out) const {
   for (const auto& [node_id, share] : shares) {
     pb::RingShare* s = out->add_shares();
     s->set_node_id(node_id);
-    s->set_tokens(static_cast<uint32_t>(ring->TokensOf(node_id).size()));
+    const std::vector<uint64_t> tokens = ring->TokensOf(node_id);
+    s->set_tokens(static_cast<uint32_t>(tokens.size()));
+    for (uint64_t token : tokens) s->add_positions(token);
+    if (const gossip::NodeState* state = gossiper().Find(node_id)) s->set_client_address(state->client_address);
     s->set_share(share);
     auto it = replicated.find(node_id);
     s->set_replica_share(it == replicated.end() ? 0 : it->second);

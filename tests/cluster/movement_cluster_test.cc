@@ -184,6 +184,24 @@ TEST_CASE("a joining node is JOINING while its ranges stream in, then holds what
   CHECK(stats.comparisons >= 2);
 }
 
+// A client that routes by key (issue 15) learns the ring from any node.
+TEST_CASE("the ring answer names every node's token positions and client address") {
+  Movement m("ring_answer", 3);
+  m.StartFirst(3);
+  dynkv::client::RingResponse ring;
+  m.sim().membership(1)->FillRing(&ring);
+  REQUIRE(ring.shares_size() == 3);
+  const auto tokens = m.sim().membership(1)->CurrentRing();
+  for (const dynkv::client::RingShare& share : ring.shares()) {
+    const std::vector<uint64_t> positions(share.positions().begin(), share.positions().end());
+    CHECK(positions == tokens->TokensOf(share.node_id()));
+    CHECK(positions.size() == share.tokens());
+    const size_t i = m.sim().IndexOf(share.node_id());
+    REQUIRE(i < 3);
+    CHECK(share.client_address() == m.sim().membership(i)->gossiper().self().client_address);
+  }
+}
+
 // CASSANDRA-2434: a new replica must not inherit the one replica's missed
 // write it streamed from; it compares with the others before it serves.
 TEST_CASE("a joining node gets the writes the replica it pulled from had missed") {
