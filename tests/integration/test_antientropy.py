@@ -87,6 +87,17 @@ class RepairTest(AntiEntropyCase):
 class BackgroundTest(AntiEntropyCase):
     EXTRA_YAML = "replication: { n: 3, sloppy_quorum: false }\nanti_entropy: { interval: 5s }\n"
 
+    def test_the_issue_scenario_with_no_command(self):
+        self.start_initial(3)
+        self.write_keys(KEYS, w=3)
+        node3 = self.cluster[2]
+        self.kill(node3)
+        shutil.rmtree(node3.data_dir)
+        node3.start(wait=False)
+        node3.wait_ready()
+        self.wait_all_normal(self.cluster)
+        self.kill_others_and_read(node3)
+
     def test_missed_writes_come_back_with_no_command_within_a_few_intervals(self):
         node3 = self.miss_writes()
         node1, node2 = self.cluster[0], self.cluster[1]
