@@ -230,6 +230,10 @@ const std::vector<Key>& Keys() {
       {"replication.sloppy_quorum", Bool(&C::replication, &ReplicationConfig::sloppy_quorum)},
       {"replication.hinted_writes_count", Bool(&C::replication, &ReplicationConfig::hinted_writes_count)},
       {"replication.conflicts", &ReadConflicts},
+      {"replication.failover_min", Duration(1, 60'000, &C::replication, &ReplicationConfig::failover_min_ms)},
+      {"replication.failover_max", Duration(1, 60'000, &C::replication, &ReplicationConfig::failover_max_ms)},
+      {"replication.max_pending_per_peer",
+       Count(1, kMaxU32, &C::replication, &ReplicationConfig::max_pending_per_peer)},
       {"storage.cache_bytes", Size(0, kMaxU64, &C::storage, &Options::cache_bytes)},
       {"storage.compress_min_bytes", Size(0, kMaxU32, &C::storage, &Options::compress_min_bytes)},
       {"storage.compress_level", Count(1, 19, &C::storage, &Options::compress_level)},
@@ -317,6 +321,14 @@ Status CheckLimits(const yaml::Document& document, const LimitsConfig& limits) {
   return Status::Ok();
 }
 
+Status CheckFailover(const yaml::Document& document, const ReplicationConfig& replication) {
+  if (replication.failover_min_ms <= replication.failover_max_ms) return Status::Ok();
+  return yaml::Invalid(document.Blame({"replication.failover_min", "replication.failover_max"}),
+                       "failover_min (" + std::to_string(replication.failover_min_ms) +
+                           "ms) is above failover_max (" + std::to_string(replication.failover_max_ms) +
+                           "ms); expected failover_min <= failover_max");
+}
+
 // Reads every key of the table, then checks the rules between them.
 Status ReadConfig(yaml::Document& document, Config* config) {
   for (const Key& key : Keys()) {
@@ -328,6 +340,7 @@ Status ReadConfig(yaml::Document& document, Config* config) {
   DYNKV_RETURN_IF_ERROR(CheckListen(document, *config));
   DYNKV_RETURN_IF_ERROR(CheckQuorum(document, "r", config->replication.r, config->replication.n));
   DYNKV_RETURN_IF_ERROR(CheckQuorum(document, "w", config->replication.w, config->replication.n));
+  DYNKV_RETURN_IF_ERROR(CheckFailover(document, config->replication));
   return CheckLimits(document, config->limits);
 }
 

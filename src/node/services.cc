@@ -57,6 +57,18 @@ class NodeServices::PeerDispatch final : public net::PeerRequestHandler {
   Membership& membership_;
 };
 
+// The failure detector's verdicts re-plan the requests waiting on a peer
+// (quorum/coordinator.h: gray failures).
+class NodeServices::DownListener final : public gossip::MembershipListener {
+ public:
+  explicit DownListener(quorum::Coordinator& coordinator) : coordinator_(coordinator) {}
+  void OnDown(const std::string& node_id) override { coordinator_.OnPeerDown(node_id); }
+  void OnLeave(const std::string& node_id) override { coordinator_.OnPeerDown(node_id); }
+
+ private:
+  quorum::Coordinator& coordinator_;
+};
+
 // The status a node starts with: a change of its own under way goes on.
 gossip::NodeStatus StartStatus(const Identity& identity) {
   if (identity.tokens.empty() || identity.movement == "join") return gossip::NodeStatus::kJoining;
@@ -201,8 +213,13 @@ void NodeServices::OpenServing() {
   coordinator_options.sloppy_quorum = config_.replication.sloppy_quorum;
   coordinator_options.hinted_writes_count = config_.replication.hinted_writes_count;
   coordinator_options.default_timeout_ms = config_.request_timeout_ms;
+  coordinator_options.latency.failover_min_ms = config_.replication.failover_min_ms;
+  coordinator_options.latency.failover_max_ms = config_.replication.failover_max_ms;
+  coordinator_options.latency.max_pending_per_peer = config_.replication.max_pending_per_peer;
   coordinator_ =
       std::make_unique<quorum::Coordinator>(env_, *replica_, *membership_, *handoff_, coordinator_options);
+  down_listener_ = std::make_unique<DownListener>(*coordinator_);
+  membership_->AddListener(down_listener_.get());
   replica_service_ = std::make_unique<quorum::ReplicaService>(*replica_, *handoff_);
 
   api::ServiceOptions service_options;

@@ -74,6 +74,7 @@ class NodeServices {
 
  private:
   class PeerDispatch;
+  class DownListener;
   NodeServices(const Config& config, Env& env);
 
   Status OpenStorage();
@@ -96,6 +97,7 @@ class NodeServices {
   std::unique_ptr<handoff::TransferDriver> transfers_;
   std::unique_ptr<antientropy::AntiEntropyDriver> anti_entropy_;
   std::unique_ptr<quorum::Coordinator> coordinator_;
+  std::unique_ptr<DownListener> down_listener_;
   std::unique_ptr<quorum::ReplicaService> replica_service_;
   std::unique_ptr<api::ClientService> service_;
   std::unique_ptr<PeerDispatch> peer_dispatch_;

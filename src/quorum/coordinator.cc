@@ -1,4 +1,5 @@
 #include "quorum/coordinator.h"
+#include "quorum/coordinator_ops.h"
 
 #include <algorithm>
 #include <utility>
@@ -12,23 +13,6 @@
 
 namespace dynkv::quorum {
 
-struct Coordinator::ReadOp {
-  std::string key;
-  int64_t started_ms = 0;
-  ReadTally tally;
-  ObjectDone done;  // empty once answered
-  ReadStage stage = ReadStage::kWaitingForR;
-};
-
-struct Coordinator::WriteOp {
-  std::string key;
-  int64_t started_ms = 0;
-  WritePlan plan;
-  WriteTally tally;
-  ObjectDone done;
-  Object minted;  // the object on the replica that minted the dot
-  WriteStage stage = WriteStage::kMinting;
-};
 
 namespace {
 
@@ -62,7 +46,9 @@ Coordinator::Coordinator(Env& env, LocalReplica& replica, const ClusterView& clu
       cluster_(cluster),
       hints_(hints),
       options_(std::move(options)),
-      deadlines_(env, [this](uint64_t id) { Expire(id); }) {}
+      deadlines_(env, [this](uint64_t id) { Expire(id); }),
+      mint_deadlines_(env, [this](uint64_t id) { OnMintSlow(id); }),
+      latency_(options_.latency) {}
 
 Coordinator::~Coordinator() = default;
 
@@ -84,7 +70,14 @@ std::optional<WriteStage> Coordinator::write_stage(uint64_t id) const {
 
 // N is replication.n capped by the nodes that own tokens, so a cluster of
 // one answers with N = 1 (DESIGN.md: a node with no seeds is a cluster of one).
-Result<std::vector<ring::Replica>> Coordinator::PreferenceList(const std::string& key, uint32_t* n) const {
+Status Coordinator::Overloaded(const Status& planned) {
+  if (planned.code() != Code::kUnavailable) return planned;
+  return Status::Overloaded(planned.message() + "; replicas have too many requests outstanding "
+                                                "(replication.max_pending_per_peer): retry later");
+}
+
+Result<std::vector<ring::Replica>> Coordinator::PreferenceList(const std::string& key, uint32_t* n,
+                                                               bool* saturated) const {
   if (!cluster_.Ready()) {
     return Status::Unavailable(
         "this node started moments ago and has not heard from the cluster yet; retry, or "
@@ -93,7 +86,14 @@ Result<std::vector<ring::Replica>> Coordinator::PreferenceList(const std::string
   std::shared_ptr<const ring::Ring> ring = cluster_.CurrentRing();
   if (ring->empty()) return Status::Unavailable("no node owns part of the ring yet: the cluster is starting");
   *n = static_cast<uint32_t>(std::min<size_t>(options_.n, ring->nodes().size()));
-  auto is_up = [this](const std::string& id) { return id == options_.self_id || cluster_.IsUp(id); };
+  // A peer with too many calls outstanding is as good as down for a new request.
+  auto is_up = [this, saturated](const std::string& id) {
+    if (id == options_.self_id) return true;
+    if (!cluster_.IsUp(id)) return false;
+    if (!latency_.Saturated(id)) return true;
+    if (saturated != nullptr) *saturated = true;
+    return false;
+  };
   const uint64_t position = KeyPosition(key);
   std::vector<ring::Replica> strict = ring->PreferenceList(position, *n, is_up, ring::Quorum::kStrict);
   // With every primary up the sloppy list is the strict one: skip the second walk.
@@ -137,12 +137,16 @@ void Coordinator::Expire(uint64_t id) {
 void Coordinator::Get(const std::string& key, uint32_t requested_r, uint32_t timeout_ms, ObjectDone done) {
   ++stats_.reads;
   uint32_t n = 0;
-  auto list = PreferenceList(key, &n);
+  bool saturated = false;
+  auto list = PreferenceList(key, &n, &saturated);
   if (!list.ok()) return done(list.status());
   auto r = ResolveQuorum(requested_r, options_.default_r, n, "r");
   if (!r.ok()) return done(r.status());
   auto plan = PlanRead(*list, n, *r);
-  if (!plan.ok()) return done(plan.status());
+  if (!plan.ok()) {
+    if (saturated) ++stats_.overloaded;
+    return done(saturated ? Overloaded(plan.status()) : plan.status());
+  }
 
   const uint64_t id = next_op_++;
   reads_.emplace(
@@ -194,81 +198,6 @@ void Coordinator::SettleRead(uint64_t id) {
   reads_.erase(it);
 }
 
-// ---- Writes ------------------------------------------------------------------
-
-void Coordinator::Put(const std::string& key, VersionVector context, Sibling sibling, uint32_t requested_w,
-                      uint32_t timeout_ms, ObjectDone done) {
-  ++stats_.writes;
-  uint32_t n = 0;
-  auto list = PreferenceList(key, &n);
-  if (!list.ok()) return done(list.status());
-  auto w = ResolveQuorum(requested_w, options_.default_w, n, "w");
-  if (!w.ok()) return done(w.status());
-  WriteOptions write_options{n, *w, options_.sloppy_quorum, options_.hinted_writes_count};
-  auto plan = PlanWrite(*list, write_options);
-  if (!plan.ok()) return done(plan.status());
-  AddPendingReplicas(key, &*plan);
-
-  const uint64_t id = next_op_++;
-  const std::string minter = plan->targets.front().node_id;
-  writes_.emplace(id, std::make_unique<WriteOp>(WriteOp{key, clock_.MonotonicMs(), *plan, WriteTally(*plan),
-                                                        std::move(done), Object{}}));
-  deadlines_.Set(id, DeadlineFor(timeout_ms));
-  if (minter != options_.self_id) ++stats_.forwarded_mints;
-  Mint(minter, key, context, sibling, [this, id](Result<Object> minted) { OnMinted(id, std::move(minted)); });
-}
-
-// minting -> waiting_for_w: the minting replica's copy counts, and the others get it.
-void Coordinator::OnMinted(uint64_t id, Result<Object> minted) {
-  auto it = writes_.find(id);
-  if (it == writes_.end()) return;
-  WriteOp& op = *it->second;
-  const std::string& minter = op.plan.targets.front().node_id;
-  if (!minted.ok()) {
-    // Nothing was minted, so no other replica can get the write.
-    for (const WriteTarget& target : op.plan.targets) op.tally.OnError(target.node_id, minted.status());
-    return SettleWrite(id);
-  }
-  op.stage = WriteStage::kWaitingForW;
-  op.minted = std::move(*minted);
-  op.tally.OnAck(minter);
-  // A send may fail at once, inside the call, and settle and erase the op:
-  // from here on, work from copies and never touch `op` again.
-  const std::string key = op.key;
-  const Object object = op.minted;
-  const std::vector<WriteTarget> others(op.plan.targets.begin() + 1, op.plan.targets.end());
-  const std::vector<KeptHint> kept_hints = op.plan.kept_hints;
-  for (const WriteTarget& target : others) {
-    if (!target.hint_for.empty()) ++stats_.hinted_writes;
-    Sync(target.node_id, key, object, target.hint_for, [this, id, node = target.node_id](Status status) {
-      auto it = writes_.find(id);
-      if (it == writes_.end()) return;
-      if (status.ok())
-        it->second->tally.OnAck(node);
-      else
-        it->second->tally.OnError(node, status);
-      SettleWrite(id);
-    });
-  }
-  for (const KeptHint& kept : kept_hints) {
-    ++stats_.hinted_writes;
-    Sync(kept.keeper, key, object, kept.hint_for, [](Status) {});  // never counts towards W
-  }
-  SettleWrite(id);
-}
-
-void Coordinator::SettleWrite(uint64_t id) {
-  auto it = writes_.find(id);
-  if (it == writes_.end()) return;
-  WriteOp& op = *it->second;
-  if (op.tally.state() == TallyState::kWaiting) return;
-  ObjectDone done = std::move(op.done);
-  Result<Object> result = op.tally.state() == TallyState::kSucceeded ? Result<Object>(std::move(op.minted))
-                                                                     : Result<Object>(op.tally.status());
-  writes_.erase(it);  // late acks find nothing and are dropped
-  done(std::move(result));
-}
-
 // ---- Replica calls, local or remote ------------------------------------------
 
 void Coordinator::Mint(const std::string& node, const std::string& key, const VersionVector& context,
@@ -314,7 +243,13 @@ void Coordinator::Read(const std::string& node, const std::string& key, ObjectDo
 void Coordinator::CallNode(const std::string& node_id, peer::PeerRequest request, Env::PeerCallback done) {
   const std::string address = cluster_.PeerAddress(node_id);
   if (address.empty()) return done(Status::Unavailable("node " + node_id + " has no known peer address"));
-  env_.CallPeer(address, std::move(request), 0, std::move(done));
+  const uint64_t call = next_call_++;
+  latency_.Sent(node_id, call, clock_.MonotonicMs());
+  env_.CallPeer(address, std::move(request), 0,
+                [this, node_id, call, done = std::move(done)](Result<peer::PeerResponse> response) {
+                  latency_.Answered(node_id, call, clock_.MonotonicMs(), response.ok());
+                  done(std::move(response));
+                });
 }
 
 // ---- The replica side ---------------------------------------------------------

@@ -11,6 +11,16 @@
 //            replies to repair stale replicas) -> done
 //     write: minting (one replica mints the dot) -> waiting_for_w -> done
 //   Whatever stage the deadline finds an operation in decides its answer.
+// - Gray failures (issue 18): the minter is this node when it is a live
+//   primary, else the primary expected to answer first (PeerLatency); a
+//   mint not answered within the minter's adaptive bound, or that fails,
+//   goes to the next live primary (a late first mint leaves the write on
+//   its minter under a second dot: siblings of equal value, which the next
+//   write with a context merges; nothing is lost or applied twice under one
+//   dot). A peer judged down (OnPeerDown) is re-planned around at once:
+//   its mint moves on, a write waiting on its copy sends a hint to a stand-in,
+//   a read stops waiting for it. A peer with too many calls outstanding is
+//   treated as down for new requests (a stand-in takes its writes).
 // - ReplicaService: the replica side of other coordinators' requests
 //   (MintWrite, ReplicaSync, ReplicaRead) on this node's LocalReplica.
 //
@@ -33,6 +43,7 @@
 #include "common/env.h"
 #include "common/object.h"
 #include "common/status.h"
+#include "quorum/latency.h"
 #include "quorum/options.h"
 #include "quorum/replica.h"
 #include "quorum/tally.h"
@@ -95,6 +106,8 @@ struct CoordinatorOptions {
   // The deadline of a request that names none (request_timeout; the node
   // sets it from its config).
   uint32_t default_timeout_ms = 5000;
+  // Mint failover bounds and the per-peer cap on calls outstanding.
+  PeerLatencyOptions latency;
 };
 
 enum class ReadStage { kWaitingForR, kRepairing };
@@ -109,6 +122,10 @@ struct CoordinatorStats {
   uint64_t hinted_writes = 0;    // writes sent to a stand-in as a hint
   uint64_t forwarded_mints = 0;  // writes minted on another replica
   uint64_t pending_writes = 0;   // copies sent to a node a moving range goes to
+  uint64_t mint_failovers = 0;   // mints moved to another replica (slow, failed or down)
+  uint64_t late_mints = 0;       // mints answered after another replica had minted the write
+  uint64_t replanned = 0;        // targets given up for down (a read's) or replaced by a stand-in (a write's)
+  uint64_t overloaded = 0;       // requests refused because replicas had too many calls outstanding
   // Deadlines that passed, by the stage they found the operation in.
   uint64_t timeouts_waiting_for_r = 0;
   uint64_t timeouts_repairing = 0;  // the read was answered; some replies never came
@@ -137,7 +154,12 @@ class Coordinator {
   void Put(const std::string& key, VersionVector context, Sibling sibling, uint32_t requested_w,
            uint32_t timeout_ms, ObjectDone done);
 
+  // The failure detector judged `node_id` down: requests waiting on it are
+  // re-planned now rather than at their deadline.
+  void OnPeerDown(const std::string& node_id);
+
   const CoordinatorStats& stats() const { return stats_; }
+  const PeerLatency& latency() const { return latency_; }
   size_t in_progress() const { return reads_.size() + writes_.size(); }
   // The stage of operation `id` (ids count from 1 in the order operations
   // started); nothing once it is done.
@@ -148,7 +170,10 @@ class Coordinator {
   struct ReadOp;
   struct WriteOp;
 
-  Result<std::vector<ring::Replica>> PreferenceList(const std::string& key, uint32_t* n) const;
+  // `saturated` (may be null): set when a primary was left out for its
+  // outstanding calls (the request then fails as OVERLOADED, not UNAVAILABLE).
+  Result<std::vector<ring::Replica>> PreferenceList(const std::string& key, uint32_t* n, bool* saturated) const;
+  static Status Overloaded(const Status& planned);
   int64_t DeadlineFor(uint32_t timeout_ms) const;
   void AddPendingReplicas(const std::string& key, WritePlan* plan);
 
@@ -161,7 +186,15 @@ class Coordinator {
   // A peer call to node `node_id`, at the address the cluster knows for it.
   void CallNode(const std::string& node_id, peer::PeerRequest request, Env::PeerCallback done);
 
-  void OnMinted(uint64_t op_id, Result<Object> minted);
+  // Asks the next candidate to mint; false when none is left.
+  bool MintNext(uint64_t op_id);
+  const std::string* NextMinter(const WriteOp& op) const;
+  void OnMinted(uint64_t op_id, const std::string& minter, Result<Object> minted);
+  void OnMintSlow(uint64_t op_id);
+  void SyncToTargets(uint64_t op_id, const std::vector<WriteTarget>& targets, const Object& object);
+  // A stand-in (hint) for target `node_id` of a write waiting on its copy;
+  // then the target counts as failed.
+  void ReplaceTarget(uint64_t op_id, const std::string& node_id, const Status& why);
   void SettleWrite(uint64_t op_id);
   void SettleRead(uint64_t op_id);
   void Expire(uint64_t op_id);
@@ -174,6 +207,9 @@ class Coordinator {
   CoordinatorOptions options_;
   CoordinatorStats stats_;
   Deadlines deadlines_;
+  Deadlines mint_deadlines_;  // when each op's current minter counts as slow
+  PeerLatency latency_;
+  uint64_t next_call_ = 1;
   uint64_t next_op_ = 1;
   std::unordered_map<uint64_t, std::unique_ptr<ReadOp>> reads_;
   std::unordered_map<uint64_t, std::unique_ptr<WriteOp>> writes_;

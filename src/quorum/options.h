@@ -19,6 +19,15 @@ struct ReplicationOptions {
   bool hinted_writes_count = true;
   // replication.conflicts: siblings (false) or lww (true).
   bool last_write_wins = false;
+  // replication.failover_min / failover_max: a mint not answered within the
+  // minter's smoothed response time + 4 deviations, bounded by these, is
+  // tried at the next live replica (issue 18: gray failures).
+  int64_t failover_min_ms = 20;
+  int64_t failover_max_ms = 100;
+  // replication.max_pending_per_peer: calls to one peer still unanswered
+  // past which the coordinator sends it nothing more (a stand-in takes its
+  // writes; a request that cannot do without it is OVERLOADED).
+  uint32_t max_pending_per_peer = 2048;
 };
 
 }  // namespace dynkv::quorum

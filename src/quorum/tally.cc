@@ -174,6 +174,19 @@ void WriteTally::OnError(const std::string& node_id, const Status& error) {
   Decide();
 }
 
+void WriteTally::AddTarget(const WriteTarget& target) {
+  if (state_ != TallyState::kWaiting || Find(target.node_id) != nullptr) return;
+  Entry entry;
+  entry.target = target;
+  entries_.push_back(std::move(entry));
+}
+
+bool WriteTally::Pending(const std::string& node_id) const {
+  return std::any_of(entries_.begin(), entries_.end(), [&](const Entry& e) {
+    return e.target.node_id == node_id && e.reply == Reply::kPending;
+  });
+}
+
 void WriteTally::OnDeadline(uint64_t waited_ms) {
   if (state_ != TallyState::kWaiting) return;
   std::vector<Status> errors;
@@ -267,6 +280,12 @@ void ReadTally::OnError(const std::string& node_id, const Status& error) {
   ++answered_;
   if (!entry->target.fallback) --primaries_pending_;
   Decide();
+}
+
+bool ReadTally::Pending(const std::string& node_id) const {
+  return std::any_of(entries_.begin(), entries_.end(), [&](const Entry& e) {
+    return e.target.node_id == node_id && e.reply == Reply::kPending;
+  });
 }
 
 void ReadTally::OnDeadline(uint64_t waited_ms) {

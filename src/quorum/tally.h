@@ -135,6 +135,13 @@ class WriteTally {
   void OnError(const std::string& node_id, const Status& error);
   // The driver's timer fired after `waited_ms`.
   void OnDeadline(uint64_t waited_ms);
+  // A target added after planning: a stand-in for a replica that went down
+  // while the write waited on it. Add it before reporting that replica's
+  // error, or the tally may fail for want of it. No-op once decided, or
+  // for a node already targeted.
+  void AddTarget(const WriteTarget& target);
+  // `node_id` is a target that has neither acked nor failed.
+  bool Pending(const std::string& node_id) const;
 
   TallyState state() const { return state_; }
   // OK unless kFailed.
@@ -214,6 +221,8 @@ class ReadTally {
   void OnReply(const std::string& node_id, const Object& object);
   void OnError(const std::string& node_id, const Status& error);
   void OnDeadline(uint64_t waited_ms);
+  // `node_id` is a target that has neither replied nor failed.
+  bool Pending(const std::string& node_id) const;
 
   TallyState state() const { return state_; }
   const Status& status() const { return status_; }

@@ -222,7 +222,7 @@ TEST_CASE("values of the wrong type are rejected with what was expected") {
   CHECK_REJECTED("node_id: n1\nlisten: 127.0.0.1:7101\ndata_dir: /d\n",
                  "test.yaml:2: listen: ", "expected a map of client, peer");
   CHECK_REJECTED(With("replication: 3\n"),
-                 "test.yaml:4: replication: ", "expected a map of n, r, w, sloppy_quorum, hinted_writes_count, conflicts, got '3'");
+                 "test.yaml:4: replication: ", "expected a map of n, r, w, sloppy_quorum, hinted_writes_count, conflicts, failover_min, failover_max, max_pending_per_peer, got '3'");
   CHECK_REJECTED(With("storage: [1, 2]\n"), "test.yaml:4: storage: ", "got a list");
   CHECK_REJECTED(With("seeds: 127.0.0.1:7202\n"), "test.yaml:4: seeds: ", "expected a list");
   CHECK_REJECTED(With("seeds: [[127.0.0.1:7202]]\n"), "test.yaml:4: seeds[0]: ", "got a list");

@@ -186,10 +186,10 @@ constexpr auto kRead = peer::PeerRequest::kReplicaRead;
 // ---- Writes ----------------------------------------------------------------
 
 TEST_CASE("a write is minting until the minter answers, then waiting_for_w until W copies are durable") {
-  Fixture f;
-  const std::string key = f.KeyWithPrimaries({"n2", "n3", "n1"});
+  Fixture f(Options(/*n=*/2));
+  const std::string key = f.KeyWithPrimaries({"n2", "n3"});  // not this node's
   Answer answer;
-  f.coordinator.Put(key, VersionVector{}, Value("v1"), /*w=*/3, kTimeoutMs, answer.Done());
+  f.coordinator.Put(key, VersionVector{}, Value("v1"), /*w=*/2, kTimeoutMs, answer.Done());
 
   CHECK(f.coordinator.write_stage(1) == WriteStage::kMinting);
   CHECK(StageName(WriteStage::kMinting) == "minting");
@@ -199,8 +199,6 @@ TEST_CASE("a write is minting until the minter answers, then waiting_for_w until
   CHECK(mint->request.mint_write().value() == "v1");
   // Nothing goes to the other replicas before the dot is minted.
   CHECK(f.router.Count(kSync) == 0);
-  f.RunFor(200);
-  CHECK(f.coordinator.write_stage(1) == WriteStage::kMinting);
   CHECK(answer.calls == 0);
 
   const Object minted = Minted("n2.0000bbbb", "v1");
@@ -211,11 +209,7 @@ TEST_CASE("a write is minting until the minter answers, then waiting_for_w until
   REQUIRE(sync != nullptr);
   CHECK(sync->request.replica_sync().hint_for().empty());
   CHECK(ObjectOf(sync->request.replica_sync().object()) == minted);
-
-  f.RunStorage();  // n1's own copy becomes durable: 2 of 3
-  CHECK(f.Stored(key) == minted);
-  CHECK(answer.calls == 0);
-  CHECK(f.coordinator.write_stage(1) == WriteStage::kWaitingForW);
+  CHECK(answer.calls == 0);  // 1 of 2
 
   sync->Answer(peer::PeerResponse());
   REQUIRE(answer.calls == 1);
@@ -225,15 +219,58 @@ TEST_CASE("a write is minting until the minter answers, then waiting_for_w until
   CHECK(f.coordinator.in_progress() == 0);
   CHECK(f.coordinator.stats().writes == 1);
   CHECK(f.coordinator.stats().forwarded_mints == 1);
+  CHECK(f.coordinator.stats().mint_failovers == 0);
 }
 
-TEST_CASE("a write whose minter never answers times out in minting: 0 of W") {
+TEST_CASE("a write to a key this node replicates is minted here, with no hop") {
   Fixture f;
   const std::string key = f.KeyWithPrimaries({"n2", "n3", "n1"});
   Answer answer;
   f.coordinator.Put(key, VersionVector{}, Value("v"), /*w=*/2, kTimeoutMs, answer.Done());
+  CHECK(f.router.Count(kMint) == 0);
+  f.RunStorage();
+  CHECK(f.Stored(key).siblings.at(0).dot.actor == sim_fixture::kActor);
+  CHECK(f.router.Count(kSync) == 2);
+  f.router.Pending("n2", kSync)->Answer(peer::PeerResponse());
+  REQUIRE(answer.ok());
+  CHECK(f.coordinator.stats().forwarded_mints == 0);
+}
+
+TEST_CASE("a minter that does not answer within its bound gives way to the next replica") {
+  Fixture f(Options(/*n=*/2));
+  const std::string key = f.KeyWithPrimaries({"n2", "n3"});
+  Answer answer;
+  f.coordinator.Put(key, VersionVector{}, Value("v"), /*w=*/1, kTimeoutMs, answer.Done());
+  REQUIRE(f.router.Pending("n2", kMint) != nullptr);  // n2 is silent (paused)
+  CHECK(f.router.Pending("n3", kMint) == nullptr);
+  // Never heard from: the bound is failover_max.
+  f.RunFor(PeerLatencyOptions{}.failover_max_ms + Deadlines::kSlackMs + 1);
+  HeldCall* second = f.router.Pending("n3", kMint);
+  REQUIRE(second != nullptr);
+  CHECK(f.coordinator.stats().mint_failovers == 1);
+  const Object minted = Minted("n3.0000cccc", "v");
+  second->Answer(ObjectReply(minted));
+  REQUIRE(answer.calls == 1);
+  REQUIRE(answer.ok());  // W=1: n3's copy
+  CHECK(**answer.result == minted);
+  // The slow first minter gets the minted object like any replica.
+  HeldCall* sync = f.router.Pending("n2", kSync);
+  REQUIRE(sync != nullptr);
+  CHECK(ObjectOf(sync->request.replica_sync().object()) == minted);
+  // Its own mint, answered late, is not used: a second dot for the write stays on n2 only.
+  f.router.Pending("n2", kMint)->Answer(ObjectReply(Minted("n2.0000bbbb", "v")));
+  CHECK(answer.calls == 1);
+  CHECK(f.coordinator.stats().late_mints == 1);
+}
+
+TEST_CASE("a write whose minters never answer times out in minting: 0 of W") {
+  Fixture f(Options(/*n=*/2));
+  const std::string key = f.KeyWithPrimaries({"n2", "n3"});
+  Answer answer;
+  f.coordinator.Put(key, VersionVector{}, Value("v"), /*w=*/2, kTimeoutMs, answer.Done());
   f.RunFor(kTimeoutMs - 1);
   CHECK(answer.calls == 0);  // not before the deadline
+  CHECK(f.router.Count(kMint) == 2);  // both were asked; neither answered
 
   f.RunFor(kPastDeadlineMs - (kTimeoutMs - 1));
   REQUIRE(answer.calls == 1);
@@ -245,13 +282,9 @@ TEST_CASE("a write whose minter never answers times out in minting: 0 of W") {
   CHECK(f.coordinator.in_progress() == 0);
 
   // A late mint finds nothing: no second answer, nothing sent on.
-  HeldCall* mint = f.router.Pending("n2", kMint);
-  REQUIRE(mint != nullptr);
-  mint->Answer(ObjectReply(Minted("n2.0000bbbb", "v")));
-  f.RunStorage();
+  f.router.Pending("n2", kMint)->Answer(ObjectReply(Minted("n2.0000bbbb", "v")));
   CHECK(answer.calls == 1);
   CHECK(f.router.Count(kSync) == 0);
-  CHECK(f.Stored(key).empty());
 }
 
 TEST_CASE("a write short of W at its deadline times out in waiting_for_w: N of W") {
@@ -259,10 +292,8 @@ TEST_CASE("a write short of W at its deadline times out in waiting_for_w: N of W
   const std::string key = f.KeyWithPrimaries({"n2", "n3", "n1"});
   Answer answer;
   f.coordinator.Put(key, VersionVector{}, Value("v"), /*w=*/3, kTimeoutMs, answer.Done());
-  HeldCall* mint = f.router.Pending("n2", kMint);
-  REQUIRE(mint != nullptr);
-  mint->Answer(ObjectReply(Minted("n2.0000bbbb", "v")));
-  f.RunStorage();  // n2 and n1 have it; n3 never answers
+  f.RunStorage();  // minted here
+  f.router.Pending("n2", kSync)->Answer(peer::PeerResponse());  // n3 never answers
   CHECK(f.coordinator.write_stage(1) == WriteStage::kWaitingForW);
 
   f.RunFor(kPastDeadlineMs);
@@ -279,18 +310,100 @@ TEST_CASE("a write short of W at its deadline times out in waiting_for_w: N of W
   CHECK(answer.calls == 1);
 }
 
-TEST_CASE("a write the minter refuses fails with its error at once, before the deadline") {
-  Fixture f;
-  const std::string key = f.KeyWithPrimaries({"n2", "n3", "n1"});
+TEST_CASE("a refused mint moves to the next replica at once; refused everywhere, the write fails with the error") {
+  Fixture f(Options(/*n=*/2));
+  const std::string key = f.KeyWithPrimaries({"n2", "n3"});
   Answer answer;
-  f.coordinator.Put(key, VersionVector{}, Value("v"), /*w=*/2, kTimeoutMs, answer.Done());
-  HeldCall* mint = f.router.Pending("n2", kMint);
-  REQUIRE(mint != nullptr);
-  mint->Answer(net::PeerErrorResponse(Status::StorageError("disk full")));
+  f.coordinator.Put(key, VersionVector{}, Value("v"), /*w=*/1, kTimeoutMs, answer.Done());
+  f.router.Pending("n2", kMint)->Answer(net::PeerErrorResponse(Status::StorageError("disk full")));
+  CHECK(answer.calls == 0);
+  HeldCall* second = f.router.Pending("n3", kMint);
+  REQUIRE(second != nullptr);
+  second->Answer(net::PeerErrorResponse(Status::StorageError("disk full")));
   REQUIRE(answer.calls == 1);
   CHECK(answer.code() == Code::kStorageError);
   CHECK(f.router.Count(kSync) == 0);  // nothing minted, nothing to replicate
   CHECK(f.coordinator.stats().timeouts_minting == 0);
+}
+
+TEST_CASE("a minter judged down is replaced at once, before its bound") {
+  Fixture f(Options(/*n=*/2));
+  const std::string key = f.KeyWithPrimaries({"n2", "n3"});
+  Answer answer;
+  f.coordinator.Put(key, VersionVector{}, Value("v"), /*w=*/1, kTimeoutMs, answer.Done());
+  REQUIRE(f.router.Pending("n2", kMint) != nullptr);
+  f.cluster.down = {"n2"};
+  f.coordinator.OnPeerDown("n2");
+  HeldCall* second = f.router.Pending("n3", kMint);
+  REQUIRE(second != nullptr);
+  second->Answer(ObjectReply(Minted("n3.0000cccc", "v")));
+  REQUIRE(answer.ok());
+  CHECK(f.coordinator.stats().replanned == 1);
+}
+
+TEST_CASE("a write waiting on a copy at a replica judged down hands a hint to its stand-in") {
+  Fixture f(Options(/*n=*/2));
+  const std::string key = f.KeyWithPrimaries({"n2", "n3"});
+  Answer answer;
+  f.coordinator.Put(key, VersionVector{}, Value("v"), /*w=*/2, kTimeoutMs, answer.Done());
+  const Object minted = Minted("n2.0000bbbb", "v");
+  f.router.Pending("n2", kMint)->Answer(ObjectReply(minted));
+  REQUIRE(f.router.Pending("n3", kSync) != nullptr);  // n3 hangs
+  f.cluster.down = {"n3"};
+  f.coordinator.OnPeerDown("n3");
+  // This node (n1) stands in for n3: the write is kept as a hint for it.
+  REQUIRE(f.hints.stored.size() == 1);
+  CHECK(f.hints.stored[0].target == "n3");
+  CHECK(f.hints.stored[0].object == minted);
+  f.hints.stored[0].done(Status::Ok());
+  REQUIRE(answer.calls == 1);
+  CHECK(answer.ok());
+  CHECK(f.coordinator.stats().replanned == 1);
+}
+
+TEST_CASE("a read stops waiting for a replica judged down") {
+  Fixture f(Options(/*n=*/2));
+  const std::string key = f.KeyWithPrimaries({"n2", "n3"});
+  Answer answer;
+  f.coordinator.Get(key, /*r=*/1, kTimeoutMs, answer.Done());
+  f.router.Pending("n2", kRead)->Answer(ObjectReply(Minted("n2.0000bbbb", "v")));
+  REQUIRE(answer.ok());
+  CHECK(f.coordinator.in_progress() == 1);  // repairing: n3's reply is awaited
+  f.cluster.down = {"n3"};
+  f.coordinator.OnPeerDown("n3");
+  CHECK(f.coordinator.in_progress() == 0);
+}
+
+TEST_CASE("a peer with too many calls outstanding gets no more: a stand-in takes its writes, or OVERLOADED") {
+  CoordinatorOptions options = Options(/*n=*/2);
+  options.latency.max_pending_per_peer = 1;
+  Fixture f(options);
+  const std::string key = f.KeyWithPrimaries({"n2", "n3"});
+  Answer first;
+  f.coordinator.Put(key, VersionVector{}, Value("a"), /*w=*/1, kTimeoutMs, first.Done());
+  REQUIRE(f.router.Pending("n2", kMint) != nullptr);  // outstanding: n2 is now saturated
+  Answer second;
+  f.coordinator.Put(key, VersionVector{}, Value("b"), /*w=*/2, kTimeoutMs, second.Done());
+  HeldCall* mint = f.router.Pending("n3", kMint);
+  REQUIRE(mint != nullptr);  // n2 is skipped as minter
+  const Object minted = Minted("n3.0000cccc", "b");
+  mint->Answer(ObjectReply(minted));
+  f.RunStorage();
+  REQUIRE(f.hints.stored.size() == 1);  // and as a target: a hint for it here
+  CHECK(f.hints.stored[0].target == "n2");
+  f.hints.stored[0].done(Status::Ok());
+  CHECK(second.ok());
+
+  CoordinatorOptions strict = options;
+  strict.sloppy_quorum = false;
+  Fixture g(strict);
+  Answer held;
+  g.coordinator.Put(key, VersionVector{}, Value("a"), /*w=*/1, kTimeoutMs, held.Done());
+  Answer refused;
+  g.coordinator.Put(key, VersionVector{}, Value("b"), /*w=*/2, kTimeoutMs, refused.Done());
+  REQUIRE(refused.calls == 1);
+  CHECK(refused.code() == Code::kOverloaded);
+  CHECK(g.coordinator.stats().overloaded == 1);
 }
 
 TEST_CASE("a write for a down primary goes to its fallback as a hint, and counts once durable") {
