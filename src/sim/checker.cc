@@ -159,4 +159,37 @@ Verdict Check(const History& history) {
   return history.workload == Workload::kSet ? CheckSet(history) : CheckRegister(history);
 }
 
+namespace {
+
+// Acknowledged operations not coordinated by `node` that ended in [from, to).
+double AckedElsewhere(const History& history, const std::string& node, int64_t from, int64_t to) {
+  double count = 0;
+  for (const Op& op : history.ops) {
+    if (op.ok && op.client >= 0 && op.node != node && op.end_ms >= from && op.end_ms < to) ++count;
+  }
+  return count;
+}
+
+}  // namespace
+
+double WorstThroughputRatio(const History& history, int64_t baseline_ms) {
+  // Only seconds while the clients still had operations to start.
+  int64_t last_start = 0;
+  for (const Op& op : history.ops) {
+    if (op.client >= 0) last_start = std::max(last_start, op.start_ms);
+  }
+  double worst = 1;
+  for (const FaultWindow& window : history.faults) {
+    if (window.fault != "pause" && window.fault != "slow" && window.fault != "stall") continue;
+    const std::string node = window.node.substr(0, window.node.find(' '));
+    const double baseline =
+        AckedElsewhere(history, node, window.start_ms - baseline_ms, window.start_ms) * 1000.0 / baseline_ms;
+    if (baseline <= 0) continue;
+    for (int64_t from = window.start_ms; from + 1000 <= std::min(window.end_ms, last_start); from += 1000) {
+      worst = std::min(worst, AckedElsewhere(history, node, from, from + 1000) / baseline);
+    }
+  }
+  return worst;
+}
+
 }  // namespace dynkv::sim

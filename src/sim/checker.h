@@ -77,4 +77,12 @@ struct Verdict {
 
 Verdict Check(const History& history);
 
+// Gray failures (issue 18): for each pause, slow or stall window, the
+// acknowledged operations per second of the nodes other than the window's
+// (what healthy coordinators keep doing while one replica is slow), in
+// each whole second of the window (while clients still start operations),
+// against their rate in the `baseline_ms` before it. The lowest such
+// ratio; 1 with no such window or baseline.
+double WorstThroughputRatio(const History& history, int64_t baseline_ms = 3000);
+
 }  // namespace dynkv::sim

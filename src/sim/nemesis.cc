@@ -7,7 +7,7 @@ namespace dynkv::sim {
 
 namespace {
 
-const std::vector<std::string> kFaults = {"kill", "pause", "partition", "drop", "clock", "membership"};
+const std::vector<std::string> kFaults = {"kill", "pause", "partition", "drop", "clock", "membership", "slow", "stall"};
 constexpr int64_t kRecoveryPollMs = 10;
 constexpr int64_t kMaxRecoveryMs = 30'000;
 // Joins grow the cluster up to its first size plus this many members.
@@ -27,7 +27,7 @@ Result<std::vector<std::string>> ParseFaults(const std::string& list) {
     for (const std::string& f : kFaults) known = known || f == name;
     if (!known) {
       return Status::InvalidArgument("unknown fault '" + name +
-                                     "'; the faults are kill, pause, partition, drop, clock, membership");
+                                     "'; the faults are kill, pause, partition, drop, clock, membership, slow, stall");
     }
     faults.push_back(name);
   }
@@ -77,6 +77,12 @@ void Nemesis::Begin() {
       }
       window_.node += " cannot send";
     }
+  } else if (fault == "slow") {
+    const int64_t extra = random.Between(50, 400);
+    cluster_.Slow(target_, extra);
+    window_.node += " +" + std::to_string(extra) + "ms";
+  } else if (fault == "stall") {
+    cluster_.StallStorage(target_, kMaxRecoveryMs);  // until End
   } else if (fault == "drop") {
     LinkOptions lossy = calm_link_;
     lossy.drop = 0.1 + 0.2 * random.Uniform();
@@ -108,6 +114,10 @@ void Nemesis::End() {
     cluster_.network().Heal();
   } else if (fault == "drop") {
     cluster_.network().set_options(calm_link_);
+  } else if (fault == "slow") {
+    cluster_.Slow(target_, 0);
+  } else if (fault == "stall") {
+    cluster_.StallStorage(target_, 0);
   } else {
     cluster_.ResetClock(target_);
   }

@@ -247,6 +247,19 @@ void SimCluster::Pause(size_t i) {
   Note("pause " + nodes_[i]->id);
 }
 
+void SimCluster::Slow(size_t i, int64_t extra_ms) {
+  Node& n = *nodes_.at(i);
+  network_.Slow(n.peer_address, extra_ms);
+  network_.Slow(n.client_address, extra_ms);
+  Note("slow " + n.id + " " + std::to_string(extra_ms));
+}
+
+void SimCluster::StallStorage(size_t i, int64_t ms) {
+  if (!running(i)) return;
+  nodes_[i]->env->StallStorage(loop_.now() + ms);
+  Note("stall " + nodes_[i]->id + " " + std::to_string(ms));
+}
+
 void SimCluster::Resume(size_t i) {
   if (!running(i)) return;
   nodes_[i]->env->Resume();

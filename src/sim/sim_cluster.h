@@ -101,6 +101,11 @@ class SimCluster final : public PeerRouter {
   void Kill(size_t i);
   void Pause(size_t i);
   void Resume(size_t i);
+  // Gray failures: every message to or from node i (peers and clients)
+  // takes extra_ms more (0 ends it); node i's storage thread runs nothing
+  // for ms.
+  void Slow(size_t i, int64_t extra_ms);
+  void StallStorage(size_t i, int64_t ms);
   void JumpClock(size_t i, int64_t delta_ms);
   void ResetClock(size_t i);
   bool running(size_t i) const;

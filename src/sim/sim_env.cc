@@ -1,5 +1,7 @@
 #include "sim/sim_env.h"
 
+#include <algorithm>
+
 #include <utility>
 
 #include "net/peer_transport.h"
@@ -112,14 +114,26 @@ void SimEnv::Answer(uint64_t call, Result<peer::PeerResponse> response) {
 std::unique_ptr<storage::StorageWorker> SimEnv::StartStorage(storage::Engine& engine) {
   auto on_work = [this] {
     const int64_t delay = random_.Between(0, options_.max_storage_delay_ms);
-    At(loop_.now() + delay, [this] {
-      if (worker_ != nullptr) worker_->RunQueued();
-    });
+    At(loop_.now() + delay, [this] { DrainStorage(); });
   };
   auto worker = storage::StorageWorker::Manual(
       engine, [this](std::function<void()> fn) { Post(std::move(fn)); }, std::move(on_work));
   worker_ = worker.get();
   return worker;
+}
+
+void SimEnv::StallStorage(int64_t until_ms) {
+  storage_stalled_until_ms_ = until_ms;
+  At(std::max(until_ms, loop_.now()), [this] { DrainStorage(); });
+}
+
+void SimEnv::DrainStorage() {
+  if (worker_ == nullptr) return;
+  if (loop_.now() < storage_stalled_until_ms_) {
+    At(storage_stalled_until_ms_, [this] { DrainStorage(); });
+    return;
+  }
+  worker_->RunQueued();
 }
 
 void SimEnv::DropQueuedStorage() {

@@ -84,6 +84,10 @@ class SimEnv final : public Env {
 
   // Faults. Pause holds every event of this life until Resume.
   void Pause() { life_->paused = true; }
+  // The storage thread stalls (a slow disk, a long compaction): nothing
+  // queued to it runs before `until_ms` (the loop's time).
+  // An earlier `until_ms` ends a stall: what waits runs then.
+  void StallStorage(int64_t until_ms);
   void Resume();
   // Moves this node's wall clock (NowMs) by `delta_ms`; monotonic time is untouched.
   void JumpClock(int64_t delta_ms) { clock_.offset_ms += delta_ms; }
@@ -114,6 +118,8 @@ class SimEnv final : public Env {
   uint64_t next_call_ = 1;
   std::map<uint64_t, PeerCallback> calls_;    // peer calls waiting for an answer
   storage::StorageWorker* worker_ = nullptr;  // the one StartStorage made; owned by the node
+  int64_t storage_stalled_until_ms_ = 0;
+  void DrainStorage();
 };
 
 }  // namespace dynkv::sim

@@ -51,7 +51,8 @@ void SimNetwork::Send(const std::string& from, const std::string& to, std::funct
   const int copies = random_.Chance(options_.duplicate) ? 2 : 1;
   stats_.duplicated += copies - 1;
   for (int i = 0; i < copies; ++i) {
-    loop_->After(Delay(), [this, from, to, deliver, refused] { Arrive(from, to, deliver, refused); });
+    loop_->After(Delay() + Extra(from) + Extra(to),
+                 [this, from, to, deliver, refused] { Arrive(from, to, deliver, refused); });
   }
 }
 

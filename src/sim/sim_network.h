@@ -118,6 +118,15 @@ class SimNetwork {
   void Partition(const std::vector<std::set<std::string>>& groups);
   // A one-way cut: nothing from `from` reaches `to`; the other way works.
   void Block(const std::string& from, const std::string& to) { blocked_.insert({from, to}); }
+  // A slow node (a gray failure): every message from or to `endpoint`
+  // takes `extra_ms` more; 0 ends it.
+  void Slow(const std::string& endpoint, int64_t extra_ms) {
+    if (extra_ms > 0) {
+      slow_[endpoint] = extra_ms;
+    } else {
+      slow_.erase(endpoint);
+    }
+  }
   // Ends every partition and one-way cut.
   void Heal() {
     group_of_.clear();
@@ -134,6 +143,10 @@ class SimNetwork {
 
  private:
   int64_t Delay() { return random_.Between(options_.min_delay_ms, options_.max_delay_ms); }
+  int64_t Extra(const std::string& endpoint) const {
+    auto it = slow_.find(endpoint);
+    return it == slow_.end() ? 0 : it->second;
+  }
   void Arrive(const std::string& from, const std::string& to, const std::function<void()>& deliver,
               const std::function<void()>& refused);
 
@@ -142,6 +155,7 @@ class SimNetwork {
   LinkOptions options_;
   std::map<std::string, int> group_of_;
   std::set<std::pair<std::string, std::string>> blocked_;
+  std::map<std::string, int64_t> slow_;  // endpoint -> extra delay of its messages
   std::set<std::string> crashed_;
   NetworkStats stats_;
 };

@@ -1,6 +1,7 @@
 #include "sim/sim_run.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 
@@ -164,6 +165,13 @@ SeedResult RunSeed(uint64_t seed, const SimRunOptions& options) {
   }
   result.verdict = Check(history);
   Tally(history, &result);
+  result.throughput = WorstThroughputRatio(history);
+  if (result.problem.empty() && options.min_throughput > 0 && result.throughput < options.min_throughput) {
+    char ratio[32];
+    std::snprintf(ratio, sizeof(ratio), "%.2f", result.throughput);
+    result.problem = std::string("throughput fell to ") + ratio +
+                     " of the rate before a pause, slow or stall window (--min-throughput)";
+  }
   result.trace = trace.Hex();
   result.ok = result.problem.empty() && result.verdict.valid() && result.verdict.judgeable();
   if (result.problem.empty() && !result.verdict.judgeable()) {

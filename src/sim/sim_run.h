@@ -30,6 +30,10 @@ struct SimRunOptions {
   // default). Above 0, the run also requires that every replica's hash tree
   // agrees with the others' before the final reads.
   int64_t anti_entropy_ms = -1;
+  // --min-throughput R: above 0, a run also fails when, in any second of a
+  // pause, slow or stall window, the other nodes' acknowledged operations
+  // fall below R times their rate before it (checker.h WorstThroughputRatio).
+  double min_throughput = 0;
   std::string trace_path;        // empty: no trace file
   std::string tmp_dir;           // where data dirs go; empty: $TMPDIR or /tmp
 };
@@ -42,6 +46,7 @@ struct SeedResult {
   uint64_t lost = 0;
   uint64_t invented = 0;
   uint64_t stale = 0;
+  double throughput = 1;  // WorstThroughputRatio of the history
   std::string trace;    // the trace hash, 16 hex digits
   std::string problem;  // why the run could not be judged, if it could not
   int64_t simulated_ms = 0;

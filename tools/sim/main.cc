@@ -33,8 +33,15 @@ constexpr const char* kUsage =
     "  --nodes N              nodes in the cluster (default 5)\n"
     "  --n N --r R --w W      replication factor and the clients' quorums (3, 2, 2)\n"
     "  --faults LIST          comma-separated: kill,pause,partition,drop,clock,\n"
-    "                         membership (default: none); membership is one ring\n"
-    "                         change at a time: a join, leave, remove or replace\n"
+    "                         membership,slow,stall (default: none); membership is\n"
+    "                         one ring change at a time: a join, leave, remove or\n"
+    "                         replace; slow delays every message to and from one\n"
+    "                         node by 50-400 ms; stall holds one node's storage\n"
+    "                         thread for 1-5 s\n"
+    "  --min-throughput R     fail a seed when, in any second of a pause, slow or\n"
+    "                         stall window, the other nodes' acknowledged\n"
+    "                         operations fall below R times their rate before it;\n"
+    "                         the lines then end with throughput=WORST\n"
     "  --ops N                client operations per seed (default 2000)\n"
     "  --hints on|off         sloppy quorum and hinted handoff (default on)\n"
     "  --anti-entropy MS      the nodes' anti_entropy.interval in ms (default:\n"
@@ -99,7 +106,7 @@ int ParseArgs(int argc, char** argv, Args* args, bool* help) {
       continue;
     }
     static const std::set<std::string> kValueFlags = {"--seed",     "--seeds",     "--nodes", "--n",
-                                                      "--r",        "--w",         "--ops",   "--faults", "--keys", "--hints", "--anti-entropy",
+                                                      "--r",        "--w",         "--ops",   "--faults", "--keys", "--hints", "--anti-entropy", "--min-throughput",
                                                       "--workload", "--conflicts", "--trace"};
     if (kValueFlags.count(flag) == 0) return Usage("unknown option " + flag);
     if (i + 1 >= argc) return Usage(flag + " needs a value");
@@ -129,6 +136,13 @@ int ParseArgs(int argc, char** argv, Args* args, bool* help) {
       args->run.w = static_cast<uint32_t>(number);
     } else if (flag == "--ops" && number_of(&number, 1, 100'000'000)) {
       args->run.ops = number;
+    } else if (flag == "--min-throughput") {
+      char* end = nullptr;
+      const double ratio = std::strtod(value.c_str(), &end);
+      if (value.empty() || *end != '\0' || !(ratio > 0 && ratio <= 1)) {
+        return Usage("--min-throughput needs a ratio above 0 and at most 1, not '" + value + "'");
+      }
+      args->run.min_throughput = ratio;
     } else if (flag == "--hints" && (value == "on" || value == "off")) {
       args->run.hints = value == "on";
     } else if (flag == "--anti-entropy" && number_of(&number, 0, 3'600'000)) {
@@ -155,21 +169,26 @@ int ParseArgs(int argc, char** argv, Args* args, bool* help) {
   return 0;
 }
 
-void Print(const dynkv::sim::SeedResult& r, bool json) {
+// `throughput`: with --min-throughput, the worst ratio too (after the
+// contract's fields).
+void Print(const dynkv::sim::SeedResult& r, bool json, bool throughput) {
+  char ratio[48] = "";
   if (json) {
+    if (throughput) std::snprintf(ratio, sizeof(ratio), ", \"throughput\": %.3f", r.throughput);
     std::printf(
         "{\"seed\": %llu, \"ok\": %s, \"ops\": %llu, \"acked\": %llu, \"lost\": %llu, \"invented\": %llu, "
-        "\"stale\": %llu, \"trace\": \"%s\"}\n",
+        "\"stale\": %llu, \"trace\": \"%s\"%s}\n",
         static_cast<unsigned long long>(r.seed), r.ok ? "true" : "false",
         static_cast<unsigned long long>(r.ops), static_cast<unsigned long long>(r.acked),
         static_cast<unsigned long long>(r.lost), static_cast<unsigned long long>(r.invented),
-        static_cast<unsigned long long>(r.stale), r.trace.c_str());
+        static_cast<unsigned long long>(r.stale), r.trace.c_str(), ratio);
   } else {
-    std::printf("seed %llu: %s ops=%llu acked=%llu lost=%llu invented=%llu trace=%s\n",
+    if (throughput) std::snprintf(ratio, sizeof(ratio), " throughput=%.2f", r.throughput);
+    std::printf("seed %llu: %s ops=%llu acked=%llu lost=%llu invented=%llu trace=%s%s\n",
                 static_cast<unsigned long long>(r.seed), r.ok ? "ok" : "FAIL",
                 static_cast<unsigned long long>(r.ops), static_cast<unsigned long long>(r.acked),
                 static_cast<unsigned long long>(r.lost), static_cast<unsigned long long>(r.invented),
-                r.trace.c_str());
+                r.trace.c_str(), ratio);
   }
   std::fflush(stdout);
 }
@@ -221,7 +240,7 @@ int main(int argc, char** argv) {
   for (uint64_t seed = args.first; seed <= args.last; ++seed) {
     const dynkv::sim::SeedResult result = dynkv::sim::RunSeed(seed, args.run);
     simulated_ms += result.simulated_ms;
-    Print(result, args.json);
+    Print(result, args.json, args.run.min_throughput > 0);
     if (!result.ok) {
       Explain(result, argc, argv);
       exit_status = kExitFailed;
