@@ -14,6 +14,8 @@ no node answered a RingRequest yet) a request goes to the first node of
 Pipelining: every *_async method returns a concurrent.futures.Future at
 once; many may be in flight on one connection, answered in any order. The
 blocking methods wait on that future. One Client may be shared by threads.
+Futures settle on the client's I/O thread (wire.py), so callbacks added to
+them should be short.
 
 Retries: a request is sent again to the next candidate only when it cannot
 have been applied (the connection failed before it was sent), or when it
@@ -29,7 +31,7 @@ from . import client_pb2
 from .errors import ClientTimeout, ConnectionFailed, DynkvError
 from .objects import Entry, as_bytes, context_bytes, level
 from .ring import Ring
-from .wire import Connection, split_address
+from .wire import Connection, IoThread, split_address
 
 # A refresh asked for by an error waits at least this long after the last
 # one, so a burst of UNAVAILABLE answers costs one RingRequest, not one each.
@@ -65,10 +67,12 @@ class Client:
         self.routing = routing
         self.ring_refresh_s = ring_refresh_s
         self._ids = itertools.count(1)
-        self._lock = threading.Lock()  # guards _connections, _down, _closed
+        self._lock = threading.Lock()  # guards the five fields below
         self._connections = {}         # address -> Connection
         self._down = {}                # address -> (retry at, failures in a row)
         self._closed = False
+        self._io = None                # IoThread, started with the first connection
+        self._retries = None           # executor: resends reads whose connection broke
         self._ring = None
         self._ring_lock = threading.Lock()  # one refresh at a time
         self._ring_fetched_at = -_MIN_RING_REFRESH_S
@@ -208,8 +212,13 @@ class Client:
             self._closed = True
             connections = list(self._connections.values())
             self._connections.clear()
+            io, retries = self._io, self._retries
         for conn in connections:
             conn.close()
+        if retries is not None:
+            retries.shutdown(wait=False)
+        if io is not None:
+            io.stop()
 
     def __enter__(self):
         return self
@@ -326,15 +335,20 @@ class Client:
         with self._lock:
             existing = self._connections.get(address)
             if self._closed or (existing is not None and not existing.closed):
-                spare, conn = conn, existing  # another thread connected first
+                spare, conn = conn, existing  # another thread connected first (or the client closed)
             else:
                 spare = None
                 self._connections[address] = conn
                 self._down.pop(address, None)
+                if self._io is None:
+                    self._io = IoThread()
+            io = self._io
         if spare is not None:
-            spare.close()
+            spare.sock.close()  # never sent on, never handed to the I/O thread
         if conn is None:
             raise ConnectionFailed("the client is closed")
+        if spare is None:
+            io.add(conn)
         return conn
 
     def _connection_closed(self, conn):
@@ -403,9 +417,23 @@ class Client:
         if not isinstance(error, ConnectionFailed):
             return call.settle(error=error)  # the node's own answer (wire.py: a rejected frame)
         if call.retry_safe and call.candidates:
-            return self._dispatch(call)
+            return self._retry(call)
         call.settle(error=ConnectionFailed(f"{error.message}; the request had been sent and may have been applied",
                                            conn.address))
+
+
+    def _retry(self, call):
+        """Sends `call` to its next candidate, off the I/O thread: connecting
+        may take up to the timeout, and that thread must keep reading."""
+        with self._lock:
+            if self._retries is None and not self._closed:
+                self._retries = concurrent.futures.ThreadPoolExecutor(max_workers=2,
+                                                                      thread_name_prefix="dynkv-retry")
+            retries = self._retries
+        try:
+            retries.submit(self._dispatch, call)
+        except (AttributeError, RuntimeError):  # closed (no executor, or shut down)
+            call.settle(error=ConnectionFailed("the client is closed"))
 
 
 class _Call:
