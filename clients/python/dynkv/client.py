@@ -15,7 +15,8 @@ Pipelining: every *_async method returns a concurrent.futures.Future at
 once; many may be in flight on one connection, answered in any order. The
 blocking methods wait on that future. One Client may be shared by threads.
 Futures settle on the client's I/O thread (wire.py), so callbacks added to
-them should be short.
+them should be short, and may call only the *_async methods: a blocking
+call there would wait for the thread it blocks, and raises RuntimeError.
 
 Retries: a request is sent again to the next candidate only when it cannot
 have been applied (the connection failed before it was sent), or when it
@@ -82,28 +83,28 @@ class Client:
 
     def get(self, key, r=None, timeout=None):
         """The key's Entry (no siblings when missing)."""
-        return self._wait(self.get_async(key, r, timeout))
+        return self._wait(self.get_async(key, r, timeout), timeout)
 
     def put(self, key, value, context=None, w=None, ttl=None, timeout=None):
         """Writes `value`; returns the Entry the key holds after the write.
         `context` (a Context, or the Entry read) makes the write replace the
         siblings it covers; without it the write is kept beside them. `ttl`:
         seconds until it expires."""
-        return self._wait(self.put_async(key, value, context, w, ttl, timeout))
+        return self._wait(self.put_async(key, value, context, w, ttl, timeout), timeout)
 
     def delete(self, key, context=None, w=None, timeout=None):
         """Deletes what `context` covers (what a read saw); without one,
         nothing that was not seen."""
-        return self._wait(self.delete_async(key, context, w, timeout))
+        return self._wait(self.delete_async(key, context, w, timeout), timeout)
 
     def batch_get(self, keys, r=None, timeout=None):
         """A list in key order: an Entry, or the DynkvError of that key."""
-        return self._wait(self.batch_get_async(keys, r, timeout))
+        return self._wait(self.batch_get_async(keys, r, timeout), timeout)
 
     def batch_put(self, items, w=None, ttl=None, timeout=None):
         """`items`: (key, value) or (key, value, context) tuples, or a dict of
         key -> value. A list in item order: an Entry, or that item's DynkvError."""
-        return self._wait(self.batch_put_async(items, w, ttl, timeout))
+        return self._wait(self.batch_put_async(items, w, ttl, timeout), timeout)
 
     def get_async(self, key, r=None, timeout=None):
         key = as_bytes(key, "key")
@@ -200,6 +201,8 @@ class Client:
 
     def ring(self):
         """The ring as a node sees it now (also refreshes the client's)."""
+        if self._on_io_thread():
+            raise RuntimeError("ring() waits for an answer: not from a future's callback")
         with self._ring_lock:
             self._refresh_ring()
         if self._ring is None:
@@ -263,13 +266,20 @@ class Client:
                 return
         call.settle(error=error or ConnectionFailed("no node to send to"))
 
-    def _wait(self, future):
-        # Every call settles by its deadline (the reader expires it); the
+    def _wait(self, future, timeout=None):
+        if self._on_io_thread():
+            raise RuntimeError("a blocking dynkv call in a future's callback would wait for itself: "
+                               "use the *_async methods there")
+        # Every call settles by its deadline (the I/O thread expires it); the
         # bound here only guards against a bug leaving it unsettled.
         try:
-            return future.result(timeout=self.timeout * 4 + 10)
+            return future.result(timeout=2 * (timeout or self.timeout) + 10)
         except concurrent.futures.TimeoutError:
             raise ClientTimeout("the request never settled") from None
+
+    def _on_io_thread(self):
+        io = self._io
+        return io is not None and io.is_current()
 
     def _batch(self, keys, send):
         """Splits a batch into one request per first candidate, sends them
@@ -306,14 +316,19 @@ class Client:
         """Addresses to try for `key` (None: any node), best first: the key's
         replicas in preference order, then `nodes`, then every other node of
         the ring; those believed up before those believed down."""
-        ordered = []
         ring = self._current_ring() if self.routing else None
+        replicas = []
         if ring is not None and key is not None:
-            ordered = [address for _, address in ring.replicas_for_key(key) if address]
-        ordered += self.nodes
+            replicas = [address for _, address in ring.replicas_for_key(key)]
+        return self._up_first(replicas, ring)
+
+    def _up_first(self, preferred, ring):
+        """`preferred`, then `nodes`, then the ring's other addresses, each
+        once; those believed up before those believed down."""
+        ordered = list(preferred) + self.nodes
         if ring is not None:
-            ordered += [a for a in ring.addresses.values() if a]
-        ordered = list(dict.fromkeys(ordered))
+            ordered += ring.addresses.values()
+        ordered = [a for a in dict.fromkeys(ordered) if a]
         now = time.monotonic()
         with self._lock:
             down = {a for a in ordered if a in self._down and self._down[a][0] > now}
@@ -374,8 +389,10 @@ class Client:
 
     def _current_ring(self):
         """The ring, refreshed first when due. Only one thread refreshes; the
-        others go on with the ring they have."""
-        if time.monotonic() >= self._ring_due and self._ring_lock.acquire(blocking=False):
+        others (and the I/O thread, which cannot wait for an answer) go on
+        with the ring they have."""
+        if (time.monotonic() >= self._ring_due and not self._on_io_thread()
+                and self._ring_lock.acquire(blocking=False)):
             try:
                 self._refresh_ring()
             finally:
@@ -383,11 +400,11 @@ class Client:
         return self._ring
 
     def _refresh_ring(self):
-        # REQUIRES: _ring_lock held. Never runs on a reader thread (it waits
-        # for an answer a reader must deliver).
+        # REQUIRES: _ring_lock held; not on the I/O thread (it waits for an
+        # answer that thread must deliver).
         request = self._request()
         request.ring.SetInParent()
-        call = _Call(self, request, "ring", Ring.from_response, self._fallback_candidates(), True,
+        call = _Call(self, request, "ring", Ring.from_response, self._up_first([], self._ring), True,
                      time.monotonic() + self.timeout)
         self._dispatch(call)
         now = time.monotonic()
@@ -401,16 +418,6 @@ class Client:
         self._ring_fetched_at = now
         self._ring_due = now + self.ring_refresh_s
 
-    def _fallback_candidates(self):
-        ordered = list(self.nodes)
-        if self._ring is not None:
-            ordered += [a for a in self._ring.addresses.values() if a]
-        ordered = list(dict.fromkeys(ordered))
-        now = time.monotonic()
-        with self._lock:
-            down = {a for a in ordered if a in self._down and self._down[a][0] > now}
-        return [a for a in ordered if a not in down] + [a for a in ordered if a in down]
-
     def _lost(self, call, conn, error):
         """A connection broke with `call` in flight: a read goes on to its
         next candidate; a write cannot know whether it was applied."""
@@ -420,7 +427,6 @@ class Client:
             return self._retry(call)
         call.settle(error=ConnectionFailed(f"{error.message}; the request had been sent and may have been applied",
                                            conn.address))
-
 
     def _retry(self, call):
         """Sends `call` to its next candidate, off the I/O thread: connecting

@@ -15,6 +15,15 @@ import bisect
 
 from .xxh3 import xxh3_64
 
+# A node listening on a wildcard advertises it as its client address
+# (listen.client verbatim): no client can connect to that, so it counts as
+# unknown and such keys go to the nodes the client was given.
+_WILDCARD_HOSTS = ("0.0.0.0", "::", "[::]")
+
+
+def _usable(address):
+    return "" if address.rpartition(":")[0] in _WILDCARD_HOSTS else address
+
 
 def key_position(key):
     """The ring position of `key` (bytes)."""
@@ -27,7 +36,7 @@ class Ring:
     def __init__(self, n, nodes):
         """`nodes`: {node_id: (client_address or "", iterable of tokens)}."""
         self.n = n
-        self.addresses = {node_id: address for node_id, (address, _) in nodes.items()}
+        self.addresses = {node_id: _usable(address) for node_id, (address, _) in nodes.items()}
         claims = sorted((token, node_id) for node_id, (_, tokens) in nodes.items() for token in set(tokens))
         self._tokens = []
         self._owners = []

@@ -70,6 +70,10 @@ class IoThread:
             self._added.append(conn)
         self._wake()
 
+    def is_current(self):
+        """True on the I/O thread itself (in a future's callback)."""
+        return threading.current_thread() is self._thread
+
     def stop(self):
         """Stops the thread after it closes every socket. Call once every
         connection has been failed (their requests settled)."""
@@ -108,6 +112,8 @@ class IoThread:
                         conn.expire(now)
                     next_sweep = now + _TICK_S
         finally:
+            with self._lock:
+                self._stopping = True  # also when a bug ended the loop: add() refuses from now on
             for conn in list(self._connections) + self._added:
                 conn.fail(ConnectionFailed("the client is closed", conn.address))
                 self._forget(conn)

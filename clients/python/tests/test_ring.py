@@ -58,6 +58,10 @@ class PreferenceListTest(unittest.TestCase):
         self.assertEqual(r.preference_list(15), ["c"])
         self.assertEqual(ring(3, a=[10], b=[10]).preference_list(0), ["a"])  # b owns nothing
 
+    def test_a_wildcard_client_address_is_unknown(self):
+        r = Ring(2, {"a": ("0.0.0.0:7101", [10]), "b": ("[::]:7102", [20]), "c": ("127.0.0.1:7103", [30])})
+        self.assertEqual(r.addresses, {"a": "", "b": "", "c": "127.0.0.1:7103"})
+
     def test_an_empty_ring_lists_nothing(self):
         self.assertTrue(Ring(3, {}).empty())
         self.assertEqual(Ring(3, {}).preference_list(5), [])

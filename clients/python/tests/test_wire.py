@@ -153,6 +153,44 @@ class WireTest(unittest.TestCase):
         self.assertLess(time.monotonic() - start, 2.0)
         self.assertEqual(node.requests[0].put.timeout_ms, 300, "the node is told the same timeout")
 
+    def test_a_per_call_timeout_longer_than_the_client_timeout_is_honoured(self):
+        def answer_late(request, conn):
+            time.sleep(1.0)
+            conn.answer(echo(request))
+
+        node = self.node(answer_late)
+        client = self.client([node.address], timeout=0.3)
+        self.assertEqual(client.get("k", timeout=3).value, b"k")
+        self.assertEqual(node.requests[0].get.timeout_ms, 3000)
+
+    def test_a_blocking_call_in_a_callback_raises_instead_of_waiting_for_itself(self):
+        attached = threading.Event()
+
+        def answer_once_attached(request, conn):
+            # Else the callback may run at once on this test's thread, where blocking is fine.
+            attached.wait(timeout=5)
+            conn.answer(echo(request))
+
+        node = self.node(answer_once_attached)
+        client = self.client([node.address])
+        outcome = []
+
+        def callback(future):
+            try:
+                client.get("inner")
+            except RuntimeError as e:
+                outcome.append(e)
+            outcome.append(client.get_async("inner"))  # the async form is fine there
+
+        client.get_async("outer").add_done_callback(callback)
+        attached.set()
+        for _ in range(100):
+            if len(outcome) == 2:
+                break
+            time.sleep(0.05)
+        self.assertIsInstance(outcome[0], RuntimeError)
+        self.assertEqual(outcome[1].result(timeout=5).value, b"inner")
+
     def test_a_read_whose_connection_breaks_goes_to_the_next_node(self):
         breaking = self.node(lambda request, conn: conn.hang_up())
         answering = self.node(lambda request, conn: conn.answer(echo(request)))
