@@ -18,9 +18,9 @@ THROUGHPUT_PUTS = 2000
 WINDOW = 64  # requests in flight in the throughput runs
 
 
-def forwarded_mints(client, cluster):
-    """Puts coordinated by a node that was not the key's first replica, summed over the nodes."""
-    return sum(client.stats(a)["coordinator.forwarded_mints"] for a in cluster.addresses)
+def forwarded_mints(client, addresses):
+    """Puts coordinated by a node that was not the key's first live replica, summed over the nodes."""
+    return sum(client.stats(a)["coordinator.forwarded_mints"] for a in addresses)
 
 
 class ClusterTest(unittest.TestCase):
@@ -91,6 +91,31 @@ class ClusterTest(unittest.TestCase):
             paused.proc.send_signal(signal.SIGCONT)
             self.cluster.wait_ready()  # whole again for the other tests
 
+    def test_routing_skips_a_killed_node_for_the_next_replica(self):
+        victim = self.cluster.nodes[4]
+        others = [n for n in self.cluster.nodes if n is not victim]
+        ring = self.client.ring()
+        keys = [f"failover:{i}" for i in range(200)]
+        victims_keys = [k for k in keys if ring.replicas_for_key(k.encode())[0][0] == victim.node_id]
+        self.assertGreater(len(victims_keys), 10)
+        victim.stop()
+        try:
+            # Until the others see it down, they still pick it to mint its keys' writes.
+            deadline = time.monotonic() + 15
+            while any(m["node_id"] == victim.node_id and m["up"]
+                      for n in others for m in self.client.members(n.address)):
+                self.assertLess(time.monotonic(), deadline, "the others did not see the killed node down")
+                time.sleep(0.1)
+            before = forwarded_mints(self.client, [n.address for n in others])
+            for key in keys:
+                self.client.put(key, "v", w=2)
+            self.assertEqual(forwarded_mints(self.client, [n.address for n in others]) - before, 0,
+                             "each put went to the first live replica, which minted it")
+            self.assertEqual(self.client.route(victims_keys[0])[-1], victim.address, "believed down: tried last")
+        finally:
+            victim.start(self.cluster.dynkvd)
+            self.cluster.wait_ready()
+
     def test_w_above_n_is_invalid_argument(self):
         for call in (lambda: self.client.put("err:1", "v", w=4), lambda: self.client.get("err:1", r=5)):
             with self.assertRaises(dynkv.DynkvError) as caught:
@@ -123,13 +148,13 @@ class ClusterTest(unittest.TestCase):
             for i in range(20):
                 c.put(f"warm:{i}", "x", w=2)
 
-        start = forwarded_mints(routed, self.cluster)
+        start = forwarded_mints(routed, self.cluster.addresses)
         for i in range(ROUTING_PUTS):
             routed.put(f"count:routed:{i}", "value", w=2)
-        after_routed = forwarded_mints(routed, self.cluster)
+        after_routed = forwarded_mints(routed, self.cluster.addresses)
         for i in range(ROUTING_PUTS):
             unrouted.put(f"count:unrouted:{i}", "value", w=2)
-        after_unrouted = forwarded_mints(routed, self.cluster)
+        after_unrouted = forwarded_mints(routed, self.cluster.addresses)
         self.assertEqual(after_routed - start, 0, "routed puts are minted where they are sent")
         # node1 is the first replica of about 1/5 of the keys: the rest are forwarded.
         self.assertGreater(after_unrouted - after_routed, ROUTING_PUTS // 2)

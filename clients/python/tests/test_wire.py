@@ -252,6 +252,65 @@ class WireTest(unittest.TestCase):
         self.assertEqual(caught.exception.code, "CONNECTION")
 
 
+class RingRefreshTest(unittest.TestCase):
+    """When a routing client asks for the ring: at first use, every
+    ring_refresh_s, and about a second after an UNAVAILABLE answer."""
+
+    def setUp(self):
+        self.unavailable = False
+        self.node = FakeNode(self.answer)
+        self.addCleanup(self.node.stop)
+
+    def answer(self, request, conn):
+        response = client_pb2.Response(id=request.id)
+        if request.HasField("ring"):
+            response.ring.n = 1
+            response.ring.shares.add(node_id="fake", client_address=self.node.address, positions=[1 << 63])
+        elif self.unavailable:
+            response.error.code = client_pb2.UNAVAILABLE
+        else:
+            response = echo(request)
+        conn.answer(response)
+
+    def ring_requests(self):
+        return sum(1 for r in self.node.requests if r.HasField("ring"))
+
+    def test_at_first_use_then_every_period(self):
+        client = dynkv.Client([self.node.address], ring_refresh_s=0.3)
+        self.addCleanup(client.close)
+        client.get("k")
+        self.assertEqual(self.ring_requests(), 1)
+        for _ in range(10):
+            client.get("k")
+            time.sleep(0.1)
+        self.assertIn(self.ring_requests(), (3, 4, 5))
+
+    def test_after_unavailable_at_most_once_a_second(self):
+        client = dynkv.Client([self.node.address], ring_refresh_s=3600)
+        self.addCleanup(client.close)
+        client.get("k")
+        time.sleep(1.1)
+        client.get("k")
+        self.assertEqual(self.ring_requests(), 1, "no refresh before the period without a reason")
+        self.get_unavailable(client)
+        client.get("k")
+        self.assertEqual(self.ring_requests(), 2, "the request after an UNAVAILABLE fetches the ring")
+        self.get_unavailable(client)
+        client.get("k")
+        self.assertEqual(self.ring_requests(), 2, "not again within a second of the last fetch")
+        time.sleep(1.1)
+        client.get("k")
+        self.assertEqual(self.ring_requests(), 3)
+
+    def get_unavailable(self, client):
+        self.unavailable = True
+        try:
+            with self.assertRaises(dynkv.DynkvError):
+                client.get("k")
+        finally:
+            self.unavailable = False
+
+
 class ArgumentTest(unittest.TestCase):
     def test_levels(self):
         from dynkv.objects import level
