@@ -6,11 +6,13 @@ The binaries come from DYNKV_BUILD_ROOT (meson's build directory, as
 `meson test` sets it: src/node/dynkvd); without it, from the repository's
 ./build, then from /work/pybin (a flat directory of prebuilt binaries).
 """
+import atexit
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -18,6 +20,21 @@ import dynkv
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 START_TIMEOUT_S = 30
+
+# Every node process started and not yet stopped: killed at exit, so that a
+# test run stopped midway (meson's timeout sends SIGTERM, which exits Python
+# without its cleanups unless it is turned into SystemExit) leaves none behind.
+_running = set()
+
+
+def _kill_running():
+    for node in list(_running):
+        node.stop()
+
+
+atexit.register(_kill_running)
+if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def find_binary(name, build_path):
@@ -67,11 +84,13 @@ class LocalNode:
     def start(self, dynkvd):
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen([dynkvd, "--config", self.config_path], stdout=log, stderr=log)
+        _running.add(self)
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=10)
+        _running.discard(self)
 
     def log_tail(self):
         try:
