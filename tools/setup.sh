@@ -11,6 +11,8 @@ packages=(
   libyaml-cpp-dev doctest-dev libxxhash-dev libbenchmark-dev
   # scripts, integration tests and chaos harness (Debian's python3)
   python3 python3-protobuf python3-matplotlib python3-plyvel
+  # the Python client's install test: a venv, pip install ./clients/python
+  python3-venv python3-pip
   # test tools: process control, namespaces and packet filters for chaos runs
   procps iproute2 nftables
 )
