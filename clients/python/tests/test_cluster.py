@@ -158,8 +158,9 @@ class ClusterTest(unittest.TestCase):
             unrouted.put(f"count:unrouted:{i}", "value", w=2)
         after_unrouted = forwarded_mints(routed, self.cluster.addresses)
         self.assertEqual(after_routed - start, 0, "routed puts are minted where they are sent")
-        # node1 is the first replica of about 1/5 of the keys: the rest are forwarded.
-        self.assertGreater(after_unrouted - after_routed, ROUTING_PUTS // 2)
+        # node1 mints the keys it replicates itself (about 3/5 with N=3 of 5
+        # nodes); the others, about 2/5, are forwarded to a replica.
+        self.assertGreater(after_unrouted - after_routed, ROUTING_PUTS // 4)
 
         p50 = self.interleaved_p50({"routed": routed, "unrouted": unrouted})
         rate = self.interleaved_rate({"routed": routed, "unrouted": unrouted})
