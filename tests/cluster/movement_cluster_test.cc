@@ -99,6 +99,21 @@ class Movement {
     REQUIRE(cluster_.RunUntil([&] { return cluster_.Converged(); }, kMaxSettleMs));
   }
 
+  // Checks that node i stores every key of [0, keys) it replicates (in
+  // node 0's ring); returns how many it replicates.
+  int HoldsWhatItReplicates(size_t i, int keys) {
+    int replicated = 0;
+    for (int k = 0; k < keys; ++k) {
+      std::vector<size_t> replicas = cluster_.ReplicasOf(0, Key(k));
+      if (std::find(replicas.begin(), replicas.end(), i) == replicas.end()) continue;
+      ++replicated;
+      Result<Object> stored = cluster_.Stored(i, Key(k));
+      REQUIRE(stored.ok());
+      CHECK_MESSAGE(!stored->empty(), Key(k) << " missing on " << cluster_.id(i));
+    }
+    return replicated;
+  }
+
   const gossip::NodeState* StateSeenBy(size_t by, size_t of) {
     return cluster_.membership(by)->gossiper().Find(cluster_.id(of));
   }
@@ -213,16 +228,7 @@ TEST_CASE("a joining node gets the writes the replica it pulled from had missed"
     REQUIRE(m.sim().Tamper(static_cast<size_t>(k % 3), Key(k), [](const Object&) { return Object{}; }).ok());
   }
   m.JoinAndWait(3);
-  int replicated = 0;
-  for (int k = 0; k < 300; ++k) {
-    std::vector<size_t> replicas = m.sim().ReplicasOf(0, Key(k));
-    if (std::find(replicas.begin(), replicas.end(), size_t{3}) == replicas.end()) continue;
-    ++replicated;
-    Result<Object> stored = m.sim().Stored(3, Key(k));
-    REQUIRE(stored.ok());
-    CHECK_MESSAGE(!stored->empty(), Key(k) << " missing on the new node");
-  }
-  CHECK(replicated > 0);
+  CHECK(m.HoldsWhatItReplicates(3, 300) > 0);
 }
 
 TEST_CASE("a node killed mid-stream, on either end, ends with every key on every current replica") {
@@ -265,16 +271,7 @@ TEST_CASE("a node back on an empty data dir takes its tokens back and streams it
       60'000));
   REQUIRE(m.sim().RunUntil([&] { return m.sim().Converged(); }, kMaxSettleMs));
   CHECK(m.StateSeenBy(0, 3)->tokens == tokens);
-  int replicated = 0;
-  for (int k = 0; k < 300; ++k) {
-    std::vector<size_t> replicas = m.sim().ReplicasOf(0, Key(k));
-    if (std::find(replicas.begin(), replicas.end(), size_t{3}) == replicas.end()) continue;
-    ++replicated;
-    Result<Object> stored = m.sim().Stored(3, Key(k));
-    REQUIRE(stored.ok());
-    CHECK_MESSAGE(!stored->empty(), Key(k) << " missing on the replaced node");
-  }
-  CHECK(replicated > 0);
+  CHECK(m.HoldsWhatItReplicates(3, 300) > 0);
 }
 
 TEST_CASE("once every node runs the new ring, an old owner drops the keys it no longer replicates, not before") {

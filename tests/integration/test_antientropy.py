@@ -35,6 +35,18 @@ class AntiEntropyCase(MovementCase):
         self.assertEqual(self.stats(node3)["anti_entropy.keys_pulled"], 0)
         return node3
 
+    def wipe_node3(self):
+        """The issue's scenario: every key at W=3, then node3 killed, its data dir wiped, started again."""
+        self.start_initial(3)
+        self.write_keys(KEYS, w=3)
+        node3 = self.cluster[2]
+        self.kill(node3)
+        shutil.rmtree(node3.data_dir)
+        node3.start(wait=False)
+        node3.wait_ready()
+        self.wait_all_normal(self.cluster)
+        return node3
+
     def kill_others_and_read(self, node):
         for other in self.cluster:
             if other is not node:
@@ -71,14 +83,7 @@ class RepairTest(AntiEntropyCase):
         self.assertFalse(doc["running"])
 
     def test_the_issue_scenario_a_wiped_node_serves_every_key(self):
-        self.start_initial(3)
-        self.write_keys(KEYS, w=3)
-        node3 = self.cluster[2]
-        self.kill(node3)
-        shutil.rmtree(node3.data_dir)
-        node3.start(wait=False)
-        node3.wait_ready()
-        self.wait_all_normal(self.cluster)
+        node3 = self.wipe_node3()
         doc = json.loads(self.repair(node3, "--json").stdout)
         self.assertEqual(doc["ranges_done"], doc["ranges_total"], doc)
         self.kill_others_and_read(node3)
@@ -88,15 +93,7 @@ class BackgroundTest(AntiEntropyCase):
     EXTRA_YAML = "replication: { n: 3, sloppy_quorum: false }\nanti_entropy: { interval: 5s }\n"
 
     def test_the_issue_scenario_with_no_command(self):
-        self.start_initial(3)
-        self.write_keys(KEYS, w=3)
-        node3 = self.cluster[2]
-        self.kill(node3)
-        shutil.rmtree(node3.data_dir)
-        node3.start(wait=False)
-        node3.wait_ready()
-        self.wait_all_normal(self.cluster)
-        self.kill_others_and_read(node3)
+        self.kill_others_and_read(self.wipe_node3())
 
     def test_missed_writes_come_back_with_no_command_within_a_few_intervals(self):
         node3 = self.miss_writes()

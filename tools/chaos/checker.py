@@ -227,7 +227,8 @@ def plot_timeline(history, png_path):
     xs = range(seconds)
     ax.plot(xs, good, label="ok ops/s", color="tab:green")
     ax.plot(xs, bad, label="errors/s", color="tab:red")
-    colours = {"kill": "tab:orange", "pause": "tab:purple", "partition": "tab:blue", "restart": "tab:olive",
+    colours = {"kill": "tab:orange", "pause": "tab:purple", "slow": "tab:pink", "partition": "tab:blue",
+               "restart": "tab:olive",
                "membership": "tab:brown"}
     for f in history.faults:
         ax.axvspan((f["start_ms"] - t0) / 1000, (f["end_ms"] - t0) / 1000, alpha=0.2,

@@ -2,6 +2,12 @@
 
   kill        SIGKILL a random member, wait, restart it
   pause       SIGSTOP a random member, wait, SIGCONT
+  slow        a gray failure: a random member is stopped SLOW_STOP_MS of every
+              SLOW_CYCLE_MS (200 of 250), so every message it sends or answers
+              waits up to 200 ms and it does a fifth of its work; wait, then it
+              runs free. (The issue asks for tc netem delay on the node's
+              traffic; this machine's kernel has no qdiscs, so tc refuses
+              netem: the stall stands in for the delay.)
   partition   drop the packets between members (netns.Firewall): either one
               random member isolated from the rest, or the cluster split in
               two random halves; wait, heal
@@ -26,8 +32,10 @@ import time
 from cluster import REPLICATION_N
 from workloads import now_ms
 
-FAULTS = ("kill", "pause", "partition", "restart", "membership")
-HOLD_S = {"kill": (2.0, 5.0), "pause": (2.0, 5.0), "partition": (3.0, 8.0)}
+FAULTS = ("kill", "pause", "slow", "partition", "restart", "membership")
+HOLD_S = {"kill": (2.0, 5.0), "pause": (2.0, 5.0), "slow": (2.0, 5.0), "partition": (3.0, 8.0)}
+SLOW_STOP_MS = 200
+SLOW_CYCLE_MS = 250
 CHANGE_LIMIT_S = 180.0  # one membership change, from its first step until every member sees it finished
 SEEN_DOWN_LIMIT_S = 30.0  # a killed node, until the others judge it down
 REMOVE_ATTEMPTS = 5
@@ -88,6 +96,19 @@ class Nemesis(threading.Thread):
         finally:
             node.signal(signal.SIGCONT)
         return {"node": node.node_id}
+
+    def slow(self):
+        node = self.rng.choice(self.cluster.members())
+        until = time.monotonic() + self.rng.uniform(*HOLD_S["slow"])
+        try:
+            while time.monotonic() < until and not self.stop.is_set():
+                node.signal(signal.SIGSTOP)
+                time.sleep(SLOW_STOP_MS / 1000)
+                node.signal(signal.SIGCONT)
+                time.sleep((SLOW_CYCLE_MS - SLOW_STOP_MS) / 1000)
+        finally:
+            node.signal(signal.SIGCONT)
+        return {"node": node.node_id, "stop_ms": SLOW_STOP_MS, "cycle_ms": SLOW_CYCLE_MS}
 
     def partition(self):
         nodes = list(self.cluster.members())
