@@ -23,7 +23,10 @@ running() {
 all_up() {
   local out
   out=$("$dynkv" --node "127.0.0.1:710$1" members --json 2>/dev/null) || return 1
-  [ "$(grep -o '"status": "normal", "up": true' <<<"$out" | wc -l)" -eq ${#nodes[@]} ] || return 1
+  local normal
+  normal=$(/usr/bin/python3 -c 'import json, sys
+print(sum(m["status"] == "normal" and m["up"] for m in json.load(sys.stdin)["members"]))' <<<"$out") || return 1
+  [ "$normal" -eq ${#nodes[@]} ] || return 1
   "$dynkv" --node "127.0.0.1:710$1" stats --json 2>/dev/null | grep -q '"node.ready": 1'
 }
 

@@ -8,9 +8,9 @@ packages=(
   meson ninja-build pkg-config g++
   # libraries (DESIGN.md: Dependencies)
   libuv1-dev libprotobuf-dev protobuf-compiler libleveldb-dev libzstd-dev
-  libyaml-cpp-dev doctest-dev libxxhash-dev libbenchmark-dev
+  libyaml-cpp-dev doctest-dev libxxhash-dev libbenchmark-dev libhttp-parser-dev
   # scripts, integration tests and chaos harness (Debian's python3)
-  python3 python3-protobuf python3-matplotlib python3-plyvel
+  python3 python3-protobuf python3-matplotlib python3-plyvel python3-prometheus-client
   # the Python client's install test: a venv, pip install ./clients/python
   python3-venv python3-pip
   # test tools: process control, namespaces and packet filters for chaos runs

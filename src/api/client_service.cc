@@ -142,10 +142,11 @@ void ClientService::Handle(const pb::Request& request, Reply reply) {
   }
 }
 
-ClientService::Token ClientService::Track(uint64_t request_id, uint32_t timeout_ms, Reply reply) {
+ClientService::Token ClientService::Track(std::string_view op, uint64_t request_id, uint32_t timeout_ms,
+                                         Reply reply) {
   const uint32_t timeout = timeout_ms != 0 ? timeout_ms : options_.default_timeout_ms;
   const Token token = next_token_++;
-  pending_.emplace(token, Pending{request_id, std::move(reply)});
+  pending_.emplace(token, Pending{request_id, std::move(reply), op, clock_.MonotonicMicros()});
   deadlines_.Set(token, clock_.MonotonicMs() + timeout + kBackstopMs);
   return token;
 }
@@ -154,8 +155,11 @@ void ClientService::Finish(Token token, pb::Response response) {
   auto it = pending_.find(token);
   if (it == pending_.end()) return;  // already answered with TIMEOUT
   Reply reply = std::move(it->second.reply);
+  const std::string code = response.has_error() ? pb::ErrorCode_Name(response.error().code()) : "ok";
+  request_metrics_.Record(it->second.op, code,
+                          static_cast<double>(clock_.MonotonicMicros() - it->second.started_us) / 1e6);
   pending_.erase(it);
-  if (response.has_error()) Count(std::string("errors.") + pb::ErrorCode_Name(response.error().code()));
+  if (response.has_error()) Count("errors." + code);
   reply(std::move(response));
 }
 
@@ -212,7 +216,7 @@ void ClientService::StartPut(const pb::PutRequest& put, std::function<void(pb::P
 
 void ClientService::HandleGet(const pb::Request& request, Reply reply) {
   Count("requests.get");
-  const Token token = Track(request.id(), request.get().timeout_ms(), std::move(reply));
+  const Token token = Track("get", request.id(), request.get().timeout_ms(), std::move(reply));
   StartGet(request.get(), [this, token, id = request.id()](pb::GetResult result) {
     Finish(token, ResponseFrom(id, std::move(result), &pb::Response::mutable_get));
   });
@@ -220,7 +224,7 @@ void ClientService::HandleGet(const pb::Request& request, Reply reply) {
 
 void ClientService::HandlePut(const pb::Request& request, Reply reply) {
   Count("requests.put");
-  const Token token = Track(request.id(), request.put().timeout_ms(), std::move(reply));
+  const Token token = Track("put", request.id(), request.put().timeout_ms(), std::move(reply));
   StartPut(request.put(), [this, token, id = request.id()](pb::PutResult result) {
     Finish(token, ResponseFrom(id, std::move(result), &pb::Response::mutable_put));
   });
@@ -229,7 +233,7 @@ void ClientService::HandlePut(const pb::Request& request, Reply reply) {
 void ClientService::HandleDelete(const pb::Request& request, Reply reply) {
   Count("requests.delete");
   const pb::DeleteRequest& del = request.delete_();
-  const Token token = Track(request.id(), del.timeout_ms(), std::move(reply));
+  const Token token = Track("delete", request.id(), del.timeout_ms(), std::move(reply));
   auto finish_error = [&](const Status& status) { Finish(token, ErrorResponse(request.id(), status)); };
   Status status = CheckKey(del.key());
   if (!status.ok()) return finish_error(status);
@@ -251,9 +255,9 @@ void ClientService::HandleDelete(const pb::Request& request, Reply reply) {
 }
 
 template <typename Items, typename Results, typename Start>
-void ClientService::RunBatch(uint64_t request_id, const Items& items, Results* (pb::Response::*results_of)(),
+void ClientService::RunBatch(std::string_view op, uint64_t request_id, const Items& items, Results* (pb::Response::*results_of)(),
                              Reply reply, Start start) {
-  const Token token = Track(request_id, 0, std::move(reply));
+  const Token token = Track(op, request_id, 0, std::move(reply));
   auto response = std::make_shared<pb::Response>();
   response->set_id(request_id);
   auto* results = ((*response).*results_of)()->mutable_results();
@@ -270,13 +274,13 @@ void ClientService::RunBatch(uint64_t request_id, const Items& items, Results* (
 
 void ClientService::HandleBatchGet(const pb::Request& request, Reply reply) {
   Count("requests.batch_get");
-  RunBatch(request.id(), request.batch_get().gets(), &pb::Response::mutable_batch_get, std::move(reply),
+  RunBatch("batch_get", request.id(), request.batch_get().gets(), &pb::Response::mutable_batch_get, std::move(reply),
            [this](const pb::GetRequest& get, auto done) { StartGet(get, std::move(done)); });
 }
 
 void ClientService::HandleBatchPut(const pb::Request& request, Reply reply) {
   Count("requests.batch_put");
-  RunBatch(request.id(), request.batch_put().puts(), &pb::Response::mutable_batch_put, std::move(reply),
+  RunBatch("batch_put", request.id(), request.batch_put().puts(), &pb::Response::mutable_batch_put, std::move(reply),
            [this](const pb::PutRequest& put, auto done) { StartPut(put, std::move(done)); });
 }
 
@@ -320,17 +324,17 @@ pb::Response ClientService::HandleAdmin(const pb::Request& request) {
 
 void ClientService::FillStats(pb::StatsResponse* stats) const {
   stats->set_node_id(options_.node_id);
-  auto& values = *stats->mutable_values();
+  for (const auto& [name, value] : StatsValues()) (*stats->mutable_values())[name] = value;
+}
+
+std::map<std::string, double> ClientService::StatsValues() const {
+  std::map<std::string, double> values;
   for (const auto& [name, value] : counters_) values[name] = value;
   values["requests.pending"] = static_cast<double>(pending_.size());
   values["uptime_s"] = static_cast<double>(clock_.MonotonicMs() - started_ms_) / 1000.0;
-  const quorum::CoordinatorStats& c = coordinator_.stats();
-  values["coordinator.reads"] = static_cast<double>(c.reads);
-  values["coordinator.writes"] = static_cast<double>(c.writes);
-  values["coordinator.read_repairs"] = static_cast<double>(c.read_repairs);
-  values["coordinator.hinted_writes"] = static_cast<double>(c.hinted_writes);
-  values["coordinator.forwarded_mints"] = static_cast<double>(c.forwarded_mints);
-  values["coordinator.pending_writes"] = static_cast<double>(c.pending_writes);
+  std::map<std::string, double> coordinator;
+  coordinator_.FillStats(&coordinator);
+  for (const auto& [name, value] : coordinator) values[name] = value;
   const storage::StorageStats s = engine_.Stats();
   values["storage.gets"] = static_cast<double>(s.gets);
   values["storage.cache.hits"] = static_cast<double>(s.cache_hits);
@@ -348,6 +352,7 @@ void ClientService::FillStats(pb::StatsResponse* stats) const {
   std::map<std::string, double> more;
   for (const StatsSource& source : stats_sources_) source(&more);
   for (const auto& [name, value] : more) values[name] = value;
+  return values;
 }
 
 }  // namespace dynkv::api

@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "api/metrics.h"
 #include "api/request_limits.h"
 #include "client.pb.h"
 #include "common/deadlines.h"
@@ -81,15 +82,22 @@ class ClientService {
   // Adds to a named counter of the stats (e.g. "requests.get").
   void Count(const std::string& name, double delta = 1) { counters_[name] += delta; }
 
+  // The stats as FillStats gives them, and requests by outcome with their
+  // latency (`GET /metrics`).
+  std::map<std::string, double> StatsValues() const;
+  const RequestMetrics& request_metrics() const { return request_metrics_; }
+
  private:
   struct Pending {
     uint64_t request_id = 0;
     Reply reply;
+    std::string_view op;  // a literal: get, put, delete, batch_get, batch_put
+    int64_t started_us = 0;
   };
   using Token = uint64_t;
 
   // Registers a request that will be answered later, with its deadline.
-  Token Track(uint64_t request_id, uint32_t timeout_ms, Reply reply);
+  Token Track(std::string_view op, uint64_t request_id, uint32_t timeout_ms, Reply reply);
   // Answers a tracked request unless it already timed out.
   void Finish(Token token, dynkv::client::Response response);
   // Its deadline passed: TIMEOUT, unless it was answered.
@@ -103,7 +111,7 @@ class ClientService {
   // Runs every item of a batch with `start` and answers once all are done,
   // with the results in request order.
   template <typename Items, typename Results, typename Start>
-  void RunBatch(uint64_t request_id, const Items& items, Results* (dynkv::client::Response::*results_of)(),
+  void RunBatch(std::string_view op, uint64_t request_id, const Items& items, Results* (dynkv::client::Response::*results_of)(),
                 Reply reply, Start start);
   void FillStats(dynkv::client::StatsResponse* stats) const;
   // Answers members, ring, leave and remove_node requests, at once.
@@ -123,6 +131,7 @@ class ClientService {
   ServiceOptions options_;
   ClusterAdmin* admin_ = nullptr;
   RepairHandler repair_;
+  RequestMetrics request_metrics_;
   std::vector<StatsSource> stats_sources_;
   int64_t started_ms_;
 

@@ -14,12 +14,16 @@ class Clock {
   virtual int64_t NowMs() const = 0;
   // Monotonic milliseconds from an arbitrary origin (timeouts, intervals).
   virtual int64_t MonotonicMs() const = 0;
+  // The same in microseconds, for latency histograms; clocks that count
+  // milliseconds only (tests, the simulator) give MonotonicMs() * 1000.
+  virtual int64_t MonotonicMicros() const { return MonotonicMs() * 1000; }
 };
 
 class SystemClock final : public Clock {
  public:
   int64_t NowMs() const override;
   int64_t MonotonicMs() const override;
+  int64_t MonotonicMicros() const override;
 };
 
 // A clock that moves only when told to. Thread-safe.

@@ -37,8 +37,8 @@ struct Connection::Impl {
   // frame is read whole anyway (FrameDecoder::WritableSpace).
   static constexpr size_t kReadBytes = 16u << 10;
 
-  Impl(uv_tcp_t* handle, size_t max_frame_bytes, ConnectionHandler* handler)
-      : handle(handle), handler(handler), decoder(max_frame_bytes) {
+  Impl(uv_tcp_t* handle, size_t max_frame_bytes, ConnectionHandler* handler, Framing framing)
+      : handle(handle), handler(handler), decoder(max_frame_bytes), framing(framing) {
     handle->data = this;
     write_request.data = this;
     // Only fills in the struct, so it cannot fail.
@@ -125,6 +125,11 @@ struct Connection::Impl {
   }
 
   void DeliverFrames() {
+    if (framing == Framing::kRaw) {
+      const std::string_view bytes = decoder.TakeBuffered();
+      if (!bytes.empty() && state == State::kOpen && reading) handler->OnFrame(*owner, bytes);
+      return;
+    }
     while (state == State::kOpen && reading) {
       std::string_view payload;
       switch (decoder.Next(&payload)) {
@@ -218,6 +223,7 @@ struct Connection::Impl {
   ConnectionHandler* handler;
   Connection* owner = nullptr;  // null once the Connection is destroyed
   FrameDecoder decoder;
+  const Framing framing;
   std::string pending;
   std::string in_flight;
   uv_write_t write_request;
@@ -234,8 +240,8 @@ struct Connection::Impl {
 Connection::Connection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) { impl_->owner = this; }
 
 std::unique_ptr<Connection> Connection::Adopt(uv_tcp_t* handle, size_t max_frame_bytes,
-                                              ConnectionHandler* handler) {
-  auto impl = std::make_unique<Impl>(handle, max_frame_bytes, handler);
+                                              ConnectionHandler* handler, Framing framing) {
+  auto impl = std::make_unique<Impl>(handle, max_frame_bytes, handler, framing);
   // Requests and responses are small and latency-bound; never wait to fill
   // a segment (Nagle), the coalescing above already batches them.
   uv_tcp_nodelay(handle, 1);

@@ -71,6 +71,12 @@ void FrameDecoder::Append(std::string_view bytes) {
   Commit(bytes.size());
 }
 
+std::string_view FrameDecoder::TakeBuffered() {
+  std::string_view taken(buffer_.data() + begin_, end_ - begin_);
+  begin_ = end_ = 0;  // the view stays valid until the next WritableSpace
+  return taken;
+}
+
 FrameDecoder::State FrameDecoder::Next(std::string_view* payload) {
   if (begin_ == end_) {
     begin_ = end_ = 0;  // everything consumed: reuse the buffer from its start

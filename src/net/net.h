@@ -66,6 +66,9 @@ class FrameDecoder {
   // Convenience for tests and non-libuv callers: WritableSpace + copy + Commit.
   void Append(std::string_view bytes);
 
+  // Every byte read and not yet taken, as one payload (for protocols that
+  // are not framed: HTTP, RESP); empty when none.
+  std::string_view TakeBuffered();
   // kFrame: *payload is the next frame's body, valid until the next call
   // on this decoder. kNeedMore: wait for more bytes. kTooLarge: the next
   // frame announces more than max_frame_bytes (see announced_bytes()); the
@@ -123,6 +126,13 @@ class PendingConnect {
   std::weak_ptr<ConnectAttempt> attempt_;
 };
 
+// How a Connection cuts its byte stream for the handler's OnFrame.
+enum class Framing {
+  kLengthPrefixed,  // the frame codec above: one call per protobuf message
+  kRaw,             // the bytes of each read as they come (HTTP, RESP): the
+                    // handler parses them; max_frame_bytes bounds one read
+};
+
 // One framed TCP connection. Writes are coalesced: frames sent while a
 // write is in flight go out together in the next write.
 class Connection {
@@ -130,7 +140,8 @@ class Connection {
   // Wraps an accepted or connected handle; takes ownership of it (the
   // handle must have been uv_tcp_init'ed and heap-allocated with new).
   static std::unique_ptr<Connection> Adopt(uv_tcp_t* handle, size_t max_frame_bytes,
-                                           ConnectionHandler* handler);
+                                           ConnectionHandler* handler,
+                                           Framing framing = Framing::kLengthPrefixed);
   // Starts connecting (host names resolve off the loop; every address is
   // tried in turn, from address.source_host when that is used and of the
   // same family); done(OK, connection) once connected, or the error

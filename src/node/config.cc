@@ -221,6 +221,7 @@ const std::vector<Key>& Keys() {
        "the address clients connect to, as " + std::string(kAddressSyntax)},
       {"listen.peer", Store(&ReadAddress, &C::peer_address),
        "the address other nodes connect to, as " + std::string(kAddressSyntax)},
+      {"listen.http", Store(&ReadAddress, &C::http_address)},
       {"data_dir", &ReadDataDir, std::string(kDataDir)},
       {"seeds", &ReadSeeds},
       {"replication.n", Count(1, kMaxU32, &C::replication, &ReplicationConfig::n)},
@@ -276,9 +277,17 @@ const std::vector<Key>& Keys() {
 // ---- Rules between fields -----------------------------------------------------
 
 Status CheckListen(const yaml::Document& document, const Config& config) {
-  if (!SameAddress(config.client_address, config.peer_address)) return Status::Ok();
-  return yaml::Invalid(document.Blame({"listen.peer"}),
-                       "is the same address as listen.client; expected a different port for peers");
+  if (SameAddress(config.client_address, config.peer_address)) {
+    return yaml::Invalid(document.Blame({"listen.peer"}),
+                         "is the same address as listen.client; expected a different port for peers");
+  }
+  if (config.http_address &&
+      (SameAddress(*config.http_address, config.client_address) ||
+       SameAddress(*config.http_address, config.peer_address))) {
+    return yaml::Invalid(document.Blame({"listen.http"}),
+                         "is the same address as listen.client or listen.peer; expected a port of its own");
+  }
+  return Status::Ok();
 }
 
 // r or w against n. An explicit value is blamed on its own line; a default

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -60,6 +61,7 @@ struct Config {
   std::string node_id;  // required
   net::HostPort client_address;  // listen.client, required
   net::HostPort peer_address;    // listen.peer, required
+  std::optional<net::HostPort> http_address;  // listen.http: GET /metrics and /health; absent: none
   std::string data_dir;          // required
   std::vector<net::HostPort> seeds;  // empty: a cluster of one
   ReplicationConfig replication;

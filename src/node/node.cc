@@ -64,7 +64,28 @@ Status Node::OpenPorts() {
   net::PeerServerOptions peer_options;
   peer_options.max_frame_bytes = config_.limits.max_frame_bytes;
   peer_server_ = std::make_unique<net::PeerServer>(&loop_, services_->peer_handler(), peer_options);
-  return peer_server_->Listen(config_.peer_address);
+  DYNKV_RETURN_IF_ERROR(peer_server_->Listen(config_.peer_address));
+  return OpenHttp();
+}
+
+Status Node::OpenHttp() {
+  if (!config_.http_address) return Status::Ok();
+  http_server_ = std::make_unique<api::HttpServer>(&loop_, [this](std::string_view path) { return Http(path); });
+  return http_server_->Listen(*config_.http_address);
+}
+
+api::HttpResponse Node::Http(std::string_view path) const {
+  if (path == "/metrics") {
+    const api::ClientService& service = services_->client_service();
+    return {200, "text/plain; version=0.0.4; charset=utf-8",
+            api::RenderPrometheus(service.StatsValues(), service.request_metrics())};
+  }
+  if (path == "/health") {
+    const std::string why = services_->NotServingReason();
+    if (why.empty()) return {200, "text/plain; charset=utf-8", "ok\n"};
+    return {503, "text/plain; charset=utf-8", why + "\n"};
+  }
+  return {404, "text/plain; charset=utf-8", "not found: GET /metrics or /health\n"};
 }
 
 Status Node::StartSignals() {
@@ -89,6 +110,7 @@ void Node::BeginShutdown() {
 // connection close after its last response.
 void Node::CloseAll() {
   if (services_) services_->StopDrivers();
+  if (http_server_) http_server_->Shutdown();
   if (peer_server_) peer_server_->Shutdown();
   if (env_) env_->ClosePeers();
   if (services_) services_->StopStorage(/*checkpoint=*/true);
@@ -103,6 +125,7 @@ void Node::CloseAll() {
 void Node::ReleaseHandles() {
   services_.reset();  // its timers close their handles
   server_.reset();
+  http_server_.reset();
   peer_server_.reset();
   env_.reset();
 }

@@ -20,6 +20,7 @@
 #include "common/status.h"
 #include "net/peer_transport.h"
 #include "api/client_server.h"
+#include "api/http_server.h"
 #include "node/completion_queue.h"
 #include "node/config.h"
 #include "node/services.h"
@@ -42,6 +43,8 @@ class Node {
 
   Status Open();
   Status OpenPorts();
+  Status OpenHttp();
+  api::HttpResponse Http(std::string_view path) const;
   Status StartSignals();
   void BeginShutdown();
   void CloseAll();
@@ -55,6 +58,7 @@ class Node {
   std::unique_ptr<UvEnv> env_;
   std::unique_ptr<NodeServices> services_;
   std::unique_ptr<api::ClientServer> server_;
+  std::unique_ptr<api::HttpServer> http_server_;
   std::unique_ptr<net::PeerServer> peer_server_;
   uv_signal_t sigterm_{};
   uv_signal_t sigint_{};

@@ -276,6 +276,22 @@ Status NodeServices::Start() {
   return Status::Ok();
 }
 
+std::string NodeServices::NotServingReason() const {
+  if (!membership_->Ready()) return "not ready: it has not heard the cluster yet (started moments ago)";
+  switch (membership_->gossiper().self().status) {
+    case gossip::NodeStatus::kNormal:
+      return "";
+    case gossip::NodeStatus::kJoining:
+      return "joining: its ranges are streaming in (dynkv transfers)";
+    case gossip::NodeStatus::kReplacing:
+      return "joining (replacing): its ranges are streaming back in (dynkv transfers)";
+    case gossip::NodeStatus::kLeaving:
+      return "leaving: its ranges are moving to other nodes";
+    default:
+      return "left the cluster";
+  }
+}
+
 void NodeServices::StartReap() {
   auto on_reap = [this] {
     storage::StorageWorker* worker = worker_.get();

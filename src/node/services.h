@@ -71,6 +71,9 @@ class NodeServices {
   antientropy::TreeKeeper& tree_keeper() { return *keeper_; }
   storage::StorageWorker& worker() { return *worker_; }
   const Identity& identity() const { return identity_; }
+  // Why this node does not serve reads and writes as a full member now
+  // (not ready, joining, leaving); empty when it does (GET /health).
+  std::string NotServingReason() const;
 
  private:
   class PeerDispatch;

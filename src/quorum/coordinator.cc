@@ -198,6 +198,26 @@ void Coordinator::SettleRead(uint64_t id) {
   reads_.erase(it);
 }
 
+void Coordinator::FillStats(std::map<std::string, double>* values) const {
+  auto& v = *values;
+  const CoordinatorStats& c = stats_;
+  v["coordinator.reads"] = static_cast<double>(c.reads);
+  v["coordinator.writes"] = static_cast<double>(c.writes);
+  v["coordinator.read_repairs"] = static_cast<double>(c.read_repairs);
+  v["coordinator.hinted_writes"] = static_cast<double>(c.hinted_writes);
+  v["coordinator.forwarded_mints"] = static_cast<double>(c.forwarded_mints);
+  v["coordinator.pending_writes"] = static_cast<double>(c.pending_writes);
+  v["coordinator.mint_failovers"] = static_cast<double>(c.mint_failovers);
+  v["coordinator.late_mints"] = static_cast<double>(c.late_mints);
+  v["coordinator.replanned"] = static_cast<double>(c.replanned);
+  v["coordinator.overloaded"] = static_cast<double>(c.overloaded);
+  v["coordinator.timeouts.waiting_for_r"] = static_cast<double>(c.timeouts_waiting_for_r);
+  v["coordinator.timeouts.repairing"] = static_cast<double>(c.timeouts_repairing);
+  v["coordinator.timeouts.minting"] = static_cast<double>(c.timeouts_minting);
+  v["coordinator.timeouts.waiting_for_w"] = static_cast<double>(c.timeouts_waiting_for_w);
+  for (const auto& [node, ms] : latency_.Smoothed()) v["coordinator.latency_ms." + node] = ms;
+}
+
 // ---- Replica calls, local or remote ------------------------------------------
 
 void Coordinator::Mint(const std::string& node, const std::string& key, const VersionVector& context,

@@ -32,6 +32,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -159,6 +160,9 @@ class Coordinator {
   void OnPeerDown(const std::string& node_id);
 
   const CoordinatorStats& stats() const { return stats_; }
+  // "coordinator.*" counters, and each peer's smoothed response time
+  // ("coordinator.latency_ms.<node>").
+  void FillStats(std::map<std::string, double>* values) const;
   const PeerLatency& latency() const { return latency_; }
   size_t in_progress() const { return reads_.size() + writes_.size(); }
   // The stage of operation `id` (ids count from 1 in the order operations

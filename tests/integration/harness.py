@@ -33,10 +33,12 @@ def free_port():
 class Node:
     """One dynkvd process with its own config and data dir under `root`."""
 
-    def __init__(self, root, node_id="node1", extra_yaml="", seeds=()):
+    def __init__(self, root, node_id="node1", extra_yaml="", seeds=(), http=False):
         self.node_id = node_id
         self.client_port = free_port()
         self.peer_port = free_port()
+        self.http_port = free_port() if http else None
+        http_listen = f", http: 127.0.0.1:{self.http_port}" if http else ""
         seed_list = ", ".join(seeds)
         self.data_dir = os.path.join(root, node_id, "data")
         self.config_path = os.path.join(root, node_id, "node.yaml")
@@ -45,7 +47,7 @@ class Node:
         with open(self.config_path, "w") as f:
             f.write(
                 f"node_id: {node_id}\n"
-                f"listen: {{ client: 127.0.0.1:{self.client_port}, peer: 127.0.0.1:{self.peer_port} }}\n"
+                f"listen: {{ client: 127.0.0.1:{self.client_port}, peer: 127.0.0.1:{self.peer_port}{http_listen} }}\n"
                 f"data_dir: {self.data_dir}\n"
                 f"seeds: [{seed_list}]\n"
                 f"{extra_yaml}"
