@@ -15,6 +15,9 @@ packages=(
   python3-venv python3-pip
   # test tools: process control, namespaces and packet filters for chaos runs
   procps iproute2 nftables
+  # the RESP port: redis-cli and redis-benchmark drive its tests; a
+  # redis-server of our own (tools/bench/resp) is the benchmark's peer
+  redis-tools redis-server
 )
 
 missing=()

@@ -8,7 +8,17 @@ namespace dynkv::antientropy {
 
 namespace {
 
-constexpr char kTreeFormat = 1;
+constexpr char kTreeFormat = 2;
+
+void PutFixed64LE(std::string* out, uint64_t value) {
+  for (int byte = 0; byte < 8; ++byte) out->push_back(static_cast<char>(value >> (8 * byte)));
+}
+
+uint64_t DecodeFixed64LE(const char* bytes) {
+  uint64_t value = 0;
+  for (int byte = 0; byte < 8; ++byte) value |= uint64_t{static_cast<unsigned char>(bytes[byte])} << (8 * byte);
+  return value;
+}
 
 }  // namespace
 
@@ -37,17 +47,16 @@ uint64_t HashTree::Branch(uint32_t branch) const {
 
 std::string HashTree::Serialize() const {
   std::string out;
-  out.reserve(1 + leaves_.size() * 8 + 8);
+  out.reserve(1 + leaves_.size() * 8 + 16);
   out.push_back(kTreeFormat);
-  for (uint64_t leaf : leaves_) {
-    for (int byte = 0; byte < 8; ++byte) out.push_back(static_cast<char>(leaf >> (8 * byte)));
-  }
+  for (uint64_t leaf : leaves_) PutFixed64LE(&out, leaf);
+  PutFixed64LE(&out, keys_);
   PutFixed64BE(&out, XXH3_64bits(out.data(), out.size()));
   return out;
 }
 
 Status HashTree::Deserialize(std::string_view bytes) {
-  const size_t expected = 1 + size_t{kSegments} * 8 + 8;
+  const size_t expected = 1 + size_t{kSegments} * 8 + 16;
   if (bytes.size() != expected) {
     return Status::Corruption("tree checkpoint has " + std::to_string(bytes.size()) + " bytes, not " +
                               std::to_string(expected));
@@ -57,13 +66,8 @@ Status HashTree::Deserialize(std::string_view bytes) {
   if (XXH3_64bits(bytes.data(), body) != DecodeFixed64BE(bytes.data() + body)) {
     return Status::Corruption("tree checkpoint fails its checksum");
   }
-  for (size_t i = 0; i < leaves_.size(); ++i) {
-    uint64_t leaf = 0;
-    for (int byte = 0; byte < 8; ++byte) {
-      leaf |= uint64_t{static_cast<unsigned char>(bytes[1 + i * 8 + byte])} << (8 * byte);
-    }
-    leaves_[i] = leaf;
-  }
+  for (size_t i = 0; i < leaves_.size(); ++i) leaves_[i] = DecodeFixed64LE(bytes.data() + 1 + i * 8);
+  keys_ = DecodeFixed64LE(bytes.data() + 1 + leaves_.size() * 8);
   return Status::Ok();
 }
 

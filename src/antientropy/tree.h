@@ -50,10 +50,19 @@ class HashTree {
  public:
   HashTree() : leaves_(kSegments, 0) {}
 
-  // The key at `position` went from digest `before` to `after`.
-  void Apply(uint64_t position, uint64_t before, uint64_t after) { leaves_[SegmentOf(position)] ^= before ^ after; }
+  // The key at `position` went from digest `before` to `after` (0: absent).
+  void Apply(uint64_t position, uint64_t before, uint64_t after) {
+    leaves_[SegmentOf(position)] ^= before ^ after;
+    keys_ += (before == 0 && after != 0 ? 1 : 0) - (before != 0 && after == 0 ? 1 : 0);
+  }
   // Adds a key the tree did not count yet (a rebuild's scan).
-  void Add(uint64_t position, uint64_t digest) { leaves_[SegmentOf(position)] ^= digest; }
+  void Add(uint64_t position, uint64_t digest) {
+    leaves_[SegmentOf(position)] ^= digest;
+    keys_ += digest != 0 ? 1 : 0;
+  }
+  // The keys counted: stored records, deletes and expired values included
+  // until they are reaped (DBSIZE's estimate).
+  uint64_t keys() const { return keys_; }
 
   uint64_t leaf(uint32_t segment) const { return leaves_[segment]; }
   void set_leaf(uint32_t segment, uint64_t hash) { leaves_[segment] = hash; }
@@ -64,8 +73,9 @@ class HashTree {
   bool operator==(const HashTree& other) const { return leaves_ == other.leaves_; }
   size_t MemoryBytes() const { return leaves_.capacity() * sizeof(uint64_t); }
 
-  // The checkpoint's bytes: a format byte, then every leaf, 8 bytes
-  // little-endian, then an XXH3-64 of all of it.
+  // The checkpoint's bytes: a format byte (2), then every leaf, 8 bytes
+  // little-endian, the key count the same way, then an XXH3-64 of all of
+  // it. A checkpoint of format 1 (no count) is refused: the node rebuilds.
   std::string Serialize() const;
   // CORRUPTION when `bytes` is not what Serialize wrote (wrong size, format
   // or checksum); the tree is left as it was.
@@ -73,6 +83,7 @@ class HashTree {
 
  private:
   std::vector<uint64_t> leaves_;
+  uint64_t keys_ = 0;
 };
 
 }  // namespace dynkv::antientropy

@@ -71,6 +71,7 @@ Status TreeKeeper::Load() {
   Status status = tree_->Deserialize(bytes.str());
   if (!status.ok()) return status.WithContext("tree checkpoint " + checkpoint_path_);
   valid_ = true;
+  Publish();
   return Status::Ok();
 }
 
@@ -81,7 +82,10 @@ Status TreeKeeper::Save() const {
 
 void TreeKeeper::OnChanged(std::string_view key, uint64_t before, uint64_t after) {
   const uint64_t position = KeyPosition(key);
-  if (valid_) tree_->Apply(position, before, after);
+  if (valid_) {
+    tree_->Apply(position, before, after);
+    Publish();
+  }
   if (building_ && BranchOf(SegmentOf(position)) < built_branches_) building_->Apply(position, before, after);
 }
 
@@ -113,6 +117,7 @@ Result<bool> TreeKeeper::RebuildStep(storage::Engine& engine) {
   tree_ = std::move(building_);
   valid_ = true;
   built_branches_ = 0;
+  Publish();
   return true;
 }
 

@@ -13,6 +13,7 @@
 // has no lock. Load runs before the storage thread starts.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -72,6 +73,9 @@ class TreeKeeper final : public storage::ChangeObserver {
 
   const HashTree& tree() const { return *tree_; }
   size_t MemoryBytes() const;
+  // The valid tree's key count (HashTree::keys), or -1 while there is no
+  // valid tree. Any thread: the storage thread publishes it.
+  int64_t published_keys() const { return published_keys_.load(std::memory_order_relaxed); }
 
  private:
   // The digests of the covered parts of `segments` (each partial in coverage).
@@ -84,6 +88,9 @@ class TreeKeeper final : public storage::ChangeObserver {
   bool valid_ = false;
   std::unique_ptr<HashTree> building_;
   uint32_t built_branches_ = 0;  // branches of building_ scanned
+  std::atomic<int64_t> published_keys_{-1};
+
+  void Publish() { published_keys_.store(valid_ ? static_cast<int64_t>(tree_->keys()) : -1, std::memory_order_relaxed); }
 };
 
 // Calls `fn` for every record in ring range (start, end], paging through

@@ -222,6 +222,7 @@ const std::vector<Key>& Keys() {
       {"listen.peer", Store(&ReadAddress, &C::peer_address),
        "the address other nodes connect to, as " + std::string(kAddressSyntax)},
       {"listen.http", Store(&ReadAddress, &C::http_address)},
+      {"listen.resp", Store(&ReadAddress, &C::resp_address)},
       {"data_dir", &ReadDataDir, std::string(kDataDir)},
       {"seeds", &ReadSeeds},
       {"replication.n", Count(1, kMaxU32, &C::replication, &ReplicationConfig::n)},
@@ -281,11 +282,19 @@ Status CheckListen(const yaml::Document& document, const Config& config) {
     return yaml::Invalid(document.Blame({"listen.peer"}),
                          "is the same address as listen.client; expected a different port for peers");
   }
-  if (config.http_address &&
-      (SameAddress(*config.http_address, config.client_address) ||
-       SameAddress(*config.http_address, config.peer_address))) {
-    return yaml::Invalid(document.Blame({"listen.http"}),
-                         "is the same address as listen.client or listen.peer; expected a port of its own");
+  // The optional ports, each against every port before it.
+  std::vector<std::pair<const char*, const net::HostPort*>> ports = {{"listen.client", &config.client_address},
+                                                                      {"listen.peer", &config.peer_address}};
+  for (const auto& [key, address] : {std::pair{"listen.http", &config.http_address},
+                                     std::pair{"listen.resp", &config.resp_address}}) {
+    if (!address->has_value()) continue;
+    for (const auto& [other, taken] : ports) {
+      if (SameAddress(**address, *taken)) {
+        return yaml::Invalid(document.Blame({key}),
+                             "is the same address as " + std::string(other) + "; expected a port of its own");
+      }
+    }
+    ports.push_back({key, &**address});
   }
   return Status::Ok();
 }

@@ -62,6 +62,7 @@ struct Config {
   net::HostPort client_address;  // listen.client, required
   net::HostPort peer_address;    // listen.peer, required
   std::optional<net::HostPort> http_address;  // listen.http: GET /metrics and /health; absent: none
+  std::optional<net::HostPort> resp_address;  // listen.resp: the Redis protocol (RESP2); absent: none
   std::string data_dir;          // required
   std::vector<net::HostPort> seeds;  // empty: a cluster of one
   ReplicationConfig replication;

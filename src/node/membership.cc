@@ -211,6 +211,14 @@ void Membership::FillRing(pb::RingResponse* out) const {
   }
 }
 
+double Membership::SelfReplicaShare() const {
+  const std::shared_ptr<const ring::Ring> ring = CurrentRing();
+  const size_t n = std::min<size_t>(options_.replication_n, ring->nodes().size());
+  const std::map<std::string, double> replicated = ring::ReplicatedShares(*ring, std::max<size_t>(n, 1));
+  auto it = replicated.find(gossiper().self().node_id);
+  return it == replicated.end() ? 0 : it->second;
+}
+
 void Membership::FillTransfers(pb::TransfersResponse* out) const {
   if (transfers_ != nullptr) transfers_->FillTransfers(out);
   out->set_node_id(gossiper().self().node_id);

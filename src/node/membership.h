@@ -94,6 +94,10 @@ class Membership final : public api::ClusterAdmin, public quorum::ClusterView, p
   void FinishLeave() override;
   void FinishRemoval(const std::string& node_id) override;
 
+  // The fraction of keys this node is a replica of (RingShare.replica_share);
+  // 0 when it owns no ring position.
+  double SelfReplicaShare() const;
+
   // api::ClusterAdmin
   void FillMembers(dynkv::client::MembersResponse* out) const override;
   void FillRing(dynkv::client::RingResponse* out) const override;

@@ -65,7 +65,8 @@ Status Node::OpenPorts() {
   peer_options.max_frame_bytes = config_.limits.max_frame_bytes;
   peer_server_ = std::make_unique<net::PeerServer>(&loop_, services_->peer_handler(), peer_options);
   DYNKV_RETURN_IF_ERROR(peer_server_->Listen(config_.peer_address));
-  return OpenHttp();
+  DYNKV_RETURN_IF_ERROR(OpenHttp());
+  return OpenResp();
 }
 
 Status Node::OpenHttp() {
@@ -86,6 +87,27 @@ api::HttpResponse Node::Http(std::string_view path) const {
     return {503, "text/plain; charset=utf-8", why + "\n"};
   }
   return {404, "text/plain; charset=utf-8", "not found: GET /metrics or /health\n"};
+}
+
+Status Node::OpenResp() {
+  if (!config_.resp_address) return Status::Ok();
+  api::ClientService& service = services_->client_service();
+  resp_commands_ = std::make_unique<api::RespCommands>(service, clock_, api::RespNodeInfo{config_.node_id, kVersion},
+                                                       [this] { return EstimateKeys(); });
+  api::RespServerOptions options;
+  options.max_connections = config_.limits.max_connections;
+  options.max_bulk_bytes = config_.limits.max_frame_bytes;
+  resp_server_ = std::make_unique<api::RespServer>(&loop_, *resp_commands_, options);
+  service.AddStatsSource([this](std::map<std::string, double>* values) { resp_server_->FillStats(values); });
+  return resp_server_->Listen(*config_.resp_address);
+}
+
+std::optional<uint64_t> Node::EstimateKeys() const {
+  const int64_t keys = services_->tree_keeper().published_keys();
+  if (keys < 0) return std::nullopt;
+  const double share = services_->membership().SelfReplicaShare();
+  if (share <= 0) return static_cast<uint64_t>(keys);
+  return static_cast<uint64_t>(static_cast<double>(keys) / share + 0.5);
 }
 
 Status Node::StartSignals() {
@@ -116,6 +138,7 @@ void Node::CloseAll() {
   if (services_) services_->StopStorage(/*checkpoint=*/true);
   completions_.Drain();
   if (server_) server_->Shutdown();
+  if (resp_server_) resp_server_->Shutdown();
   completions_.Close();
   for (void* handle : {static_cast<void*>(&sigterm_), static_cast<void*>(&sigint_)}) {
     if (AsHandle(handle)->loop == &loop_) CloseHandle(handle);
@@ -126,6 +149,8 @@ void Node::ReleaseHandles() {
   services_.reset();  // its timers close their handles
   server_.reset();
   http_server_.reset();
+  resp_server_.reset();
+  resp_commands_.reset();
   peer_server_.reset();
   env_.reset();
 }

@@ -21,6 +21,8 @@
 #include "net/peer_transport.h"
 #include "api/client_server.h"
 #include "api/http_server.h"
+#include "api/resp_commands.h"
+#include "api/resp_server.h"
 #include "node/completion_queue.h"
 #include "node/config.h"
 #include "node/services.h"
@@ -45,6 +47,9 @@ class Node {
   Status OpenPorts();
   Status OpenHttp();
   api::HttpResponse Http(std::string_view path) const;
+  Status OpenResp();
+  // DBSIZE's estimate: this node's keys over the share of keys it holds.
+  std::optional<uint64_t> EstimateKeys() const;
   Status StartSignals();
   void BeginShutdown();
   void CloseAll();
@@ -59,6 +64,8 @@ class Node {
   std::unique_ptr<NodeServices> services_;
   std::unique_ptr<api::ClientServer> server_;
   std::unique_ptr<api::HttpServer> http_server_;
+  std::unique_ptr<api::RespCommands> resp_commands_;
+  std::unique_ptr<api::RespServer> resp_server_;
   std::unique_ptr<net::PeerServer> peer_server_;
   uv_signal_t sigterm_{};
   uv_signal_t sigint_{};

@@ -33,12 +33,14 @@ def free_port():
 class Node:
     """One dynkvd process with its own config and data dir under `root`."""
 
-    def __init__(self, root, node_id="node1", extra_yaml="", seeds=(), http=False):
+    def __init__(self, root, node_id="node1", extra_yaml="", seeds=(), http=False, resp=False):
         self.node_id = node_id
         self.client_port = free_port()
         self.peer_port = free_port()
         self.http_port = free_port() if http else None
+        self.resp_port = free_port() if resp else None
         http_listen = f", http: 127.0.0.1:{self.http_port}" if http else ""
+        http_listen += f", resp: 127.0.0.1:{self.resp_port}" if resp else ""
         seed_list = ", ".join(seeds)
         self.data_dir = os.path.join(root, node_id, "data")
         self.config_path = os.path.join(root, node_id, "node.yaml")
@@ -132,10 +134,11 @@ class NodeTestCase(unittest.TestCase):
         self.nodes.append(node)
         return node.start()
 
-    def start_cluster(self, count, extra_yaml=""):
-        """`count` nodes whose configs all list the first node as their one seed."""
-        first = Node(self.root, "node1", extra_yaml)
-        nodes = [first] + [Node(self.root, f"node{i}", extra_yaml, seeds=[first.peer_address])
+    def start_cluster(self, count, extra_yaml="", **ports):
+        """`count` nodes whose configs all list the first node as their one
+        seed; `ports`: Node's http and resp."""
+        first = Node(self.root, "node1", extra_yaml, **ports)
+        nodes = [first] + [Node(self.root, f"node{i}", extra_yaml, seeds=[first.peer_address], **ports)
                            for i in range(2, count + 1)]
         # The first node lists itself: seeds are only contact points.
         with open(first.config_path) as f:

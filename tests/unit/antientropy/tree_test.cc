@@ -79,6 +79,7 @@ TEST_CASE("a checkpoint restores the tree, and damaged bytes are refused") {
   HashTree restored;
   REQUIRE(restored.Deserialize(bytes).ok());
   CHECK(restored == tree);
+  CHECK(restored.keys() == 1000);
 
   HashTree untouched;
   std::string flipped = bytes;
@@ -87,6 +88,27 @@ TEST_CASE("a checkpoint restores the tree, and damaged bytes are refused") {
   CHECK(untouched.Deserialize(bytes.substr(0, bytes.size() - 1)).code() == Code::kCorruption);
   CHECK(untouched.Deserialize("").code() == Code::kCorruption);
   CHECK(untouched == HashTree());
+}
+
+TEST_CASE("the tree counts its keys: added, created, and removed (DBSIZE's estimate)") {
+  HashTree tree;
+  tree.Add(KeyPosition("a"), 11);
+  tree.Add(KeyPosition("b"), 0);  // an empty object: no key
+  CHECK(tree.keys() == 1);
+  tree.Apply(KeyPosition("c"), 0, 12);   // created
+  tree.Apply(KeyPosition("a"), 11, 13);  // changed
+  CHECK(tree.keys() == 2);
+  tree.Apply(KeyPosition("a"), 13, 0);  // removed
+  CHECK(tree.keys() == 1);
+}
+
+TEST_CASE("a checkpoint of the first format, without the key count, is refused: the node rebuilds") {
+  HashTree tree;
+  std::string old_format = tree.Serialize();
+  old_format[0] = 1;
+  old_format.erase(old_format.size() - 16, 8);  // no count
+  HashTree restored;
+  CHECK(restored.Deserialize(old_format).code() == Code::kCorruption);
 }
 
 }  // namespace

@@ -282,6 +282,22 @@ TEST_CASE("listen addresses must be HOST:PORT with a port in 1..65535") {
   CHECK(Parsed(head + "  client: 127.0.0.1:1\n").client_address.port == 1);
 }
 
+TEST_CASE("listen.http and listen.resp are optional, each on a port of its own") {
+  const std::string head = "node_id: n1\ndata_dir: /d\nlisten:\n  client: 127.0.0.1:7101\n  peer: 127.0.0.1:7201\n";
+  const Config none = Parsed(head);
+  CHECK(!none.http_address);
+  CHECK(!none.resp_address);
+  const Config both = Parsed(head + "  http: 127.0.0.1:7301\n  resp: 127.0.0.1:7401\n");
+  REQUIRE(both.resp_address);
+  CHECK(both.resp_address->port == 7401);
+  CHECK(both.http_address->port == 7301);
+  CHECK_REJECTED(head + "  resp: 127.0.0.1:7101\n", "test.yaml:6: listen.resp: ", "same address as listen.client");
+  CHECK_REJECTED(head + "  http: 127.0.0.1:7301\n  resp: 127.0.0.1:7301\n",
+                 "test.yaml:7: listen.resp: ", "same address as listen.http");
+  CHECK_REJECTED(head + "  http: 127.0.0.1:7201\n", "test.yaml:6: listen.http: ", "same address as listen.peer");
+  CHECK_REJECTED(head + "  resp: nowhere\n", "test.yaml:6: listen.resp: ", "HOST:PORT");
+}
+
 TEST_CASE("node_id and data_dir are checked") {
   const std::string listen = "listen: {client: 127.0.0.1:7101, peer: 127.0.0.1:7201}\n";
   CHECK_REJECTED(listen + "data_dir: /d\nnode_id: node 1\n",

@@ -1,0 +1,174 @@
+#include "api/resp_server.h"
+
+#include <algorithm>
+#include <deque>
+#include <unordered_map>
+#include <utility>
+
+#include "api/resp.h"
+
+namespace dynkv::api {
+
+// One connection: what it sent and has not run yet, and a reply slot per
+// command run, in the order they came; a slot is sent once it and all
+// before it are filled.
+struct RespServer::Session {
+  struct Slot {
+    bool ready = false;
+    std::string bytes;
+  };
+  explicit Session(RespLimits limits) : parser(limits) {}
+
+  std::unique_ptr<net::Connection> connection;
+  RespParser parser;
+  uint64_t client_id = 0;
+  std::deque<Slot> slots;
+  uint64_t first_slot = 0;  // the number of slots sent and popped
+  uint32_t in_flight = 0;
+  std::vector<std::string> blocked;  // the next command, parsed, when it waits
+  std::unordered_map<std::string, uint32_t> busy_keys;  // keys of the commands in flight
+  bool pumping = false;
+  bool closing = false;  // replying no more: QUIT, a protocol error, or closed
+};
+
+RespServer::RespServer(uv_loop_t* loop, RespCommands& commands, RespServerOptions options)
+    : loop_(loop), commands_(commands), options_(options) {}
+
+RespServer::~RespServer() { Shutdown(); }
+
+Status RespServer::Listen(const net::HostPort& address) {
+  auto listener = net::Listener::Listen(loop_, address, [this](uv_tcp_t* accepted) { Accept(accepted); });
+  if (!listener.ok()) return listener.status().WithContext("listen.resp");
+  listener_ = std::move(*listener);
+  return Status::Ok();
+}
+
+void RespServer::Shutdown() {
+  if (listener_) listener_->Close();
+  for (auto& [connection, session] : sessions_) {
+    session->closing = true;
+    Flush(*session);  // closes once the commands in flight are answered
+  }
+}
+
+uint16_t RespServer::port() const { return listener_ ? listener_->port() : 0; }
+
+void RespServer::FillStats(std::map<std::string, double>* values) const {
+  auto& v = *values;
+  v["resp.connections_open"] = static_cast<double>(sessions_.size());
+  v["resp.connections_refused"] = static_cast<double>(refused_);
+  v["resp.commands"] = static_cast<double>(commands_run_);
+  v["resp.protocol_errors"] = static_cast<double>(protocol_errors_);
+}
+
+void RespServer::Accept(uv_tcp_t* accepted) {
+  RespLimits limits;
+  limits.max_bulk_bytes = options_.max_bulk_bytes;
+  auto session = std::make_shared<Session>(limits);
+  session->connection = net::Connection::Adopt(accepted, 64 << 10, this, net::Framing::kRaw);
+  session->client_id = next_client_id_++;
+  net::Connection* raw = session->connection.get();
+  sessions_[raw] = session;
+  if (sessions_.size() > options_.max_connections) {
+    ++refused_;
+    session->connection->SendRaw("-ERR max number of clients reached\r\n");
+    session->closing = true;
+    session->connection->CloseAfterWrites();
+    return;
+  }
+  raw->StartReading();
+}
+
+void RespServer::OnFrame(net::Connection& connection, std::string_view bytes) {
+  auto it = sessions_.find(&connection);
+  if (it == sessions_.end() || it->second->closing) return;
+  std::shared_ptr<Session> session = it->second;
+  session->parser.Append(bytes);
+  Pump(session);
+  if (!session->closing && session->parser.buffered() > options_.max_buffered_bytes) {
+    Fail(*session, "Protocol error: more than " + std::to_string(options_.max_buffered_bytes >> 20) +
+                       " MiB sent without reading the replies");
+  }
+}
+
+void RespServer::Pump(const std::shared_ptr<Session>& session) {
+  if (session->pumping) return;  // a reply that came at once: the loop below goes on
+  session->pumping = true;
+  while (!session->closing && session->in_flight < options_.max_commands_in_flight) {
+    if (session->blocked.empty()) {
+      Result<bool> next = session->parser.Next(&session->blocked);
+      if (!next.ok()) {
+        ++protocol_errors_;
+        Fail(*session, next.status().message());
+        break;
+      }
+      if (!*next) break;
+    }
+    // A command on a key that an earlier one of this connection still
+    // reads or writes waits for it, and the commands after it wait too.
+    std::vector<std::string> keys = RespCommands::KeysOf(session->blocked);
+    if (std::any_of(keys.begin(), keys.end(), [&](const std::string& key) { return session->busy_keys.count(key); })) {
+      break;
+    }
+    std::vector<std::string> args = std::move(session->blocked);
+    session->blocked.clear();
+    Start(session, args, std::move(keys));
+  }
+  session->pumping = false;
+  Flush(*session);
+}
+
+void RespServer::Start(const std::shared_ptr<Session>& session, const std::vector<std::string>& args,
+                       std::vector<std::string> keys) {
+  ++commands_run_;
+  const uint64_t slot = session->first_slot + session->slots.size();
+  session->slots.emplace_back();
+  ++session->in_flight;
+  for (const std::string& key : keys) ++session->busy_keys[key];
+  if (RespCommands::IsQuit(args)) session->closing = true;
+  std::weak_ptr<Session> weak = session;
+  commands_.Run(args, session->client_id, [this, weak, slot, keys = std::move(keys)](std::string reply) {
+    std::shared_ptr<Session> s = weak.lock();
+    if (!s || slot < s->first_slot) return;  // the connection is gone
+    for (const std::string& key : keys) {
+      auto it = s->busy_keys.find(key);
+      if (--it->second == 0) s->busy_keys.erase(it);
+    }
+    Session::Slot& filled = s->slots[slot - s->first_slot];
+    filled.ready = true;
+    filled.bytes = std::move(reply);
+    --s->in_flight;
+    if (s->pumping) return;
+    Flush(*s);
+    Pump(s);
+  });
+}
+
+void RespServer::Flush(Session& session) {
+  std::string out;
+  while (!session.slots.empty() && session.slots.front().ready) {
+    out += session.slots.front().bytes;
+    session.slots.pop_front();
+    ++session.first_slot;
+  }
+  if (!out.empty()) session.connection->SendRaw(out);
+  if (session.closing && session.slots.empty()) session.connection->CloseAfterWrites();
+}
+
+void RespServer::Fail(Session& session, std::string_view error) {
+  Session::Slot slot;
+  slot.ready = true;
+  RespError(&slot.bytes, "ERR " + std::string(error));
+  session.slots.push_back(std::move(slot));
+  session.closing = true;
+  Flush(session);
+}
+
+void RespServer::OnClose(net::Connection& connection, const Status&) {
+  auto it = sessions_.find(&connection);
+  if (it == sessions_.end()) return;
+  it->second->closing = true;
+  sessions_.erase(it);
+}
+
+}  // namespace dynkv::api

@@ -1,0 +1,81 @@
+// The node's Redis-protocol port (listen.resp, optional; issue 15): RESP2
+// connections whose commands RespCommands runs. A client may pipeline:
+// commands run as they arrive, many at once, and their replies go out in
+// the order the commands came, as Redis promises. A command on a key that
+// an earlier command of the same connection has not finished with waits
+// for it (and those after it wait in turn), so a connection reads its own
+// writes in the order it sent them.
+//
+// Bad input closes only its connection: bytes that are not RESP get
+// "-ERR Protocol error: ..." and the connection closes after it; so does a
+// client that sends more than `max_buffered_bytes` without reading its
+// replies. Past `max_connections` a new connection gets an error and closes.
+//
+// Threads: the event loop's only.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "api/resp_commands.h"
+#include "common/status.h"
+#include "net/net.h"
+
+namespace dynkv::api {
+
+struct RespServerOptions {
+  uint32_t max_connections = 4096;
+  size_t max_bulk_bytes = 32 << 20;        // one argument; the client port's frame limit
+  size_t max_buffered_bytes = 64 << 20;    // received and not yet run, per connection
+  uint32_t max_commands_in_flight = 1024;  // per connection; more wait in the buffer
+};
+
+class RespServer final : public net::ConnectionHandler {
+ public:
+  // REQUIRES: loop and commands outlive the server.
+  RespServer(uv_loop_t* loop, RespCommands& commands, RespServerOptions options);
+  ~RespServer() override;
+
+  Status Listen(const net::HostPort& address);
+  // Stops accepting and reading; every connection closes once the commands
+  // it sent are answered and written. Idempotent.
+  void Shutdown();
+  uint16_t port() const;
+  size_t connections() const { return sessions_.size(); }
+  // "resp.*" counters for the node's stats.
+  void FillStats(std::map<std::string, double>* values) const;
+
+  // net::ConnectionHandler
+  void OnFrame(net::Connection& connection, std::string_view bytes) override;
+  void OnClose(net::Connection& connection, const Status& why) override;
+
+ private:
+  struct Session;
+  void Accept(uv_tcp_t* accepted);
+  // Runs the commands buffered, as many as may be in flight.
+  void Pump(const std::shared_ptr<Session>& session);
+  void Start(const std::shared_ptr<Session>& session, const std::vector<std::string>& args,
+             std::vector<std::string> keys);
+  // Sends the replies that are ready, in order.
+  static void Flush(Session& session);
+  // Replies with a protocol error and closes after it.
+  static void Fail(Session& session, std::string_view error);
+
+  uv_loop_t* loop_;
+  RespCommands& commands_;
+  RespServerOptions options_;
+  std::unique_ptr<net::Listener> listener_;
+  std::map<net::Connection*, std::shared_ptr<Session>> sessions_;
+  uint64_t next_client_id_ = 1;
+  uint64_t commands_run_ = 0;
+  uint64_t protocol_errors_ = 0;
+  uint64_t refused_ = 0;
+};
+
+}  // namespace dynkv::api
