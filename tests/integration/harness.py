@@ -12,22 +12,20 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
 
 import client_pb2  # generated from proto/client.proto at build time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
+from ports import free_port  # noqa: E402  (one allocator for every parallel test)
+
 BUILD_ROOT = os.environ.get("DYNKV_BUILD_ROOT", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
 DYNKVD = os.path.join(BUILD_ROOT, "src", "node", "dynkvd")
 DYNKV = os.path.join(BUILD_ROOT, "tools", "cli", "dynkv")
 START_TIMEOUT_S = 15
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Node:

@@ -14,6 +14,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from ports import free_port  # noqa: E402,F401  (one allocator for every parallel run)
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 START_TIMEOUT_S = 60
 POLL_S = 0.2
@@ -24,12 +27,6 @@ MIB = 1 << 20
 
 def log(message):
     print(f"{os.path.basename(sys.argv[0])}: {message}", file=sys.stderr, flush=True)
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def parse_size(text):
@@ -307,7 +304,7 @@ class Cluster:
     names node1 as its seed. `group` names a set of data dirs under workdir,
     so one run can start several clusters from copies of the same data."""
 
-    def __init__(self, args, workdir, nodes=4, replication="{ n: 3, r: 2, w: 2 }"):
+    def __init__(self, args, workdir, nodes=4, replication="{ n: 3, r: 2, w: 2 }", resp=False):
         self.args = args
         self.workdir = workdir
         self.dynkvd = os.path.join(args.build, "src", "node", "dynkvd")
@@ -317,6 +314,8 @@ class Cluster:
                 raise RuntimeError(f"{path} is missing: build it first (ninja -C {args.build})")
         self.pb = import_pb(args.build)
         self.ports = {f"node{i}": (free_port(), free_port()) for i in range(1, nodes + 1)}
+        # listen.resp, when asked for: the Redis-protocol port of each node.
+        self.resp_ports = {node: free_port() for node in self.ports} if resp else {}
         self.procs = {}
         self.commands = []
         self.replication = replication
@@ -331,10 +330,11 @@ class Cluster:
         node_dir = os.path.join(self.workdir, group, node)
         os.makedirs(node_dir, exist_ok=True)
         client_port, peer_port = self.ports[node]
+        resp = f", resp: 127.0.0.1:{self.resp_ports[node]}" if node in self.resp_ports else ""
         config = os.path.join(node_dir, "node.yaml")
         with open(config, "w") as f:
             f.write(f"node_id: {node}\n"
-                    f"listen: {{ client: 127.0.0.1:{client_port}, peer: 127.0.0.1:{peer_port} }}\n"
+                    f"listen: {{ client: 127.0.0.1:{client_port}, peer: 127.0.0.1:{peer_port}{resp} }}\n"
                     f"data_dir: {self.data_dir(group, node)}\n"
                     f"seeds: [127.0.0.1:{self.ports['node1'][1]}]\n"
                     f"replication: {self.replication}\n"

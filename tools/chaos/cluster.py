@@ -19,11 +19,15 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 
 from client import Client, ClientError
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from ports import free_port  # noqa: E402  (one allocator for every parallel run)
 
 START_LIMIT_S = 20.0
 STOP_LIMIT_S = 30.0
@@ -34,12 +38,6 @@ CLI_STOP_LIMIT_S = 5.0  # after SIGINT, before SIGKILL
 POLL_S = 0.2
 CLIENT_PORT, PEER_PORT = 7001, 7002  # in the namespace, where every node has its own address
 REPLICATION_N = 3
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def settled(view, member_ids):

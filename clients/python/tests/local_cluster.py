@@ -10,13 +10,15 @@ import atexit
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
 import dynkv
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "tools"))
+from ports import free_port  # noqa: E402  (one allocator for every parallel test)
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 START_TIMEOUT_S = 30
@@ -45,12 +47,6 @@ def find_binary(name, build_path):
             if os.access(path, os.X_OK):
                 return path
     raise FileNotFoundError(f"no {name} under {roots}: set DYNKV_BUILD_ROOT to a meson build directory")
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class LocalNode:
