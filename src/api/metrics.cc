@@ -15,7 +15,8 @@ const std::set<std::string_view> kGauges = {
     "node.ready",          "requests.pending",       "uptime_s",           "ring.tokens",
     "storage.cache.bytes", "storage.cache.entries",  "connections.open",   "gossip.peers_up",
     "gossip.peers_down",   "gossip.peers_left",      "handoff.hints_pending", "transfers.running",
-    "transfers.segments_pending", "anti_entropy.tree_ready", "anti_entropy.tree_bytes"};
+    "transfers.segments_pending", "anti_entropy.tree_ready", "anti_entropy.tree_bytes",
+    "resp.connections_open", "resp.keys_in_flight"};
 
 // Families whose last name component is a label: prefix, label name, gauge?
 struct Labeled {

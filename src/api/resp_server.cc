@@ -28,6 +28,7 @@ struct RespServer::Session {
   std::vector<std::string> blocked;  // the next command, parsed, when it waits
   std::unordered_map<std::string, uint32_t> busy_keys;  // keys of the commands in flight
   bool pumping = false;
+  bool waiting = false;  // in the server's queue for the budget
   bool closing = false;  // replying no more: QUIT, a protocol error, or closed
 };
 
@@ -59,6 +60,8 @@ void RespServer::FillStats(std::map<std::string, double>* values) const {
   v["resp.connections_refused"] = static_cast<double>(refused_);
   v["resp.commands"] = static_cast<double>(commands_run_);
   v["resp.protocol_errors"] = static_cast<double>(protocol_errors_);
+  v["resp.keys_in_flight"] = static_cast<double>(keys_in_flight_);
+  v["resp.budget_waits"] = static_cast<double>(budget_waits_);
 }
 
 void RespServer::Accept(uv_tcp_t* accepted) {
@@ -110,26 +113,38 @@ void RespServer::Pump(const std::shared_ptr<Session>& session) {
     if (std::any_of(keys.begin(), keys.end(), [&](const std::string& key) { return session->busy_keys.count(key); })) {
       break;
     }
+    // The node's budget: past it, or while others wait, the connection
+    // waits its turn.
+    const uint32_t cost = static_cast<uint32_t>(std::max<size_t>(keys.size(), 1));
+    if (MustWait(*session, cost)) {
+      if (!std::exchange(session->waiting, true)) {
+        waiting_.push_back(session);
+        ++budget_waits_;
+      }
+      break;
+    }
     std::vector<std::string> args = std::move(session->blocked);
     session->blocked.clear();
-    Start(session, args, std::move(keys));
+    Start(session, args, std::move(keys), cost);
   }
   session->pumping = false;
   Flush(*session);
 }
 
 void RespServer::Start(const std::shared_ptr<Session>& session, const std::vector<std::string>& args,
-                       std::vector<std::string> keys) {
+                       std::vector<std::string> keys, uint32_t cost) {
   ++commands_run_;
+  keys_in_flight_ += cost;
   const uint64_t slot = session->first_slot + session->slots.size();
   session->slots.emplace_back();
   ++session->in_flight;
   for (const std::string& key : keys) ++session->busy_keys[key];
   if (RespCommands::IsQuit(args)) session->closing = true;
   std::weak_ptr<Session> weak = session;
-  commands_.Run(args, session->client_id, [this, weak, slot, keys = std::move(keys)](std::string reply) {
+  commands_.Run(args, session->client_id, [this, weak, slot, cost, keys = std::move(keys)](std::string reply) {
+    keys_in_flight_ -= cost;
     std::shared_ptr<Session> s = weak.lock();
-    if (!s || slot < s->first_slot) return;  // the connection is gone
+    if (!s) return WakeWaiting();  // the connection is gone
     for (const std::string& key : keys) {
       auto it = s->busy_keys.find(key);
       if (--it->second == 0) s->busy_keys.erase(it);
@@ -138,10 +153,38 @@ void RespServer::Start(const std::shared_ptr<Session>& session, const std::vecto
     filled.ready = true;
     filled.bytes = std::move(reply);
     --s->in_flight;
-    if (s->pumping) return;
-    Flush(*s);
-    Pump(s);
+    if (!s->pumping) {  // else the loop in Pump goes on
+      Flush(*s);
+      Pump(s);
+    }
+    WakeWaiting();
   });
+}
+
+bool RespServer::MustWait(const Session& session, uint32_t cost) const {
+  if (keys_in_flight_ == 0) return false;  // there is always room for one command
+  if (keys_in_flight_ + cost > options_.max_keys_in_flight) return true;
+  return !waiting_.empty() && &session != waking_;  // those waiting go first
+}
+
+void RespServer::WakeWaiting() {
+  if (waking_ != nullptr) return;  // a reply that came at once: the loop below goes on
+  while (!waiting_.empty()) {
+    std::shared_ptr<Session> session = waiting_.front().lock();
+    waiting_.pop_front();
+    if (!session) continue;
+    session->waiting = false;
+    waking_ = session.get();
+    Pump(session);
+    waking_ = nullptr;
+    if (session->waiting) {  // its next command does not fit yet: it keeps the head of the line
+      auto entry = std::find_if(waiting_.rbegin(), waiting_.rend(),
+                                [&](const std::weak_ptr<Session>& w) { return w.lock() == session; });
+      waiting_.erase(std::next(entry).base());
+      waiting_.push_front(session);
+      break;
+    }
+  }
 }
 
 void RespServer::Flush(Session& session) {

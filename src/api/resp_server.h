@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -34,6 +35,11 @@ struct RespServerOptions {
   size_t max_bulk_bytes = 32 << 20;        // one argument; the client port's frame limit
   size_t max_buffered_bytes = 64 << 20;    // received and not yet run, per connection
   uint32_t max_commands_in_flight = 1024;  // per connection; more wait in the buffer
+  // Keys read or written at once by all connections (a command counts its
+  // keys, at least 1); past it connections wait their turn. Redis clients
+  // do not retry OVERLOADED, so the port holds its load well under what
+  // the coordinator sheds (replication.max_pending_per_peer, 2048).
+  uint32_t max_keys_in_flight = 512;
 };
 
 class RespServer final : public net::ConnectionHandler {
@@ -61,7 +67,12 @@ class RespServer final : public net::ConnectionHandler {
   // Runs the commands buffered, as many as may be in flight.
   void Pump(const std::shared_ptr<Session>& session);
   void Start(const std::shared_ptr<Session>& session, const std::vector<std::string>& args,
-             std::vector<std::string> keys);
+             std::vector<std::string> keys, uint32_t cost);
+  // Whether a command of `cost` keys must wait for the budget.
+  bool MustWait(const Session& session, uint32_t cost) const;
+  // Pumps the connections that wait for the budget, in turn, while the
+  // first one's next command fits.
+  void WakeWaiting();
   // Sends the replies that are ready, in order.
   static void Flush(Session& session);
   // Replies with a protocol error and closes after it.
@@ -72,9 +83,13 @@ class RespServer final : public net::ConnectionHandler {
   RespServerOptions options_;
   std::unique_ptr<net::Listener> listener_;
   std::map<net::Connection*, std::shared_ptr<Session>> sessions_;
+  std::deque<std::weak_ptr<Session>> waiting_;  // for the budget, in turn
+  uint32_t keys_in_flight_ = 0;
+  const Session* waking_ = nullptr;  // the connection WakeWaiting pumps now
   uint64_t next_client_id_ = 1;
   uint64_t commands_run_ = 0;
   uint64_t protocol_errors_ = 0;
+  uint64_t budget_waits_ = 0;  // times a connection waited for the budget
   uint64_t refused_ = 0;
 };
 

@@ -1,7 +1,7 @@
 """The Redis-protocol port (listen.resp) on a real 3-node cluster, driven by
 Debian's redis-cli and redis-benchmark (redis-tools) unmodified: set, get
-and del replicated across nodes, redis-benchmark -t set,get, pipelined
-replies in order, and bad input answered with an error that closes only its
+and del replicated across nodes, redis-benchmark -t set,get, many pipelining
+connections kept under the node's budget, pipelined replies in order, and bad input answered with an error that closes only its
 own connection."""
 import json
 import shutil
@@ -86,6 +86,23 @@ class RespTest(NodeTestCase):
         stats = json.loads(self.cli(node1, "stats", "--json").stdout)
         self.assertGreaterEqual(stats["resp.commands"], 20000)
         self.assertEqual(stats["resp.protocol_errors"], 0)
+
+    def test_many_pipelining_clients_wait_their_turn_and_get_no_errors(self):
+        # 50 connections with 16 commands each in flight, MSET of 10 keys
+        # among them: 8000 keys at once, more than the coordinator takes
+        # before it sheds load with OVERLOADED, which no Redis client retries.
+        node1 = self.cluster[0]
+        result = subprocess.run(
+            ["redis-benchmark", "-h", "127.0.0.1", "-p", str(node1.resp_port), "-t", "set,mset", "-n", "8000",
+             "-c", "50", "-P", "16", "-r", "100000", "-q"], capture_output=True, timeout=240)
+        out = (result.stdout + result.stderr).decode(errors="replace").replace("\r", "\n")
+        self.assertEqual(result.returncode, 0, out)
+        self.assertNotIn("Error", out)
+        self.assertRegex(out, r"\nMSET \(10 keys\): [0-9.]+ requests per second", out)
+        stats = json.loads(self.cli(node1, "stats", "--json").stdout)
+        self.assertGreater(stats["resp.budget_waits"], 0)  # the load went past the budget
+        self.assertEqual(stats["resp.keys_in_flight"], 0)
+        self.assertEqual(stats["coordinator.overloaded"], 0)
 
     def test_pipelined_commands_are_answered_in_order(self):
         node = self.cluster[0]

@@ -27,13 +27,15 @@ bool Has(const std::string& text, const std::string& line) {
 
 TEST_CASE("counters end in _total, levels are gauges, and each family has HELP and TYPE") {
   const std::string text = RenderPrometheus(
-      {{"coordinator.reads", 7}, {"node.ready", 1}, {"storage.cache.bytes", 1024}, {"uptime_s", 12.5}}, {});
+      {{"coordinator.reads", 7}, {"node.ready", 1}, {"storage.cache.bytes", 1024}, {"uptime_s", 12.5},
+       {"resp.connections_open", 3}}, {});
   CHECK(Has(text, "# TYPE dynkv_coordinator_reads_total counter"));
   CHECK(Has(text, "dynkv_coordinator_reads_total 7"));
   CHECK(Has(text, "# TYPE dynkv_node_ready gauge"));
   CHECK(Has(text, "dynkv_node_ready 1"));
   CHECK(Has(text, "dynkv_storage_cache_bytes 1024"));
   CHECK(Has(text, "dynkv_uptime_s 12.5"));
+  CHECK(Has(text, "dynkv_resp_connections_open 3"));  // a level, though its name says nothing
   CHECK(Has(text, "# HELP dynkv_coordinator_reads_total dynkv stat coordinator.reads"));
   CHECK(text.back() == '\n');
 }
