@@ -17,7 +17,7 @@ BENCH = os.path.join(BUILD_ROOT, "tools", "bench", "dynkv-bench")
 RUN_TIMEOUT_S = 30  # a hung run fails the test instead of hanging it
 LATENCY_FIELDS = {"min", "mean", "p50", "p90", "p99", "p999", "max"}
 TOP_FIELDS = {"target", "nodes", "connections", "pipeline", "threads", "mix", "keys", "value_size",
-              "distribution", "zipf_theta", "r", "w", "seed", "load", "warmup_s", "duration_s", "ops",
+              "distribution", "zipf_theta", "r", "w", "routing", "seed", "load", "warmup_s", "duration_s", "ops",
               "ops_per_sec", "error_count", "errors", "latency_us", "by_op", "get_hits", "get_misses"}
 
 
@@ -55,6 +55,32 @@ class BenchSmokeTest(NodeTestCase):
         # Every key was loaded, so every read finds a value.
         self.assertGreater(report["get_hits"], 0)
         self.assertEqual(report["get_misses"], 0)
+
+    def test_routing_sends_each_write_to_a_replica_of_its_key(self):
+        # 5 nodes, N=3: a node is a replica of about 3/5 of the keys; it
+        # forwards a write of any other key to a replica, which mints its
+        # version (coordinator.forwarded_mints). Routed by key, none is.
+        nodes = self.start_cluster(5)
+        self.wait_until(lambda: all(self.ring_size(node) == 5 for node in nodes), 30, "every node sees 5 in the ring")
+        forwarded = {}
+        for routing in (False, True):
+            before = self.forwarded_mints(nodes)
+            result = self.bench("--nodes", ",".join(n.address for n in nodes), "--keys", "1000", "--connections",
+                                "5", "--mix", "0:1:0", "--warmup", "0", "--ops", "500", "--json", "-",
+                                *(["--routing"] if routing else []))
+            self.assertEqual(result.returncode, 0, result.stderr)
+            report = json.loads(result.stdout)
+            self.assert_clean_report(report, "dynkv", {"put"})
+            self.assertEqual(report["routing"], routing)
+            forwarded[routing] = self.forwarded_mints(nodes) - before
+        self.assertGreater(forwarded[False], 100, forwarded)  # about 2/5 of 500
+        self.assertEqual(forwarded[True], 0, forwarded)
+
+    def ring_size(self, node):
+        return len(json.loads(self.cli(node, "ring", "--json").stdout)["nodes"])
+
+    def forwarded_mints(self, nodes):
+        return sum(json.loads(self.cli(n, "stats", "--json").stdout)["coordinator.forwarded_mints"] for n in nodes)
 
     def test_exact_op_count_with_deletes_and_json_on_stdout(self):
         node = self.start_node()

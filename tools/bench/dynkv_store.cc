@@ -4,6 +4,7 @@
 #include <iterator>
 
 #include "client/client.h"
+#include "client/routing_client.h"
 #include "common/coding.h"
 #include "store.h"
 
@@ -63,14 +64,14 @@ class DynkvConnection final : public StoreConnection {
  public:
   DynkvConnection(uv_loop_t* loop, const net::HostPort& node, const DynkvSettings& settings,
                   ContextTable* contexts, Listener* listener)
-      : client_(loop, client::Options{node, settings.timeout_ms}),
+      : client_(loop, RoutingOptionsFor(node, settings)),
         settings_(settings),
         contexts_(contexts),
         listener_(listener),
         keys_(settings.slots) {}
 
   void Connect() override {
-    client_.Connect([this](Status status) { listener_->OnConnected(status); });
+    client_.Start([this](Status status) { listener_->OnConnected(status); });
   }
 
   void Issue(uint32_t slot, const Op& op) override {
@@ -108,8 +109,9 @@ class DynkvConnection final : public StoreConnection {
       outcome.ok = false;
       outcome.error = std::string(CodeName(response.status().code()));
       // The client fails calls with UNAVAILABLE only once its connection
-      // is gone (a node's own UNAVAILABLE arrives as a Response).
-      outcome.connection_lost = response.status().code() == Code::kUnavailable;
+      // is gone (a node's own UNAVAILABLE arrives as a Response). A routing
+      // client goes on with the other nodes.
+      outcome.connection_lost = response.status().code() == Code::kUnavailable && !settings_.routing;
       return listener_->OnDone(slot, std::move(outcome));
     }
     client::Response& r = *response;
@@ -138,7 +140,21 @@ class DynkvConnection final : public StoreConnection {
     listener_->OnDone(slot, std::move(outcome));
   }
 
-  client::AsyncClient client_;
+  // Unrouted: the connection's node only. Routed: every node, its own first.
+  static client::RoutingOptions RoutingOptionsFor(const net::HostPort& node, const DynkvSettings& settings) {
+    client::RoutingOptions options;
+    options.nodes = {node};
+    if (settings.routing) {
+      for (const net::HostPort& other : settings.nodes) {
+        if (other.ToString() != node.ToString()) options.nodes.push_back(other);
+      }
+    }
+    options.timeout_ms = settings.timeout_ms;
+    options.routing = settings.routing;
+    return options;
+  }
+
+  client::RoutingClient client_;
   DynkvSettings settings_;
   ContextTable* contexts_;
   Listener* listener_;

@@ -23,6 +23,10 @@ target
   --r R, --w W           dynkv replicas per read / write: a count, one,
                          quorum, all or default (the node's; the default)
   --timeout MS           per-request timeout (default 10000)
+  --routing              dynkv: send each key's request to a replica of it
+                         (token-aware: the client fetches the ring from the
+                         nodes given and routes by it); default: to the
+                         connection's node, which forwards
   --contexts FILE        keep the contexts seen for each key in FILE between
                          runs (read at the start when it exists, written at
                          the end), so a later run's puts replace values as
@@ -251,11 +255,12 @@ Result<BenchOptions> ParseArgs(int argc, char** argv, bool* help) {
       arg = arg.substr(0, eq);
       has_value = true;
     }
-    if (arg == "help" || arg == "load" || arg == "quiet") {
+    if (arg == "help" || arg == "load" || arg == "quiet" || arg == "routing") {
       if (has_value) return Status::InvalidArgument("--" + std::string(arg) + " takes no value");
       if (arg == "help") *help = true;
       if (arg == "load") options.load = true;
       if (arg == "quiet") options.progress = false;
+      if (arg == "routing") options.routing = true;
       continue;
     }
     auto flag = ValueFlags().find(arg);
@@ -271,8 +276,9 @@ Result<BenchOptions> ParseArgs(int argc, char** argv, bool* help) {
     options.nodes = {options.target == Target::kDynkv ? net::HostPort{"127.0.0.1", 7101}
                                                       : net::HostPort{"127.0.0.1", 6379}};
   }
-  if (options.target == Target::kRedis && (options.r != 0 || options.w != 0 || !options.contexts_path.empty())) {
-    return Status::InvalidArgument("--r, --w and --contexts apply to dynkv only");
+  if (options.target == Target::kRedis &&
+      (options.r != 0 || options.w != 0 || !options.contexts_path.empty() || options.routing)) {
+    return Status::InvalidArgument("--r, --w, --contexts and --routing apply to dynkv only");
   }
   return options;
 }

@@ -38,6 +38,7 @@ struct BenchOptions {
   bool load = false;  // write every key once before the warm-up
   uint32_t load_pipeline = 64;
   uint32_t timeout_ms = 10'000;
+  bool routing = false;  // dynkv only: token-aware, each key to a replica of it
   std::string json_path;  // empty: no JSON; "-": stdout
   // dynkv only: where the contexts seen survive between runs (empty: they
   // do not). See ContextTable.

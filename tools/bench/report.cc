@@ -92,8 +92,9 @@ void PrintReport(const Summary& s, std::FILE* out) {
     if (!nodes.empty()) nodes += ',';
     nodes += node.ToString();
   }
-  std::fprintf(out, "dynkv-bench: %s at %s, %u connections x pipeline %u, %u thread(s)\n",
-               TargetName(o.target), nodes.c_str(), o.connections, o.pipeline, o.threads);
+  std::fprintf(out, "dynkv-bench: %s at %s%s, %u connections x pipeline %u, %u thread(s)\n",
+               TargetName(o.target), nodes.c_str(), o.routing ? " (routed by key)" : "", o.connections,
+               o.pipeline, o.threads);
   std::fprintf(out, "workload: get:put:del %u:%u:%u, %" PRIu64 " keys %s%s, %u-byte values\n", o.mix[0],
                o.mix[1], o.mix[2], o.keys, DistributionName(o.distribution),
                o.distribution == Distribution::kZipfian ? Printf(" (theta %.2f)", o.zipf_theta).c_str() : "",
@@ -129,7 +130,8 @@ Status WriteJson(const Summary& s, const std::string& path) {
   j << Printf("  \"mix\": {\"get\": %u, \"put\": %u, \"del\": %u},\n", o.mix[0], o.mix[1], o.mix[2]);
   j << Printf("  \"keys\": %" PRIu64 ", \"value_size\": %u, \"distribution\": ", o.keys, o.value_size)
     << JsonString(DistributionName(o.distribution)) << Printf(", \"zipf_theta\": %.3f,\n", o.zipf_theta);
-  j << Printf("  \"r\": %u, \"w\": %u, \"seed\": %" PRIu64 ",\n", o.r, o.w, o.seed);
+  j << Printf("  \"r\": %u, \"w\": %u, \"routing\": %s, \"seed\": %" PRIu64 ",\n", o.r, o.w,
+              o.routing ? "true" : "false", o.seed);
   if (o.load) {
     j << Printf("  \"load\": {\"keys\": %" PRIu64 ", \"seconds\": %.3f, \"ops_per_sec\": %.1f, \"errors\": ",
                 s.measured.loaded, s.load_s, PerSecond(s.measured.loaded, s.load_s))

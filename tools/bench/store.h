@@ -89,6 +89,9 @@ struct DynkvSettings {
   uint32_t slots = 1;  // the most requests ever in flight on one connection
   // Record the contexts answers carry; a run without writes needs none.
   bool track_contexts = true;
+  // Token-aware routing over every node given, the connection's own first.
+  bool routing = false;
+  std::vector<net::HostPort> nodes;
 };
 
 // REQUIRES: loop, contexts and listener outlive the connection.

@@ -101,6 +101,12 @@ Response FakeNode::Answer(const Request& request) {
       *response.mutable_transfers() =
           options_.transfers[std::min(transfers_seen_++, options_.transfers.size() - 1)];
       break;
+    case Request::kRing:
+      if (ring) {
+        *response.mutable_ring() = *ring;
+        break;
+      }
+      [[fallthrough]];
     default:
       response.mutable_error()->set_code(INVALID_ARGUMENT);
       response.mutable_error()->set_message("the fake node does not do that");

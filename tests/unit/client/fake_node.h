@@ -1,6 +1,6 @@
 // A stand-in for dynkvd's client port, for the client and CLI tests: it
-// serves Put/Get/Delete/Ping/Stats from a map, Leave, and Transfers from a
-// script, and misbehaves on request.
+// serves Put/Get/Delete/Ping/Stats from a map, Leave, Transfers and Ring
+// from a script, and misbehaves on request.
 #pragma once
 
 #include <uv.h>
@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -45,6 +46,8 @@ class FakeNode : public net::ConnectionHandler {
 
   // Called for each request as it arrives (tests synchronise on it).
   std::function<void(const Request&)> on_request;
+  // The answer to Ring; none: Ring is INVALID_ARGUMENT.
+  std::optional<RingResponse> ring;
   size_t requests_seen() const { return requests_seen_; }
   static constexpr const char* kConnectionError = "frame of 99 bytes exceeds limit 10";
 
