@@ -99,13 +99,18 @@ void RunUntil(uv_loop_t* loop, const std::function<bool()>& done) {
   }
 }
 
+// Starts `client`: its first ring fetch.
+Status Start(uv_loop_t* loop, RoutingClient& client) {
+  std::optional<Status> started;
+  client.Start([&](Status status) { started = status; });
+  RunUntil(loop, [&] { return started.has_value(); });
+  return started.value_or(Status::Internal("the loop stopped before the client started"));
+}
+
 TEST_CASE("each key's request goes to the first replica of its preference list, as the nodes place it") {
   ThreeNodes cluster;
   RoutingClient client(&cluster.loop, cluster.Contacts({"a"}));
-  std::optional<Status> started;
-  client.Start([&](Status status) { started = status; });
-  RunUntil(&cluster.loop, [&] { return started.has_value(); });
-  REQUIRE(started->ok());
+  REQUIRE(Start(&cluster.loop, client).ok());
   CHECK(client.ring_nodes() == 3);
 
   std::vector<Result<Response>> answers;
@@ -129,10 +134,7 @@ TEST_CASE("each key's request goes to the first replica of its preference list, 
 TEST_CASE("a node that is down is tried last; the ring is fetched again soon after") {
   ThreeNodes cluster;
   RoutingClient client(&cluster.loop, cluster.Contacts({"a"}));
-  std::optional<Status> started;
-  client.Start([&](Status status) { started = status; });
-  RunUntil(&cluster.loop, [&] { return started.has_value(); });
-  REQUIRE(started->ok());
+  REQUIRE(Start(&cluster.loop, client).ok());
 
   cluster.nodes["b"]->Close();  // nothing listens there now
   const std::string key = cluster.KeyOwnedBy("b");
