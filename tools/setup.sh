@@ -18,6 +18,8 @@ packages=(
   # the RESP port: redis-cli and redis-benchmark drive its tests; a
   # redis-server of our own (tools/bench/resp) is the benchmark's peer
   redis-tools redis-server
+  # the install test: systemd-analyze verifies the installed units
+  systemd
 )
 
 missing=()

@@ -403,4 +403,21 @@ Result<Config> LoadConfigFile(const std::string& path) {
   return ParseConfig(*text, path);
 }
 
+std::string Summary(const Config& config) {
+  std::string line = "node " + config.node_id + ", client " + config.client_address.ToString() + ", peer " +
+                     config.peer_address.ToString();
+  if (config.http_address) line += ", http " + config.http_address->ToString();
+  if (config.resp_address) line += ", resp " + config.resp_address->ToString();
+  line += ", data_dir " + config.data_dir + ", ";
+  const size_t seeds = config.seeds.size();
+  if (seeds == 0) {
+    line += "no seeds (a cluster of one)";
+  } else {
+    line += std::to_string(seeds) + (seeds == 1 ? " seed" : " seeds");
+  }
+  const ReplicationConfig& replication = config.replication;
+  return line + ", n=" + std::to_string(replication.n) + " r=" + std::to_string(replication.r) +
+         " w=" + std::to_string(replication.w);
+}
+
 }  // namespace dynkv::node

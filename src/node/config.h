@@ -85,4 +85,8 @@ Result<Config> ParseConfig(std::string_view yaml_text, std::string_view source);
 // naming the path.
 Result<Config> LoadConfigFile(const std::string& path);
 
+// One line naming what an operator checks first (node id, addresses, data
+// dir, seeds, replication), e.g. for `dynkvd --check-config`.
+std::string Summary(const Config& config);
+
 }  // namespace dynkv::node

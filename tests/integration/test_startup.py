@@ -91,5 +91,81 @@ class StartupTest(NodeTestCase):
         self.assertIn(b"in use", result.stderr)
 
 
+
+class CheckConfigTest(NodeTestCase):
+    """dynkvd --check-config FILE: the startup's own loading and checks, then
+    exit; what systemd runs as ExecStartPre."""
+
+    def check(self, path):
+        return subprocess.run([DYNKVD, "--check-config", path], capture_output=True, timeout=30)
+
+    def write(self, text):
+        path = os.path.join(self.root, "node.yaml")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def assert_refused_as_startup_refuses(self, path, expected):
+        checked = self.check(path)
+        started = subprocess.run([DYNKVD, "--config", path], capture_output=True, timeout=30)
+        self.assertEqual(checked.returncode, CONFIG_ERROR, checked.stderr)
+        self.assertEqual(checked.stdout, b"")
+        self.assertIn(expected.encode(), checked.stderr)
+        self.assertEqual(checked.stderr, started.stderr)
+        self.assertEqual(checked.returncode, started.returncode)
+
+    def test_a_good_config_is_ok_on_one_line_and_nothing_is_created(self):
+        data_dir = os.path.join(self.root, "data")
+        path = self.write("node_id: node1\n"
+                          "listen: { client: 127.0.0.1:7001, peer: 127.0.0.1:7002 }\n"
+                          f"data_dir: {data_dir}\n"
+                          "seeds: [127.0.0.1:7002]\n")
+        result = self.check(path)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stderr, b"")
+        self.assertEqual(result.stdout.decode(),
+                         f"{path}: ok (node node1, client 127.0.0.1:7001, peer 127.0.0.1:7002, "
+                         f"data_dir {data_dir}, 1 seed, n=3 r=2 w=2)\n")
+        self.assertFalse(os.path.exists(data_dir))
+
+    def test_the_config_of_a_running_node_checks_ok(self):
+        # The node holds the data dir's lock and both ports: a check that
+        # opened or bound either would fail.
+        node = self.start_node("node1")
+        result = self.check(node.config_path)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertTrue(result.stdout.startswith(f"{node.config_path}: ok (node node1".encode()))
+        self.cli(node, "ping")
+
+    def test_broken_yaml_is_refused_as_startup_refuses_it(self):
+        path = self.write("node_id: node1\n"
+                          "listen: { client: 127.0.0.1:7001, peer: 127.0.0.1:7002\n"
+                          f"data_dir: {self.root}/data\n")
+        self.assert_refused_as_startup_refuses(path, f"dynkvd: invalid config: {path}:")
+
+    def test_a_bad_listen_address_is_refused_as_startup_refuses_it(self):
+        path = self.write("node_id: node1\n"
+                          "listen: { client: 127.0.0.1:70001, peer: 127.0.0.1:7002 }\n"
+                          f"data_dir: {self.root}/data\n")
+        self.assert_refused_as_startup_refuses(path, f"dynkvd: invalid config: {path}:2: listen.client: ")
+        self.assertFalse(os.path.exists(os.path.join(self.root, "data")))
+
+    def test_a_missing_file_is_refused_as_startup_refuses_it(self):
+        path = os.path.join(self.root, "absent.yaml")
+        self.assert_refused_as_startup_refuses(
+            path, f"dynkvd: invalid config: cannot read config file {path}: No such file or directory")
+
+    def test_help_and_usage(self):
+        help_text = subprocess.run([DYNKVD, "--help"], capture_output=True, timeout=30).stdout
+        self.assertIn(b"--check-config FILE", help_text)
+        path = self.write("node_id: node1\n"
+                          "listen: { client: 127.0.0.1:7001, peer: 127.0.0.1:7002 }\n"
+                          f"data_dir: {self.root}/data\n")
+        self.assertEqual(subprocess.run([DYNKVD, "--check-config"], capture_output=True).returncode, CONFIG_ERROR)
+        both = subprocess.run([DYNKVD, "--config", path, "--check-config", path], capture_output=True)
+        self.assertEqual(both.returncode, CONFIG_ERROR)
+        self.assertIn(b"not both", both.stderr)
+        self.assertEqual(subprocess.run([DYNKVD, f"--check-config={path}"], capture_output=True).returncode, 0)
+
 if __name__ == "__main__":
     unittest.main()

@@ -594,5 +594,24 @@ TEST_CASE("replication and handoff settings parse, with defaults when absent") {
   CHECK(bad.status().message().rfind("h.yaml:4: replication.conflicts: ", 0) == 0);
 }
 
+TEST_CASE("Summary names what an operator checks first, on one line") {
+  const Config minimal = Parsed(kMinimal);
+  CHECK(Summary(minimal) ==
+        "node n1, client 127.0.0.1:7101, peer 127.0.0.1:7201, data_dir /var/lib/dynkv/n1, "
+        "no seeds (a cluster of one), n=3 r=2 w=2");
+
+  const Config full = Parsed(
+      "node_id: n1\n"
+      "listen: {client: 127.0.0.1:7101, peer: 127.0.0.1:7201, http: 127.0.0.1:7301, resp: '[::1]:6379'}\n"
+      "data_dir: /var/lib/dynkv/n1\n"
+      "seeds: [10.0.0.1:7201, 10.0.0.2:7201]\n"
+      "replication: {n: 5, r: 3, w: 4}\n");
+  const std::string line = Summary(full);
+  CHECK(line ==
+        "node n1, client 127.0.0.1:7101, peer 127.0.0.1:7201, http 127.0.0.1:7301, resp [::1]:6379, "
+        "data_dir /var/lib/dynkv/n1, 2 seeds, n=5 r=3 w=4");
+  CHECK(line.find('\n') == std::string::npos);
+}
+
 }  // namespace
 }  // namespace dynkv::node
