@@ -1,23 +1,22 @@
 """Test harness: real dynkvd processes on 127.0.0.1, started from generated
 YAML configs in a temporary directory, plus helpers to run the dynkv CLI
-and to speak the framed protobuf protocol directly.
+and to make a client of one node with the Python client package.
 
 Paths come from the environment that meson test sets: DYNKV_BUILD_ROOT (the
-build directory) and PYTHONPATH (the generated client_pb2 module).
+build directory) and PYTHONPATH (clients/python, the dynkv package).
 """
 import json
 import os
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
 import time
 import unittest
 
-import client_pb2  # generated from proto/client.proto at build time
+import dynkv
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
 from ports import free_port  # noqa: E402  (one allocator for every parallel test)
@@ -26,6 +25,11 @@ BUILD_ROOT = os.environ.get("DYNKV_BUILD_ROOT", os.path.join(os.path.dirname(__f
 DYNKVD = os.path.join(BUILD_ROOT, "src", "node", "dynkvd")
 DYNKV = os.path.join(BUILD_ROOT, "tools", "cli", "dynkv")
 START_TIMEOUT_S = 15
+# A client's requests: the node's timeout, and how much longer the client
+# waits for the answer (a loaded test machine answers late; a test fails on
+# a missing answer, not on a slow one).
+REQUEST_TIMEOUT_S = 5.0
+ANSWER_GRACE_S = 5.0
 
 
 class Node:
@@ -61,6 +65,13 @@ class Node:
     @property
     def peer_address(self):
         return f"127.0.0.1:{self.peer_port}"
+
+    def client(self, timeout=REQUEST_TIMEOUT_S, **options):
+        """A dynkv.Client of this node alone: with routing off, this node
+        coordinates every request and none is sent to another node.
+        `options`: more of the Client's arguments."""
+        options.setdefault("answer_grace_s", ANSWER_GRACE_S)
+        return dynkv.Client([self.address], timeout=timeout, routing=False, **options)
 
     def pause(self):
         self.proc.send_signal(signal.SIGSTOP)
@@ -178,73 +189,3 @@ class NodeTestCase(unittest.TestCase):
             raise AssertionError(
                 f"dynkv {' '.join(args)} exited {result.returncode}: {result.stderr.decode(errors='replace')}")
         return result
-
-
-class Conn:
-    """A raw framed connection: 4-byte big-endian length + protobuf message."""
-
-    def __init__(self, node, timeout=10):
-        self.sock = socket.create_connection(("127.0.0.1", node.client_port), timeout=timeout)
-        self.buf = b""
-
-    def close(self):
-        self.sock.close()
-
-    def send_raw(self, data):
-        self.sock.sendall(data)
-
-    def send(self, request):
-        body = request.SerializeToString()
-        self.sock.sendall(struct.pack(">I", len(body)) + body)
-
-    def _read_exact(self, n):
-        while len(self.buf) < n:
-            chunk = self.sock.recv(1 << 16)
-            if not chunk:
-                return None
-            self.buf += chunk
-        data, self.buf = self.buf[:n], self.buf[n:]
-        return data
-
-    def recv(self):
-        """The next Response, or None when the node closed the connection."""
-        header = self._read_exact(4)
-        if header is None:
-            return None
-        body = self._read_exact(struct.unpack(">I", header)[0])
-        if body is None:
-            return None
-        response = client_pb2.Response()
-        response.ParseFromString(body)
-        return response
-
-    def call(self, request):
-        self.send(request)
-        return self.recv()
-
-    def closed_by_peer(self):
-        """True when the node closed the connection (EOF or reset)."""
-        try:
-            while True:
-                chunk = self.sock.recv(1 << 16)
-                if not chunk:
-                    return True
-        except ConnectionResetError:
-            return True
-        except socket.timeout:
-            return False
-
-
-def put_request(request_id, key, value, context=b"", ttl_s=0):
-    r = client_pb2.Request(id=request_id)
-    r.put.key = key
-    r.put.value = value
-    r.put.context = context
-    r.put.ttl_s = ttl_s
-    return r
-
-
-def get_request(request_id, key):
-    r = client_pb2.Request(id=request_id)
-    r.get.key = key
-    return r

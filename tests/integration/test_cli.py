@@ -9,7 +9,7 @@ import threading
 import time
 import unittest
 
-import client_pb2
+from dynkv import client_pb2
 from harness import DYNKV, NodeTestCase
 
 CONVERGE_LIMIT_S = 15.0

@@ -8,6 +8,7 @@ keys in between, so read repair cannot have copied them). Each of these fails
 when the driver marks ranges streamed without pulling them. Then: writes
 acknowledged during a join and a leave are all read back, and a joining node
 is shown joining while it streams."""
+import collections
 import json
 import os
 import shutil
@@ -15,14 +16,16 @@ import threading
 import time
 import unittest
 
-import client_pb2
-from harness import Conn, Node, NodeTestCase
+import dynkv
+from harness import Node, NodeTestCase
 
 CONVERGE_LIMIT_S = 20.0
 DETECT_LIMIT_S = 5.0
 MOVE_LIMIT_S = 60.0      # a join, leave, removal or replacement of a few hundred keys
-REQUEST_TIMEOUT_MS = 5000
+REQUEST_TIMEOUT_S = 5.0
 KEYS = 400
+# The client's own codes: the node gave no answer (not an error it reported).
+NO_ANSWER = (dynkv.CONNECTION, dynkv.CLIENT_TIMEOUT)
 
 
 def key_of(i):
@@ -33,58 +36,28 @@ def value_of(i):
     return f"value-{i:04d}".encode()
 
 
-class Client:
-    """A framed connection to one node with put and get at a given W and R."""
+def get_many(client, keys, r, window=64):
+    """{key: sorted sibling values or the node's error as text}, `window`
+    requests in flight. Raises dynkv.DynkvError when the node did not answer."""
+    results = {}
+    in_flight = collections.deque()
 
-    def __init__(self, node):
-        self.node = node
-        self.conn = Conn(node, timeout=REQUEST_TIMEOUT_MS / 1000 + 5)
-        self.next_id = 0
+    def collect():
+        key, future = in_flight.popleft()
+        try:
+            results[key] = sorted(future.result().values)
+        except dynkv.DynkvError as e:
+            if e.code in NO_ANSWER:
+                raise
+            results[key] = f"error {e.code}: {e.message}"
 
-    def close(self):
-        self.conn.close()
-
-    def _request(self):
-        self.next_id += 1
-        return client_pb2.Request(id=self.next_id)
-
-    def put(self, key, value, w):
-        """None when acknowledged, else the error's text."""
-        request = self._request()
-        request.put.key, request.put.value, request.put.w = key, value, w
-        request.put.timeout_ms = REQUEST_TIMEOUT_MS
-        response = self.conn.call(request)
-        if response is None:
-            raise ConnectionError(f"{self.node.node_id} closed the connection")
-        if response.id != request.id:
-            raise AssertionError(f"response {response.id} to request {request.id}")
-        if response.HasField("error"):
-            return f"{client_pb2.ErrorCode.Name(response.error.code)}: {response.error.message}"
-        return None
-
-    def get_many(self, keys, r, window=64):
-        """{key: sorted sibling values or the error's text}, `window` requests in flight."""
-        keys = list(keys)
-        results = {}
-        sent = {}
-        position = 0
-        while position < len(keys) or sent:
-            while position < len(keys) and len(sent) < window:
-                request = self._request()
-                request.get.key, request.get.r = keys[position], r
-                request.get.timeout_ms = REQUEST_TIMEOUT_MS
-                self.conn.send(request)
-                sent[request.id] = keys[position]
-                position += 1
-            response = self.conn.recv()
-            if response is None:
-                raise ConnectionError(f"{self.node.node_id} closed the connection")
-            key = sent.pop(response.id)
-            if response.HasField("error"):
-                results[key] = f"error {client_pb2.ErrorCode.Name(response.error.code)}: {response.error.message}"
-            else:
-                results[key] = sorted(s.value for s in response.get.siblings)
-        return results
+    for key in keys:
+        in_flight.append((key, client.get_async(key, r=r)))
+        if len(in_flight) >= window:
+            collect()
+    while in_flight:
+        collect()
+    return results
 
 
 class MovementCase(NodeTestCase):
@@ -154,22 +127,21 @@ class MovementCase(NodeTestCase):
 
     def write_keys(self, count, w, value=value_of):
         """Keys 0..count-1, coordinated by every live node in turn, each acknowledged at `w`."""
-        clients = [Client(node) for node in self.live()]
+        clients = [node.client(REQUEST_TIMEOUT_S) for node in self.live()]
         try:
             for i in range(count):
-                error = clients[i % len(clients)].put(key_of(i), value(i), w)
-                self.assertIsNone(error, f"put {key_of(i)!r} at W={w}")
+                try:
+                    clients[i % len(clients)].put(key_of(i), value(i), w=w)
+                except dynkv.DynkvError as e:
+                    self.fail(f"put {key_of(i)!r} at W={w}: {e}")
         finally:
             for c in clients:
                 c.close()
 
     def assert_reads(self, node, expected, r):
         """Every key of `expected` read through `node` at `r` has exactly its value."""
-        client = Client(node)
-        try:
-            got = client.get_many(expected, r)
-        finally:
-            client.close()
+        with node.client(REQUEST_TIMEOUT_S) as client:
+            got = get_many(client, expected, r)
         wrong = [f"{key.decode()}: {got[key]}" for key, value in expected.items() if got[key] != [value]]
         if wrong:
             self.fail(f"{len(wrong)} of {len(expected)} keys read through {node.node_id} at R={r} lack their "
@@ -229,24 +201,24 @@ class WritesDuringMovementTest(MovementCase):
             # Each write is a fresh key, so its value is the only one it can have.
             node_index, client, i = first, None, 0
             while not stop.is_set():
+                if client is None:
+                    candidates = [n for n in self.cluster if n.proc is not None and n.proc.poll() is None]
+                    client = candidates[node_index % len(candidates)].client(REQUEST_TIMEOUT_S)
+                key, value = f"load-{t}-{i:06d}".encode(), f"v-{t}-{i}".encode()
+                i += 1
                 try:
-                    if client is None:
-                        candidates = [n for n in self.cluster if n.proc is not None and n.proc.poll() is None]
-                        client = Client(candidates[node_index % len(candidates)])
-                    key, value = f"load-{t}-{i:06d}".encode(), f"v-{t}-{i}".encode()
-                    i += 1
-                    error = client.put(key, value, w=2)
+                    client.put(key, value, w=2)
                     with lock:
-                        if error is None:
-                            acked[key] = value
-                        else:
-                            failed.append(error.split(":")[0])
-                except OSError:
-                    # The coordinator went away (the leaver stopped): another one.
-                    if client is not None:
+                        acked[key] = value  # only once the node acknowledged it
+                except dynkv.DynkvError as e:
+                    if e.code in NO_ANSWER:
+                        # The coordinator went away (the leaver stopped): another one.
                         client.close()
-                    client, node_index = None, node_index + 1
-                    time.sleep(0.05)
+                        client, node_index = None, node_index + 1
+                        time.sleep(0.05)
+                    else:
+                        with lock:
+                            failed.append(e.code)
                 time.sleep(0.003)
             if client is not None:
                 client.close()
@@ -270,7 +242,7 @@ class WritesDuringMovementTest(MovementCase):
         finally:
             stop.set()
             for thread in threads:
-                thread.join(timeout=REQUEST_TIMEOUT_MS / 1000 + 10)
+                thread.join(timeout=REQUEST_TIMEOUT_S + 10)
         self.assertEqual(crashed, [])
         failures = f"{len(failed)} writes failed: {sorted(set(failed))}"
         self.assertGreater(after_join - before_join, 100, f"writes were acknowledged during the join; {failures}")

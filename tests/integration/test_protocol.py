@@ -1,10 +1,13 @@
 """The framed protobuf protocol against a real dynkvd: pipelining, and bad
-input that must cost only the connection that sent it."""
+input that must cost only the connection that sent it. These tests write
+the frames themselves (RawConnection) rather than go through the dynkv
+client package, which never sends a malformed frame."""
+import socket
 import struct
 import unittest
 
-import client_pb2
-from harness import Conn, NodeTestCase, get_request, put_request
+from dynkv import client_pb2
+from harness import NodeTestCase
 
 MAX_FRAME = 1 << 20
 LIMITS = (
@@ -16,20 +19,72 @@ LIMITS = (
 )
 
 
+class RawConnection:
+    """Bytes to a node and the Responses it sends back: a frame is a 4-byte
+    big-endian length and one protobuf message. No request ids are matched
+    and nothing is retried: the tests check those."""
+
+    def __init__(self, node, timeout=10):
+        self.sock = socket.create_connection(("127.0.0.1", node.client_port), timeout=timeout)
+        self.buf = b""
+
+    def close(self):
+        self.sock.close()
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def call(self, request):
+        """Sends `request` in one frame; the next Response (None: closed)."""
+        self.send_raw(frame(request))
+        return self.recv()
+
+    def recv(self):
+        """The next Response, or None when the node closed the connection."""
+        header = self._read_exact(4)
+        if header is None:
+            return None
+        body = self._read_exact(struct.unpack(">I", header)[0])
+        if body is None:
+            return None
+        return client_pb2.Response.FromString(body)
+
+    def _read_exact(self, n):
+        while len(self.buf) < n:
+            chunk = self.sock.recv(1 << 16)
+            if not chunk:
+                return None
+            self.buf += chunk
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    def closed_by_peer(self):
+        """True when the node closed the connection (EOF or reset)."""
+        try:
+            while True:
+                chunk = self.sock.recv(1 << 16)
+                if not chunk:
+                    return True
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+
+
 class ProtocolTest(NodeTestCase):
     def setUp(self):
         super().setUp()
         self.node = self.start_node(extra_yaml=LIMITS)
 
     def assert_still_serving(self):
-        conn = Conn(self.node)
+        conn = RawConnection(self.node)
         response = conn.call(put_request(7, b"health", b"ok"))
         self.assertEqual(response.id, 7)
         self.assertEqual(response.WhichOneof("result"), "put", response)
         conn.close()
 
     def test_1000_pipelined_requests_are_all_answered_with_matching_ids(self):
-        conn = Conn(self.node)
+        conn = RawConnection(self.node)
         ids = list(range(1, 1001))
         conn.send_raw(b"".join(
             frame(put_request(i, b"key-%d" % i, b"value-%d" % i)) for i in ids))
@@ -49,8 +104,8 @@ class ProtocolTest(NodeTestCase):
         conn.close()
 
     def test_oversized_frame_gets_too_large_and_the_connection_closes(self):
-        bystander = Conn(self.node)
-        conn = Conn(self.node)
+        bystander = RawConnection(self.node)
+        conn = RawConnection(self.node)
         conn.send_raw(struct.pack(">I", MAX_FRAME + 1) + b"x" * 1000)
         response = conn.recv()
         self.assertIsNotNone(response)
@@ -62,7 +117,7 @@ class ProtocolTest(NodeTestCase):
         self.assert_still_serving()
 
     def test_bytes_that_do_not_parse_get_an_error_and_the_connection_closes(self):
-        conn = Conn(self.node)
+        conn = RawConnection(self.node)
         garbage = b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"
         conn.send_raw(struct.pack(">I", len(garbage)) + garbage)
         response = conn.recv()
@@ -72,7 +127,7 @@ class ProtocolTest(NodeTestCase):
         self.assert_still_serving()
 
     def test_oversized_key_and_value_get_too_large_on_a_connection_that_stays_open(self):
-        conn = Conn(self.node)
+        conn = RawConnection(self.node)
         big_key = conn.call(put_request(1, b"k" * 101, b"v"))
         self.assertEqual(big_key.error.code, client_pb2.TOO_LARGE)
         self.assertIn("max_key_bytes", big_key.error.message)
@@ -84,7 +139,7 @@ class ProtocolTest(NodeTestCase):
         conn.close()
 
     def test_too_many_siblings_and_bad_requests_get_clear_errors(self):
-        conn = Conn(self.node)
+        conn = RawConnection(self.node)
         empty_key = conn.call(put_request(1, b"", b"v"))
         self.assertEqual(empty_key.error.code, client_pb2.INVALID_ARGUMENT)
         bad_context = conn.call(put_request(2, b"k", b"v", context=b"\x09garbage"))
@@ -97,16 +152,16 @@ class ProtocolTest(NodeTestCase):
         conn.close()
 
     def test_a_client_that_vanishes_mid_frame_costs_only_itself(self):
-        conn = Conn(self.node)
+        conn = RawConnection(self.node)
         conn.send_raw(struct.pack(">I", 500) + b"partial")
         conn.close()
-        conn = Conn(self.node)
+        conn = RawConnection(self.node)
         conn.send_raw(b"".join(frame(put_request(i, b"k%d" % i, b"v")) for i in range(200)))
         conn.close()  # leaves with responses unread
         self.assert_still_serving()
 
     def test_batched_get_and_put_answer_in_request_order(self):
-        conn = Conn(self.node)
+        conn = RawConnection(self.node)
         batch = client_pb2.Request(id=1)
         for i in range(5):
             p = batch.batch_put.puts.add()
@@ -128,6 +183,21 @@ class ProtocolTest(NodeTestCase):
 def frame(request):
     body = request.SerializeToString()
     return struct.pack(">I", len(body)) + body
+
+
+def put_request(request_id, key, value, context=b"", ttl_s=0):
+    r = client_pb2.Request(id=request_id)
+    r.put.key = key
+    r.put.value = value
+    r.put.context = context
+    r.put.ttl_s = ttl_s
+    return r
+
+
+def get_request(request_id, key):
+    r = client_pb2.Request(id=request_id)
+    r.get.key = key
+    return r
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 
-from client import Client, ClientError
+import dynkv
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from ports import free_port  # noqa: E402  (one allocator for every parallel run)
@@ -78,8 +78,14 @@ class Node:
     def address(self):
         return f"{self.host}:{self.client_port}"
 
-    def client(self, timeout_s):
-        return Client(self.host, self.client_port, timeout_s)
+    def client(self, timeout_s, wait_s=None):
+        """A client of this node alone: without routing, every request goes
+        to this node and none is sent again to another. `timeout_s`: the
+        node's timeout for each request; `wait_s`: the client's whole wait
+        for a key-value answer (CLIENT_TIMEOUT after it; default: the
+        package's, a little past `timeout_s`)."""
+        grace = {} if wait_s is None else {"answer_grace_s": max(0.0, wait_s - timeout_s)}
+        return dynkv.Client([self.address], timeout=timeout_s, routing=False, **grace)
 
     def start(self):
         with open(self.log_path, "ab") as log:
@@ -148,8 +154,8 @@ class Node:
     def ready(self):
         client = self.client(2.0)
         try:
-            return client.stats().values.get("node.ready", 0) == 1
-        except ClientError:
+            return client.stats().get("node.ready", 0) == 1
+        except dynkv.DynkvError:
             return False
         finally:
             client.close()
@@ -321,7 +327,7 @@ class Cluster:
         for node in self.members():
             client = node.client(2.0)
             try:
-                total += int(client.stats().values.get("handoff.hints_pending", 0))
+                total += int(client.stats().get("handoff.hints_pending", 0))
             finally:
                 client.close()
         return total
@@ -333,7 +339,7 @@ class Cluster:
             try:
                 if self.hints_pending() == 0:
                     return True
-            except ClientError:
+            except dynkv.DynkvError:
                 pass
             time.sleep(0.2)
         return False

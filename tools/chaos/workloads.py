@@ -5,16 +5,26 @@ set:      read (R=2), union the elements of every sibling, add a unique
           test as in its Riak analysis.
 register: single values per key; writes carry the context of the client's
           last answer for that key, reads use R=2 (R+W > N=3).
+
+Requests go through the dynkv package (clients/python), one client per
+worker bound to one node (no routing, so nothing is sent again elsewhere).
+An operation is recorded "ok" only when that node acknowledged it; every
+failure is recorded under its code (dynkv.DynkvError.code): the node's own
+(UNAVAILABLE, TIMEOUT, OVERLOADED, ...) or the client's CONNECTION and
+CLIENT_TIMEOUT, which leave a write indeterminate: it may have been applied.
+The checker requires only "ok" adds in the final read and accepts any other
+as present or absent.
 """
 import json
 import random
 import threading
 import time
 
-from client import R_ALL, ClientError
+import dynkv
 
-REQUEST_TIMEOUT_MS = 1500
-CLIENT_TIMEOUT_S = 3.0
+REQUEST_TIMEOUT_S = 1.5  # the node's timeout for each request
+CLIENT_TIMEOUT_S = 3.0   # the client's whole wait for an answer: CLIENT_TIMEOUT after it
+INDETERMINATE = (dynkv.CONNECTION, dynkv.CLIENT_TIMEOUT)
 
 
 def now_ms():
@@ -63,7 +73,7 @@ class Worker(threading.Thread):
         self.contexts = {}
         members = cluster.members()
         self.node = members[index % len(members)]
-        self.client = self.node.client(CLIENT_TIMEOUT_S)
+        self.client = self.node.client(REQUEST_TIMEOUT_S, CLIENT_TIMEOUT_S)
 
     def run(self):
         try:
@@ -78,7 +88,7 @@ class Worker(threading.Thread):
         """To a random live member."""
         self.client.close()
         self.node = self.cluster.pick(self.rng)
-        self.client = self.node.client(CLIENT_TIMEOUT_S)
+        self.client = self.node.client(REQUEST_TIMEOUT_S, CLIENT_TIMEOUT_S)
 
     def record(self, op, key, start, result, **fields):
         self.history.record(type="op", client=self.index, op=op, key=key, node=self.node.node_id,
@@ -88,7 +98,7 @@ class Worker(threading.Thread):
         self.record(op, key, start, error.code, error=error.message, **fields)
 
     def failed(self, error):
-        if error.code in ("CONNECTION", "CLIENT_TIMEOUT"):
+        if error.code in INDETERMINATE:
             self.move()
             self.stop.wait(0.05)  # not a spin against a dead node
 
@@ -98,17 +108,17 @@ class Worker(threading.Thread):
         element = self.index * 1_000_000 + self.counter
         start = now_ms()
         try:
-            read = self.client.get(key, r=2, timeout_ms=REQUEST_TIMEOUT_MS)
-        except ClientError as e:
+            read = self.client.get(key, r=2)
+        except dynkv.DynkvError as e:
             self.record_error("read", key, start, e)
             self.failed(e)
             return
         start = now_ms()
         try:
             elements = decode_set(read.siblings) | {element}
-            self.client.put(key, encode_set(elements), read.context, w=2, timeout_ms=REQUEST_TIMEOUT_MS)
+            self.client.put(key, encode_set(elements), read.context, w=2)
             self.record("add", key, start, "ok", value=element)
-        except ClientError as e:
+        except dynkv.DynkvError as e:
             self.record_error("add", key, start, e, value=element)
             self.failed(e)
 
@@ -121,21 +131,20 @@ class Worker(threading.Thread):
         value = f"c{self.index}-{self.counter}"
         start = now_ms()
         try:
-            answer = self.client.put(key, value.encode(), self.contexts.pop(key, b""), w=2,
-                                     timeout_ms=REQUEST_TIMEOUT_MS)
+            answer = self.client.put(key, value.encode(), self.contexts.pop(key, None), w=2)
             self.contexts[key] = answer.context
             self.record("write", key, start, "ok", value=value)
-        except ClientError as e:
+        except dynkv.DynkvError as e:
             self.record_error("write", key, start, e, value=value)
             self.failed(e)
 
     def register_read(self, key):
         start = now_ms()
         try:
-            answer = self.client.get(key, r=2, timeout_ms=REQUEST_TIMEOUT_MS)
+            answer = self.client.get(key, r=2)
             self.contexts[key] = answer.context
             self.record("read", key, start, "ok", values=sorted(s.value.decode() for s in answer.siblings))
-        except ClientError as e:
+        except dynkv.DynkvError as e:
             self.record_error("read", key, start, e)
             self.failed(e)
 
@@ -146,16 +155,16 @@ def final_reads(workload, keys, cluster, history, attempts=10):
     for key in keys:
         for attempt in range(attempts):
             node = nodes[attempt % len(nodes)]
-            client = node.client(CLIENT_TIMEOUT_S * 2)
+            client = node.client(REQUEST_TIMEOUT_S * 2, CLIENT_TIMEOUT_S * 2)
             start = now_ms()
             try:
-                answer = client.get(key, r=R_ALL, timeout_ms=REQUEST_TIMEOUT_MS * 2)
+                answer = client.get(key, r=dynkv.ALL)
                 values = (sorted(decode_set(answer.siblings)) if workload == "set"
                           else sorted(s.value.decode() for s in answer.siblings))
                 history.record(type="op", client="final", op="final_read", key=key, node=node.node_id,
                                start_ms=start, end_ms=now_ms(), result="ok", values=values)
                 break
-            except ClientError as e:
+            except dynkv.DynkvError as e:
                 history.record(type="op", client="final", op="final_read", key=key, node=node.node_id,
                                start_ms=start, end_ms=now_ms(), result=e.code, error=e.message, values=[])
                 time.sleep(0.5)

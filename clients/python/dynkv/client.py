@@ -42,18 +42,22 @@ _MIN_RING_REFRESH_S = 1.0
 _DOWN_BACKOFF_S = 0.5
 _DOWN_BACKOFF_MAX_S = 8.0
 # How much longer than the node's own timeout the client waits for its
-# answer, so that a node's TIMEOUT (which says how many replicas answered)
-# arrives before the client gives up.
+# answer by default, so that a node's TIMEOUT (which says how many replicas
+# answered) arrives before the client gives up.
 _ANSWER_GRACE_S = 0.5
 
 
 class Client:
-    def __init__(self, nodes, timeout=5.0, token=None, routing=True, ring_refresh_s=30.0):
+    def __init__(self, nodes, timeout=5.0, token=None, routing=True, ring_refresh_s=30.0,
+                 answer_grace_s=_ANSWER_GRACE_S):
         """`nodes`: "HOST:PORT" client addresses to start from (one is
         enough; the ring names the rest). `timeout`: seconds a request may
         take, sent to the node as its timeout. `token`: kept for client
         authentication (issue 14); not sent yet. `routing`: send each key to
-        a replica (True) or everything to the first node of `nodes`."""
+        a replica (True) or everything to the first node of `nodes`.
+        `answer_grace_s`: seconds a key-value request waits for the node's
+        answer beyond the timeout the node was given, before it fails with
+        CLIENT_TIMEOUT (a node that is paused or overloaded answers late)."""
         if isinstance(nodes, str):
             nodes = [nodes]
         self.nodes = list(dict.fromkeys(nodes))
@@ -64,6 +68,9 @@ class Client:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
         self.timeout = timeout
+        if answer_grace_s < 0:
+            raise ValueError("answer_grace_s must not be negative")
+        self.answer_grace_s = answer_grace_s
         self.token = token
         self.routing = routing
         self.ring_refresh_s = ring_refresh_s
@@ -114,7 +121,7 @@ class Client:
         request.get.r = level(r, "r")
         request.get.timeout_ms = _ms(timeout)
         return self._submit(request, "get", lambda m: Entry.from_proto(key, m), key, retry_safe=True,
-                            wait_s=timeout + _ANSWER_GRACE_S)
+                            wait_s=timeout + self.answer_grace_s)
 
     def put_async(self, key, value, context=None, w=None, ttl=None, timeout=None):
         key = as_bytes(key, "key")
@@ -122,7 +129,7 @@ class Client:
         request = self._request()
         _fill_put(request.put, key, value, context, w, ttl, timeout)
         return self._submit(request, "put", lambda m: Entry.from_proto(key, m), key, retry_safe=False,
-                            wait_s=timeout + _ANSWER_GRACE_S)
+                            wait_s=timeout + self.answer_grace_s)
 
     def delete_async(self, key, context=None, w=None, timeout=None):
         key = as_bytes(key, "key")
@@ -133,7 +140,7 @@ class Client:
         request.delete.w = level(w, "w")
         request.delete.timeout_ms = _ms(timeout)
         return self._submit(request, "delete", lambda m: None, key, retry_safe=False,
-                            wait_s=timeout + _ANSWER_GRACE_S)
+                            wait_s=timeout + self.answer_grace_s)
 
     def batch_get_async(self, keys, r=None, timeout=None):
         keys = [as_bytes(k, "key") for k in keys]
@@ -147,7 +154,7 @@ class Client:
                 get.key, get.r, get.timeout_ms = keys[i], r, _ms(timeout)
             decode = _batch_decoder([keys[i] for i in indexes])
             return self._submit(request, "batch_get", decode, keys[indexes[0]], retry_safe=True,
-                                wait_s=timeout + _ANSWER_GRACE_S)
+                                wait_s=timeout + self.answer_grace_s)
 
         return self._batch(keys, send)
 
@@ -167,7 +174,7 @@ class Client:
                 _fill_put(request.batch_put.puts.add(), key, value, context[0] if context else None, w, ttl, timeout)
             decode = _batch_decoder([items[i][0] for i in indexes])
             return self._submit(request, "batch_put", decode, items[indexes[0]][0], retry_safe=False,
-                                wait_s=timeout + _ANSWER_GRACE_S)
+                                wait_s=timeout + self.answer_grace_s)
 
         return self._batch([item[0] for item in items], send)
 
@@ -273,7 +280,7 @@ class Client:
         # Every call settles by its deadline (the I/O thread expires it); the
         # bound here only guards against a bug leaving it unsettled.
         try:
-            return future.result(timeout=2 * (timeout or self.timeout) + 10)
+            return future.result(timeout=2 * ((timeout or self.timeout) + self.answer_grace_s) + 10)
         except concurrent.futures.TimeoutError:
             raise ClientTimeout("the request never settled") from None
 

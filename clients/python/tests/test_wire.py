@@ -153,6 +153,27 @@ class WireTest(unittest.TestCase):
         self.assertLess(time.monotonic() - start, 2.0)
         self.assertEqual(node.requests[0].put.timeout_ms, 300, "the node is told the same timeout")
 
+    def test_the_answer_grace_is_how_long_past_the_node_timeout_the_client_waits(self):
+        def answer_late(request, conn):
+            if request.get.key == b"late":
+                time.sleep(1.0)
+                conn.answer(echo(request))
+
+        node = self.node(answer_late)
+        client = dynkv.Client([node.address], timeout=0.3, routing=False, answer_grace_s=1.2)
+        self.clients.append(client)
+        self.assertEqual(client.get("late").value, b"late", "an answer 0.7 s past the node's timeout arrives")
+        self.assertEqual(node.requests[0].get.timeout_ms, 300, "the node is told the timeout, not the grace")
+        start = time.monotonic()
+        with self.assertRaises(dynkv.DynkvError) as caught:
+            client.get("never")
+        waited = time.monotonic() - start
+        self.assertEqual(caught.exception.code, "CLIENT_TIMEOUT")
+        self.assertGreaterEqual(waited, 1.5, "it waits the timeout plus the grace")
+        self.assertLess(waited, 3.0)
+        with self.assertRaises(ValueError):
+            dynkv.Client([node.address], answer_grace_s=-1)
+
     def test_a_per_call_timeout_longer_than_the_client_timeout_is_honoured(self):
         def answer_late(request, conn):
             time.sleep(1.0)
