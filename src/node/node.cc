@@ -34,6 +34,10 @@ Status Node::Open() {
   DYNKV_RETURN_IF_ERROR(UvStatus("uv_loop_init", uv_loop_init(&loop_)));
   loop_open_ = true;
   DYNKV_RETURN_IF_ERROR(completions_.Open(&loop_));
+  // Before the database opens and the ports listen: a SIGTERM from here on
+  // (a supervisor that stops a node as soon as it answers) is a clean stop
+  // once the loop runs, not the default action's death.
+  DYNKV_RETURN_IF_ERROR(StartSignals());
   net::PeerPoolOptions pool_options;
   pool_options.local_node_id = config_.node_id;
   pool_options.max_frame_bytes = config_.limits.max_frame_bytes;
@@ -47,7 +51,6 @@ Status Node::Open() {
       [this](std::map<std::string, double>* values) { env_->FillStats(values); });
   DYNKV_RETURN_IF_ERROR(OpenPorts());
   DYNKV_RETURN_IF_ERROR(services_->Start());
-  DYNKV_RETURN_IF_ERROR(StartSignals());
   DYNKV_LOG(kInfo) << "node " << config_.node_id << " (actor " << services_->identity().actor
                    << ") serving clients on " << config_.client_address.ToString() << ", peers on "
                    << config_.peer_address.ToString() << ", data in " << config_.data_dir;
