@@ -9,6 +9,8 @@ packages=(
   # libraries (DESIGN.md: Dependencies)
   libuv1-dev libprotobuf-dev protobuf-compiler libleveldb-dev libzstd-dev
   libyaml-cpp-dev doctest-dev libxxhash-dev libbenchmark-dev libhttp-parser-dev
+  # the command-line tools: JSON output and command lines (header-only)
+  nlohmann-json3-dev libcli11-dev
   # scripts, integration tests and chaos harness (Debian's python3)
   python3 python3-protobuf python3-matplotlib python3-plyvel python3-prometheus-client
   # the Python client's install test: a venv, pip install ./clients/python

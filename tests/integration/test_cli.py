@@ -1,6 +1,7 @@
 """The dynkv CLI against a real dynkvd: the contract of issue 2; and the
 cluster commands transfers and leave."""
 import json
+import os
 import signal
 import socket
 import struct
@@ -133,6 +134,111 @@ class CliTest(NodeTestCase):
         self.assertEqual(result.returncode, 1)
         self.assertIn(b"UNAVAILABLE", result.stderr)
         self.assertIn(self.node.address.encode(), result.stderr)
+
+
+class CommandLineTest(NodeTestCase):
+    """How the CLI reads its command line (issue 2: add, never change): where
+    flags may go, --flag=value, values that start with a dash, repeated flags,
+    $DYNKV_NODE; and the spelling of its JSON."""
+
+    def setUp(self):
+        super().setUp()
+        self.node = self.start_node()
+
+    def run_cli(self, *args, env=None, stdin=None):
+        return subprocess.run([DYNKV, *args], input=stdin, capture_output=True, timeout=30,
+                              env=dict(os.environ, **(env or {})))
+
+    def test_flags_go_anywhere_after_the_command_and_take_inline_values(self):
+        address = self.node.address
+        self.assertEqual(self.run_cli("put", "k", "v1", "--node", address, "--w=1", "--ttl=600").returncode, 0)
+        self.assertEqual(self.run_cli(f"--node={address}", "get", "--r", "one", "k").stdout, b"v1\n")
+        self.assertEqual(self.run_cli("get", "k", f"--node={address}", "--timeout=2000").stdout, b"v1\n")
+        self.assertEqual(self.run_cli("--timeout", "2000", "get", "k", "--node", address).stdout, b"v1\n")
+
+    def test_a_command_flag_may_stand_before_the_command(self):
+        self.cli(self.node, "put", "k", "v1")
+        result = self.run_cli("--json", "--node", self.node.address, "get", "k")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(json.loads(result.stdout)["siblings"], ["v1"])
+
+    def test_words_that_start_with_one_dash_or_are_two_dashes_are_keys_and_values(self):
+        # Only a word of 3 or more characters starting with "--" is a flag.
+        self.cli(self.node, "put", "-k", "-rw-r--r--")
+        self.assertEqual(self.cli(self.node, "get", "-k").stdout, b"-rw-r--r--\n")
+        self.cli(self.node, "put", "--", "-x")
+        self.assertEqual(self.cli(self.node, "get", "--").stdout, b"-x\n")
+        result = self.cli(self.node, "get", "k", "extra", check=False)
+        self.assertEqual(result.returncode, 2)
+        self.assertIn(b"get takes 1 argument(s), got 2", result.stderr)
+
+    def test_values_that_look_like_numbers_or_stdin(self):
+        self.cli(self.node, "put", "temperature", "-5")
+        self.assertEqual(self.cli(self.node, "get", "temperature").stdout, b"-5\n")
+        self.cli(self.node, "put", "dash", "-", stdin=b"-x")
+        self.assertEqual(self.cli(self.node, "get", "dash").stdout, b"-x\n")
+        self.cli(self.node, "put", "get", "ping")  # command names as key and value
+        self.assertEqual(self.cli(self.node, "get", "get").stdout, b"ping\n")
+
+    def test_the_last_of_a_repeated_flag_counts(self):
+        result = self.run_cli("--node", "127.0.0.1:1", "ping", "--node", self.node.address)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn(b"node1", result.stdout)
+
+    def test_dynkv_node_names_the_node_unless_node_is_given(self):
+        result = self.run_cli("ping", env={"DYNKV_NODE": self.node.address})
+        self.assertEqual(result.returncode, 0, result.stderr)
+        result = self.run_cli("--node", self.node.address, "ping", env={"DYNKV_NODE": "127.0.0.1:1"})
+        self.assertEqual(result.returncode, 0, result.stderr)
+        result = self.run_cli("ping", env={"DYNKV_NODE": "nohost"})
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertTrue(result.stderr.startswith(b"dynkv: "), result.stderr)
+
+    def test_more_usage_errors_exit_2_and_name_the_problem(self):
+        for args, named in ((["--bogus", "ping"], b"--bogus"), (["ping", "--timeout", "0"], b"--timeout"),
+                            (["ping", "--timeout"], b"--timeout"), (["ping", "extra"], b""),
+                            (["remove"], b""), (["get", "k", "--json=yes"], b"--json"),
+                            (["get", "k", "--r", "most"], b"--r"), (["put", "k", "v", "--ttl", "0"], b"--ttl"),
+                            (["frobnicate"], b"frobnicate"), (["leave", "--json"], b"--json")):
+            result = self.cli(self.node, *args, check=False)
+            self.assertEqual(result.returncode, 2, args)
+            self.assertTrue(result.stderr.startswith(b"dynkv: "), result.stderr)
+            self.assertIn(named, result.stderr.splitlines()[0], args)
+            self.assertIn(b"dynkv --help", result.stderr, args)
+            self.assertEqual(result.stdout, b"", args)
+
+    def test_help_and_version(self):
+        for args in (["--help"], ["get", "--help"], ["put", "k", "v", "--help"]):
+            result = self.run_cli(*args)
+            self.assertEqual(result.returncode, 0, args)
+            self.assertTrue(result.stdout.startswith(b"usage: dynkv [--node HOST:PORT] [--timeout MS] COMMAND"),
+                            result.stdout)
+            for flag in (b"--node", b"--timeout", b"--r", b"--w", b"--ttl", b"--context", b"--json", b"--help",
+                         b"--version", b"repair [--json]", b"put KEY VALUE [--w W] [--ttl SECONDS]"):
+                self.assertIn(flag, result.stdout, args)
+        result = self.run_cli("--version")
+        self.assertEqual((result.returncode, result.stdout), (0, b"dynkv 0.1.0\n"))
+
+    def test_json_is_one_line_with_spaces_after_separators_in_a_fixed_order(self):
+        self.cli(self.node, "put", "k", 'say "hi"\n')
+        out = self.cli(self.node, "get", "k", "--json").stdout.decode()
+        self.assertRegex(out, r'^\{"key": "k", "siblings": \["say \\"hi\\"\\n"\], "context": "[A-Za-z0-9+/=]+"\}\n$')
+        stats = self.cli(self.node, "stats", "--json").stdout.decode()
+        self.assertTrue(stats.startswith('{"node_id": "node1", '), stats)
+        self.assertIs(type(json.loads(stats)["requests.put"]), int)
+        members = self.cli(self.node, "members", "--json").stdout.decode()
+        self.assertRegex(members, r'^\{"node_id": "node1", "members": \[\{"node_id": "node1", "status": "\w+", '
+                                  r'"replacing": false, "up": true, "state": "up", "generation": \d+, ')
+        self.assertEqual(list(json.loads(members)["members"][0]),
+                         ["node_id", "status", "replacing", "up", "state", "generation", "address", "peer_address",
+                          "phi", "tokens", "datacenter", "rack", "self"])
+        ring = json.loads(self.cli(self.node, "ring", "--json").stdout)
+        self.assertEqual(list(ring), ["node_id", "n", "nodes"])
+
+    def test_bytes_that_are_not_utf8_print_as_code_points(self):
+        self.cli(self.node, "put", "blob", "-", stdin=b"a\xffb")
+        doc = json.loads(self.cli(self.node, "get", "blob", "--json").stdout)
+        self.assertEqual(doc["siblings"], ["a\u00ffb"])
 
 
 def still_and_normal(test, node):

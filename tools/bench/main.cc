@@ -1,5 +1,5 @@
 // dynkv-bench: a closed-loop load generator for dynkv and, with the same
-// generator and bookkeeping, for Redis (issue 6). See kUsage in options.cc.
+// generator and bookkeeping, for Redis (issue 6). See Usage() in options.cc.
 //
 // The main thread only steers: it moves the workers through the phases
 // (connect, load, warm-up, measure, stop), prints a progress line each
@@ -154,7 +154,7 @@ int Main(int argc, char** argv) {
   bool help = false;
   auto parsed = ParseArgs(argc, argv, &help);
   if (help) {
-    std::fputs(kUsage, stdout);
+    std::fputs(Usage().c_str(), stdout);
     return 0;
   }
   if (!parsed.ok()) {

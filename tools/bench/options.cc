@@ -2,59 +2,12 @@
 
 #include <charconv>
 #include <cmath>
-#include <functional>
-#include <map>
 #include <string_view>
 
 #include "client/client.h"
+#include "command_line.h"
 
 namespace dynkv::bench {
-
-const char kUsage[] = R"(usage: dynkv-bench [options]
-
-Drives a dynkv node (or Redis, with the same generator) with a closed-loop
-load: every connection keeps --pipeline requests in flight. Prints a table
-on stdout, a progress line each second on stderr, and JSON with --json.
-
-target
-  --target dynkv|redis   store to measure (default dynkv)
-  --node HOST:PORT       default 127.0.0.1:7101 (dynkv) or 127.0.0.1:6379 (redis)
-  --nodes A,B,C          spread the connections over several nodes
-  --r R, --w W           dynkv replicas per read / write: a count, one,
-                         quorum, all or default (the node's; the default)
-  --timeout MS           per-request timeout (default 10000)
-  --routing              dynkv: send each key's request to a replica of it
-                         (token-aware: the client fetches the ring from the
-                         nodes given and routes by it); default: to the
-                         connection's node, which forwards
-  --contexts FILE        keep the contexts seen for each key in FILE between
-                         runs (read at the start when it exists, written at
-                         the end), so a later run's puts replace values as
-                         a Redis SET does instead of adding siblings
-load shape
-  --connections N        TCP connections (default 50)
-  --pipeline N           requests in flight per connection (default 1)
-  --threads N            event-loop threads sharing the connections (default 1)
-  --mix G:P:D            get:put:del weights (default 50:50:0)
-  --keys N               key count; keys are key:000000000000 .. (default 1000000)
-  --value-size BYTES     default 100
-  --distribution uniform|zipfian
-  --zipf-theta X         zipfian skew, 0 < X < 1 (default 0.99, as YCSB)
-  --seed N               random seed (default 1)
-run
-  --load                 write every key once before the warm-up (pipelined)
-  --load-pipeline N      requests in flight per connection while loading (default 64)
-  --warmup SECONDS       unmeasured load before measuring (default 1)
-  --duration SECONDS     measure this long (default 10)
-  --ops N                or measure exactly N operations
-output
-  --json FILE            write the results as JSON to FILE ('-': stdout)
-  --quiet                no progress lines
-  --help
-
-Exit status: 0 when every measured request succeeded, 1 when some failed or
-the run could not start, 2 for bad usage.
-)";
 
 const char* OpName(OpKind kind) {
   switch (kind) {
@@ -81,25 +34,6 @@ Status BadValue(std::string_view flag, std::string_view value, std::string_view 
                                  std::string(expected));
 }
 
-Status ParseCount(std::string_view flag, std::string_view text, uint64_t min, uint64_t max, uint64_t* out) {
-  uint64_t value = 0;
-  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || error != std::errc() || end != text.data() + text.size() || value < min ||
-      value > max) {
-    return BadValue(flag, text, "an integer in " + std::to_string(min) + ".." + std::to_string(max));
-  }
-  *out = value;
-  return Status::Ok();
-}
-
-template <typename T>
-Status ParseCountInto(std::string_view flag, std::string_view text, uint64_t min, uint64_t max, T* out) {
-  uint64_t value = 0;
-  DYNKV_RETURN_IF_ERROR(ParseCount(flag, text, min, max, &value));
-  *out = static_cast<T>(value);
-  return Status::Ok();
-}
-
 Status ParseSeconds(std::string_view flag, std::string_view text, double min, double* out) {
   double value = 0;
   auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -119,7 +53,10 @@ Status ParseMix(std::string_view text, uint32_t mix[kOpKinds]) {
     const bool last = i == kOpKinds - 1;
     if (last != (colon == std::string_view::npos)) return BadValue("mix", text, "GET:PUT:DEL, e.g. 50:50:0");
     std::string_view part = last ? rest : rest.substr(0, colon);
-    DYNKV_RETURN_IF_ERROR(ParseCountInto("mix", part, 0, 1'000'000, &parsed[i]));
+    auto [end, error] = std::from_chars(part.data(), part.data() + part.size(), parsed[i]);
+    if (part.empty() || error != std::errc() || end != part.data() + part.size() || parsed[i] > 1'000'000) {
+      return BadValue("mix", text, "GET:PUT:DEL weights in 0..1000000, e.g. 50:50:0");
+    }
     if (!last) rest.remove_prefix(colon + 1);
   }
   if (parsed[0] + parsed[1] + parsed[2] == 0) return BadValue("mix", text, "at least one non-zero weight");
@@ -148,28 +85,6 @@ Status ParseLevel(std::string_view flag, std::string_view text, uint32_t* out) {
   return Status::Ok();
 }
 
-Status ParseTarget(std::string_view text, Target* target) {
-  if (text == "dynkv") {
-    *target = Target::kDynkv;
-  } else if (text == "redis") {
-    *target = Target::kRedis;
-  } else {
-    return BadValue("target", text, "dynkv or redis");
-  }
-  return Status::Ok();
-}
-
-Status ParseDistribution(std::string_view text, Distribution* distribution) {
-  if (text == "uniform") {
-    *distribution = Distribution::kUniform;
-  } else if (text == "zipfian") {
-    *distribution = Distribution::kZipfian;
-  } else {
-    return BadValue("distribution", text, "uniform or zipfian");
-  }
-  return Status::Ok();
-}
-
 Status ParseTheta(std::string_view text, double* theta) {
   double value = 0;
   auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -180,99 +95,125 @@ Status ParseTheta(std::string_view text, double* theta) {
   return Status::Ok();
 }
 
-using Setter = std::function<Status(BenchOptions&, std::string_view)>;
+// Turns a Status of the checks above into the error CLI11 reports.
+void Check(const Status& status) {
+  if (!status.ok()) throw CLI::ValidationError(status.message());
+}
 
-const std::map<std::string_view, Setter>& ValueFlags() {
-  static const std::map<std::string_view, Setter> flags = {
-      {"target", [](BenchOptions& o, std::string_view v) { return ParseTarget(v, &o.target); }},
-      {"node", [](BenchOptions& o, std::string_view v) { return ParseNodes("node", v, &o.nodes); }},
-      {"nodes", [](BenchOptions& o, std::string_view v) { return ParseNodes("nodes", v, &o.nodes); }},
-      {"connections",
-       [](BenchOptions& o, std::string_view v) {
-         return ParseCountInto("connections", v, 1, 10000, &o.connections);
-       }},
-      {"pipeline", [](BenchOptions& o,
-                      std::string_view v) { return ParseCountInto("pipeline", v, 1, 10000, &o.pipeline); }},
-      {"threads",
-       [](BenchOptions& o, std::string_view v) { return ParseCountInto("threads", v, 1, 256, &o.threads); }},
-      {"mix", [](BenchOptions& o, std::string_view v) { return ParseMix(v, o.mix); }},
-      {"keys", [](BenchOptions& o,
-                  std::string_view v) { return ParseCount("keys", v, 1, 999'999'999'999, &o.keys); }},
-      {"value-size",
-       [](BenchOptions& o, std::string_view v) {
-         return ParseCountInto("value-size", v, 1, 64u << 20, &o.value_size);
-       }},
-      {"distribution",
-       [](BenchOptions& o, std::string_view v) { return ParseDistribution(v, &o.distribution); }},
-      {"zipf-theta", [](BenchOptions& o, std::string_view v) { return ParseTheta(v, &o.zipf_theta); }},
-      {"duration",
-       [](BenchOptions& o, std::string_view v) { return ParseSeconds("duration", v, 0.01, &o.duration_s); }},
-      {"ops",
-       [](BenchOptions& o, std::string_view v) { return ParseCount("ops", v, 1, UINT64_MAX / 2, &o.ops); }},
-      {"warmup",
-       [](BenchOptions& o, std::string_view v) { return ParseSeconds("warmup", v, 0, &o.warmup_s); }},
-      {"r", [](BenchOptions& o, std::string_view v) { return ParseLevel("r", v, &o.r); }},
-      {"w", [](BenchOptions& o, std::string_view v) { return ParseLevel("w", v, &o.w); }},
-      {"load-pipeline",
-       [](BenchOptions& o, std::string_view v) {
-         return ParseCountInto("load-pipeline", v, 1, 10000, &o.load_pipeline);
-       }},
-      {"timeout",
-       [](BenchOptions& o, std::string_view v) {
-         return ParseCountInto("timeout", v, 1, 3'600'000, &o.timeout_ms);
-       }},
-      {"json",
-       [](BenchOptions& o, std::string_view v) {
-         o.json_path = std::string(v);
-         return Status::Ok();
-       }},
-      {"contexts",
-       [](BenchOptions& o, std::string_view v) {
-         o.contexts_path = std::string(v);
-         return Status::Ok();
-       }},
-      {"seed",
-       [](BenchOptions& o, std::string_view v) { return ParseCount("seed", v, 0, UINT64_MAX, &o.seed); }},
+// Declares every flag on `app`, bound to `o`; `quiet` is --quiet.
+void Declare(CLI::App& app, BenchOptions& o, bool& quiet) {
+  app.description(R"(Drives a dynkv node (or Redis, with the same generator) with a closed-loop
+load: every connection keeps --pipeline requests in flight. Prints a table
+on stdout, a progress line each second on stderr, and JSON with --json.)");
+  app.footer(R"(Exit status: 0 when every measured request succeeded, 1 when some failed or
+the run could not start, 2 for bad usage.)");
+  app.set_help_flag("--help", "this help")->group("output");
+  // A flag given twice: the last one counts.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  auto count = [&app](const char* name, auto* field, uint64_t min, uint64_t max, const char* description) {
+    return app.add_option(name, *field, description)->type_name("N")->transform(tools::WholeNumber(min, max));
   };
-  return flags;
+  auto seconds = [&app](const char* name, double* field, double min, const char* description) {
+    return app
+        .add_option_function<std::string>(
+            name, [=](const std::string& v) { Check(ParseSeconds(name + 2, v, min, field)); }, description)
+        ->type_name("SECONDS");
+  };
+
+  app.option_defaults()->group("target");
+  app.add_option_function<std::string>(
+         "--target", [&o](const std::string& v) { o.target = v == "dynkv" ? Target::kDynkv : Target::kRedis; },
+         "store to measure (default dynkv)")
+      ->type_name("dynkv|redis")
+      ->check(CLI::IsMember({"dynkv", "redis"}).description(""));
+  app.add_option_function<std::string>(
+         "--node,--nodes", [&o](const std::string& v) { Check(ParseNodes("node", v, &o.nodes)); },
+         "the node, or several to spread the connections over (default\n"
+         "127.0.0.1:7101 for dynkv, 127.0.0.1:6379 for redis)")
+      ->type_name("HOST:PORT[,HOST:PORT...]");
+  const char* level = "dynkv replicas per read / write: a count, one,\nquorum, all or default (the node's; the default)";
+  app.add_option_function<std::string>(
+         "--r", [&o](const std::string& v) { Check(ParseLevel("r", v, &o.r)); }, level)
+      ->type_name("R");
+  app.add_option_function<std::string>(
+         "--w", [&o](const std::string& v) { Check(ParseLevel("w", v, &o.w)); }, level)
+      ->type_name("W");
+  count("--timeout", &o.timeout_ms, 1, 3'600'000, "per-request timeout (default 10000)")->type_name("MS");
+  app.add_flag("--routing", o.routing,
+               "dynkv: send each key's request to a replica of it\n"
+               "(token-aware: the client fetches the ring from the\n"
+               "nodes given and routes by it); default: to the\n"
+               "connection's node, which forwards")
+      ->check(tools::NoValue());
+  app.add_option("--contexts", o.contexts_path,
+                 "keep the contexts seen for each key in FILE between\n"
+                 "runs (read at the start when it exists, written at\n"
+                 "the end), so a later run's puts replace values as\n"
+                 "a Redis SET does instead of adding siblings")
+      ->type_name("FILE");
+
+  app.option_defaults()->group("load shape");
+  count("--connections", &o.connections, 1, 10000, "TCP connections (default 50)");
+  count("--pipeline", &o.pipeline, 1, 10000, "requests in flight per connection (default 1)");
+  count("--threads", &o.threads, 1, 256, "event-loop threads sharing the connections (default 1)");
+  app.add_option_function<std::string>(
+         "--mix", [&o](const std::string& v) { Check(ParseMix(v, o.mix)); }, "get:put:del weights (default 50:50:0)")
+      ->type_name("G:P:D");
+  count("--keys", &o.keys, 1, 999'999'999'999, "key count; keys are key:000000000000 .. (default 1000000)");
+  count("--value-size", &o.value_size, 1, 64u << 20, "default 100")->type_name("BYTES");
+  app.add_option_function<std::string>(
+         "--distribution",
+         [&o](const std::string& v) {
+           o.distribution = v == "uniform" ? Distribution::kUniform : Distribution::kZipfian;
+         },
+         "key popularity (default uniform)")
+      ->type_name("uniform|zipfian")
+      ->check(CLI::IsMember({"uniform", "zipfian"}).description(""));
+  app.add_option_function<std::string>(
+         "--zipf-theta", [&o](const std::string& v) { Check(ParseTheta(v, &o.zipf_theta)); },
+         "zipfian skew, 0 < X < 1 (default 0.99, as YCSB)")
+      ->type_name("X");
+  count("--seed", &o.seed, 0, UINT64_MAX, "random seed (default 1)");
+
+  app.option_defaults()->group("run");
+  app.add_flag("--load", o.load, "write every key once before the warm-up (pipelined)")->check(tools::NoValue());
+  count("--load-pipeline", &o.load_pipeline, 1, 10000,
+        "requests in flight per connection while loading (default 64)");
+  seconds("--warmup", &o.warmup_s, 0, "unmeasured load before measuring (default 1)");
+  seconds("--duration", &o.duration_s, 0.01, "measure this long (default 10)");
+  count("--ops", &o.ops, 1, UINT64_MAX / 2, "or measure exactly N operations");
+
+  app.option_defaults()->group("output");
+  app.add_option("--json", o.json_path, "write the results as JSON to FILE ('-': stdout)")->type_name("FILE");
+  app.add_flag("--quiet", quiet, "no progress lines")->check(tools::NoValue());
 }
 
 }  // namespace
 
+std::string Usage() {
+  CLI::App app("", "dynkv-bench");
+  BenchOptions options;
+  bool quiet = false;
+  Declare(app, options, quiet);
+  return app.help();
+}
+
 Result<BenchOptions> ParseArgs(int argc, char** argv, bool* help) {
   BenchOptions options;
   *help = false;
-  bool node_given = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    if (!arg.starts_with("--"))
-      return Status::InvalidArgument("unexpected argument '" + std::string(arg) + "'");
-    arg.remove_prefix(2);
-    std::string_view value;
-    bool has_value = false;
-    if (size_t eq = arg.find('='); eq != std::string_view::npos) {
-      value = arg.substr(eq + 1);
-      arg = arg.substr(0, eq);
-      has_value = true;
-    }
-    if (arg == "help" || arg == "load" || arg == "quiet" || arg == "routing") {
-      if (has_value) return Status::InvalidArgument("--" + std::string(arg) + " takes no value");
-      if (arg == "help") *help = true;
-      if (arg == "load") options.load = true;
-      if (arg == "quiet") options.progress = false;
-      if (arg == "routing") options.routing = true;
-      continue;
-    }
-    auto flag = ValueFlags().find(arg);
-    if (flag == ValueFlags().end()) return Status::InvalidArgument("unknown option --" + std::string(arg));
-    if (!has_value) {
-      if (i + 1 >= argc) return Status::InvalidArgument("--" + std::string(arg) + " needs a value");
-      value = argv[++i];
-    }
-    DYNKV_RETURN_IF_ERROR(flag->second(options, value));
-    if (arg == "node" || arg == "nodes") node_given = true;
+  bool quiet = false;
+  CLI::App app("", "dynkv-bench");
+  Declare(app, options, quiet);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    *help = true;
+    return BenchOptions();
+  } catch (const CLI::ParseError& e) {
+    return Status::InvalidArgument(e.what());
   }
-  if (!node_given) {
+  options.progress = !quiet;
+  if (app.get_option("--node")->count() == 0) {
     options.nodes = {options.target == Target::kDynkv ? net::HostPort{"127.0.0.1", 7101}
                                                       : net::HostPort{"127.0.0.1", 6379}};
   }

@@ -51,6 +51,7 @@ struct BenchOptions {
 // for --help (the result is then the defaults).
 Result<BenchOptions> ParseArgs(int argc, char** argv, bool* help);
 
-extern const char kUsage[];
+// What --help prints.
+std::string Usage();
 
 }  // namespace dynkv::bench

@@ -2,14 +2,14 @@
 
 #include <cinttypes>
 #include <fstream>
-#include <sstream>
+
+#include "json_line.h"
 
 namespace dynkv::bench {
 
 namespace {
 
 double Millis(uint64_t nanos) { return static_cast<double>(nanos) / 1e6; }
-double Micros(uint64_t nanos) { return static_cast<double>(nanos) / 1e3; }
 double PerSecond(uint64_t n, double seconds) { return seconds > 0 ? static_cast<double>(n) / seconds : 0; }
 
 std::string Printf(const char* format, auto... args) {
@@ -34,35 +34,16 @@ std::string TableRow(const char* name, const LatencyHistogram& h, double seconds
                 Millis(h.Percentile(99)), Millis(h.Percentile(99.9)), Millis(h.max()), h.mean() / 1e6);
 }
 
-std::string JsonString(std::string_view text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      out += Printf("\\u%04x", c);
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
-
-std::string JsonErrors(const std::map<std::string, uint64_t>& errors) {
-  std::string out = "{";
-  for (const auto& [code, n] : errors) {
-    if (out.size() > 1) out += ", ";
-    out += JsonString(code) + ": " + std::to_string(n);
-  }
-  return out + "}";
-}
-
-std::string JsonLatency(const LatencyHistogram& h) {
-  return Printf(
-      R"({"min": %.1f, "mean": %.1f, "p50": %.1f, "p90": %.1f, "p99": %.1f, "p999": %.1f, "max": %.1f})",
-      Micros(h.min()), h.mean() / 1e3, Micros(h.Percentile(50)), Micros(h.Percentile(90)),
-      Micros(h.Percentile(99)), Micros(h.Percentile(99.9)), Micros(h.max()));
+// Latencies in microseconds, one decimal.
+nlohmann::ordered_json JsonLatency(const LatencyHistogram& h) {
+  auto us = [](double nanos) { return tools::JsonDecimal(nanos / 1e3, 1); };
+  return {{"min", us(static_cast<double>(h.min()))},
+          {"mean", us(h.mean())},
+          {"p50", us(static_cast<double>(h.Percentile(50)))},
+          {"p90", us(static_cast<double>(h.Percentile(90)))},
+          {"p99", us(static_cast<double>(h.Percentile(99)))},
+          {"p999", us(static_cast<double>(h.Percentile(99.9)))},
+          {"max", us(static_cast<double>(h.max()))}};
 }
 
 }  // namespace
@@ -121,48 +102,56 @@ void PrintReport(const Summary& s, std::FILE* out) {
 
 Status WriteJson(const Summary& s, const std::string& path) {
   const BenchOptions& o = s.options;
-  std::ostringstream j;
-  j << "{\n  \"target\": " << JsonString(TargetName(o.target)) << ",\n  \"nodes\": [";
-  for (size_t i = 0; i < o.nodes.size(); ++i) j << (i ? ", " : "") << JsonString(o.nodes[i].ToString());
-  j << "],\n";
-  j << Printf("  \"connections\": %u, \"pipeline\": %u, \"threads\": %u,\n", o.connections, o.pipeline,
-              o.threads);
-  j << Printf("  \"mix\": {\"get\": %u, \"put\": %u, \"del\": %u},\n", o.mix[0], o.mix[1], o.mix[2]);
-  j << Printf("  \"keys\": %" PRIu64 ", \"value_size\": %u, \"distribution\": ", o.keys, o.value_size)
-    << JsonString(DistributionName(o.distribution)) << Printf(", \"zipf_theta\": %.3f,\n", o.zipf_theta);
-  j << Printf("  \"r\": %u, \"w\": %u, \"routing\": %s, \"seed\": %" PRIu64 ",\n", o.r, o.w,
-              o.routing ? "true" : "false", o.seed);
+  nlohmann::ordered_json nodes = nlohmann::ordered_json::array();
+  for (const net::HostPort& node : o.nodes) nodes.push_back(node.ToString());
+  nlohmann::ordered_json load = nullptr;
   if (o.load) {
-    j << Printf("  \"load\": {\"keys\": %" PRIu64 ", \"seconds\": %.3f, \"ops_per_sec\": %.1f, \"errors\": ",
-                s.measured.loaded, s.load_s, PerSecond(s.measured.loaded, s.load_s))
-      << JsonErrors(s.measured.load_errors) << "},\n";
-  } else {
-    j << "  \"load\": null,\n";
+    load = {{"keys", s.measured.loaded},
+            {"seconds", tools::JsonDecimal(s.load_s, 3)},
+            {"ops_per_sec", tools::JsonDecimal(PerSecond(s.measured.loaded, s.load_s), 1)},
+            {"errors", s.measured.load_errors}};
   }
-  j << Printf("  \"warmup_s\": %.3f, \"duration_s\": %.3f,\n", s.warmup_s, s.measured_s);
-  j << Printf("  \"ops\": %" PRIu64 ", \"ops_per_sec\": %.1f, \"error_count\": %" PRIu64 ", \"errors\": ",
-              s.ops(), PerSecond(s.ops(), s.measured_s), s.error_count())
-    << JsonErrors(s.measured.errors) << ",\n";
-  j << "  \"latency_us\": " << JsonLatency(s.all_latencies()) << ",\n  \"by_op\": {";
-  bool first = true;
+  nlohmann::ordered_json by_op = nlohmann::ordered_json::object();
   for (int i = 0; i < kOpKinds; ++i) {
     const LatencyHistogram& h = s.measured.latency[i];
     if (h.count() == 0) continue;
-    j << (first ? "\n" : ",\n") << "    " << JsonString(OpName(static_cast<OpKind>(i)))
-      << Printf(": {\"ops\": %" PRIu64 ", \"ops_per_sec\": %.1f, \"latency_us\": ", h.count(),
-                PerSecond(h.count(), s.measured_s))
-      << JsonLatency(h) << "}";
-    first = false;
+    by_op[OpName(static_cast<OpKind>(i))] = {{"ops", h.count()},
+                                             {"ops_per_sec", tools::JsonDecimal(PerSecond(h.count(), s.measured_s), 1)},
+                                             {"latency_us", JsonLatency(h)}};
   }
-  j << (first ? "},\n" : "\n  },\n");
-  j << Printf("  \"get_hits\": %" PRIu64 ", \"get_misses\": %" PRIu64 "\n}\n", s.measured.get_hits,
-              s.measured.get_misses);
+  const nlohmann::ordered_json report = {
+      {"target", TargetName(o.target)},
+      {"nodes", nodes},
+      {"connections", o.connections},
+      {"pipeline", o.pipeline},
+      {"threads", o.threads},
+      {"mix", {{"get", o.mix[0]}, {"put", o.mix[1]}, {"del", o.mix[2]}}},
+      {"keys", o.keys},
+      {"value_size", o.value_size},
+      {"distribution", DistributionName(o.distribution)},
+      {"zipf_theta", tools::JsonDecimal(o.zipf_theta, 3)},
+      {"r", o.r},
+      {"w", o.w},
+      {"routing", o.routing},
+      {"seed", o.seed},
+      {"load", load},
+      {"warmup_s", tools::JsonDecimal(s.warmup_s, 3)},
+      {"duration_s", tools::JsonDecimal(s.measured_s, 3)},
+      {"ops", s.ops()},
+      {"ops_per_sec", tools::JsonDecimal(PerSecond(s.ops(), s.measured_s), 1)},
+      {"error_count", s.error_count()},
+      {"errors", s.measured.errors},
+      {"latency_us", JsonLatency(s.all_latencies())},
+      {"by_op", by_op},
+      {"get_hits", s.measured.get_hits},
+      {"get_misses", s.measured.get_misses}};
+  const std::string text = report.dump(2) + "\n";
   if (path == "-") {
-    std::fputs(j.str().c_str(), stdout);
+    std::fputs(text.c_str(), stdout);
     return Status::Ok();
   }
   std::ofstream file(path, std::ios::trunc);
-  file << j.str();
+  file << text;
   file.close();
   if (!file) return Status::Unavailable("cannot write " + path);
   return Status::Ok();

@@ -8,7 +8,7 @@
 #include <memory>
 #include <string>
 
-#include "json.h"
+#include "json_line.h"
 
 namespace dynkv::cli {
 
@@ -23,8 +23,6 @@ std::string Format(const char* format, Args... args) {
   return out;
 }
 
-std::string Bool(bool value) { return value ? "true" : "false"; }
-
 // A ring position or ring version: 16 hex digits, as `ring` tools show them
 // (a JSON number would round positions above 2^53).
 std::string Hex64(uint64_t value) { return Format("%016llx", static_cast<unsigned long long>(value)); }
@@ -32,23 +30,31 @@ std::string Hex64(uint64_t value) { return Format("%016llx", static_cast<unsigne
 // "joining (replacing)" for a node that streams its old ranges back in.
 std::string StatusText(const client::Member& m) { return m.status() + (m.replacing() ? " (replacing)" : ""); }
 
-std::string MemberJson(const client::Member& m) {
-  return "{\"node_id\": " + JsonString(m.node_id()) + ", \"status\": " + JsonString(m.status()) +
-         ", \"replacing\": " + Bool(m.replacing()) + ", \"up\": " + Bool(m.up()) +
-         ", \"state\": " + JsonString(m.up() ? "up" : "down") +
-         ", \"generation\": " + JsonNumber(static_cast<double>(m.generation())) +
-         ", \"address\": " + JsonString(m.client_address()) +
-         ", \"peer_address\": " + JsonString(m.peer_address()) + ", \"phi\": " + JsonNumber(m.phi(), "%.3f") +
-         ", \"tokens\": " + JsonNumber(m.tokens()) + ", \"datacenter\": " + JsonString(m.datacenter()) +
-         ", \"rack\": " + JsonString(m.rack()) + ", \"self\": " + Bool(m.self()) + "}";
+tools::Json MemberJson(const client::Member& m) {
+  return {{"node_id", m.node_id()},
+          {"status", m.status()},
+          {"replacing", m.replacing()},
+          {"up", m.up()},
+          {"state", m.up() ? "up" : "down"},
+          {"generation", tools::JsonNumber(static_cast<double>(m.generation()))},
+          {"address", m.client_address()},
+          {"peer_address", m.peer_address()},
+          {"phi", tools::JsonDecimal(m.phi(), 3)},
+          {"tokens", m.tokens()},
+          {"datacenter", m.datacenter()},
+          {"rack", m.rack()},
+          {"self", m.self()}};
 }
 
-std::string TransferJson(const client::Transfer& t) {
-  return "{\"range_start\": " + JsonString(Hex64(t.range_start())) +
-         ", \"range_end\": " + JsonString(Hex64(t.range_end())) +
-         ", \"direction\": " + JsonString(t.direction()) + ", \"from_node\": " + JsonString(t.from_node()) +
-         ", \"to_node\": " + JsonString(t.to_node()) + ", \"state\": " + JsonString(t.state()) +
-         ", \"keys\": " + JsonUint(t.keys()) + ", \"bytes\": " + JsonUint(t.bytes()) + "}";
+tools::Json TransferJson(const client::Transfer& t) {
+  return {{"range_start", Hex64(t.range_start())},
+          {"range_end", Hex64(t.range_end())},
+          {"direction", t.direction()},
+          {"from_node", t.from_node()},
+          {"to_node", t.to_node()},
+          {"state", t.state()},
+          {"keys", t.keys()},
+          {"bytes", t.bytes()}};
 }
 
 // "3/8 ranges done, 1234 keys, 5.6 MiB moved"
@@ -88,9 +94,9 @@ std::string HumanBytes(uint64_t bytes) {
 }
 
 std::string MembersJson(const client::MembersResponse& members) {
-  std::string out = "{\"node_id\": " + JsonString(members.node_id()) + ", \"members\": [";
-  for (int i = 0; i < members.members_size(); ++i) out += (i ? ", " : "") + MemberJson(members.members(i));
-  return out + "]}\n";
+  tools::Json list = tools::Json::array();
+  for (const client::Member& m : members.members()) list.push_back(MemberJson(m));
+  return tools::JsonLine({{"node_id", members.node_id()}, {"members", list}}) + "\n";
 }
 
 std::string MembersText(const client::MembersResponse& members) {
@@ -111,14 +117,18 @@ std::string MembersText(const client::MembersResponse& members) {
 }
 
 std::string TransfersJson(const client::TransfersResponse& t) {
-  std::string out = "{\"node_id\": " + JsonString(t.node_id()) + ", \"status\": " + JsonString(t.status()) +
-                    ", \"ring_version\": " + JsonString(Hex64(t.ring_version())) +
-                    ", \"change\": " + JsonString(t.change()) +
-                    ", \"ranges_total\": " + JsonUint(t.ranges_total()) +
-                    ", \"ranges_done\": " + JsonUint(t.ranges_done()) + ", \"keys\": " + JsonUint(t.keys()) +
-                    ", \"bytes\": " + JsonUint(t.bytes()) + ", \"transfers\": [";
-  for (int i = 0; i < t.transfers_size(); ++i) out += (i ? ", " : "") + TransferJson(t.transfers(i));
-  return out + "]}\n";
+  tools::Json list = tools::Json::array();
+  for (const client::Transfer& transfer : t.transfers()) list.push_back(TransferJson(transfer));
+  return tools::JsonLine({{"node_id", t.node_id()},
+                          {"status", t.status()},
+                          {"ring_version", Hex64(t.ring_version())},
+                          {"change", t.change()},
+                          {"ranges_total", t.ranges_total()},
+                          {"ranges_done", t.ranges_done()},
+                          {"keys", t.keys()},
+                          {"bytes", t.bytes()},
+                          {"transfers", list}}) +
+         "\n";
 }
 
 std::string TransfersText(const client::TransfersResponse& t) {
@@ -167,15 +177,14 @@ Status PrintRing(client::Client& c, bool json) {
   if (!ring.ok()) return ring.status();
   std::string out;
   if (json) {
-    out = "{\"node_id\": " + JsonString(ring->node_id()) + ", \"n\": " + JsonNumber(ring->n()) +
-          ", \"nodes\": [";
-    for (int i = 0; i < ring->shares_size(); ++i) {
-      const client::RingShare& s = ring->shares(i);
-      out += std::string(i ? ", " : "") + "{\"node_id\": " + JsonString(s.node_id()) +
-             ", \"tokens\": " + JsonNumber(s.tokens()) + ", \"share\": " + JsonNumber(s.share(), "%.6f") +
-             ", \"replica_share\": " + JsonNumber(s.replica_share(), "%.6f") + "}";
+    tools::Json nodes = tools::Json::array();
+    for (const client::RingShare& s : ring->shares()) {
+      nodes.push_back({{"node_id", s.node_id()},
+                       {"tokens", s.tokens()},
+                       {"share", tools::JsonDecimal(s.share(), 6)},
+                       {"replica_share", tools::JsonDecimal(s.replica_share(), 6)}});
     }
-    out += "]}\n";
+    out = tools::JsonLine({{"node_id", ring->node_id()}, {"n", ring->n()}, {"nodes", nodes}}) + "\n";
   } else {
     char line[160];
     std::snprintf(line, sizeof(line), "%-16s %6s %8s %14s\n", "NODE", "TOKENS", "SHARE",

@@ -3,7 +3,7 @@
 #include <chrono>
 #include <thread>
 
-#include "json.h"
+#include "json_line.h"
 
 namespace dynkv::cli {
 
@@ -36,18 +36,20 @@ std::string RepairSummary(const client::RepairResponse& r) {
 }
 
 std::string RepairJson(const client::RepairResponse& r) {
-  auto list = [](const auto& items) {
-    std::string out = "[";
-    for (int i = 0; i < items.size(); ++i) out += (i ? ", " : "") + JsonString(items[i]);
-    return out + "]";
-  };
-  return "{\"node_id\": " + JsonString(r.node_id()) + ", \"running\": " + (r.running() ? "true" : "false") +
-         ", \"ranges_total\": " + JsonUint(r.ranges_total()) + ", \"ranges_done\": " + JsonUint(r.ranges_done()) +
-         ", \"peers_total\": " + JsonUint(r.peers_total()) + ", \"peers_done\": " + JsonUint(r.peers_done()) +
-         ", \"keys_repaired\": " + JsonUint(r.keys_repaired()) +
-         ", \"segments_differing\": " + JsonUint(r.segments_differing()) +
-         ", \"seconds\": " + JsonNumber(static_cast<double>(r.finished_ms() - r.started_ms()) / 1000.0, "%.3f") +
-         ", \"down\": " + list(r.down()) + ", \"not_compared\": " + list(r.not_compared()) + "}\n";
+  auto list = [](const auto& items) { return tools::Json(std::vector<std::string>(items.begin(), items.end())); };
+  return tools::JsonLine(
+             {{"node_id", r.node_id()},
+              {"running", r.running()},
+              {"ranges_total", r.ranges_total()},
+              {"ranges_done", r.ranges_done()},
+              {"peers_total", r.peers_total()},
+              {"peers_done", r.peers_done()},
+              {"keys_repaired", r.keys_repaired()},
+              {"segments_differing", r.segments_differing()},
+              {"seconds", tools::JsonDecimal(static_cast<double>(r.finished_ms() - r.started_ms()) / 1000.0, 3)},
+              {"down", list(r.down())},
+              {"not_compared", list(r.not_compared())}}) +
+         "\n";
 }
 
 Result<int> RunRepair(client::Client& c, const RepairWait& wait) {

@@ -2,6 +2,8 @@
 // against blind random tokens, for clusters grown one node at a time. The
 // table is the one in docs/BENCHMARKS.md; the figures are exact ring
 // fractions, not samples, so a run is deterministic.
+#include <CLI/CLI.hpp>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -10,16 +12,23 @@
 #include <string_view>
 #include <utility>
 
+#include "command_line.h"
 #include "ring/ring.h"
 
 namespace dynkv::ring {
 
 namespace {
 
-constexpr const char* kUsage =
-    R"(usage: dynkv-ring-balance [--vnodes N] [--max-nodes N] [--replication N] [--seed N]
+struct Options {
+  uint64_t vnodes = kDefaultVnodes;
+  uint64_t max_nodes = 100;
+  uint64_t replication = 3;
+  uint64_t seed = 1;
+};
 
-Grows two rings one node at a time, from 1 node to --max-nodes: one with
+// Returns 0 when the arguments parse, else the exit status.
+int ParseArgs(int argc, char** argv, Options* options) {
+  CLI::App app(R"(Grows two rings one node at a time, from 1 node to --max-nodes: one with
 AllocateTokens (the allocator dynkvd uses when a node first joins), one with
 blind random tokens. For every size from 3 nodes up it prints:
 
@@ -36,67 +45,33 @@ blind random tokens. For every size from 3 nodes up it prints:
 Then the worst value of each column over all sizes (the smallest for
 moved). Every figure is an exact fraction of the 64-bit ring, computed from
 the tokens, not sampled. It exits with status 1 if a key ever moved to a
-node other than the one joining.
-
-options:
-  --vnodes N       tokens per node (default: kDefaultVnodes)
-  --max-nodes N    largest cluster, at least 3 (default 100)
-  --replication N  replicas per key for the rN columns (default 3)
-  --seed N         seed of the random tokens (default 1)
-  --help           this text
-)";
-
-struct Options {
-  uint64_t vnodes = kDefaultVnodes;
-  uint64_t max_nodes = 100;
-  uint64_t replication = 3;
-  uint64_t seed = 1;
-};
-
-bool ParseCount(const char* text, uint64_t* out) {
-  char* end = nullptr;
-  const unsigned long long value = std::strtoull(text, &end, 10);
-  if (end == text || *end != '\0' || text[0] == '-') return false;
-  *out = value;
-  return true;
-}
-
-// Returns 0 when the arguments parse, else the exit status.
-int ParseArgs(int argc, char** argv, Options* options) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      std::fputs(kUsage, stdout);
-      std::exit(0);
-    }
-    const std::pair<std::string_view, uint64_t*> flags[] = {{"--vnodes", &options->vnodes},
-                                                            {"--max-nodes", &options->max_nodes},
-                                                            {"--replication", &options->replication},
-                                                            {"--seed", &options->seed}};
-    uint64_t* target = nullptr;
-    for (const auto& [name, field] : flags) {
-      if (arg == name) target = field;
-    }
-    if (target == nullptr) {
-      std::fprintf(stderr, "dynkv-ring-balance: unknown option %s (try --help)\n", argv[i]);
-      return 2;
-    }
-    if (i + 1 >= argc || !ParseCount(argv[i + 1], target)) {
-      std::fprintf(stderr, "dynkv-ring-balance: %s needs a number (try --help)\n", argv[i]);
-      return 2;
-    }
-    ++i;
-  }
-  if (options->vnodes == 0 || options->vnodes > kMaxVnodes || options->max_nodes < 3 ||
-      options->max_nodes > 10000 || options->replication == 0) {
-    std::fprintf(
-        stderr, "dynkv-ring-balance: need 1 <= vnodes <= %zu, 3 <= max-nodes <= 10000 and replication >= 1\n",
-        kMaxVnodes);
+node other than the one joining.)",
+               "dynkv-ring-balance");
+  app.set_help_flag("-h,--help", "this text");
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app.add_option("--vnodes", options->vnodes, "tokens per node (default " + std::to_string(kDefaultVnodes) + ")")
+      ->type_name("N")
+      ->transform(tools::WholeNumber(1, kMaxVnodes));
+  app.add_option("--max-nodes", options->max_nodes, "largest cluster, at least 3 (default 100)")
+      ->type_name("N")
+      ->transform(tools::WholeNumber(3, 10000));
+  app.add_option("--replication", options->replication, "replicas per key for the rN columns (default 3)")
+      ->type_name("N")
+      ->transform(tools::WholeNumber(1, UINT64_MAX));
+  app.add_option("--seed", options->seed, "seed of the random tokens (default 1)")
+      ->type_name("N")
+      ->transform(tools::WholeNumber(0, UINT64_MAX));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::fputs(app.help().c_str(), stdout);
+    std::exit(0);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "dynkv-ring-balance: %s (try --help)\n", e.what());
     return 2;
   }
   return 0;
 }
-
 
 std::string NodeName(size_t i) { return "node" + std::to_string(i); }
 

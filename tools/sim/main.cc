@@ -2,14 +2,17 @@
 // network, under seeded faults, with the chaos harness's workloads and
 // checks (src/sim). The same seed and build give the same run: its trace
 // hash says so.
+#include <CLI/CLI.hpp>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <set>
 #include <string>
 
+#include "command_line.h"
 #include "common/log.h"
+#include "json_line.h"
 #include "sim/nemesis.h"
 #include "sim/sim_run.h"
 
@@ -18,154 +21,154 @@ namespace {
 constexpr int kExitFailed = 1;
 constexpr int kExitUsage = 2;
 
-constexpr const char* kUsage =
-    "usage: dynkv-sim (--seed S | --seeds A-B) [options]\n"
-    "\n"
-    "Runs a cluster of whole dynkv nodes (the real node code, each with its own\n"
-    "LevelDB) in one process on a simulated clock and network. A seed drives\n"
-    "everything: message delay, loss, duplication and reordering, and the faults.\n"
-    "Clients run a workload; at the end every key is read with R=all and the\n"
-    "history is checked as tools/chaos/checker.py checks a real cluster's.\n"
-    "\n"
-    "options:\n"
-    "  --seed S               run one seed\n"
-    "  --seeds A-B            run seeds A to B, stopping at the first failure\n"
-    "  --nodes N              nodes in the cluster (default 5)\n"
-    "  --n N --r R --w W      replication factor and the clients' quorums (3, 2, 2)\n"
-    "  --faults LIST          comma-separated: kill,pause,partition,drop,clock,\n"
-    "                         membership,slow,stall (default: none); membership is\n"
-    "                         one ring change at a time: a join, leave, remove or\n"
-    "                         replace; slow delays every message to and from one\n"
-    "                         node by 50-400 ms; stall holds one node's storage\n"
-    "                         thread for 1-5 s\n"
-    "  --min-throughput R     fail a seed when, in any second of a pause, slow or\n"
-    "                         stall window, the other nodes' acknowledged\n"
-    "                         operations fall below R times their rate before it;\n"
-    "                         the lines then end with throughput=WORST\n"
-    "  --ops N                client operations per seed (default 2000)\n"
-    "  --hints on|off         sloppy quorum and hinted handoff (default on)\n"
-    "  --anti-entropy MS      the nodes' anti_entropy.interval in ms (default:\n"
-    "                         the node's, 60000; 0: off); above 0 the run also\n"
-    "                         requires every replica's hash tree to agree with\n"
-    "                         the others' before the final reads\n"
-    "  --keys K               keys the clients pick from at random (default 5);\n"
-    "                         many keys leave most of them cold, written a few\n"
-    "                         times in the run, so faults that strand a write\n"
-    "                         are not healed by the next read-modify-write\n"
-    "  --workload set|register  (default set)\n"
-    "  --conflicts siblings|lww how the nodes resolve concurrent writes (siblings)\n"
-    "  --json                 one JSON object per seed instead of a line\n"
-    "  --trace FILE           write the run's event trace to FILE (with a range:\n"
-    "                         the last seed run, so the failing one)\n"
-    "  --verbose              the nodes' warnings on stderr\n"
-    "  --help                 this help\n"
-    "\n"
-    "Output: one line per seed,\n"
-    "  seed S: ok|FAIL ops=.. acked=.. lost=.. invented=.. trace=HEX\n"
-    "then a summary line on stderr with simulated seconds per wall second.\n"
-    "Exit status: 0 if every seed passed, 1 if one failed, 2 for bad arguments.\n";
-
 struct Args {
   uint64_t first = 0;
   uint64_t last = 0;
-  bool have_seed = false;
   bool json = false;
   bool verbose = false;
   dynkv::sim::SimRunOptions run;
 };
 
-bool ParseNumber(const std::string& text, uint64_t* out) {
-  if (text.empty()) return false;
-  char* end = nullptr;
-  errno = 0;
-  const unsigned long long value = std::strtoull(text.c_str(), &end, 10);
-  if (errno != 0 || *end != '\0' || text[0] == '-') return false;
-  *out = value;
-  return true;
+// Turns a Status into the error CLI11 reports.
+void Check(const dynkv::Status& status) {
+  if (!status.ok()) throw CLI::ValidationError(status.message());
 }
 
-int Usage(const std::string& problem) {
-  std::fprintf(stderr, "dynkv-sim: %s\n\n%s", problem.c_str(), kUsage);
+// Declares every flag on `app`, bound to `args`.
+void Declare(CLI::App& app, Args& args) {
+  using dynkv::tools::WholeNumber;
+  app.description(R"(dynkv-sim (--seed S | --seeds A-B) [options]
+
+Runs a cluster of whole dynkv nodes (the real node code, each with its own
+LevelDB) in one process on a simulated clock and network. A seed drives
+everything: message delay, loss, duplication and reordering, and the faults.
+Clients run a workload; at the end every key is read with R=all and the
+history is checked as tools/chaos/checker.py checks a real cluster's.)");
+  app.footer(R"(Output: one line per seed,
+  seed S: ok|FAIL ops=.. acked=.. lost=.. invented=.. trace=HEX
+then a summary line on stderr with simulated seconds per wall second.
+Exit status: 0 if every seed passed, 1 if one failed, 2 for bad arguments.)");
+  app.set_help_flag("-h,--help", "this help");
+  // A flag given twice: the last one counts.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  auto count = [&app](const char* name, auto* field, uint64_t min, uint64_t max, const char* description) {
+    return app.add_option(name, *field, description)->type_name("N")->transform(WholeNumber(min, max));
+  };
+  // --seed and --seeds: the later on the command line counts.
+  app.add_option_function<std::string>(
+         "--seed", [&args](const std::string& v) { args.first = args.last = std::stoull(v); }, "run one seed")
+      ->type_name("S")
+      ->transform(WholeNumber(0, UINT64_MAX))
+      ->trigger_on_parse();
+  app.add_option_function<std::string>(
+         "--seeds",
+         [&args](const std::string& v) {
+           const size_t dash = v.find('-');
+           std::string first = v.substr(0, dash);
+           std::string last = dash == std::string::npos ? "" : v.substr(dash + 1);
+           const CLI::Validator number = WholeNumber(0, UINT64_MAX);
+           if (dash == std::string::npos || !number(first).empty() || !number(last).empty() ||
+               std::stoull(last) < std::stoull(first)) {
+             throw CLI::ValidationError("--seeds needs a range A-B with A <= B, not '" + v + "'");
+           }
+           args.first = std::stoull(first);
+           args.last = std::stoull(last);
+         },
+         "run seeds A to B, stopping at the first failure")
+      ->type_name("A-B")
+      ->trigger_on_parse();
+  count("--nodes", &args.run.nodes, 1, 1000, "nodes in the cluster (default 5)");
+  count("--n", &args.run.n, 1, 64, "replication factor (default 3)");
+  count("--r", &args.run.r, 1, 64, "the clients' read quorum (default 2)")->type_name("R");
+  count("--w", &args.run.w, 1, 64, "the clients' write quorum (default 2)")->type_name("W");
+  app.add_option_function<std::string>(
+         "--faults",
+         [&args](const std::string& v) {
+           auto faults = dynkv::sim::ParseFaults(v);
+           Check(faults.status());
+           args.run.faults = *faults;
+         },
+         R"(comma-separated: kill,pause,partition,drop,clock,
+membership,slow,stall (default: none); membership is
+one ring change at a time: a join, leave, remove or
+replace; slow delays every message to and from one
+node by 50-400 ms; stall holds one node's storage
+thread for 1-5 s)")
+      ->type_name("LIST");
+  app.add_option("--min-throughput", args.run.min_throughput,
+                 R"(fail a seed when, in any second of a pause, slow or
+stall window, the other nodes' acknowledged
+operations fall below R times their rate before it;
+the lines then end with throughput=WORST)")
+      ->type_name("R")
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            char* end = nullptr;
+            const double ratio = std::strtod(v.c_str(), &end);
+            if (v.empty() || *end != '\0' || !(ratio > 0 && ratio <= 1)) {
+              return "needs a ratio above 0 and at most 1, not '" + v + "'";
+            }
+            return "";
+          },
+          "", "Ratio"));
+  count("--ops", &args.run.ops, 1, 100'000'000, "client operations per seed (default 2000)");
+  app.add_option_function<std::string>(
+         "--hints", [&args](const std::string& v) { args.run.hints = v == "on"; },
+         "sloppy quorum and hinted handoff (default on)")
+      ->type_name("on|off")
+      ->check(CLI::IsMember({"on", "off"}).description(""));
+  count("--anti-entropy", &args.run.anti_entropy_ms, 0, 3'600'000,
+        R"(the nodes' anti_entropy.interval in ms (default:
+the node's, 60000; 0: off); above 0 the run also
+requires every replica's hash tree to agree with
+the others' before the final reads)")
+      ->type_name("MS");
+  count("--keys", &args.run.keys, 1, 1'000'000,
+        R"(keys the clients pick from at random (default 5);
+many keys leave most of them cold, written a few
+times in the run, so faults that strand a write
+are not healed by the next read-modify-write)")
+      ->type_name("K");
+  app.add_option_function<std::string>(
+         "--workload",
+         [&args](const std::string& v) {
+           args.run.workload = v == "set" ? dynkv::sim::Workload::kSet : dynkv::sim::Workload::kRegister;
+         },
+         "the clients' workload: set or register (default set)")
+      ->type_name("set|register")
+      ->check(CLI::IsMember({"set", "register"}).description(""));
+  app.add_option_function<std::string>(
+         "--conflicts", [&args](const std::string& v) { args.run.last_write_wins = v == "lww"; },
+         "how the nodes resolve concurrent writes: siblings\nor lww (default siblings)")
+      ->type_name("siblings|lww")
+      ->check(CLI::IsMember({"siblings", "lww"}).description(""));
+  app.add_flag("--json", args.json, "one JSON object per seed instead of a line")->check(dynkv::tools::NoValue());
+  app.add_option("--trace", args.run.trace_path,
+                 "write the run's event trace to FILE (with a range:\nthe last seed run, so the failing one)")
+      ->type_name("FILE");
+  app.add_flag("--verbose", args.verbose, "the nodes' warnings on stderr")->check(dynkv::tools::NoValue());
+}
+
+int Usage(const CLI::App& app, const std::string& problem) {
+  std::fprintf(stderr, "dynkv-sim: %s\n\n%s", problem.c_str(), app.help().c_str());
   return kExitUsage;
 }
 
 // 0 when parsed; otherwise the exit status (help printed, or a usage error).
-int ParseArgs(int argc, char** argv, Args* args, bool* help) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    if (flag == "--help" || flag == "-h") {
-      *help = true;
-      return 0;
-    }
-    if (flag == "--json") {
-      args->json = true;
-      continue;
-    }
-    if (flag == "--verbose") {
-      args->verbose = true;
-      continue;
-    }
-    static const std::set<std::string> kValueFlags = {"--seed",     "--seeds",     "--nodes", "--n",
-                                                      "--r",        "--w",         "--ops",   "--faults", "--keys", "--hints", "--anti-entropy", "--min-throughput",
-                                                      "--workload", "--conflicts", "--trace"};
-    if (kValueFlags.count(flag) == 0) return Usage("unknown option " + flag);
-    if (i + 1 >= argc) return Usage(flag + " needs a value");
-    const std::string value = argv[++i];
-    uint64_t number = 0;
-    auto number_of = [&](uint64_t* out, uint64_t min, uint64_t max) {
-      return ParseNumber(value, out) && *out >= min && *out <= max;
-    };
-    if (flag == "--seed") {
-      if (!ParseNumber(value, &args->first)) return Usage("--seed needs a number, not '" + value + "'");
-      args->last = args->first;
-      args->have_seed = true;
-    } else if (flag == "--seeds") {
-      const size_t dash = value.find('-');
-      if (dash == std::string::npos || !ParseNumber(value.substr(0, dash), &args->first) ||
-          !ParseNumber(value.substr(dash + 1), &args->last) || args->last < args->first) {
-        return Usage("--seeds needs a range A-B with A <= B, not '" + value + "'");
-      }
-      args->have_seed = true;
-    } else if (flag == "--nodes" && number_of(&number, 1, 1000)) {
-      args->run.nodes = number;
-    } else if (flag == "--n" && number_of(&number, 1, 64)) {
-      args->run.n = static_cast<uint32_t>(number);
-    } else if (flag == "--r" && number_of(&number, 1, 64)) {
-      args->run.r = static_cast<uint32_t>(number);
-    } else if (flag == "--w" && number_of(&number, 1, 64)) {
-      args->run.w = static_cast<uint32_t>(number);
-    } else if (flag == "--ops" && number_of(&number, 1, 100'000'000)) {
-      args->run.ops = number;
-    } else if (flag == "--min-throughput") {
-      char* end = nullptr;
-      const double ratio = std::strtod(value.c_str(), &end);
-      if (value.empty() || *end != '\0' || !(ratio > 0 && ratio <= 1)) {
-        return Usage("--min-throughput needs a ratio above 0 and at most 1, not '" + value + "'");
-      }
-      args->run.min_throughput = ratio;
-    } else if (flag == "--hints" && (value == "on" || value == "off")) {
-      args->run.hints = value == "on";
-    } else if (flag == "--anti-entropy" && number_of(&number, 0, 3'600'000)) {
-      args->run.anti_entropy_ms = static_cast<int64_t>(number);
-    } else if (flag == "--keys" && number_of(&number, 1, 1'000'000)) {
-      args->run.keys = number;
-    } else if (flag == "--faults") {
-      auto faults = dynkv::sim::ParseFaults(value);
-      if (!faults.ok()) return Usage(faults.status().message());
-      args->run.faults = *faults;
-    } else if (flag == "--workload" && (value == "set" || value == "register")) {
-      args->run.workload = value == "set" ? dynkv::sim::Workload::kSet : dynkv::sim::Workload::kRegister;
-    } else if (flag == "--conflicts" && (value == "siblings" || value == "lww")) {
-      args->run.last_write_wins = value == "lww";
-    } else if (flag == "--trace") {
-      args->run.trace_path = value;
-    } else {
-      return Usage("bad option or value: " + flag + " " + value);
-    }
+int ParseArgs(int argc, char** argv, Args* args) {
+  CLI::App app("", "dynkv-sim");
+  Declare(app, *args);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::fputs(app.help().c_str(), stdout);
+    std::exit(0);
+  } catch (const CLI::ParseError& e) {
+    return Usage(app, e.what());
   }
-  if (!args->have_seed) return Usage("--seed S or --seeds A-B is required");
+  if (app.count("--seed") + app.count("--seeds") == 0) return Usage(app, "--seed S or --seeds A-B is required");
   dynkv::Status valid = dynkv::sim::ValidateRunOptions(args->run);
-  if (!valid.ok()) return Usage(valid.message());
+  if (!valid.ok()) return Usage(app, valid.message());
   return 0;
 }
 
@@ -174,14 +177,11 @@ int ParseArgs(int argc, char** argv, Args* args, bool* help) {
 void Print(const dynkv::sim::SeedResult& r, bool json, bool throughput) {
   char ratio[48] = "";
   if (json) {
-    if (throughput) std::snprintf(ratio, sizeof(ratio), ", \"throughput\": %.3f", r.throughput);
-    std::printf(
-        "{\"seed\": %llu, \"ok\": %s, \"ops\": %llu, \"acked\": %llu, \"lost\": %llu, \"invented\": %llu, "
-        "\"stale\": %llu, \"trace\": \"%s\"%s}\n",
-        static_cast<unsigned long long>(r.seed), r.ok ? "true" : "false",
-        static_cast<unsigned long long>(r.ops), static_cast<unsigned long long>(r.acked),
-        static_cast<unsigned long long>(r.lost), static_cast<unsigned long long>(r.invented),
-        static_cast<unsigned long long>(r.stale), r.trace.c_str(), ratio);
+    dynkv::tools::Json line = {{"seed", r.seed},   {"ok", r.ok},     {"ops", r.ops},
+                               {"acked", r.acked}, {"lost", r.lost}, {"invented", r.invented},
+                               {"stale", r.stale}, {"trace", r.trace}};
+    if (throughput) line["throughput"] = dynkv::tools::JsonDecimal(r.throughput, 3);
+    std::printf("%s\n", dynkv::tools::JsonLine(line).c_str());
   } else {
     if (throughput) std::snprintf(ratio, sizeof(ratio), " throughput=%.2f", r.throughput);
     std::printf("seed %llu: %s ops=%llu acked=%llu lost=%llu invented=%llu trace=%s%s\n",
@@ -216,6 +216,7 @@ void Explain(const dynkv::sim::SeedResult& r, int argc, char** argv) {
       ++i;
       continue;
     }
+    if (arg.starts_with("--seed=") || arg.starts_with("--seeds=") || arg.starts_with("--trace=")) continue;
     replay += " " + arg;
   }
   std::fprintf(stderr, "replay: %s --trace seed-%llu.trace\n", replay.c_str(),
@@ -226,12 +227,7 @@ void Explain(const dynkv::sim::SeedResult& r, int argc, char** argv) {
 
 int main(int argc, char** argv) {
   Args args;
-  bool help = false;
-  if (int status = ParseArgs(argc, argv, &args, &help); status != 0) return status;
-  if (help) {
-    std::fputs(kUsage, stdout);
-    return 0;
-  }
+  if (int status = ParseArgs(argc, argv, &args); status != 0) return status;
   dynkv::SetLogLevel(args.verbose ? dynkv::LogLevel::kWarn : dynkv::LogLevel::kError);
   const auto wall_start = std::chrono::steady_clock::now();
   int64_t simulated_ms = 0;

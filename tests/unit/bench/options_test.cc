@@ -132,6 +132,20 @@ TEST_CASE("bad values name the flag") {
   }
 }
 
+TEST_CASE("numbers are decimal and the last of a repeated flag counts") {
+  auto o = Parse({"--connections", "010", "--keys", "7", "--keys=9", "--node", "127.0.0.1:1", "--nodes",
+                  "127.0.0.1:2,127.0.0.1:3"});
+  REQUIRE(o.ok());
+  CHECK(o->connections == 10);
+  CHECK(o->keys == 9);
+  REQUIRE(o->nodes.size() == 2);
+  CHECK(o->nodes[0].port == 2);
+  for (const std::string bad : {"0x10", "1.5", "", "-1"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(Parse({"--connections", bad}).ok());
+  }
+}
+
 TEST_CASE("--help is reported") {
   bool help = false;
   auto o = Parse({"--help"}, &help);
