@@ -1,6 +1,7 @@
 #include "command_line.h"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -29,6 +30,18 @@ CLI::Validator NoValue() {
   // A switch given alone reaches its validators as "true".
   return CLI::Validator(
       [](std::string& text) -> std::string { return text == "true" ? "" : "takes no value"; }, "", "NoValue");
+}
+
+std::optional<std::string> ParseOrHelp(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::fputs(app.help().c_str(), stdout);
+    std::exit(0);
+  } catch (const CLI::ParseError& e) {
+    return std::string(e.what());
+  }
+  return std::nullopt;
 }
 
 }  // namespace dynkv::tools

@@ -1,10 +1,12 @@
 // What the dynkv tools' command lines (CLI11) share: how they read whole
-// numbers and switches.
+// numbers and switches, and what --help and a usage error do.
 #pragma once
 
 #include <CLI/CLI.hpp>
 
 #include <cstdint>
+#include <optional>
+#include <string>
 
 namespace dynkv::tools {
 
@@ -15,5 +17,9 @@ CLI::Validator WholeNumber(uint64_t min, uint64_t max);
 
 // For a switch (add_flag): "--json" alone; "--json=VALUE" is an error.
 CLI::Validator NoValue();
+
+// Parses argv into `app`. --help prints the help on stdout and exits 0; a
+// usage error comes back as its message (nothing when all is well).
+std::optional<std::string> ParseOrHelp(CLI::App& app, int argc, char** argv);
 
 }  // namespace dynkv::tools

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -61,13 +62,8 @@ node other than the one joining.)",
   app.add_option("--seed", options->seed, "seed of the random tokens (default 1)")
       ->type_name("N")
       ->transform(tools::WholeNumber(0, UINT64_MAX));
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp&) {
-    std::fputs(app.help().c_str(), stdout);
-    std::exit(0);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "dynkv-ring-balance: %s (try --help)\n", e.what());
+  if (std::optional<std::string> error = tools::ParseOrHelp(app, argc, argv)) {
+    std::fprintf(stderr, "dynkv-ring-balance: %s (try --help)\n", error->c_str());
     return 2;
   }
   return 0;

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include "command_line.h"
@@ -158,14 +159,7 @@ int Usage(const CLI::App& app, const std::string& problem) {
 int ParseArgs(int argc, char** argv, Args* args) {
   CLI::App app("", "dynkv-sim");
   Declare(app, *args);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp&) {
-    std::fputs(app.help().c_str(), stdout);
-    std::exit(0);
-  } catch (const CLI::ParseError& e) {
-    return Usage(app, e.what());
-  }
+  if (std::optional<std::string> error = dynkv::tools::ParseOrHelp(app, argc, argv)) return Usage(app, *error);
   if (app.count("--seed") + app.count("--seeds") == 0) return Usage(app, "--seed S or --seeds A-B is required");
   dynkv::Status valid = dynkv::sim::ValidateRunOptions(args->run);
   if (!valid.ok()) return Usage(app, valid.message());
