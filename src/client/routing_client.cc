@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <unordered_set>
 
 #include "common/key_hash.h"
 #include "ring/ring.h"
@@ -74,7 +75,8 @@ struct RoutingClient::Impl {
     Request request;
     bool retry_safe = false;  // RetrySafe(request)
     std::vector<std::string> candidates;
-    size_t next = 0;  // index of the next candidate to send to
+    bool widened = false;  // the ring's other nodes added to the candidates
+    size_t next = 0;       // index of the next candidate to send to
     AsyncClient::Callback done;
   };
 
@@ -113,9 +115,9 @@ struct RoutingClient::Impl {
     return it != down.end() && it->second.until_ms > Now();
   }
 
-  // The addresses to try for `key`, best first: its replicas in preference
-  // order, then the contact nodes, then the ring's other nodes; each once,
-  // those believed up before those believed down.
+  // The addresses to try for `key` first, best first: its replicas in
+  // preference order, then the contact nodes; each once, those believed up
+  // before those believed down. A few, whatever the cluster's size.
   std::vector<std::string> Candidates(std::string_view key) const {
     std::vector<std::string> ordered;
     if (ring != nullptr && !key.empty()) {
@@ -125,16 +127,27 @@ struct RoutingClient::Impl {
       }
     }
     ordered.insert(ordered.end(), contacts.begin(), contacts.end());
+    return UpFirst(ordered, {});
+  }
+
+  // For a request that ran out of candidates: the ring's other nodes.
+  std::vector<std::string> Others(const std::vector<std::string>& tried) const {
+    std::vector<std::string> ordered;
     for (const auto& [node_id, address] : addresses) ordered.push_back(address);
+    return UpFirst(ordered, tried);
+  }
+
+  // `ordered` without empty addresses, repeats and those in `skip`; the
+  // ones believed up first.
+  std::vector<std::string> UpFirst(const std::vector<std::string>& ordered,
+                                   const std::vector<std::string>& skip) const {
+    std::unordered_set<std::string_view> seen(skip.begin(), skip.end());
     std::vector<std::string> up, down_now;
     for (const std::string& address : ordered) {
-      if (address.empty() || std::find(up.begin(), up.end(), address) != up.end() ||
-          std::find(down_now.begin(), down_now.end(), address) != down_now.end()) {
-        continue;
-      }
+      if (address.empty() || !seen.insert(address).second) continue;
       (IsDown(address) ? down_now : up).push_back(address);
     }
-    up.insert(up.end(), down_now.begin(), down_now.end());
+    up.insert(up.end(), std::make_move_iterator(down_now.begin()), std::make_move_iterator(down_now.end()));
     return up;
   }
 
@@ -190,6 +203,11 @@ struct RoutingClient::Impl {
         Failed(address, client);
         // Never connected: the request was never sent.
         const bool retry = pending->retry_safe || !*connected;
+        if (retry && pending->next == pending->candidates.size() && !pending->widened) {
+          std::vector<std::string> more = Others(pending->candidates);
+          pending->candidates.insert(pending->candidates.end(), more.begin(), more.end());
+          pending->widened = true;
+        }
         if (retry && pending->next < pending->candidates.size()) return Send(pending);
       }
       if (answer.ok() && answer->has_error() && answer->error().code() == UNAVAILABLE) RingMayHaveChanged();

@@ -65,6 +65,14 @@ struct ThreeNodes {
       if (Replicas(key)[0] == id) return key;
     }
   }
+  // A key whose replicas are `first` and `second`, in either order.
+  std::string KeyReplicatedBy(const std::string& first, const std::string& second) const {
+    for (int i = 0;; ++i) {
+      std::string key = "key-" + std::to_string(i);
+      std::vector<std::string> ids = Replicas(key);
+      if ((ids[0] == first && ids[1] == second) || (ids[0] == second && ids[1] == first)) return key;
+    }
+  }
   RoutingOptions Contacts(std::vector<std::string> ids) const {
     RoutingOptions options;
     for (const std::string& id : ids) options.nodes.push_back(nodes.at(id)->address());
@@ -155,6 +163,21 @@ TEST_CASE("a node that is down is tried last; the ring is fetched again soon aft
   const int fetched = cluster.ring_requests["a"] + cluster.ring_requests["c"];
   cluster.RunFor(1600);
   CHECK(cluster.ring_requests["a"] + cluster.ring_requests["c"] == fetched + 1);
+  client.Close();
+}
+
+TEST_CASE("a read whose replicas and contact nodes are all down goes on to the ring's other nodes") {
+  ThreeNodes cluster;
+  RoutingClient client(&cluster.loop, cluster.Contacts({"a"}));
+  REQUIRE(Start(&cluster.loop, client).ok());
+  cluster.nodes["a"]->Close();
+  cluster.nodes["b"]->Close();
+  const std::string key = cluster.KeyReplicatedBy("a", "b");
+  std::vector<Result<Response>> answers;
+  client.Call(MakeGet(key, {}), Collect(&answers));
+  RunUntil(&cluster.loop, [&] { return answers.size() == 1; });
+  CHECK(answers[0].ok());
+  CHECK(cluster.got[key] == "c");
   client.Close();
 }
 
