@@ -271,6 +271,8 @@ const std::vector<Key>& Keys() {
        Size(1024, kMaxU64, &C::anti_entropy, &AntiEntropyConfig::max_bytes_per_sec)},
       {"anti_entropy.rebuild_interval",
        Duration(0, kMaxI64, &C::anti_entropy, &AntiEntropyConfig::rebuild_interval_ms)},
+      {"advertise.client", Store(&ReadAddress, &C::advertise_client)},
+      {"advertise.peer", Store(&ReadAddress, &C::advertise_peer)},
   };
   return keys;
 }
@@ -295,6 +297,13 @@ Status CheckListen(const yaml::Document& document, const Config& config) {
       }
     }
     ports.push_back({key, &**address});
+  }
+  for (const auto& [key, address] : {std::pair{"advertise.client", &config.advertise_client},
+                                     std::pair{"advertise.peer", &config.advertise_peer}}) {
+    if (address->has_value() && ((*address)->host == "0.0.0.0" || (*address)->host == "::")) {
+      return yaml::Invalid(document.Blame({key}),
+                           "is a wildcard; expected the address other nodes and clients reach this node at");
+    }
   }
   return Status::Ok();
 }

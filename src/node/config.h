@@ -63,6 +63,14 @@ struct Config {
   net::HostPort peer_address;    // listen.peer, required
   std::optional<net::HostPort> http_address;  // listen.http: GET /metrics and /health; absent: none
   std::optional<net::HostPort> resp_address;  // listen.resp: the Redis protocol (RESP2); absent: none
+  // advertise.client / advertise.peer: the addresses the node gossips, so
+  // other nodes and routing clients reach it there (Cassandra's
+  // broadcast_address), for a node listening on a wildcard or behind NAT.
+  // Absent: the listen address.
+  std::optional<net::HostPort> advertise_client;
+  std::optional<net::HostPort> advertise_peer;
+  const net::HostPort& AdvertisedClient() const { return advertise_client ? *advertise_client : client_address; }
+  const net::HostPort& AdvertisedPeer() const { return advertise_peer ? *advertise_peer : peer_address; }
   std::string data_dir;          // required
   std::vector<net::HostPort> seeds;  // empty: a cluster of one
   ReplicationConfig replication;

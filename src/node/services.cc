@@ -95,7 +95,8 @@ NodeServices::~NodeServices() {
 // A node with no other seeds has nobody to learn a ring from.
 bool NodeServices::IsAlone() const {
   for (const net::HostPort& seed : config_.seeds) {
-    if (seed.ToString() != config_.peer_address.ToString()) return false;
+    const std::string address = seed.ToString();
+    if (address != config_.peer_address.ToString() && address != config_.AdvertisedPeer().ToString()) return false;
   }
   return true;
 }
@@ -144,8 +145,8 @@ MembershipOptions MembershipOptionsFor(const Config& config, const Identity& ide
   gossip::LocalNode& self = options.driver.self;
   self.node_id = config.node_id;
   self.generation = identity.generation;
-  self.client_address = config.client_address.ToString();
-  self.peer_address = config.peer_address.ToString();
+  self.client_address = config.AdvertisedClient().ToString();
+  self.peer_address = config.AdvertisedPeer().ToString();
   self.tokens = identity.tokens;
   self.datacenter = m.datacenter;
   self.rack = m.rack;

@@ -7,7 +7,9 @@ import subprocess
 import time
 import unittest
 
-from harness import BUILD_ROOT, NodeTestCase
+import dynkv
+
+from harness import BUILD_ROOT, Node, NodeTestCase
 
 DETECTION_LIMIT_S = 5.0   # the issue's bound on the default settings
 CONVERGE_LIMIT_S = 15.0
@@ -116,6 +118,35 @@ class ClusterTest(NodeTestCase):
                                  "--mix", "0:100:0", "--keys", "100000", "--warmup", "0",
                                  "--duration", str(seconds)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+class AdvertiseTest(NodeTestCase):
+    def test_a_node_on_a_wildcard_is_reached_at_its_advertised_addresses(self):
+        # node2 listens on every address and tells the cluster 127.0.0.2:
+        # node1 must reach it there, and clients find it there in the ring.
+        node1 = Node(self.root, "node1")
+        node2 = Node(self.root, "node2", seeds=[node1.peer_address])
+        with open(node2.config_path) as f:
+            text = f.read()
+        text = text.replace(f"client: 127.0.0.1:{node2.client_port}", f"client: 0.0.0.0:{node2.client_port}")
+        text = text.replace(f"peer: 127.0.0.1:{node2.peer_port}", f"peer: 0.0.0.0:{node2.peer_port}")
+        text += f"advertise: {{ client: 127.0.0.2:{node2.client_port}, peer: 127.0.0.2:{node2.peer_port} }}\n"
+        with open(node2.config_path, "w") as f:
+            f.write(text)
+        self.nodes.extend([node1, node2])
+        node1.start()
+        node2.start()
+        self.wait_until(lambda: self.members(node1).get("node2", {}).get("up") is True, CONVERGE_LIMIT_S,
+                        "node1 sees node2 up")
+        member = self.members(node1)["node2"]
+        self.assertEqual(member["address"], f"127.0.0.2:{node2.client_port}")
+        self.assertEqual(member["peer_address"], f"127.0.0.2:{node2.peer_port}")
+        self.wait_until(lambda: len(json.loads(self.cli(node1, "ring", "--json").stdout)["nodes"]) == 2,
+                        CONVERGE_LIMIT_S, "node2 in node1's ring")
+        with dynkv.Client([node1.address]) as client:  # routing clients learn the advertised address
+            self.assertEqual(client.ring().addresses["node2"], f"127.0.0.2:{node2.client_port}")
+        result = subprocess.run([os.path.join(BUILD_ROOT, "tools", "cli", "dynkv"), "--node",
+                                 f"127.0.0.2:{node2.client_port}", "ping"], capture_output=True, timeout=30)
+        self.assertEqual(result.returncode, 0, result.stderr)
 
 
 if __name__ == "__main__":

@@ -298,6 +298,23 @@ TEST_CASE("listen.http and listen.resp are optional, each on a port of its own")
   CHECK_REJECTED(head + "  resp: nowhere\n", "test.yaml:6: listen.resp: ", "HOST:PORT");
 }
 
+TEST_CASE("advertise.client and advertise.peer default to the listen addresses and may not be wildcards") {
+  const std::string head =
+      "node_id: n1\ndata_dir: /d\nlisten:\n  client: 0.0.0.0:7101\n  peer: 0.0.0.0:7201\n";
+  const Config none = Parsed(head);
+  CHECK(none.AdvertisedClient().ToString() == "0.0.0.0:7101");
+  CHECK(none.AdvertisedPeer().ToString() == "0.0.0.0:7201");
+  const Config both = Parsed(head + "advertise: { client: 10.0.0.5:7101, peer: 10.0.0.5:17201 }\n");
+  CHECK(both.AdvertisedClient().ToString() == "10.0.0.5:7101");
+  CHECK(both.AdvertisedPeer().ToString() == "10.0.0.5:17201");
+  CHECK(both.client_address.ToString() == "0.0.0.0:7101");  // still where it listens
+  CHECK(Parsed(head + "advertise:\n  peer: 10.0.0.5:7201\n").AdvertisedClient().ToString() == "0.0.0.0:7101");
+  CHECK_REJECTED(head + "advertise:\n  client: 0.0.0.0:7101\n", "test.yaml:7: advertise.client: ", "wildcard");
+  CHECK_REJECTED(head + "advertise:\n  peer: \"[::]:7201\"\n", "test.yaml:7: advertise.peer: ", "wildcard");
+  CHECK_REJECTED(head + "advertise:\n  peer: somewhere\n", "test.yaml:7: advertise.peer: ", "HOST:PORT");
+  CHECK_REJECTED(head + "advertise:\n  gossip: 10.0.0.5:7201\n", "test.yaml:7: ", "advertise.gossip");
+}
+
 TEST_CASE("node_id and data_dir are checked") {
   const std::string listen = "listen: {client: 127.0.0.1:7101, peer: 127.0.0.1:7201}\n";
   CHECK_REJECTED(listen + "data_dir: /d\nnode_id: node 1\n",
