@@ -156,7 +156,12 @@ MembershipOptions MembershipOptionsFor(const Config& config, const Identity& ide
   gossip.cluster_name = m.cluster_name;
   gossip.interval_ms = m.gossip_interval_ms;
   gossip.failure_detector.phi_threshold = m.phi_threshold;
-  for (const net::HostPort& seed : config.seeds) gossip.seeds.push_back(seed.ToString());
+  for (const net::HostPort& seed : config.seeds) {
+    // The node's own listen.peer among the seeds, when it advertises
+    // another: itself, which the gossiper knows by the advertised one.
+    if (config.advertise_peer && seed.ToString() == config.peer_address.ToString()) continue;
+    gossip.seeds.push_back(seed.ToString());
+  }
   options.ring.vnodes = m.vnodes;
   options.ring.replication_n = config.replication.n;
   // Serving at once is safe only for a node that cannot have peers yet: no

@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "node/services.h"
+
 namespace dynkv::node {
 namespace {
 
@@ -313,6 +315,17 @@ TEST_CASE("advertise.client and advertise.peer default to the listen addresses a
   CHECK_REJECTED(head + "advertise:\n  peer: \"[::]:7201\"\n", "test.yaml:7: advertise.peer: ", "wildcard");
   CHECK_REJECTED(head + "advertise:\n  peer: somewhere\n", "test.yaml:7: advertise.peer: ", "HOST:PORT");
   CHECK_REJECTED(head + "advertise:\n  gossip: 10.0.0.5:7201\n", "test.yaml:7: ", "advertise.gossip");
+}
+
+TEST_CASE("the node gossips its advertised addresses, and its own listen.peer is no seed then") {
+  const Config config = Parsed(
+      "node_id: n1\ndata_dir: /d\nlisten: { client: 0.0.0.0:7101, peer: 0.0.0.0:7201 }\n"
+      "advertise: { client: 10.0.0.5:7101, peer: 10.0.0.5:7201 }\n"
+      "seeds: [0.0.0.0:7201, 10.0.0.5:7201, 10.0.0.6:7201]\n");
+  const MembershipOptions options = MembershipOptionsFor(config, Identity{}, false);
+  CHECK(options.driver.self.client_address == "10.0.0.5:7101");
+  CHECK(options.driver.self.peer_address == "10.0.0.5:7201");
+  CHECK(options.driver.gossip.seeds == std::vector<std::string>{"10.0.0.5:7201", "10.0.0.6:7201"});
 }
 
 TEST_CASE("node_id and data_dir are checked") {
