@@ -432,8 +432,8 @@ class Client:
             return call.settle(error=error)  # the node's own answer (wire.py: a rejected frame)
         if call.retry_safe and call.candidates:
             return self._retry(call)
-        call.settle(error=ConnectionFailed(f"{error.message}; the request had been sent and may have been applied",
-                                           conn.address))
+        consequence = "no node is left to ask" if call.retry_safe else "it had been sent and may have been applied"
+        call.settle(error=ConnectionFailed(f"{error.message}; {consequence}", conn.address))
 
     def _retry(self, call):
         """Sends `call` to its next candidate, off the I/O thread: connecting
@@ -489,8 +489,8 @@ class _Call:
         self.settle(result)
 
     def on_timeout(self, conn):
-        self.settle(error=ClientTimeout(f"no answer from {conn.address} in time; the request may have been applied",
-                                        conn.address))
+        consequence = "" if self.retry_safe else "; the request may have been applied"
+        self.settle(error=ClientTimeout(f"no answer from {conn.address} in time{consequence}", conn.address))
 
     def on_lost(self, conn, error):
         self.client._lost(self, conn, error)

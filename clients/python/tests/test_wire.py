@@ -219,6 +219,15 @@ class WireTest(unittest.TestCase):
         self.assertEqual(client.get("k").value, b"k")
         self.assertEqual(len(breaking.requests), 1)
 
+    def test_a_read_with_no_node_left_fails_without_talk_of_having_been_applied(self):
+        breaking = self.node(lambda request, conn: conn.hang_up())
+        client = self.client([breaking.address])
+        with self.assertRaises(dynkv.DynkvError) as caught:
+            client.get("k")
+        self.assertEqual(caught.exception.code, "CONNECTION")
+        self.assertIn("no node is left to ask", caught.exception.message)
+        self.assertNotIn("applied", caught.exception.message)
+
     def test_a_write_whose_connection_breaks_is_not_sent_again(self):
         breaking = self.node(lambda request, conn: conn.hang_up())
         answering = self.node(lambda request, conn: conn.answer(echo(request)))
