@@ -35,9 +35,15 @@ void RespParser::Consume(size_t to) {
 }
 
 Result<bool> RespParser::Next(std::vector<std::string>* args) {
+  // An empty array or a blank line carries no command; a client may send
+  // millions of them, so they are skipped here in a loop.
+  while (begin_ < buffer_.size()) {
+    args->clear();
+    Result<bool> parsed = buffer_[begin_] == '*' ? NextArray(args) : NextInline(args);
+    if (!parsed.ok() || !*parsed || !args->empty()) return parsed;
+  }
   args->clear();
-  if (begin_ >= buffer_.size()) return false;
-  return buffer_[begin_] == '*' ? NextArray(args) : NextInline(args);
+  return false;
 }
 
 Result<bool> RespParser::NextArray(std::vector<std::string>* args) {
@@ -53,7 +59,7 @@ Result<bool> RespParser::NextArray(std::vector<std::string>* args) {
   }
   if (count <= 0) {  // an empty (or null) array: nothing to run, as Redis ignores it
     Consume(at);
-    return Next(args);
+    return true;  // with no args: Next goes on
   }
   std::vector<std::string> parsed;
   parsed.reserve(static_cast<size_t>(std::max<int64_t>(count, 0)));
@@ -112,8 +118,7 @@ Result<bool> RespParser::NextInline(std::vector<std::string>* args) {
   if (quoted) return ProtocolError("unbalanced quotes in request");
   if (in_word) args->push_back(std::move(word));
   Consume(next);
-  if (args->empty()) return Next(args);  // an empty line: nothing to do
-  return true;
+  return true;  // an empty line leaves no args: Next goes on
 }
 
 void RespSimple(std::string* out, std::string_view text) {

@@ -38,6 +38,7 @@ class RespParser {
  private:
   // The line at `at` (without CRLF) and where the next one starts; false when incomplete.
   bool Line(size_t at, std::string_view* line, size_t* next) const;
+  // One array or inline line; true with no args for an empty one.
   Result<bool> NextArray(std::vector<std::string>* args);
   Result<bool> NextInline(std::vector<std::string>* args);
   void Consume(size_t to);

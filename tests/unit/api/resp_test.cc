@@ -87,6 +87,14 @@ TEST_CASE("the parser skips empty arrays and stops at what is not RESP") {
   CHECK(error == "Protocol error: unbalanced quotes in request");
 }
 
+TEST_CASE("millions of empty arrays and blank lines in one buffer are skipped, not recursed through") {
+  std::string bytes;
+  for (int i = 0; i < 1'000'000; ++i) bytes += "*0\r\n\r\n";
+  bytes += "PING\r\n";
+  RespParser parser;
+  CHECK(ParseAll(parser, bytes) == std::vector<Args>{{"PING"}});
+}
+
 TEST_CASE("the parser refuses a bulk string over its limit before it arrives") {
   RespLimits limits;
   limits.max_bulk_bytes = 10;
