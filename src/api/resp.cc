@@ -155,4 +155,17 @@ void RespArrayHeader(std::string* out, size_t count) {
   out->append("\r\n");
 }
 
+// The writers above, each into a reply of its own.
+template <typename T>
+std::string ReplyOf(void (*write)(std::string*, T), T value) {
+  std::string out;
+  write(&out, value);
+  return out;
+}
+
+std::string RespSimpleReply(std::string_view text) { return ReplyOf(&RespSimple, text); }
+std::string RespErrorReply(std::string_view text) { return ReplyOf(&RespError, text); }
+std::string RespIntegerReply(int64_t value) { return ReplyOf(&RespInteger, value); }
+std::string RespBulkReply(std::string_view bytes) { return ReplyOf(&RespBulk, bytes); }
+
 }  // namespace dynkv::api

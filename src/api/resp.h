@@ -58,5 +58,10 @@ void RespInteger(std::string* out, int64_t value);
 void RespBulk(std::string* out, std::string_view bytes);
 void RespNull(std::string* out);  // $-1
 void RespArrayHeader(std::string* out, size_t count);
+// One whole reply of one value, for a command that answers with it.
+std::string RespSimpleReply(std::string_view text);
+std::string RespErrorReply(std::string_view text);
+std::string RespIntegerReply(int64_t value);
+std::string RespBulkReply(std::string_view bytes);
 
 }  // namespace dynkv::api

@@ -12,33 +12,9 @@ namespace pb = dynkv::client;
 
 namespace {
 
-std::string Simple(std::string_view text) {
-  std::string out;
-  RespSimple(&out, text);
-  return out;
-}
-
-std::string Error(std::string_view text) {
-  std::string out;
-  RespError(&out, text);
-  return out;
-}
-
-std::string Bulk(std::string_view bytes) {
-  std::string out;
-  RespBulk(&out, bytes);
-  return out;
-}
-
-std::string Integer(int64_t value) {
-  std::string out;
-  RespInteger(&out, value);
-  return out;
-}
-
 // Redis' wording, so clients and people recognise them.
 std::string UnknownSubcommand(const RespCommands::Args& args) {
-  return Error("ERR unknown subcommand '" + args[1] + "'. Try " + LowerAscii(args[0]) + " HELP.");
+  return RespErrorReply("ERR unknown subcommand '" + args[1] + "'. Try " + LowerAscii(args[0]) + " HELP.");
 }
 
 // The settings `CONFIG GET` shows (redis-benchmark asks for save and
@@ -60,8 +36,8 @@ std::string LowerAscii(std::string_view text) {
 }
 
 std::string RespErrorFor(const pb::Error& error) {
-  if (error.code() == pb::INVALID_ARGUMENT) return Error("ERR " + error.message());
-  return Error(pb::ErrorCode_Name(error.code()) + " " + error.message());
+  if (error.code() == pb::INVALID_ARGUMENT) return RespErrorReply("ERR " + error.message());
+  return RespErrorReply(pb::ErrorCode_Name(error.code()) + " " + error.message());
 }
 
 RespCommands::RespCommands(ClientService& service, const Clock& clock, RespNodeInfo info, KeyEstimate keys)
@@ -109,12 +85,12 @@ void RespCommands::Run(const Args& args, uint64_t client_id, Reply reply) {
   if (it == Table().end()) {
     std::string message = "ERR unknown command '" + args[0].substr(0, 128) + "', with args beginning with: ";
     for (size_t i = 1; i < args.size() && message.size() < 512; ++i) message += "'" + args[i].substr(0, 128) + "' ";
-    return reply(Error(message));
+    return reply(RespErrorReply(message));
   }
   const int arity = it->second.arity;
   const int count = static_cast<int>(std::min<size_t>(args.size(), 1 << 30));
   if ((arity > 0 && count != arity) || (arity < 0 && count < -arity)) {
-    return reply(Error("ERR wrong number of arguments for '" + name + "' command"));
+    return reply(RespErrorReply("ERR wrong number of arguments for '" + name + "' command"));
   }
   (this->*(it->second.handler))(args, client_id, std::move(reply));
 }
@@ -126,20 +102,20 @@ void RespCommands::Call(pb::Request request, std::function<void(pb::Response)> d
 // ---- Connection and server commands -------------------------------------------
 
 void RespCommands::Ping(const Args& args, uint64_t, Reply reply) {
-  if (args.size() > 2) return reply(Error("ERR wrong number of arguments for 'ping' command"));
-  reply(args.size() == 2 ? Bulk(args[1]) : Simple("PONG"));
+  if (args.size() > 2) return reply(RespErrorReply("ERR wrong number of arguments for 'ping' command"));
+  reply(args.size() == 2 ? RespBulkReply(args[1]) : RespSimpleReply("PONG"));
 }
 
-void RespCommands::Echo(const Args& args, uint64_t, Reply reply) { reply(Bulk(args[1])); }
+void RespCommands::Echo(const Args& args, uint64_t, Reply reply) { reply(RespBulkReply(args[1])); }
 
 void RespCommands::Select(const Args& args, uint64_t, Reply reply) {
-  reply(args[1] == "0" ? Simple("OK") : Error("ERR DB index is out of range (dynkv has database 0 only)"));
+  reply(args[1] == "0" ? RespSimpleReply("OK") : RespErrorReply("ERR DB index is out of range (dynkv has database 0 only)"));
 }
 
 // redis-cli asks `COMMAND DOCS` for its hints and does without them on an
 // empty answer; nothing else needs the table.
 void RespCommands::CommandInfo(const Args& args, uint64_t, Reply reply) {
-  if (args.size() >= 2 && LowerAscii(args[1]) == "count") return reply(Integer(static_cast<int64_t>(Table().size())));
+  if (args.size() >= 2 && LowerAscii(args[1]) == "count") return reply(RespIntegerReply(static_cast<int64_t>(Table().size())));
   std::string out;
   RespArrayHeader(&out, 0);
   reply(std::move(out));
@@ -149,7 +125,7 @@ void RespCommands::Config(const Args& args, uint64_t, Reply reply) {
   const std::string sub = LowerAscii(args[1]);
   if (sub != "get") {
     if (sub == "set" || sub == "resetstat" || sub == "rewrite") {
-      return reply(Error("ERR CONFIG " + args[1] + " is not supported: dynkv is configured by its YAML file"));
+      return reply(RespErrorReply("ERR CONFIG " + args[1] + " is not supported: dynkv is configured by its YAML file"));
     }
     return reply(UnknownSubcommand(args));
   }
@@ -173,10 +149,10 @@ void RespCommands::Config(const Args& args, uint64_t, Reply reply) {
 
 void RespCommands::Hello(const Args& args, uint64_t client_id, Reply reply) {
   if (args.size() >= 2 && args[1] != "2") {
-    return reply(Error("NOPROTO sorry, this protocol version is not supported (dynkv speaks RESP2)"));
+    return reply(RespErrorReply("NOPROTO sorry, this protocol version is not supported (dynkv speaks RESP2)"));
   }
   for (size_t i = 2; i < args.size(); ++i) {
-    if (LowerAscii(args[i]) == "auth") return reply(Error("ERR AUTH is not supported on dynkv's RESP port"));
+    if (LowerAscii(args[i]) == "auth") return reply(RespErrorReply("ERR AUTH is not supported on dynkv's RESP port"));
   }
   std::string out;
   RespArrayHeader(&out, 14);
@@ -193,9 +169,9 @@ void RespCommands::Hello(const Args& args, uint64_t client_id, Reply reply) {
 
 void RespCommands::Client(const Args& args, uint64_t client_id, Reply reply) {
   const std::string sub = LowerAscii(args[1]);
-  if (sub == "setname" || sub == "setinfo") return reply(Simple("OK"));
+  if (sub == "setname" || sub == "setinfo") return reply(RespSimpleReply("OK"));
   if (sub == "getname") return reply("$-1\r\n");
-  if (sub == "id") return reply(Integer(static_cast<int64_t>(client_id)));
+  if (sub == "id") return reply(RespIntegerReply(static_cast<int64_t>(client_id)));
   reply(UnknownSubcommand(args));
 }
 
@@ -204,16 +180,16 @@ void RespCommands::Info(const Args&, uint64_t, Reply reply) {
   std::string text = "# Server\r\nredis_version:7.0.0\r\ndynkv_version:" + info_.version +
                      "\r\nnode_id:" + info_.node_id + "\r\nredis_mode:standalone\r\n\r\n# Keyspace\r\n";
   if (keys) text += "db0:keys=" + std::to_string(*keys) + ",expires=0,avg_ttl=0\r\n";
-  reply(Bulk(text));
+  reply(RespBulkReply(text));
 }
 
 void RespCommands::DbSize(const Args&, uint64_t, Reply reply) {
   const std::optional<uint64_t> keys = keys_ ? keys_() : std::nullopt;
-  if (!keys) return reply(Error("ERR DBSIZE is not known yet: this node's hash tree is still being built"));
-  reply(Integer(static_cast<int64_t>(*keys)));
+  if (!keys) return reply(RespErrorReply("ERR DBSIZE is not known yet: this node's hash tree is still being built"));
+  reply(RespIntegerReply(static_cast<int64_t>(*keys)));
 }
 
 // The server closes the connection after this reply.
-void RespCommands::Quit(const Args&, uint64_t, Reply reply) { reply(Simple("OK")); }
+void RespCommands::Quit(const Args&, uint64_t, Reply reply) { reply(RespSimpleReply("OK")); }
 
 }  // namespace dynkv::api

@@ -20,18 +20,6 @@ namespace {
 
 std::string Ok() { return "+OK\r\n"; }
 
-std::string Integer(int64_t value) {
-  std::string out;
-  RespInteger(&out, value);
-  return out;
-}
-
-std::string Error(std::string_view text) {
-  std::string out;
-  RespError(&out, text);
-  return out;
-}
-
 bool NewerThan(const pb::Sibling& a, const pb::Sibling& b) {
   if (a.write_time_ms() != b.write_time_ms()) return a.write_time_ms() > b.write_time_ms();
   return a.value() > b.value();
@@ -57,12 +45,12 @@ void AppendNewest(std::string* out, const pb::GetResponse& get) {
 std::optional<uint32_t> TtlSeconds(std::string_view text, int64_t unit_ms, std::string_view command, std::string* error) {
   int64_t count = 0;
   if (!RespParseInt(text, &count)) {
-    *error = Error("ERR value is not an integer or out of range");
+    *error = RespErrorReply("ERR value is not an integer or out of range");
     return std::nullopt;
   }
   constexpr int64_t kMax = std::numeric_limits<uint32_t>::max();
   if (count <= 0 || count > kMax * 1000 / unit_ms) {
-    *error = Error("ERR invalid expire time in '" + std::string(command) + "' command");
+    *error = RespErrorReply("ERR invalid expire time in '" + std::string(command) + "' command");
     return std::nullopt;
   }
   return static_cast<uint32_t>((count * unit_ms + 999) / 1000);
@@ -83,12 +71,12 @@ std::optional<std::string> ParseSetOptions(const RespCommands::Args& args, SetOp
       options->ttl_s = *ttl;
       has_ttl = true;
     } else if (option == "keepttl" || option == "get" || option == "exat" || option == "pxat") {
-      return Error("ERR SET " + args[i] + " is not supported by dynkv");
+      return RespErrorReply("ERR SET " + args[i] + " is not supported by dynkv");
     } else {
-      return Error("ERR syntax error");
+      return RespErrorReply("ERR syntax error");
     }
   }
-  if (options->nx && options->xx) return Error("ERR syntax error");
+  if (options->nx && options->xx) return RespErrorReply("ERR syntax error");
   return std::nullopt;
 }
 
@@ -211,7 +199,7 @@ void RespCommands::Del(const Args& args, uint64_t, Reply reply) {
     };
     auto join = std::make_shared<Join>();
     for (const pb::GetResponse& get : gets) join->remaining += get.siblings_size() > 0 ? 1 : 0;
-    if (join->remaining == 0) return reply(Integer(0));
+    if (join->remaining == 0) return reply(RespIntegerReply(0));
     auto fail = [join, reply](std::string error) {
       if (!std::exchange(join->failed, true)) reply(std::move(error));
     };
@@ -219,7 +207,7 @@ void RespCommands::Del(const Args& args, uint64_t, Reply reply) {
       if (gets[i].siblings_size() == 0) continue;
       Remove(keys[i], gets[i].context(), fail, [join, reply] {
         ++join->deleted;
-        if (--join->remaining == 0 && !join->failed) reply(Integer(join->deleted));
+        if (--join->remaining == 0 && !join->failed) reply(RespIntegerReply(join->deleted));
       });
     }
   });
@@ -229,7 +217,7 @@ void RespCommands::Exists(const Args& args, uint64_t, Reply reply) {
   ReadAll({args.begin() + 1, args.end()}, reply, [reply](std::vector<pb::GetResponse> gets) {
     int64_t count = 0;
     for (const pb::GetResponse& get : gets) count += get.siblings_size() > 0 ? 1 : 0;
-    reply(Integer(count));
+    reply(RespIntegerReply(count));
   });
 }
 
@@ -245,7 +233,7 @@ void RespCommands::MGet(const Args& args, uint64_t, Reply reply) {
 // Reads the keys for their contexts, then writes them all in one batch; a
 // key named twice takes its last value, as in Redis.
 void RespCommands::MSet(const Args& args, uint64_t, Reply reply) {
-  if (args.size() % 2 != 1) return reply(Error("ERR wrong number of arguments for 'mset' command"));
+  if (args.size() % 2 != 1) return reply(RespErrorReply("ERR wrong number of arguments for 'mset' command"));
   std::map<std::string, std::string> values;
   for (size_t i = 1; i + 1 < args.size(); i += 2) values[args[i]] = args[i + 1];
   std::vector<std::string> keys;
@@ -272,9 +260,9 @@ void RespCommands::MSet(const Args& args, uint64_t, Reply reply) {
 // Rewrites the newest sibling with the TTL (0 or less deletes the key, as
 // in Redis): 1, or 0 when the key has no value.
 void RespCommands::Expire(const Args& args, uint64_t, Reply reply) {
-  if (args.size() > 3) return reply(Error("ERR EXPIRE's NX, XX, GT and LT are not supported by dynkv"));
+  if (args.size() > 3) return reply(RespErrorReply("ERR EXPIRE's NX, XX, GT and LT are not supported by dynkv"));
   int64_t seconds = 0;
-  if (!RespParseInt(args[2], &seconds)) return reply(Error("ERR value is not an integer or out of range"));
+  if (!RespParseInt(args[2], &seconds)) return reply(RespErrorReply("ERR value is not an integer or out of range"));
   std::optional<uint32_t> ttl;
   if (seconds > 0) {
     std::string error;
@@ -283,8 +271,8 @@ void RespCommands::Expire(const Args& args, uint64_t, Reply reply) {
   }
   Read(args[1], reply, [this, key = args[1], ttl, reply](pb::GetResponse get) {
     const pb::Sibling* newest = Newest(get);
-    if (newest == nullptr) return reply(Integer(0));
-    auto done = [reply] { reply(Integer(1)); };
+    if (newest == nullptr) return reply(RespIntegerReply(0));
+    auto done = [reply] { reply(RespIntegerReply(1)); };
     if (!ttl) return Remove(key, get.context(), reply, done);
     Write(key, newest->value(), get.context(), *ttl, reply, done);
   });
@@ -294,10 +282,10 @@ void RespCommands::Expire(const Args& args, uint64_t, Reply reply) {
 void RespCommands::Ttl(const Args& args, uint64_t, Reply reply) {
   Read(args[1], reply, [this, reply](pb::GetResponse get) {
     const pb::Sibling* newest = Newest(get);
-    if (newest == nullptr) return reply(Integer(-2));
-    if (newest->expires_at_ms() == 0) return reply(Integer(-1));
+    if (newest == nullptr) return reply(RespIntegerReply(-2));
+    if (newest->expires_at_ms() == 0) return reply(RespIntegerReply(-1));
     const int64_t left_ms = static_cast<int64_t>(newest->expires_at_ms()) - clock_.NowMs();
-    reply(Integer(std::max<int64_t>(0, (left_ms + 500) / 1000)));
+    reply(RespIntegerReply(std::max<int64_t>(0, (left_ms + 500) / 1000)));
   });
 }
 
