@@ -9,6 +9,9 @@ packages=(
   # libraries (DESIGN.md: Dependencies)
   libuv1-dev libprotobuf-dev protobuf-compiler libleveldb-dev libzstd-dev
   libyaml-cpp-dev doctest-dev libxxhash-dev libbenchmark-dev libhttp-parser-dev
+  # TLS on the client and peer ports (security.tls); the openssl command
+  # makes the tests' certificates (tools/tls-certs.sh)
+  libssl-dev openssl
   # the command-line tools: JSON output and command lines (header-only)
   nlohmann-json3-dev libcli11-dev
   # scripts, integration tests and chaos harness (Debian's python3)

@@ -24,6 +24,7 @@ namespace dynkv::api {
 struct ServerOptions {
   size_t max_frame_bytes = Limits{}.max_frame_bytes;
   uint32_t max_connections = Limits{}.max_connections;
+  std::shared_ptr<const net::TlsContext> tls;  // security.tls; null: plaintext
 };
 
 class ClientServer {

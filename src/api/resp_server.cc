@@ -68,7 +68,7 @@ void RespServer::Accept(uv_tcp_t* accepted) {
   RespLimits limits;
   limits.max_bulk_bytes = options_.max_bulk_bytes;
   auto session = std::make_shared<Session>(limits);
-  session->connection = net::Connection::Adopt(accepted, 64 << 10, this, net::Framing::kRaw);
+  session->connection = net::Connection::Adopt(accepted, 64 << 10, this, net::Framing::kRaw, options_.tls);
   session->client_id = next_client_id_++;
   net::Connection* raw = session->connection.get();
   sessions_[raw] = session;
@@ -205,6 +205,10 @@ void RespServer::Fail(Session& session, std::string_view error) {
   session.slots.push_back(std::move(slot));
   session.closing = true;
   Flush(session);
+}
+
+void RespServer::OnPlaintextRefused(net::Connection& connection) {
+  connection.SendRaw("-ERR this port requires TLS (redis-cli --tls --cacert CA_FILE)\r\n");
 }
 
 void RespServer::OnClose(net::Connection& connection, const Status&) {

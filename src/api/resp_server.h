@@ -40,6 +40,7 @@ struct RespServerOptions {
   // do not retry OVERLOADED, so the port holds its load well under what
   // the coordinator sheds (replication.max_pending_per_peer, 2048).
   uint32_t max_keys_in_flight = 512;
+  std::shared_ptr<const net::TlsContext> tls;  // security.tls; null: plaintext
 };
 
 class RespServer final : public net::ConnectionHandler {
@@ -60,6 +61,7 @@ class RespServer final : public net::ConnectionHandler {
   // net::ConnectionHandler
   void OnFrame(net::Connection& connection, std::string_view bytes) override;
   void OnClose(net::Connection& connection, const Status& why) override;
+  void OnPlaintextRefused(net::Connection& connection) override;
 
  private:
   struct Session;

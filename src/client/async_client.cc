@@ -3,6 +3,7 @@
 // Response with id 0 carries the node's Error for the whole connection.
 #include "client/client.h"
 #include "net/rpc_channel.h"
+#include "net/tls.h"
 
 namespace dynkv::client {
 
@@ -14,6 +15,7 @@ net::RpcChannelOptions ChannelOptions(const Options& options) {
   channel.call_timeout_ms = options.timeout_ms;
   channel.connect_timeout_ms = options.timeout_ms;
   channel.max_frame_bytes = options.max_frame_bytes;
+  channel.tls = options.tls;
   return channel;
 }
 
@@ -22,6 +24,14 @@ Status ConnectionStatus(const Response& response) {
 }
 
 }  // namespace
+
+Result<std::shared_ptr<const net::TlsContext>> ClientTls(const std::string& ca_file) {
+  net::TlsFiles files;
+  files.ca_file = ca_file;
+  auto context = net::TlsContext::Create(net::TlsContext::Mode::kClient, files);
+  if (!context.ok()) return context.status();
+  return std::shared_ptr<const net::TlsContext>(std::move(*context));
+}
 
 struct AsyncClient::Impl {
   Impl(uv_loop_t* loop, const Options& options) : channel(loop, ChannelOptions(options), &ConnectionStatus) {}

@@ -47,7 +47,13 @@ struct Options {
   uint32_t timeout_ms = 5000;
   // Largest response frame accepted.
   size_t max_frame_bytes = 64u << 20;
+  // TLS to a node with security.tls (ClientTls makes it from the cluster's
+  // CA certificate); null: plaintext.
+  std::shared_ptr<const net::TlsContext> tls;
 };
+
+// A client TLS context that trusts the CA certificate(s) in `ca_file`.
+Result<std::shared_ptr<const net::TlsContext>> ClientTls(const std::string& ca_file);
 
 struct ReadOptions {
   uint32_t r = kDefault;

@@ -42,6 +42,7 @@ struct RoutingOptions {
   size_t max_frame_bytes = 64u << 20;
   bool routing = true;  // false: every request goes to the contact nodes
   uint32_t ring_refresh_ms = 30000;
+  std::shared_ptr<const net::TlsContext> tls;  // see Options::tls
 };
 
 class RoutingClient {

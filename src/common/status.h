@@ -39,6 +39,7 @@ class [[nodiscard]] Status {
   static Status Timeout(std::string m) { return {Code::kTimeout, std::move(m)}; }
   static Status Overloaded(std::string m) { return {Code::kOverloaded, std::move(m)}; }
   static Status StorageError(std::string m) { return {Code::kStorageError, std::move(m)}; }
+  static Status Unauthenticated(std::string m) { return {Code::kUnauthenticated, std::move(m)}; }
   static Status NotFound(std::string m) { return {Code::kNotFound, std::move(m)}; }
   static Status Corruption(std::string m) { return {Code::kCorruption, std::move(m)}; }
   static Status Internal(std::string m) { return {Code::kInternal, std::move(m)}; }

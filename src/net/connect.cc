@@ -27,6 +27,7 @@ struct ConnectAttempt {
   uv_loop_t* loop = nullptr;
   HostPort address;
   size_t max_frame_bytes = 0;
+  std::shared_ptr<const TlsContext> tls;  // null: plaintext
   ConnectionHandler* handler = nullptr;
   Done done;
   std::shared_ptr<ConnectAttempt> self;
@@ -151,7 +152,8 @@ struct ConnectAttempt {
       attempt->DiscardSocket();
       return attempt->TryNextCandidate(UvError(status));
     }
-    attempt->connection = Connection::Adopt(attempt->socket, attempt->max_frame_bytes, attempt->handler);
+    attempt->connection = Connection::Adopt(attempt->socket, attempt->max_frame_bytes, attempt->handler,
+                                            Framing::kLengthPrefixed, attempt->tls, attempt->address.host);
     attempt->socket = nullptr;
     attempt->MaybeFinish();
   }
@@ -170,8 +172,10 @@ void PendingConnect::Cancel() {
 
 PendingConnect Connection::ConnectTo(uv_loop_t* loop, const HostPort& address, size_t max_frame_bytes,
                                      ConnectionHandler* handler,
-                                     std::function<void(Status, std::unique_ptr<Connection>)> done) {
+                                     std::function<void(Status, std::unique_ptr<Connection>)> done,
+                                     std::shared_ptr<const TlsContext> tls) {
   auto attempt = std::make_shared<ConnectAttempt>();
+  attempt->tls = std::move(tls);
   attempt->loop = loop;
   attempt->address = address;
   attempt->max_frame_bytes = max_frame_bytes;

@@ -19,10 +19,16 @@
 // Only what does not fit goes out through uv_write from `in_flight`, and
 // frames sent meanwhile wait in `pending` for its completion. Both strings
 // keep their capacity, so steady-state writing allocates nothing.
+//
+// TLS (when the connection has a session): the socket reads into `tls_in`
+// and the session decrypts into the decoder; Flush hands `pending` to the
+// session and writes the ciphertext it makes (`tls_wire`) instead.
+// Plaintext waits in `pending` until the handshake is done.
 #include <optional>
 
 #include "net/address.h"
 #include "net/net.h"
+#include "net/tls.h"
 
 namespace dynkv::net {
 
@@ -36,6 +42,9 @@ struct Connection::Impl {
   // buffer, and 16 KiB already holds a hundred small requests; a large
   // frame is read whole anyway (FrameDecoder::WritableSpace).
   static constexpr size_t kReadBytes = 16u << 10;
+  // Ciphertext read size: one whole TLS record (16 KiB of plaintext plus
+  // its header and tag) fits.
+  static constexpr size_t kTlsReadBytes = (16u << 10) + 512;
 
   Impl(uv_tcp_t* handle, size_t max_frame_bytes, ConnectionHandler* handler, Framing framing)
       : handle(handle), handler(handler), decoder(max_frame_bytes), framing(framing) {
@@ -82,14 +91,21 @@ struct Connection::Impl {
 
   void Flush() {
     CancelScheduledFlush();
-    if (writing || pending.empty()) return;
-    uv_buf_t buffer = uv_buf_init(pending.data(), static_cast<unsigned>(pending.size()));
+    if (writing) return;
+    std::string* out = &pending;
+    if (tls) {
+      Status status = tls->Send(&pending, &tls_wire);
+      if (!status.ok()) return CloseWith(std::move(status));
+      out = &tls_wire;
+    }
+    if (out->empty()) return;
+    uv_buf_t buffer = uv_buf_init(out->data(), static_cast<unsigned>(out->size()));
     int written = uv_try_write(stream(), &buffer, 1);
     if (written < 0 && written != UV_EAGAIN) return CloseWith(WriteFailed(written));
     size_t done = written > 0 ? static_cast<size_t>(written) : 0;
-    if (done == pending.size()) return pending.clear();
-    in_flight.swap(pending);
-    pending.clear();
+    if (done == out->size()) return out->clear();
+    in_flight.swap(*out);
+    out->clear();
     buffer = uv_buf_init(in_flight.data() + done, static_cast<unsigned>(in_flight.size() - done));
     int rc = uv_write(&write_request, stream(), &buffer, 1, &Impl::OnWritten);
     if (rc < 0) return CloseWith(WriteFailed(rc));
@@ -105,6 +121,7 @@ struct Connection::Impl {
     if (!reason) reason = Status::Ok();
     state = State::kDraining;
     StopReading();
+    if (tls) tls->Shutdown();
     Flush();
     if (!writing && state == State::kDraining) StartClose();
   }
@@ -157,6 +174,11 @@ struct Connection::Impl {
 
   static void OnAlloc(uv_handle_t* handle, size_t /*suggested*/, uv_buf_t* buffer) {
     auto* self = static_cast<Impl*>(handle->data);
+    if (self->tls) {
+      self->tls_in.resize(kTlsReadBytes);
+      *buffer = uv_buf_init(self->tls_in.data(), static_cast<unsigned>(self->tls_in.size()));
+      return;
+    }
     size_t capacity = 0;
     buffer->base = self->decoder.WritableSpace(kReadBytes, &capacity);
     buffer->len = capacity;
@@ -164,15 +186,49 @@ struct Connection::Impl {
 
   static void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t*) {
     auto* self = static_cast<Impl*>(stream->data);
-    if (nread > 0) {
+    if (nread > 0 && self->tls) {
+      self->ReceiveTls(std::string_view(self->tls_in.data(), static_cast<size_t>(nread)));
+    } else if (nread > 0) {
       self->decoder.Commit(static_cast<size_t>(nread));
       self->DeliverFrames();
+    } else if (nread == UV_EOF && self->tls && !self->tls->established() && !self->tls->context().server()) {
+      self->CloseWith(Status::Unauthenticated("TLS handshake failed: " + self->peer +
+                                              " closed the connection (is it speaking plaintext, or did it refuse"
+                                              " this side's certificate?)"));
     } else if (nread == UV_EOF) {
       self->CloseWith(Status::Unavailable(self->peer + " closed the connection"));
     } else if (nread < 0) {
       self->CloseWith(
           Status::Unavailable("cannot read from " + self->peer + ": " + UvError(static_cast<int>(nread))));
     }
+  }
+
+  void ReceiveTls(std::string_view ciphertext) {
+    if (tls->nothing_received() && tls->context().server() &&
+        static_cast<unsigned char>(ciphertext[0]) != kTlsHandshakeRecord) {
+      return RefusePlaintext();
+    }
+    Status status = tls->Receive(ciphertext, decoder);
+    // Frames that came before a close or an error still count. The handler
+    // may destroy the Connection (this Impl lives on, orphaned, until its
+    // handles close), so only the Impl is touched from here on.
+    DeliverFrames();
+    if (state != State::kOpen && state != State::kDraining) return;
+    if (status.ok()) return Flush();  // handshake replies, alerts
+    if (tls->context().server()) ReportTlsRefusal(tls->context().stats(), peer, status);
+    if (!reason) reason = std::move(status);
+    CloseAfterWrites();  // the alert goes out first
+  }
+
+  // A plaintext client on a TLS port: the handler may answer in plaintext
+  // (a refusal it can read), then the connection closes.
+  void RefusePlaintext() {
+    ++tls->context().stats().plaintext_refused;
+    tls.reset();
+    StopReading();
+    if (!reason) reason = Status::Unauthenticated(peer + " spoke plaintext to a port that requires TLS");
+    handler->OnPlaintextRefused(*owner);  // may close or destroy the Connection
+    CloseAfterWrites();
   }
 
   static void OnWritten(uv_write_t* request, int status) {
@@ -224,8 +280,11 @@ struct Connection::Impl {
   Connection* owner = nullptr;  // null once the Connection is destroyed
   FrameDecoder decoder;
   const Framing framing;
-  std::string pending;
-  std::string in_flight;
+  std::string pending;    // plaintext frames not yet written (or encrypted)
+  std::string in_flight;  // what the write in progress holds
+  std::unique_ptr<TlsSession> tls;  // null: plaintext
+  std::string tls_in;     // ciphertext read
+  std::string tls_wire;   // ciphertext to write
   uv_write_t write_request;
   uv_prepare_t flush_handle;
   bool flush_scheduled = false;
@@ -240,8 +299,13 @@ struct Connection::Impl {
 Connection::Connection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) { impl_->owner = this; }
 
 std::unique_ptr<Connection> Connection::Adopt(uv_tcp_t* handle, size_t max_frame_bytes,
-                                              ConnectionHandler* handler, Framing framing) {
+                                              ConnectionHandler* handler, Framing framing,
+                                              std::shared_ptr<const TlsContext> tls, const std::string& server_host) {
   auto impl = std::make_unique<Impl>(handle, max_frame_bytes, handler, framing);
+  if (tls) {
+    impl->tls = std::make_unique<TlsSession>(std::move(tls), server_host);
+    impl->ScheduleFlush();  // a client's ClientHello
+  }
   // Requests and responses are small and latency-bound; never wait to fill
   // a segment (Nagle), the coalescing above already batches them.
   uv_tcp_nodelay(handle, 1);
@@ -282,6 +346,8 @@ bool Connection::open() const { return impl_->state == Impl::State::kOpen; }
 
 std::string Connection::peer_address() const { return impl_->peer; }
 
-size_t Connection::pending_write_bytes() const { return impl_->pending.size() + impl_->in_flight.size(); }
+size_t Connection::pending_write_bytes() const {
+  return impl_->pending.size() + impl_->tls_wire.size() + impl_->in_flight.size();
+}
 
 }  // namespace dynkv::net

@@ -89,6 +89,8 @@ class FrameDecoder {
 
 class Connection;
 
+class TlsContext;
+
 class ConnectionHandler {
  public:
   virtual ~ConnectionHandler() = default;
@@ -101,6 +103,11 @@ class ConnectionHandler {
   // returns, the connection flushes what is buffered, closes, and OnClose
   // follows with the same `why`.
   virtual void OnFrameTooLarge(Connection& /*connection*/, const Status& /*why*/) {}
+  // A TLS port's connection whose first byte is not a TLS handshake: a
+  // plaintext client. What Send() queues here goes out in plaintext, so
+  // the client can read why it was refused; then the connection closes and
+  // OnClose follows with UNAUTHENTICATED.
+  virtual void OnPlaintextRefused(Connection& /*connection*/) {}
   // The socket is closed: `why` is OK after this side's Close() or
   // CloseAfterWrites(), UNAVAILABLE when the peer closed or a read or write
   // failed, TOO_LARGE after an oversized frame. Called once, from libuv's
@@ -139,17 +146,27 @@ class Connection {
  public:
   // Wraps an accepted or connected handle; takes ownership of it (the
   // handle must have been uv_tcp_init'ed and heap-allocated with new).
+  // With `tls`, the bytes on the socket are TLS: a server context answers a
+  // handshake; a client context starts one and checks the server's
+  // certificate names `server_host`. A failed handshake closes the
+  // connection (OnClose: UNAUTHENTICATED with the reason). Frames sent
+  // meanwhile wait for the handshake.
   static std::unique_ptr<Connection> Adopt(uv_tcp_t* handle, size_t max_frame_bytes,
                                            ConnectionHandler* handler,
-                                           Framing framing = Framing::kLengthPrefixed);
+                                           Framing framing = Framing::kLengthPrefixed,
+                                           std::shared_ptr<const TlsContext> tls = nullptr,
+                                           const std::string& server_host = "");
   // Starts connecting (host names resolve off the loop; every address is
   // tried in turn, from address.source_host when that is used and of the
   // same family); done(OK, connection) once connected, or the error
   // (UNAVAILABLE naming the address and the cause). `done` is called once,
-  // never before ConnectTo returns, unless the attempt is cancelled.
+  // never before ConnectTo returns, unless the attempt is cancelled. With
+  // `tls` (a client context) the connection speaks TLS to address.host
+  // (see Adopt); `done` comes when TCP is up, the handshake follows.
   static PendingConnect ConnectTo(uv_loop_t* loop, const HostPort& address, size_t max_frame_bytes,
                                   ConnectionHandler* handler,
-                                  std::function<void(Status, std::unique_ptr<Connection>)> done);
+                                  std::function<void(Status, std::unique_ptr<Connection>)> done,
+                                  std::shared_ptr<const TlsContext> tls = nullptr);
 
   // Close()s. The handle itself is freed in libuv's close callback, so the
   // loop must run once more; OnClose is not called.

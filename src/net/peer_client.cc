@@ -34,6 +34,7 @@ PeerClient::PeerClient(uv_loop_t* loop, std::string address, HostPort host_port,
   channel_options_.call_timeout_ms = options.call_timeout_ms;
   channel_options_.connect_timeout_ms = options.connect_timeout_ms;
   channel_options_.max_frame_bytes = options.max_frame_bytes;
+  channel_options_.tls = options.tls;
 }
 
 PeerClient::~PeerClient() { Close(); }
@@ -87,6 +88,11 @@ void PeerClient::OnConnect(const Status& status) {
 void PeerClient::OnLost(const Status& why) {
   ++stats_.connections_lost;
   retry_at_ms_ = clock_.MonotonicMs();
+  // A refused TLS handshake is a connect that failed, not a lost
+  // connection: retrying at once would knock on the peer with every call.
+  if (why.code() == Code::kUnauthenticated) {
+    retry_at_ms_ += static_cast<int64_t>(backoff_.NextDelayMs(random_()));
+  }
   if (events_ != nullptr) events_->OnPeerUnreachable(address_, why);
 }
 

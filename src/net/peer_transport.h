@@ -75,6 +75,9 @@ struct PeerPoolOptions {
   // node's peer listen host, so the other side and packet filters see which
   // node is talking. Empty, a name or a wildcard: the kernel's choice.
   std::string source_host;
+  // security.tls: a client context presenting this node's certificate; each
+  // peer's certificate must be the CA's and name the address connected to.
+  std::shared_ptr<const TlsContext> tls;
 };
 
 struct PeerStats {
@@ -158,6 +161,9 @@ struct PeerServerOptions {
   size_t max_frame_bytes = 64u << 20;
   // Peer connections served at once.
   uint32_t max_connections = 1024;
+  // security.tls: a kServerMutual context; connections without a
+  // certificate the cluster CA signed are refused. Null: plaintext.
+  std::shared_ptr<const TlsContext> tls;
 };
 
 using PeerServerStats = RpcServerStats;

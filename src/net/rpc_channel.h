@@ -47,6 +47,8 @@ struct RpcChannelOptions {
   uint32_t connect_timeout_ms = 5000;
   // Largest response frame accepted.
   size_t max_frame_bytes = 64u << 20;
+  // A client context: the channel speaks TLS to address.host. Null: plaintext.
+  std::shared_ptr<const TlsContext> tls;
 };
 
 // Counters a channel adds to; several channels may share one.
@@ -100,7 +102,8 @@ class RpcChannel final : private ConnectionHandler {
     connecting_ = Connection::ConnectTo(loop_, options_.address, options_.max_frame_bytes, this,
                                         [this](Status status, std::unique_ptr<Connection> connection) {
                                           OnConnected(std::move(status), std::move(connection));
-                                        });
+                                        },
+                                        options_.tls);
     ArmTimer();
   }
 

@@ -36,6 +36,8 @@ struct RpcServerOptions {
   size_t max_frame_bytes = 32u << 20;
   // Connections served at once; more are refused with OVERLOADED.
   uint32_t max_connections = 4096;
+  // A server context: every connection speaks TLS. Null: plaintext.
+  std::shared_ptr<const TlsContext> tls;
 };
 
 struct RpcServerStats {
@@ -105,7 +107,7 @@ class RpcServer {
     auto session = std::make_unique<Session>(*this, id);
     Session* raw = session.get();
     sessions_.emplace(id, std::move(session));
-    raw->Attach(Connection::Adopt(handle, options_.max_frame_bytes, raw));
+    raw->Attach(Connection::Adopt(handle, options_.max_frame_bytes, raw, Framing::kLengthPrefixed, options_.tls));
     ++stats_.connections_accepted;
     if (sessions_.size() > options_.max_connections) {
       ++stats_.connections_refused;
@@ -191,6 +193,13 @@ class RpcServer<Request, Response>::Session final : public ConnectionHandler {
     ++server_.stats_.bad_frames;
     DYNKV_LOG(kDebug) << "closing " << connection.peer_address() << ": " << why.message();
     Send(server_.error_response_(why));
+  }
+
+  // A plaintext client on a TLS port reads this refusal as an ordinary
+  // connection-level error.
+  void OnPlaintextRefused(Connection&) override {
+    Send(server_.error_response_(Status::Unauthenticated(
+        "this port requires TLS: connect with TLS and the cluster's CA certificate (dynkv --ca FILE)")));
   }
 
   void OnClose(Connection&, const Status&) override { server_.sessions_.erase(id_); }

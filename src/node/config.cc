@@ -134,6 +134,19 @@ Status ReadDataDir(const Entry& entry, Config* config) {
   return Status::Ok();
 }
 
+// One file of security.tls; setting any of them turns TLS on (CheckTls
+// then wants all three).
+Read TlsFile(std::string net::TlsFiles::*member) {
+  return [member](const Entry& entry, Config* config) -> Status {
+    Result<std::string> path = yaml::ReadText(entry, "a file path");
+    if (!path.ok()) return path.status();
+    if (path->empty()) return yaml::Invalid(entry.field, "is empty; expected a file path");
+    if (!config->tls) config->tls.emplace();
+    (*config->tls).*member = std::move(*path);
+    return Status::Ok();
+  };
+}
+
 Result<net::HostPort> ReadAddress(const Entry& entry) {
   Result<std::string> text = yaml::ReadText(entry, kAddressSyntax);
   if (!text.ok()) return text.status();
@@ -273,6 +286,9 @@ const std::vector<Key>& Keys() {
        Duration(0, kMaxI64, &C::anti_entropy, &AntiEntropyConfig::rebuild_interval_ms)},
       {"advertise.client", Store(&ReadAddress, &C::advertise_client)},
       {"advertise.peer", Store(&ReadAddress, &C::advertise_peer)},
+      {"security.tls.cert_file", TlsFile(&net::TlsFiles::cert_file)},
+      {"security.tls.key_file", TlsFile(&net::TlsFiles::key_file)},
+      {"security.tls.ca_file", TlsFile(&net::TlsFiles::ca_file)},
   };
   return keys;
 }
@@ -303,6 +319,18 @@ Status CheckListen(const yaml::Document& document, const Config& config) {
     if (address->has_value() && ((*address)->host == "0.0.0.0" || (*address)->host == "::")) {
       return yaml::Invalid(document.Blame({key}),
                            "is a wildcard; expected the address other nodes and clients reach this node at");
+    }
+  }
+  return Status::Ok();
+}
+
+Status CheckTls(const yaml::Document& document, const Config& config) {
+  if (!config.tls) return Status::Ok();
+  for (const auto& [key, path] : {std::pair{"security.tls.cert_file", &config.tls->cert_file},
+                                  std::pair{"security.tls.key_file", &config.tls->key_file},
+                                  std::pair{"security.tls.ca_file", &config.tls->ca_file}}) {
+    if (path->empty()) {
+      return yaml::Invalid(document.Blame({key}), "is missing; security.tls needs cert_file, key_file and ca_file");
     }
   }
   return Status::Ok();
@@ -365,6 +393,7 @@ Status ReadConfig(yaml::Document& document, Config* config) {
     if (*entry != nullptr && key.read) DYNKV_RETURN_IF_ERROR(key.read(**entry, config));
   }
   DYNKV_RETURN_IF_ERROR(CheckListen(document, *config));
+  DYNKV_RETURN_IF_ERROR(CheckTls(document, *config));
   DYNKV_RETURN_IF_ERROR(CheckQuorum(document, "r", config->replication.r, config->replication.n));
   DYNKV_RETURN_IF_ERROR(CheckQuorum(document, "w", config->replication.w, config->replication.n));
   DYNKV_RETURN_IF_ERROR(CheckFailover(document, config->replication));
@@ -417,6 +446,7 @@ std::string Summary(const Config& config) {
                      config.peer_address.ToString();
   if (config.http_address) line += ", http " + config.http_address->ToString();
   if (config.resp_address) line += ", resp " + config.resp_address->ToString();
+  if (config.tls) line += ", tls";
   line += ", data_dir " + config.data_dir + ", ";
   const size_t seeds = config.seeds.size();
   if (seeds == 0) {

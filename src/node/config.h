@@ -22,6 +22,7 @@
 #include "handoff/options.h"
 #include "quorum/options.h"
 #include "net/net.h"
+#include "net/tls.h"
 #include "storage/storage.h"
 
 namespace dynkv::node {
@@ -71,6 +72,12 @@ struct Config {
   std::optional<net::HostPort> advertise_peer;
   const net::HostPort& AdvertisedClient() const { return advertise_client ? *advertise_client : client_address; }
   const net::HostPort& AdvertisedPeer() const { return advertise_peer ? *advertise_peer : peer_address; }
+  // security.tls: the node's certificate and key and the cluster's CA.
+  // Set: every port but listen.http speaks TLS, and the peer port admits
+  // only nodes presenting a certificate the CA signed. Absent: plaintext.
+  // Paths are used as written (relative ones from the working directory,
+  // as data_dir).
+  std::optional<net::TlsFiles> tls;
   std::string data_dir;          // required
   std::vector<net::HostPort> seeds;  // empty: a cluster of one
   ReplicationConfig replication;

@@ -89,6 +89,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "dynkvd: invalid config: %s\n", config.status().message().c_str());
     return kExitUsage;
   }
+  // The certificate files are read as a start reads them.
+  if (auto tls = dynkv::node::LoadNodeTls(*config); !tls.ok()) {
+    std::fprintf(stderr, "dynkvd: invalid config: %s: %s\n", config_path.c_str(), tls.status().message().c_str());
+    return kExitUsage;
+  }
   if (check_only) {
     std::printf("%s: ok (%s)\n", config_path.c_str(), dynkv::node::Summary(*config).c_str());
     return 0;

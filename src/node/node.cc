@@ -38,17 +38,28 @@ Status Node::Open() {
   // (a supervisor that stops a node as soon as it answers) is a clean stop
   // once the loop runs, not the default action's death.
   DYNKV_RETURN_IF_ERROR(StartSignals());
+  auto tls = LoadNodeTls(config_);
+  if (!tls.ok()) return tls.status();
+  tls_ = std::move(*tls);
+  if (!config_.tls) {
+    DYNKV_LOG(kWarn) << "security.tls is not set: the client and peer ports are plaintext, and any process that"
+                     << " reaches the peer port is trusted as a node (docs/OPERATIONS.md, Security)";
+  }
   net::PeerPoolOptions pool_options;
   pool_options.local_node_id = config_.node_id;
   pool_options.max_frame_bytes = config_.limits.max_frame_bytes;
   pool_options.source_host = config_.peer_address.host;
+  pool_options.tls = tls_.peer_client;
   env_ = std::make_unique<UvEnv>(&loop_, clock_, completions_, pool_options);
   auto services = NodeServices::Open(config_, *env_);
   if (!services.ok()) return services.status();
   services_ = std::move(*services);
   services_->SetOnStop([this] { BeginShutdown(); });
   services_->client_service().AddStatsSource(
-      [this](std::map<std::string, double>* values) { env_->FillStats(values); });
+      [this](std::map<std::string, double>* values) {
+        env_->FillStats(values);
+        FillTlsStats(tls_, values);
+      });
   DYNKV_RETURN_IF_ERROR(OpenPorts());
   DYNKV_RETURN_IF_ERROR(services_->Start());
   DYNKV_LOG(kInfo) << "node " << config_.node_id << " (actor " << services_->identity().actor
@@ -60,12 +71,13 @@ Status Node::Open() {
 Status Node::OpenPorts() {
   server_ = std::make_unique<api::ClientServer>(
       &loop_, services_->client_service(),
-      api::ServerOptions{config_.limits.max_frame_bytes, config_.limits.max_connections});
+      api::ServerOptions{config_.limits.max_frame_bytes, config_.limits.max_connections, tls_.client_server});
   services_->client_service().AddStatsSource(
       [this](std::map<std::string, double>* values) { server_->FillStats(values); });
   DYNKV_RETURN_IF_ERROR(server_->Listen(config_.client_address));
   net::PeerServerOptions peer_options;
   peer_options.max_frame_bytes = config_.limits.max_frame_bytes;
+  peer_options.tls = tls_.peer_server;
   peer_server_ = std::make_unique<net::PeerServer>(&loop_, services_->peer_handler(), peer_options);
   DYNKV_RETURN_IF_ERROR(peer_server_->Listen(config_.peer_address));
   DYNKV_RETURN_IF_ERROR(OpenHttp());
@@ -100,6 +112,7 @@ Status Node::OpenResp() {
   api::RespServerOptions options;
   options.max_connections = config_.limits.max_connections;
   options.max_bulk_bytes = config_.limits.max_frame_bytes;
+  options.tls = tls_.client_server;
   resp_server_ = std::make_unique<api::RespServer>(&loop_, *resp_commands_, options);
   service.AddStatsSource([this](std::map<std::string, double>* values) { resp_server_->FillStats(values); });
   return resp_server_->Listen(*config_.resp_address);

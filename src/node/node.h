@@ -25,6 +25,7 @@
 #include "api/resp_server.h"
 #include "node/completion_queue.h"
 #include "node/config.h"
+#include "node/node_tls.h"
 #include "node/services.h"
 #include "node/uv_env.h"
 
@@ -56,6 +57,7 @@ class Node {
   void ReleaseHandles();
 
   Config config_;
+  NodeTls tls_;  // all null without security.tls
   SystemClock clock_;
   uv_loop_t loop_{};
   bool loop_open_ = false;

@@ -4,6 +4,10 @@ and to make a client of one node with the Python client package.
 
 Paths come from the environment that meson test sets: DYNKV_BUILD_ROOT (the
 build directory) and PYTHONPATH (clients/python, the dynkv package).
+
+DYNKV_TEST_TLS=1 runs the same tests on TLS clusters: each test makes a CA
+and a certificate per node (tools/tls-certs.sh), every node gets
+security.tls, and the CLI and the Python clients connect with --ca/ca_file.
 """
 import json
 import os
@@ -21,6 +25,9 @@ import dynkv
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
 from ports import free_port  # noqa: E402  (one allocator for every parallel test)
 
+SOURCE_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+TLS_CERTS = os.path.join(SOURCE_ROOT, "tools", "tls-certs.sh")
+TLS = os.environ.get("DYNKV_TEST_TLS") == "1"
 BUILD_ROOT = os.environ.get("DYNKV_BUILD_ROOT", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
 DYNKVD = os.path.join(BUILD_ROOT, "src", "node", "dynkvd")
 DYNKV = os.path.join(BUILD_ROOT, "tools", "cli", "dynkv")
@@ -32,11 +39,34 @@ REQUEST_TIMEOUT_S = 5.0
 ANSWER_GRACE_S = 5.0
 
 
-class Node:
-    """One dynkvd process with its own config and data dir under `root`."""
+def make_certificates(directory, *nodes):
+    """A CA in `directory` (made once) and a certificate for each node id,
+    naming it and 127.0.0.1; returns the CA certificate's path."""
+    if not os.path.exists(os.path.join(directory, "ca.crt")):
+        subprocess.run(["bash", TLS_CERTS, directory, "ca"], check=True, capture_output=True)
+    for node_id in nodes:
+        subprocess.run(["bash", TLS_CERTS, directory, "node", node_id, "127.0.0.1"], check=True,
+                       capture_output=True)
+    return os.path.join(directory, "ca.crt")
 
-    def __init__(self, root, node_id="node1", extra_yaml="", seeds=(), http=False, resp=False):
+
+def tls_yaml(directory, node_id):
+    """The security.tls section for `node_id`'s certificate in `directory`."""
+    return (f"security:\n  tls:\n    cert_file: {directory}/{node_id}.crt\n"
+            f"    key_file: {directory}/{node_id}.key\n    ca_file: {directory}/ca.crt\n")
+
+
+class Node:
+    """One dynkvd process with its own config and data dir under `root`.
+    `tls_dir`: a directory made by make_certificates holding a certificate
+    for this node; the node then runs with security.tls."""
+
+    def __init__(self, root, node_id="node1", extra_yaml="", seeds=(), http=False, resp=False, tls_dir=None):
         self.node_id = node_id
+        self.ca_file = None
+        if tls_dir is not None:
+            self.ca_file = make_certificates(tls_dir, node_id)
+            extra_yaml += tls_yaml(tls_dir, node_id)
         self.client_port = free_port()
         self.peer_port = free_port()
         self.http_port = free_port() if http else None
@@ -71,6 +101,7 @@ class Node:
         coordinates every request and none is sent to another node.
         `options`: more of the Client's arguments."""
         options.setdefault("answer_grace_s", ANSWER_GRACE_S)
+        options.setdefault("ca_file", self.ca_file)
         return dynkv.Client([self.address], timeout=timeout, routing=False, **options)
 
     def pause(self):
@@ -131,6 +162,8 @@ class NodeTestCase(unittest.TestCase):
             os.makedirs(base, exist_ok=True)
         self.root = tempfile.mkdtemp(prefix="dynkv-it-", dir=base)
         self.nodes = []
+        # DYNKV_TEST_TLS: every node of this test gets a certificate here.
+        self.tls_dir = os.path.join(self.root, "tls") if TLS else None
 
     def tearDown(self):
         for node in self.nodes:
@@ -139,13 +172,14 @@ class NodeTestCase(unittest.TestCase):
         shutil.rmtree(self.root, ignore_errors=True)
 
     def start_node(self, node_id="node1", extra_yaml=""):
-        node = Node(self.root, node_id, extra_yaml)
+        node = Node(self.root, node_id, extra_yaml, tls_dir=self.tls_dir)
         self.nodes.append(node)
         return node.start()
 
     def start_cluster(self, count, extra_yaml="", **ports):
         """`count` nodes whose configs all list the first node as their one
         seed; `ports`: Node's http and resp."""
+        ports.setdefault("tls_dir", self.tls_dir)
         first = Node(self.root, "node1", extra_yaml, **ports)
         nodes = [first] + [Node(self.root, f"node{i}", extra_yaml, seeds=[first.peer_address], **ports)
                            for i in range(2, count + 1)]
@@ -181,8 +215,9 @@ class NodeTestCase(unittest.TestCase):
 
     def cli(self, node, *args, stdin=None, check=True, timeout=30):
         """Runs the dynkv CLI against `node`; returns the CompletedProcess."""
+        tls = ["--ca", node.ca_file] if node.ca_file else []
         result = subprocess.run(
-            [DYNKV, "--node", node.address, *args],
+            [DYNKV, "--node", node.address, *tls, *args],
             input=stdin, capture_output=True, timeout=timeout,
         )
         if check and result.returncode != 0:

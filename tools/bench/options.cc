@@ -145,6 +145,7 @@ the run could not start, 2 for bad usage.)");
                "nodes given and routes by it); default: to the\n"
                "connection's node, which forwards")
       ->check(tools::NoValue());
+  app.add_option("--ca", o.ca_file, "dynkv: speak TLS, trusting the CA certificate(s) in FILE")->type_name("FILE");
   app.add_option("--contexts", o.contexts_path,
                  "keep the contexts seen for each key in FILE between\n"
                  "runs (read at the start when it exists, written at\n"
@@ -218,8 +219,14 @@ Result<BenchOptions> ParseArgs(int argc, char** argv, bool* help) {
                                                       : net::HostPort{"127.0.0.1", 6379}};
   }
   if (options.target == Target::kRedis &&
-      (options.r != 0 || options.w != 0 || !options.contexts_path.empty() || options.routing)) {
-    return Status::InvalidArgument("--r, --w, --contexts and --routing apply to dynkv only");
+      (options.r != 0 || options.w != 0 || !options.contexts_path.empty() || options.routing ||
+       !options.ca_file.empty())) {
+    return Status::InvalidArgument("--r, --w, --contexts, --routing and --ca apply to dynkv only");
+  }
+  if (!options.ca_file.empty()) {
+    auto tls = client::ClientTls(options.ca_file);
+    if (!tls.ok()) return tls.status().WithContext("--ca");
+    options.tls = std::move(*tls);
   }
   return options;
 }

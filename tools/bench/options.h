@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,8 @@ struct BenchOptions {
   uint32_t load_pipeline = 64;
   uint32_t timeout_ms = 10'000;
   bool routing = false;  // dynkv only: token-aware, each key to a replica of it
+  std::string ca_file;   // dynkv only: --ca, TLS trusting this CA
+  std::shared_ptr<const net::TlsContext> tls;  // made from ca_file; null: plaintext
   std::string json_path;  // empty: no JSON; "-": stdout
   // dynkv only: where the contexts seen survive between runs (empty: they
   // do not). See ContextTable.

@@ -38,6 +38,7 @@ CLI_STOP_LIMIT_S = 5.0  # after SIGINT, before SIGKILL
 POLL_S = 0.2
 CLIENT_PORT, PEER_PORT = 7001, 7002  # in the namespace, where every node has its own address
 REPLICATION_N = 3
+TLS_CERTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tls-certs.sh")
 
 
 def settled(view, member_ids):
@@ -54,7 +55,9 @@ def describe(view):
 
 
 class Node:
-    def __init__(self, root, dynkvd, node_id, host, client_port, peer_port, seed, conflicts):
+    def __init__(self, root, dynkvd, node_id, host, client_port, peer_port, seed, conflicts, tls_dir=None):
+        """tls_dir: a directory with the cluster CA (tools/tls-certs.sh); the
+        node then gets a certificate there and runs with security.tls."""
         self.node_id = node_id
         self.dynkvd = dynkvd
         self.host = host
@@ -66,13 +69,21 @@ class Node:
         self.log_path = os.path.join(self.dir, "node.log")
         self.proc = None
         self.expect_exit = False  # set while the harness has stopped it on purpose
+        self.ca_file = None
+        security = ""
+        if tls_dir is not None:
+            subprocess.run(["bash", TLS_CERTS, tls_dir, "node", node_id, host], check=True, capture_output=True)
+            self.ca_file = os.path.join(tls_dir, "ca.crt")
+            security = (f"security: {{ tls: {{ cert_file: {tls_dir}/{node_id}.crt, "
+                        f"key_file: {tls_dir}/{node_id}.key, ca_file: {self.ca_file} }} }}\n")
         os.makedirs(self.dir)
         with open(self.config_path, "w") as f:
             f.write(f"node_id: {node_id}\n"
                     f"listen: {{ client: {host}:{client_port}, peer: {self.peer_address} }}\n"
                     f"data_dir: {self.data_dir}\n"
                     f"seeds: [{seed}]\n"
-                    f"replication: {{ n: {REPLICATION_N}, r: 2, w: 2, conflicts: {conflicts} }}\n")
+                    f"replication: {{ n: {REPLICATION_N}, r: 2, w: 2, conflicts: {conflicts} }}\n"
+                    f"{security}")
 
     @property
     def address(self):
@@ -85,7 +96,7 @@ class Node:
         for a key-value answer (CLIENT_TIMEOUT after it; default: the
         package's, a little past `timeout_s`)."""
         grace = {} if wait_s is None else {"answer_grace_s": max(0.0, wait_s - timeout_s)}
-        return dynkv.Client([self.address], timeout=timeout_s, routing=False, **grace)
+        return dynkv.Client([self.address], timeout=timeout_s, routing=False, ca_file=self.ca_file, **grace)
 
     def start(self):
         with open(self.log_path, "ab") as log:
@@ -173,10 +184,15 @@ class Node:
 
 
 class Cluster:
-    def __init__(self, dynkvd, cli, count, conflicts="siblings", base_dir=None, own_addresses=False):
+    def __init__(self, dynkvd, cli, count, conflicts="siblings", base_dir=None, own_addresses=False, tls=False):
         """cli: the dynkv CLI, for members, leave and remove.
-        own_addresses: node i on 127.0.0.(10+i) (only inside the run's namespace)."""
+        own_addresses: node i on 127.0.0.(10+i) (only inside the run's namespace).
+        tls: every node runs with security.tls (a CA made for the run)."""
         self.root = tempfile.mkdtemp(prefix="dynkv-chaos-", dir=base_dir)
+        self.tls_dir = None
+        if tls:
+            self.tls_dir = os.path.join(self.root, "tls")
+            subprocess.run(["bash", TLS_CERTS, self.tls_dir, "ca"], check=True, capture_output=True)
         self.dynkvd, self.cli_path, self.conflicts = dynkvd, cli, conflicts
         self.own_addresses = own_addresses
         self.initial_count = count
@@ -194,7 +210,8 @@ class Cluster:
         else:
             host, client_port, peer_port = "127.0.0.1", free_port(), free_port()
         seed = self.seed.peer_address if self.seed else f"{host}:{peer_port}"
-        node = Node(self.root, self.dynkvd, f"node{number}", host, client_port, peer_port, seed, self.conflicts)
+        node = Node(self.root, self.dynkvd, f"node{number}", host, client_port, peer_port, seed, self.conflicts,
+                    self.tls_dir)
         self.nodes.append(node)
         self.seed = self.seed or node
         return node
@@ -253,7 +270,8 @@ class Cluster:
         """Runs `dynkv --node NODE ARGS`; returns (exit status, output). A CLI
         still running after `limit_s` gets SIGINT (which stops a leave's
         waiting, not the leave), then SIGKILL; its status is then None."""
-        command = [self.cli_path, "--node", node.address, "--timeout", "2000", *args]
+        tls = ["--ca", node.ca_file] if node.ca_file else []
+        command = [self.cli_path, "--node", node.address, "--timeout", "2000", *tls, *args]
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             output, _ = proc.communicate(timeout=max(0.1, limit_s))

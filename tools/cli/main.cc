@@ -65,6 +65,7 @@ constexpr const char* kFooter = R"help(Errors go to stderr; exit status 0 on suc
 
 struct Invocation {
   std::string node = "127.0.0.1:7101";
+  std::string ca_file;  // --ca: TLS, trusting this CA; empty: plaintext
   uint32_t timeout_ms = 5000;
   std::string command;
   std::array<std::string, 2> args;  // the command's arguments, in order
@@ -177,7 +178,7 @@ std::string HelpText(const CLI::App& app) {
 // the words go to it as: the command, each flag as --name=value, "--",
 // the arguments.
 std::vector<std::string> InContractOrder(int argc, char** argv) {
-  static const std::set<std::string> kTakesValue = {"node", "timeout", "r", "w", "ttl", "context"};
+  static const std::set<std::string> kTakesValue = {"node", "ca", "timeout", "r", "w", "ttl", "context"};
   std::vector<std::string> flags;
   std::vector<std::string> words;
   for (int i = 1; i < argc; ++i) {
@@ -222,6 +223,11 @@ Invocation Parse(int given_argc, char** given_argv) {
   app.add_option("--node", inv.node, "node to ask (default: $DYNKV_NODE or 127.0.0.1:7101)")
       ->type_name("HOST:PORT")
       ->envname("DYNKV_NODE");
+  app.add_option("--ca", inv.ca_file,
+                 "speak TLS to the node, trusting the CA certificate(s) in\n"
+                 "FILE (default: $DYNKV_CA; unset: plaintext)")
+      ->type_name("FILE")
+      ->envname("DYNKV_CA");
   app.add_option("--timeout", inv.timeout_ms, "per-request timeout in milliseconds (default 5000)")
       ->type_name("MS")
       ->transform(tools::WholeNumber(1, UINT32_MAX));
@@ -451,6 +457,11 @@ int Run(int argc, char** argv) {
   client::Options options;
   options.node = *address;
   options.timeout_ms = inv.timeout_ms + kResponseMarginMs;
+  if (!inv.ca_file.empty()) {
+    auto tls = client::ClientTls(inv.ca_file);
+    if (!tls.ok()) UsageError("--ca: " + tls.status().message());
+    options.tls = std::move(*tls);
+  }
   auto connected = client::Client::Connect(options);
   if (!connected.ok()) Fail(connected.status());
   client::Client& c = **connected;

@@ -25,6 +25,7 @@ CONNECTION (errors.py): it may or may not have been applied.
 """
 import concurrent.futures
 import itertools
+import ssl
 import threading
 import time
 
@@ -49,7 +50,7 @@ _ANSWER_GRACE_S = 0.5
 
 class Client:
     def __init__(self, nodes, timeout=5.0, token=None, routing=True, ring_refresh_s=30.0,
-                 answer_grace_s=_ANSWER_GRACE_S):
+                 answer_grace_s=_ANSWER_GRACE_S, ca_file=None, tls_context=None):
         """`nodes`: "HOST:PORT" client addresses to start from (one is
         enough; the ring names the rest). `timeout`: seconds a request may
         take, sent to the node as its timeout. `token`: kept for client
@@ -57,7 +58,11 @@ class Client:
         a replica (True) or everything to the first node of `nodes`.
         `answer_grace_s`: seconds a key-value request waits for the node's
         answer beyond the timeout the node was given, before it fails with
-        CLIENT_TIMEOUT (a node that is paused or overloaded answers late)."""
+        CLIENT_TIMEOUT (a node that is paused or overloaded answers late).
+        `ca_file`: speak TLS to nodes with security.tls, trusting the CA
+        certificate(s) in this PEM file; each node's certificate must name
+        the address connected to. `tls_context`: an ssl.SSLContext of your
+        own instead (client certificates, pinned ciphers)."""
         if isinstance(nodes, str):
             nodes = [nodes]
         self.nodes = list(dict.fromkeys(nodes))
@@ -72,6 +77,9 @@ class Client:
             raise ValueError("answer_grace_s must not be negative")
         self.answer_grace_s = answer_grace_s
         self.token = token
+        if ca_file is not None and tls_context is None:
+            tls_context = ssl.create_default_context(cafile=ca_file)
+        self.tls_context = tls_context
         self.routing = routing
         self.ring_refresh_s = ring_refresh_s
         self._ids = itertools.count(1)
@@ -350,7 +358,8 @@ class Client:
                 return conn
         connect_timeout = max(0.01, min(self.timeout, deadline - time.monotonic()))
         try:
-            conn = Connection(address, connect_timeout, self.timeout, self._connection_closed)
+            conn = Connection(address, connect_timeout, self.timeout, self._connection_closed,
+                              self.tls_context)
         except DynkvError:
             self._node_failed(address)
             raise

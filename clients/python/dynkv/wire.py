@@ -23,6 +23,7 @@ on_response(response, conn), on_timeout(conn), on_lost(conn, error).
 """
 import selectors
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -135,10 +136,68 @@ class IoThread:
         conn.sock.close()
 
 
+class TlsLayer:
+    """TLS over a connected socket through memory BIOs: the socket carries
+    only ciphertext, so the I/O thread's select() and recv() work as for
+    plaintext and never block half-way through a record. One lock keeps
+    the TLS state whole between the I/O thread (decrypt) and writers
+    (encrypt); bytes a read makes (post-handshake messages) leave with the
+    next write, in order."""
+
+    def __init__(self, sock, context, host, address):
+        self._in = ssl.MemoryBIO()
+        self._out = ssl.MemoryBIO()
+        self._tls = context.wrap_bio(self._in, self._out, server_hostname=host)
+        self._lock = threading.Lock()
+        try:
+            self._handshake(sock)
+        except ssl.SSLError as e:
+            raise ConnectionFailed(f"TLS handshake with {address} failed: {e}", address) from None
+        except OSError as e:
+            raise ConnectionFailed(f"TLS handshake with {address} failed: {e}", address) from None
+
+    def _handshake(self, sock):
+        """On the socket's own timeout (the connect timeout)."""
+        while True:
+            try:
+                self._tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                pending = self._out.read()
+                if pending:
+                    sock.sendall(pending)
+                data = sock.recv(_READ_CHUNK)
+                if not data:
+                    raise OSError("the node closed the connection (is security.tls set on it?)")
+                self._in.write(data)
+        pending = self._out.read()
+        if pending:
+            sock.sendall(pending)
+
+    def encrypt(self, plain):
+        with self._lock:
+            self._tls.write(plain)
+            return self._out.read()
+
+    def decrypt(self, cipher):
+        """The plaintext `cipher` completes; b"" while a record is partial."""
+        with self._lock:
+            self._in.write(cipher)
+            chunks = []
+            while True:
+                try:
+                    chunks.append(self._tls.read(_READ_CHUNK))
+                except ssl.SSLWantReadError:
+                    return b"".join(chunks)
+                except ssl.SSLZeroReturnError:
+                    raise OSError("the node closed the TLS session") from None
+
+
 class Connection:
-    def __init__(self, address, connect_timeout, send_timeout, on_closed):
-        """Connects to `address` (raises ConnectionFailed). Then hand it to
-        an IoThread. `on_closed(conn)` runs once when it breaks or closes."""
+    def __init__(self, address, connect_timeout, send_timeout, on_closed, tls_context=None):
+        """Connects to `address` (raises ConnectionFailed), over TLS when
+        `tls_context` (an ssl.SSLContext) is given. Then hand it to an
+        IoThread. `on_closed(conn)` runs once when it breaks or closes."""
         self.address = address
         host, port = split_address(address)
         try:
@@ -146,6 +205,13 @@ class Connection:
         except OSError as e:
             raise ConnectionFailed(f"cannot connect to {address}: {e}", address) from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._tls = None
+        if tls_context is not None:
+            try:
+                self._tls = TlsLayer(sock, tls_context, host, address)
+            except ConnectionFailed:
+                sock.close()
+                raise
         # Bounds a send to a node that stopped reading; the I/O thread reads
         # only what select() reported, so the timeout never cuts a read short.
         sock.settimeout(send_timeout)
@@ -174,7 +240,7 @@ class Connection:
             self._pending[call.request.id] = call
         try:
             with self._write_lock:
-                self.sock.sendall(frame)
+                self.sock.sendall(self._tls.encrypt(frame) if self._tls else frame)
         except OSError as e:
             self.fail(ConnectionFailed(f"sending to {self.address} failed: {e}", self.address))
         return True
@@ -211,7 +277,7 @@ class Connection:
             chunk = self.sock.recv(_READ_CHUNK)
             if not chunk:
                 raise ConnectionFailed(f"{self.address} closed the connection", self.address)
-            self._buffer += chunk
+            self._buffer += self._tls.decrypt(chunk) if self._tls else chunk
             del self._buffer[:self._dispatch_frames()]
             return not self._closed
         except DynkvError as e:

@@ -317,6 +317,21 @@ TEST_CASE("advertise.client and advertise.peer default to the listen addresses a
   CHECK_REJECTED(head + "advertise:\n  gossip: 10.0.0.5:7201\n", "test.yaml:7: ", "advertise.gossip");
 }
 
+TEST_CASE("security.tls takes its three files together, or none") {
+  CHECK_FALSE(Parsed(kMinimal).tls.has_value());
+  const Config tls = Parsed(With("security:\n  tls:\n    cert_file: n1.crt\n    key_file: n1.key\n"
+                                 "    ca_file: /etc/dynkv/ca.crt\n"));
+  REQUIRE(tls.tls.has_value());
+  CHECK(tls.tls->cert_file == "n1.crt");
+  CHECK(tls.tls->key_file == "n1.key");
+  CHECK(tls.tls->ca_file == "/etc/dynkv/ca.crt");
+  CHECK(Summary(tls).find(", tls,") != std::string::npos);
+  CHECK_REJECTED(With("security:\n  tls:\n    cert_file: n1.crt\n    key_file: n1.key\n"),
+                 "test.yaml:5: security.tls.ca_file: ", "security.tls needs cert_file, key_file and ca_file");
+  CHECK_REJECTED(With("security:\n  tls:\n    cert_file: \"\"\n"), "test.yaml:6: security.tls.cert_file: ", "is empty");
+  CHECK_REJECTED(With("security:\n  tls:\n    cert: n1.crt\n"), "test.yaml:6: ", "cert_file");
+}
+
 TEST_CASE("the node gossips its advertised addresses, and its own listen.peer is no seed then") {
   const Config config = Parsed(
       "node_id: n1\ndata_dir: /d\nlisten: { client: 0.0.0.0:7101, peer: 0.0.0.0:7201 }\n"
