@@ -214,7 +214,7 @@ struct Connection::Impl {
     // handles close), so only the Impl is touched from here on.
     DeliverFrames();
     if (state != State::kOpen && state != State::kDraining) return;
-    if (status.ok()) return Flush();  // handshake replies, alerts
+    if (status.ok()) return ScheduleFlush();  // handshake replies, with this turn's frames
     if (tls->context().server()) ReportTlsRefusal(tls->context().stats(), peer, status);
     if (!reason) reason = std::move(status);
     CloseAfterWrites();  // the alert goes out first

@@ -107,13 +107,21 @@ CLI::Validator Context() {
 }
 
 // " KEY VALUE [--w W] [--json]": a command's arguments and flags.
+// Options listed under "options:" but not on the usage line, whose first
+// line is part of the CLI's contract ("usage: dynkv [--node HOST:PORT]
+// [--timeout MS] COMMAND ..."): the connection's security settings.
+bool OffTheUsageLine(const CLI::Option* option) { return option->get_name() == "--ca"; }
+
 std::string Synopsis(const CLI::App& app) {
   std::string out;
   for (const CLI::Option* option : app.get_options()) {
     if (option->get_positional()) out += " " + option->get_name(true);
   }
   for (const CLI::Option* option : app.get_options()) {
-    if (option->get_positional() || option == app.get_help_ptr() || option == app.get_version_ptr()) continue;
+    if (option->get_positional() || option == app.get_help_ptr() || option == app.get_version_ptr() ||
+        OffTheUsageLine(option)) {
+      continue;
+    }
     const bool takes_value = option->get_items_expected_max() > 0;
     out += " [" + option->get_name() + (takes_value ? " " + option->get_type_name() : "") + "]";
   }
