@@ -22,6 +22,7 @@ void ClientServer::FillStats(std::map<std::string, double>* values) const {
   v["connections.bad_frames"] = static_cast<double>(s.bad_frames);
   v["connections.bytes_received"] = static_cast<double>(s.bytes_received);
   v["connections.bytes_sent"] = static_cast<double>(s.bytes_sent);
+  s.guard.Fill("connections.", values);
 }
 
 }  // namespace dynkv::api

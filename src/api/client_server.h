@@ -35,6 +35,11 @@ class ClientServer {
   // Stops accepting; every connection closes once the requests it sent are
   // answered and written. Idempotent.
   void Shutdown() { server_.Shutdown(); }
+  // Holds back or closes connections past `limits` (net/connection_guard.h).
+  // REQUIRES: clock outlives the server.
+  void GuardConnections(const net::ConnectionLimits& limits, const Clock& clock) {
+    server_.GuardConnections(limits, clock, "client");
+  }
 
   size_t connections() const { return server_.connections(); }
   // "connections.*" counters for the node's stats.

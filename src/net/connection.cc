@@ -53,6 +53,7 @@ struct Connection::Impl {
     int rc = uv_read_start(stream(), &Impl::OnAlloc, &Impl::OnRead);
     if (rc < 0) return CloseWith(Status::Unavailable("cannot read from " + peer + ": " + UvError(rc)));
     reading = true;
+    DeliverFrames();  // the frames read before a StopReading
   }
 
   void StopReading() {
@@ -283,5 +284,11 @@ bool Connection::open() const { return impl_->state == Impl::State::kOpen; }
 std::string Connection::peer_address() const { return impl_->peer; }
 
 size_t Connection::pending_write_bytes() const { return impl_->pending.size() + impl_->in_flight.size(); }
+
+void Connection::StopReading() { impl_->StopReading(); }
+
+size_t Connection::partial_frame_bytes() const { return impl_->decoder.buffered_bytes(); }
+
+uint64_t Connection::bytes_received() const { return impl_->decoder.bytes_received(); }
 
 }  // namespace dynkv::net

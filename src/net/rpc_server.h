@@ -6,7 +6,9 @@
 // bytes that do not parse get an error Response with id 0 and the
 // connection closes once it is written; every other connection is served
 // on. Above max_connections a new connection gets an OVERLOADED error and
-// is closed.
+// is closed. With GuardConnections, connections that do not read their
+// responses, hold a request half sent, or idle are held back or closed
+// (connection_guard.h), checked after each response and by a sweep.
 //
 // Lifetimes: sessions live in `sessions_`, keyed by a session id, and are
 // destroyed when their connection reports OnClose. A reply names its
@@ -21,12 +23,15 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "net/connection_guard.h"
 #include "net/net.h"
 
 namespace dynkv::net {
@@ -46,6 +51,7 @@ struct RpcServerStats {
   uint64_t bad_frames = 0;      // oversized, or not a Request
   uint64_t bytes_received = 0;  // frames read, headers included
   uint64_t bytes_sent = 0;      // frames written, headers included
+  GuardStats guard;             // held back or closed by GuardConnections
 };
 
 // Request and Response are protobuf messages with a uint64 `id` field.
@@ -92,6 +98,24 @@ class RpcServer {
     for (auto& [id, session] : sessions_) session->Drain();
   }
 
+  // From now on enforces `limits` on every connection; `port` names the
+  // port in log lines ("client", "peer"). REQUIRES: clock outlives the
+  // server.
+  void GuardConnections(const ConnectionLimits& limits, const Clock& clock, std::string port) {
+    guard_ = Guard{limits, &clock, std::move(port)};
+    for (auto& [id, session] : sessions_) session->StartGuard();
+    sweep_ = std::make_unique<SweepTimer>(loop_, SweepTimer::kDefaultIntervalMs, [this] {
+      const int64_t now = guard_->clock->MonotonicMs();
+      // A resumed connection delivers the requests it holds, and a handler
+      // may destroy the server; sessions only go in OnClose, from libuv.
+      std::weak_ptr<int> alive = lifetime_;
+      for (auto& [id, session] : sessions_) {
+        session->Sweep(now);
+        if (alive.expired()) return;
+      }
+    });
+  }
+
   // REQUIRES: Listen succeeded.
   uint16_t port() const { return listener_->port(); }
   size_t connections() const { return sessions_.size(); }
@@ -114,6 +138,12 @@ class RpcServer {
     }
   }
 
+  struct Guard {
+    ConnectionLimits limits;
+    const Clock* clock;
+    std::string port;
+  };
+
   Reply MakeReply(uint64_t session_id, uint64_t request_id) {
     return [this, alive = std::weak_ptr<int>(lifetime_), session_id, request_id](Response response) {
       if (alive.expired()) return;
@@ -130,6 +160,8 @@ class RpcServer {
   ErrorResponse error_response_;
   RpcServerStats stats_;
   std::unique_ptr<Listener> listener_;
+  std::optional<Guard> guard_;  // set by GuardConnections
+  std::unique_ptr<SweepTimer> sweep_;
   bool shutting_down_ = false;
   uint64_t next_session_id_ = 1;
   std::unordered_map<uint64_t, std::unique_ptr<Session>> sessions_;
@@ -145,8 +177,19 @@ class RpcServer<Request, Response>::Session final : public ConnectionHandler {
 
   void Attach(std::unique_ptr<Connection> connection) {
     connection_ = std::move(connection);
+    StartGuard();
     connection_->StartReading();
     if (server_.shutting_down_) Drain();
+  }
+
+  void StartGuard() {
+    if (server_.guard_) guard_.emplace(server_.guard_->clock->MonotonicMs());
+  }
+
+  void Sweep(int64_t now_ms) {
+    const ConnectionSample sample{connection_->pending_write_bytes(), connection_->partial_frame_bytes(),
+                                  requests_read_, connection_->bytes_received(), unanswered_};
+    Enforce(guard_->Check(sample, now_ms, server_.guard_->limits));
   }
 
   void Answer(const Response& response) {
@@ -177,6 +220,7 @@ class RpcServer<Request, Response>::Session final : public ConnectionHandler {
                                             " bytes does not parse as a request; closing the connection"));
     }
     ++stats.requests_received;
+    ++requests_read_;
     if (draining_) {
       Response refusal = server_.error_response_(Status::Unavailable("the server is shutting down"));
       refusal.set_id(request.id());
@@ -201,12 +245,22 @@ class RpcServer<Request, Response>::Session final : public ConnectionHandler {
     connection_->Send(response);
     ++server_.stats_.responses_sent;
     server_.stats_.bytes_sent += kFrameHeaderBytes + static_cast<uint64_t>(response.GetCachedSize());
+    const size_t output = connection_->pending_write_bytes();
+    if (guard_ && output > server_.guard_->limits.max_output_bytes) {
+      Enforce(guard_->AfterOutput(output, server_.guard_->clock->MonotonicMs(), server_.guard_->limits));
+    }
+  }
+
+  void Enforce(GuardVerdict verdict) {
+    net::Enforce(verdict, *connection_, server_.guard_->port, server_.guard_->limits, &server_.stats_.guard);
   }
 
   RpcServer& server_;
   uint64_t id_;
   std::unique_ptr<Connection> connection_;
   size_t unanswered_ = 0;  // requests handed to the handler and not yet answered
+  uint64_t requests_read_ = 0;
+  std::optional<ConnectionGuard> guard_;  // when the server guards its connections
   bool draining_ = false;
 };
 
