@@ -173,6 +173,10 @@ void RespServer::Pump(const std::shared_ptr<Session>& session) {
     std::vector<std::string> args = std::move(session->blocked);
     session->blocked.clear();
     Start(session, args, std::move(keys), cost);
+    // A reply that came at once goes out now, so that the guard sees the
+    // output grow and can pause this loop: commands answered from the cache
+    // never count as in flight.
+    Flush(*session);
   }
   session->pumping = false;
   Flush(*session);
@@ -235,13 +239,11 @@ void RespServer::WakeWaiting() {
 }
 
 void RespServer::Flush(Session& session) {
-  std::string out;
   while (!session.slots.empty() && session.slots.front().ready) {
-    out += session.slots.front().bytes;
+    session.connection->SendRaw(session.slots.front().bytes);
     session.slots.pop_front();
     ++session.first_slot;
   }
-  if (!out.empty()) session.connection->SendRaw(out);
   if (session.closing && session.slots.empty()) return session.connection->CloseAfterWrites();
   const size_t output = session.connection->pending_write_bytes();
   if (session.guard && output > limits_.max_output_bytes) {
