@@ -75,9 +75,10 @@ void RespServer::GuardConnections(const net::ConnectionLimits& limits, const Clo
 void RespServer::Sweep(const std::shared_ptr<Session>& session, int64_t now_ms) {
   if (session->closing && session->slots.empty()) return;  // closed, or closing after its last reply
   const net::Connection& c = *session->connection;
-  const net::ConnectionSample sample{c.pending_write_bytes(), session->partial ? session->parser.buffered() : 0,
-                                     session->parsed, c.bytes_received(),
-                                     session->slots.size() + (session->blocked.empty() ? 0 : 1)};
+  const size_t partial = session->partial ? session->parser.buffered() : 0;
+  const size_t unanswered = session->slots.size() + (session->blocked.empty() ? 0 : 1);
+  const net::ConnectionSample sample{c.pending_write_bytes(), partial, session->parsed, c.bytes_received(),
+                                     unanswered};
   const net::GuardVerdict verdict = session->guard->Check(sample, now_ms, limits_);
   Enforce(*session, verdict);
   if (verdict == net::GuardVerdict::kResume) Pump(session);

@@ -7,7 +7,8 @@
 
 namespace dynkv::net {
 
-GuardVerdict ConnectionGuard::AfterOutput(size_t output_bytes, int64_t now_ms, const ConnectionLimits& limits) {
+GuardVerdict ConnectionGuard::AfterOutput(size_t output_bytes, int64_t now_ms,
+                                          const ConnectionLimits& limits) {
   if (output_bytes > limits.max_output_hard_bytes) return GuardVerdict::kCloseSlowReader;
   if (output_bytes <= limits.max_output_bytes || paused_) return GuardVerdict::kNone;
   paused_ = true;
@@ -15,7 +16,8 @@ GuardVerdict ConnectionGuard::AfterOutput(size_t output_bytes, int64_t now_ms, c
   return GuardVerdict::kPause;
 }
 
-GuardVerdict ConnectionGuard::CheckOutput(size_t output_bytes, int64_t now_ms, const ConnectionLimits& limits) {
+GuardVerdict ConnectionGuard::CheckOutput(size_t output_bytes, int64_t now_ms,
+                                          const ConnectionLimits& limits) {
   if (output_bytes > limits.max_output_hard_bytes) return GuardVerdict::kCloseSlowReader;
   if (output_bytes > limits.max_output_bytes) {
     if (over_since_ms_ == kNever) over_since_ms_ = now_ms;
@@ -47,7 +49,8 @@ bool ConnectionGuard::PartialFrameTooOld(const ConnectionSample& sample, int64_t
   return limits.frame_timeout_ms > 0 && now_ms - partial_since_ms_ >= limits.frame_timeout_ms;
 }
 
-bool ConnectionGuard::IdleTooLong(const ConnectionSample& sample, int64_t now_ms, const ConnectionLimits& limits) {
+bool ConnectionGuard::IdleTooLong(const ConnectionSample& sample, int64_t now_ms,
+                                  const ConnectionLimits& limits) {
   if (sample.bytes_received != last_bytes_received_ || sample.unanswered > 0 || sample.output_bytes > 0) {
     last_activity_ms_ = now_ms;
     last_bytes_received_ = sample.bytes_received;
@@ -55,7 +58,8 @@ bool ConnectionGuard::IdleTooLong(const ConnectionSample& sample, int64_t now_ms
   return limits.idle_timeout_ms > 0 && now_ms - last_activity_ms_ >= limits.idle_timeout_ms;
 }
 
-GuardVerdict ConnectionGuard::Check(const ConnectionSample& sample, int64_t now_ms, const ConnectionLimits& limits) {
+GuardVerdict ConnectionGuard::Check(const ConnectionSample& sample, int64_t now_ms,
+                                    const ConnectionLimits& limits) {
   const GuardVerdict output = CheckOutput(sample.output_bytes, now_ms, limits);
   if (output == GuardVerdict::kCloseSlowReader) return output;
   if (PartialFrameTooOld(sample, now_ms, limits)) return GuardVerdict::kClosePartialFrame;
@@ -65,14 +69,19 @@ GuardVerdict ConnectionGuard::Check(const ConnectionSample& sample, int64_t now_
 
 namespace {
 
-std::string Mib(size_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
+// As the config writes them.
+std::string SizeText(size_t bytes) {
+  return bytes % (1u << 20) == 0 ? std::to_string(bytes >> 20) + "MiB" : std::to_string(bytes) + "B";
+}
 
-std::string Seconds(int64_t ms) { return std::to_string(ms / 1000) + "s"; }
+std::string Seconds(int64_t ms) {
+  return ms % 1000 == 0 ? std::to_string(ms / 1000) + "s" : std::to_string(ms) + "ms";
+}
 
 }  // namespace
 
-void Enforce(GuardVerdict verdict, Connection& connection, std::string_view port, const ConnectionLimits& limits,
-             GuardStats* stats) {
+void Enforce(GuardVerdict verdict, Connection& connection, std::string_view port,
+             const ConnectionLimits& limits, GuardStats* stats) {
   const auto closing = [&](LogLevel level, std::string_view why) {
     if (LogEnabled(level)) {
       LogLine(level) << "closing " << port << " connection from " << connection.peer_address() << ": " << why;
@@ -89,18 +98,19 @@ void Enforce(GuardVerdict verdict, Connection& connection, std::string_view port
       return connection.StartReading();
     case GuardVerdict::kCloseSlowReader:
       ++stats->closed_slow_reader;
-      return closing(LogLevel::kInfo, std::to_string(connection.pending_write_bytes()) +
-                                          " bytes of responses unread (limits.max_output_bytes " +
-                                          Mib(limits.max_output_bytes) + " for " + Seconds(limits.output_timeout_ms) +
-                                          ", or limits.max_output_hard_bytes " + Mib(limits.max_output_hard_bytes) +
-                                          ")");
+      return closing(LogLevel::kInfo,
+                     std::to_string(connection.pending_write_bytes()) +
+                         " bytes of responses unread (limits.max_output_bytes " +
+                         SizeText(limits.max_output_bytes) + " for " + Seconds(limits.output_timeout_ms) +
+                         ", or limits.max_output_hard_bytes " + SizeText(limits.max_output_hard_bytes) + ")");
     case GuardVerdict::kClosePartialFrame:
       ++stats->closed_partial_frame;
       return closing(LogLevel::kInfo, "a request begun more than " + Seconds(limits.frame_timeout_ms) +
                                           " ago is still incomplete (limits.frame_timeout)");
     case GuardVerdict::kCloseIdle:
       ++stats->closed_idle;
-      return closing(LogLevel::kDebug, "idle for " + Seconds(limits.idle_timeout_ms) + " (limits.idle_timeout)");
+      return closing(LogLevel::kDebug,
+                     "idle for " + Seconds(limits.idle_timeout_ms) + " (limits.idle_timeout)");
   }
 }
 
@@ -117,15 +127,16 @@ SweepTimer::SweepTimer(uv_loop_t* loop, uint64_t interval_ms, std::function<void
     : timer_(new uv_timer_t), tick_(std::move(tick)) {
   uv_timer_init(loop, timer_);
   timer_->data = this;
-  uv_timer_start(timer_, [](uv_timer_t* t) { static_cast<SweepTimer*>(t->data)->tick_(); }, interval_ms,
-                 interval_ms);
+  uv_timer_start(
+      timer_, [](uv_timer_t* t) { static_cast<SweepTimer*>(t->data)->tick_(); }, interval_ms, interval_ms);
   // Connections keep the loop alive, not the sweep over them.
   uv_unref(reinterpret_cast<uv_handle_t*>(timer_));
 }
 
 SweepTimer::~SweepTimer() {
   uv_timer_stop(timer_);
-  uv_close(reinterpret_cast<uv_handle_t*>(timer_), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+  uv_close(reinterpret_cast<uv_handle_t*>(timer_),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
 }
 
 }  // namespace dynkv::net

@@ -56,22 +56,22 @@ struct ConnectionLimits {
 
 // What a server sees of one connection at one moment.
 struct ConnectionSample {
-  size_t output_bytes = 0;     // unsent (Connection::pending_write_bytes)
-  size_t partial_bytes = 0;    // bytes of a request begun and not complete
-  uint64_t requests = 0;       // whole requests read since it opened
-  uint64_t bytes_received = 0; // since it opened
-  size_t unanswered = 0;       // requests read and not yet answered
+  size_t output_bytes = 0;      // unsent (Connection::pending_write_bytes)
+  size_t partial_bytes = 0;     // bytes of a request begun and not complete
+  uint64_t requests = 0;        // whole requests read since it opened
+  uint64_t bytes_received = 0;  // since it opened
+  size_t unanswered = 0;        // requests read and not yet answered
 };
 
 // What the server does next with the connection. kPause and kResume are
 // changes: each comes once per pause.
 enum class GuardVerdict {
   kNone,
-  kPause,               // stop reading its requests
-  kResume,              // read them again
-  kCloseSlowReader,     // output over the hard cap, or over the bound too long
-  kClosePartialFrame,   // a request held incomplete past frame_timeout
-  kCloseIdle,           // idle past idle_timeout
+  kPause,              // stop reading its requests
+  kResume,             // read them again
+  kCloseSlowReader,    // output over the hard cap, or over the bound too long
+  kClosePartialFrame,  // a request held incomplete past frame_timeout
+  kCloseIdle,          // idle past idle_timeout
 };
 
 class ConnectionGuard {
@@ -114,8 +114,8 @@ struct GuardStats {
 // Acts on `verdict` for `connection`: stops or resumes reading, or closes
 // it (buffered output dropped) with a log line that names `port` ("client",
 // "peer", "resp") and the reason. Counts it in *stats.
-void Enforce(GuardVerdict verdict, Connection& connection, std::string_view port, const ConnectionLimits& limits,
-             GuardStats* stats);
+void Enforce(GuardVerdict verdict, Connection& connection, std::string_view port,
+             const ConnectionLimits& limits, GuardStats* stats);
 
 // Calls `tick` every `interval_ms` on `loop`, without keeping the loop alive
 // (an unreferenced uv timer). The handle is freed in its close callback, so

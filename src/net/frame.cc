@@ -57,7 +57,9 @@ char* FrameDecoder::WritableSpace(size_t hint, size_t* capacity) {
   if (unread >= kFrameHeaderBytes) {
     uint32_t length = ReadBigEndian32(buffer_.data() + begin_);
     size_t frame = kFrameHeaderBytes + size_t{length};
-    if (length <= max_frame_bytes_ && frame > unread) wanted = std::max(wanted, std::min(frame - unread, unread));
+    if (length <= max_frame_bytes_ && frame > unread) {
+      wanted = std::max(wanted, std::min(frame - unread, unread));
+    }
   }
   if (wanted == 0) wanted = 1;
   if (buffer_.size() - end_ < wanted) {

@@ -26,7 +26,8 @@ LogLevel OurLevel(google::protobuf::LogLevel level) {
   }
 }
 
-void OnProtobufLog(google::protobuf::LogLevel level, const char* filename, int line, const std::string& message) {
+void OnProtobufLog(google::protobuf::LogLevel level, const char* filename, int line,
+                   const std::string& message) {
   if (level >= google::protobuf::LOGLEVEL_FATAL) {
     LogLine(LogLevel::kError) << "protobuf: " << message;
     return;

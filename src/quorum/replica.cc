@@ -18,7 +18,8 @@ Status CheckLimits(const std::string& key, const Object& object, const ReplicaLi
     // The key is quoted printable: an error message is a UTF-8 string on the wire.
     return Status::TooLarge("key '" + storage::PrintableKey(key) + "' would have " +
                             std::to_string(object.siblings.size()) + " siblings; the limit is " +
-                            std::to_string(limits.max_siblings) + " (limits.max_siblings): read the key and write back with its context to merge them");
+                            std::to_string(limits.max_siblings) +
+                            " (limits.max_siblings): read the key and write back with its context to merge them");
   }
   const size_t bytes = object.ApproximateBytes();
   if (bytes > limits.max_object_bytes) {

@@ -1,7 +1,7 @@
 // LogThrottle: a flood of one kind of line costs one line per interval.
-#include <doctest/doctest.h>
-
 #include "common/log.h"
+
+#include <doctest/doctest.h>
 
 namespace dynkv {
 namespace {
@@ -11,7 +11,8 @@ TEST_CASE("the first line of a kind passes, the rest of its interval are counted
   uint64_t suppressed = 99;
   CHECK(throttle.Admit("wire_format_lite.cc:581", 1'000, &suppressed));
   CHECK(suppressed == 0);
-  for (int i = 0; i < 1000; ++i) CHECK_FALSE(throttle.Admit("wire_format_lite.cc:581", 1'000 + i, &suppressed));
+  for (int i = 0; i < 1000; ++i)
+    CHECK_FALSE(throttle.Admit("wire_format_lite.cc:581", 1'000 + i, &suppressed));
   CHECK_FALSE(throttle.Admit("wire_format_lite.cc:581", 60'999, &suppressed));
   CHECK(throttle.Admit("wire_format_lite.cc:581", 61'000, &suppressed));
   CHECK(suppressed == 1001);

@@ -1,7 +1,7 @@
 // ConnectionGuard: the decisions about one connection, on a made-up clock.
-#include <doctest/doctest.h>
-
 #include "net/connection_guard.h"
+
+#include <doctest/doctest.h>
 
 namespace dynkv::net {
 namespace {
@@ -96,7 +96,8 @@ TEST_CASE("a busy connection, with a different request half read at every look, 
   const ConnectionLimits limits = Limits();
   ConnectionGuard guard(0);
   for (int i = 0; i < 100; ++i) {
-    CHECK(guard.Check(Partial(100, static_cast<uint64_t>(i), 1000u * i), i * 1000, limits) == GuardVerdict::kNone);
+    CHECK(guard.Check(Partial(100, static_cast<uint64_t>(i), 1000u * i), i * 1000, limits) ==
+          GuardVerdict::kNone);
   }
 }
 

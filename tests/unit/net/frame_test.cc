@@ -205,7 +205,7 @@ TEST_CASE("a large frame still arrives whole, in reads that at most double the r
     char* space = decoder.WritableSpace(16384, &capacity);
     CHECK(capacity <= 2 * (offset + 16384));
     const size_t n = std::min(capacity, stream.size() - offset);
-    std::copy(stream.begin() + static_cast<long>(offset), stream.begin() + static_cast<long>(offset + n), space);
+    std::copy_n(stream.begin() + static_cast<long>(offset), n, space);
     decoder.Commit(n);
     offset += n;
     ++reads;

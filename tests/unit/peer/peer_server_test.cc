@@ -219,7 +219,8 @@ TEST_CASE("a peer that leaves half a frame is closed after frame_timeout; a quie
   uv_timer_t ticker;
   uv_timer_init(loop.get(), &ticker);
   ticker.data = &clock;
-  uv_timer_start(&ticker, [](uv_timer_t* t) { static_cast<ManualClock*>(t->data)->Advance(250); }, 20, 20);
+  uv_timer_start(
+      &ticker, [](uv_timer_t* t) { static_cast<ManualClock*>(t->data)->Advance(250); }, 20, 20);
   const int64_t start = clock.MonotonicMs();
   loop.RunUntil([&] { return slow.closed.has_value() || clock.MonotonicMs() - start > 60'000; });
   uv_close(reinterpret_cast<uv_handle_t*>(&ticker), nullptr);
