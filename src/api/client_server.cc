@@ -8,7 +8,9 @@ namespace pb = dynkv::client;
 
 ClientServer::ClientServer(uv_loop_t* loop, ClientService& service, ServerOptions options)
     : server_(
-          loop, net::RpcServerOptions{options.max_frame_bytes, options.max_connections},
+          loop,
+          net::RpcServerOptions{options.max_frame_bytes, options.max_connections,
+                                options.max_requests_per_connection},
           [&service](const pb::Request& request, auto reply) { service.Handle(request, std::move(reply)); },
           // Id 0 for a connection-level error; the server sets a request's id itself.
           [](const Status& status) { return ErrorResponse(0, status); }) {}

@@ -24,6 +24,9 @@ namespace dynkv::api {
 struct ServerOptions {
   size_t max_frame_bytes = Limits{}.max_frame_bytes;
   uint32_t max_connections = Limits{}.max_connections;
+  // Requests of one connection in progress at once; more wait unread, as
+  // on the Redis port (RespServerOptions::max_commands_in_flight).
+  uint32_t max_requests_per_connection = 1024;
 };
 
 class ClientServer {

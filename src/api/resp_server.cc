@@ -81,7 +81,9 @@ void RespServer::Sweep(const std::shared_ptr<Session>& session, int64_t now_ms) 
                                      unanswered};
   const net::GuardVerdict verdict = session->guard->Check(sample, now_ms, limits_);
   Enforce(*session, verdict);
-  if (verdict == net::GuardVerdict::kResume) Pump(session);
+  if (verdict != net::GuardVerdict::kResume) return;
+  session->connection->StartReading();
+  Pump(session);
 }
 
 void RespServer::Enforce(Session& session, net::GuardVerdict verdict) {

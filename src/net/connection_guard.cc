@@ -95,7 +95,7 @@ void Enforce(GuardVerdict verdict, Connection& connection, std::string_view port
       ++stats->reads_paused;
       return connection.StopReading();
     case GuardVerdict::kResume:
-      return connection.StartReading();
+      return;  // the server's: it may hold reading back for reasons of its own
     case GuardVerdict::kCloseSlowReader:
       ++stats->closed_slow_reader;
       return closing(LogLevel::kInfo,

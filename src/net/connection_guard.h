@@ -111,9 +111,11 @@ struct GuardStats {
   void Fill(std::string_view prefix, std::map<std::string, double>* values) const;
 };
 
-// Acts on `verdict` for `connection`: stops or resumes reading, or closes
-// it (buffered output dropped) with a log line that names `port` ("client",
-// "peer", "resp") and the reason. Counts it in *stats.
+// Acts on `verdict` for `connection`: stops reading, or closes it (buffered
+// output dropped) with a log line that names `port` ("client", "peer",
+// "resp") and the reason; counts it in *stats. kResume is left to the
+// caller, which may hold reading back for reasons of its own, and then
+// calls StartReading.
 void Enforce(GuardVerdict verdict, Connection& connection, std::string_view port,
              const ConnectionLimits& limits, GuardStats* stats);
 

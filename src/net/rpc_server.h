@@ -41,6 +41,11 @@ struct RpcServerOptions {
   size_t max_frame_bytes = 32u << 20;
   // Connections served at once; more are refused with OVERLOADED.
   uint32_t max_connections = 4096;
+  // Requests of one connection in progress at once; while it has this many
+  // its further requests are not read (they wait in the socket buffers).
+  // Bounds the work, and the memory, one connection holds however fast it
+  // sends. 0: no limit.
+  uint32_t max_requests_per_connection = 0;
 };
 
 struct RpcServerStats {
@@ -195,7 +200,16 @@ class RpcServer<Request, Response>::Session final : public ConnectionHandler {
   void Answer(const Response& response) {
     --unanswered_;
     Send(response);
-    if (draining_ && unanswered_ == 0) connection_->CloseAfterWrites();
+    if (draining_ && unanswered_ == 0) return connection_->CloseAfterWrites();
+    ReadIfAllowed();
+  }
+
+  // Reads on unless the guard holds the connection back or it has all the
+  // requests in progress it may have.
+  void ReadIfAllowed() {
+    const uint32_t cap = server_.options_.max_requests_per_connection;
+    if ((guard_ && guard_->paused()) || (cap > 0 && unanswered_ >= cap)) return;
+    connection_->StartReading();  // nothing when it reads already
   }
 
   // Sends a connection-level error (id 0), then closes.
@@ -227,8 +241,14 @@ class RpcServer<Request, Response>::Session final : public ConnectionHandler {
       return Send(refusal);
     }
     ++unanswered_;
-    // Last: the handler may answer at once, shut the server down, or destroy it.
+    std::weak_ptr<int> alive = server_.lifetime_;
+    // The handler may answer at once, shut the server down, or destroy it.
     server_.handler_(request, server_.MakeReply(id_, request.id()));
+    if (alive.expired()) return;
+    // Checked after the handler, so that an answer that came at once never
+    // resumes reading from inside this delivery; a later Answer does.
+    const uint32_t cap = server_.options_.max_requests_per_connection;
+    if (cap > 0 && unanswered_ >= cap) connection_->StopReading();
   }
 
   void OnFrameTooLarge(Connection& connection, const Status& why) override {
@@ -253,6 +273,7 @@ class RpcServer<Request, Response>::Session final : public ConnectionHandler {
 
   void Enforce(GuardVerdict verdict) {
     net::Enforce(verdict, *connection_, server_.guard_->port, server_.guard_->limits, &server_.stats_.guard);
+    if (verdict == GuardVerdict::kResume) ReadIfAllowed();
   }
 
   RpcServer& server_;

@@ -136,6 +136,21 @@ class MisbehavingClientsTest(NodeTestCase):
         self.assertIsNotNone(closed_within(reader, 5))
         reader.close()
 
+    def test_one_connection_holds_at_most_1024_requests_in_progress(self):
+        # Reads that go to the disk (no cache) take a while: a client that
+        # sends thousands at once must not take the node's whole budget
+        # (limits.max_pending_requests), or other clients get OVERLOADED.
+        node = self.start("storage: {cache_bytes: 0}\n")
+        with node.client() as c:
+            for i in range(20):
+                c.put(b"k%d" % i, os.urandom(64 << 10))
+        greedy = socket.create_connection(("127.0.0.1", node.client_port))
+        flood(greedy, b"".join(get_frame(i + 1, b"k%d" % (i % 20)) for i in range(30000)), 1)
+        with node.client() as other:
+            self.assertLessEqual(other.stats()["requests.pending"], 1024 + 1)
+            self.assertEqual(len(other.get(b"k1").siblings), 1)
+        greedy.close()
+
     def test_a_client_that_reads_slowly_but_reads_is_served_everything(self):
         node = self.start(LIMITS)
         value = os.urandom(VALUE_BYTES)
