@@ -8,7 +8,9 @@ namespace pb = dynkv::client;
 
 ClientServer::ClientServer(uv_loop_t* loop, ClientService& service, ServerOptions options)
     : server_(
-          loop, net::RpcServerOptions{options.max_frame_bytes, options.max_connections, options.tls},
+          loop,
+          net::RpcServerOptions{options.max_frame_bytes, options.max_connections,
+                                options.max_requests_per_connection, options.tls},
           [&service](const pb::Request& request, auto reply) { service.Handle(request, std::move(reply)); },
           // Id 0 for a connection-level error; the server sets a request's id itself.
           [](const Status& status) { return ErrorResponse(0, status); }) {}
@@ -22,6 +24,7 @@ void ClientServer::FillStats(std::map<std::string, double>* values) const {
   v["connections.bad_frames"] = static_cast<double>(s.bad_frames);
   v["connections.bytes_received"] = static_cast<double>(s.bytes_received);
   v["connections.bytes_sent"] = static_cast<double>(s.bytes_sent);
+  s.guard.Fill("connections.", values);
 }
 
 }  // namespace dynkv::api

@@ -24,6 +24,9 @@ namespace dynkv::api {
 struct ServerOptions {
   size_t max_frame_bytes = Limits{}.max_frame_bytes;
   uint32_t max_connections = Limits{}.max_connections;
+  // Requests of one connection in progress at once; more wait unread, as
+  // on the Redis port (RespServerOptions::max_commands_in_flight).
+  uint32_t max_requests_per_connection = 1024;
   std::shared_ptr<const net::TlsContext> tls;  // security.tls; null: plaintext
 };
 
@@ -36,6 +39,11 @@ class ClientServer {
   // Stops accepting; every connection closes once the requests it sent are
   // answered and written. Idempotent.
   void Shutdown() { server_.Shutdown(); }
+  // Holds back or closes connections past `limits` (net/connection_guard.h).
+  // REQUIRES: clock outlives the server.
+  void GuardConnections(const net::ConnectionLimits& limits, const Clock& clock) {
+    server_.GuardConnections(limits, clock, "client");
+  }
 
   size_t connections() const { return server_.connections(); }
   // "connections.*" counters for the node's stats.

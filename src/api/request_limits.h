@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "net/connection_guard.h"
 #include "quorum/replica.h"
 
 namespace dynkv::api {
@@ -22,6 +23,9 @@ struct Limits {
   uint32_t max_siblings = quorum::ReplicaLimits{}.max_siblings;
   uint32_t max_connections = 4096;        // client connections; more are refused
   uint32_t max_pending_requests = 20000;  // in progress on this node; more is OVERLOADED
+  // Per connection: unread output, half-sent requests, idleness
+  // (limits.max_output_bytes, ..., limits.idle_timeout).
+  net::ConnectionLimits connections;
 };
 
 }  // namespace dynkv::api

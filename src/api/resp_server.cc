@@ -30,6 +30,11 @@ struct RespServer::Session {
   bool pumping = false;
   bool waiting = false;  // in the server's queue for the budget
   bool closing = false;  // replying no more: QUIT, a protocol error, or closed
+  // For the guard: commands parsed, and whether the parser holds part of one.
+  uint64_t parsed = 0;
+  bool partial = false;
+  std::optional<net::ConnectionGuard> guard;
+  bool paused() const { return guard && guard->paused(); }
 };
 
 RespServer::RespServer(uv_loop_t* loop, RespCommands& commands, RespServerOptions options)
@@ -54,6 +59,46 @@ void RespServer::Shutdown() {
 
 uint16_t RespServer::port() const { return listener_ ? listener_->port() : 0; }
 
+void RespServer::GuardConnections(const net::ConnectionLimits& limits, const Clock& clock) {
+  limits_ = limits;
+  clock_ = &clock;
+  for (auto& [connection, session] : sessions_) session->guard.emplace(clock.MonotonicMs());
+  sweep_ = std::make_unique<net::SweepTimer>(loop_, net::SweepTimer::kDefaultIntervalMs, [this] {
+    const int64_t now = clock_->MonotonicMs();
+    // A copy: a resumed connection runs commands, whose replies may come at once.
+    std::vector<std::shared_ptr<Session>> sessions;
+    for (auto& [connection, session] : sessions_) sessions.push_back(session);
+    for (const auto& session : sessions) Sweep(session, now);
+  });
+}
+
+void RespServer::Sweep(const std::shared_ptr<Session>& session, int64_t now_ms) {
+  if (session->closing && session->slots.empty()) return;  // closed, or closing after its last reply
+  const net::Connection& c = *session->connection;
+  const size_t partial = session->partial ? session->parser.buffered() : 0;
+  const size_t unanswered = session->slots.size() + (session->blocked.empty() ? 0 : 1);
+  const net::ConnectionSample sample{c.pending_write_bytes(), partial, session->parsed, c.bytes_received(),
+                                     unanswered};
+  const net::GuardVerdict verdict = session->guard->Check(sample, now_ms, limits_);
+  Enforce(*session, verdict);
+  if (verdict != net::GuardVerdict::kResume) return;
+  session->connection->StartReading();
+  Pump(session);
+}
+
+void RespServer::Enforce(Session& session, net::GuardVerdict verdict) {
+  net::Enforce(verdict, *session.connection, "resp", limits_, &guard_stats_);
+  switch (verdict) {
+    case net::GuardVerdict::kCloseSlowReader:
+    case net::GuardVerdict::kClosePartialFrame:
+    case net::GuardVerdict::kCloseIdle:
+      session.closing = true;
+      break;
+    default:
+      break;
+  }
+}
+
 void RespServer::FillStats(std::map<std::string, double>* values) const {
   auto& v = *values;
   v["resp.connections_open"] = static_cast<double>(sessions_.size());
@@ -62,6 +107,7 @@ void RespServer::FillStats(std::map<std::string, double>* values) const {
   v["resp.protocol_errors"] = static_cast<double>(protocol_errors_);
   v["resp.keys_in_flight"] = static_cast<double>(keys_in_flight_);
   v["resp.budget_waits"] = static_cast<double>(budget_waits_);
+  guard_stats_.Fill("resp.", values);
 }
 
 void RespServer::Accept(uv_tcp_t* accepted) {
@@ -72,6 +118,7 @@ void RespServer::Accept(uv_tcp_t* accepted) {
   session->client_id = next_client_id_++;
   net::Connection* raw = session->connection.get();
   sessions_[raw] = session;
+  if (clock_ != nullptr) session->guard.emplace(clock_->MonotonicMs());
   if (sessions_.size() > options_.max_connections) {
     ++refused_;
     session->connection->SendRaw("-ERR max number of clients reached\r\n");
@@ -97,7 +144,8 @@ void RespServer::OnFrame(net::Connection& connection, std::string_view bytes) {
 void RespServer::Pump(const std::shared_ptr<Session>& session) {
   if (session->pumping) return;  // a reply that came at once: the loop below goes on
   session->pumping = true;
-  while (!session->closing && session->in_flight < options_.max_commands_in_flight) {
+  // A paused connection (its replies go unread) starts nothing new.
+  while (!session->closing && !session->paused() && session->in_flight < options_.max_commands_in_flight) {
     if (session->blocked.empty()) {
       Result<bool> next = session->parser.Next(&session->blocked);
       if (!next.ok()) {
@@ -105,7 +153,9 @@ void RespServer::Pump(const std::shared_ptr<Session>& session) {
         Fail(*session, next.status().message());
         break;
       }
+      session->partial = !*next && session->parser.buffered() > 0;
       if (!*next) break;
+      ++session->parsed;
     }
     // A command on a key that an earlier one of this connection still
     // reads or writes waits for it, and the commands after it wait too.
@@ -126,6 +176,10 @@ void RespServer::Pump(const std::shared_ptr<Session>& session) {
     std::vector<std::string> args = std::move(session->blocked);
     session->blocked.clear();
     Start(session, args, std::move(keys), cost);
+    // A reply that came at once goes out now, so that the guard sees the
+    // output grow and can pause this loop: commands answered from the cache
+    // never count as in flight.
+    Flush(*session);
   }
   session->pumping = false;
   Flush(*session);
@@ -188,14 +242,16 @@ void RespServer::WakeWaiting() {
 }
 
 void RespServer::Flush(Session& session) {
-  std::string out;
   while (!session.slots.empty() && session.slots.front().ready) {
-    out += session.slots.front().bytes;
+    session.connection->SendRaw(session.slots.front().bytes);
     session.slots.pop_front();
     ++session.first_slot;
   }
-  if (!out.empty()) session.connection->SendRaw(out);
-  if (session.closing && session.slots.empty()) session.connection->CloseAfterWrites();
+  if (session.closing && session.slots.empty()) return session.connection->CloseAfterWrites();
+  const size_t output = session.connection->pending_write_bytes();
+  if (session.guard && output > limits_.max_output_bytes) {
+    Enforce(session, session.guard->AfterOutput(output, clock_->MonotonicMs(), limits_));
+  }
 }
 
 void RespServer::Fail(Session& session, std::string_view error) {

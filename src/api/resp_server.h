@@ -10,6 +10,9 @@
 // "-ERR Protocol error: ..." and the connection closes after it; so does a
 // client that sends more than `max_buffered_bytes` without reading its
 // replies. Past `max_connections` a new connection gets an error and closes.
+// With GuardConnections, a connection whose replies go unread stops being
+// read and run, and one that does not read them, holds a command half sent
+// or idles too long is closed (net/connection_guard.h).
 //
 // Threads: the event loop's only.
 #pragma once
@@ -20,12 +23,15 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "api/resp_commands.h"
+#include "common/clock.h"
 #include "common/status.h"
+#include "net/connection_guard.h"
 #include "net/net.h"
 
 namespace dynkv::api {
@@ -54,6 +60,9 @@ class RespServer final : public net::ConnectionHandler {
   // it sent are answered and written. Idempotent.
   void Shutdown();
   uint16_t port() const;
+  // From now on holds back or closes connections past `limits`.
+  // REQUIRES: clock outlives the server.
+  void GuardConnections(const net::ConnectionLimits& limits, const Clock& clock);
   size_t connections() const { return sessions_.size(); }
   // "resp.*" counters for the node's stats.
   void FillStats(std::map<std::string, double>* values) const;
@@ -76,14 +85,22 @@ class RespServer final : public net::ConnectionHandler {
   // first one's next command fits.
   void WakeWaiting();
   // Sends the replies that are ready, in order.
-  static void Flush(Session& session);
+  void Flush(Session& session);
   // Replies with a protocol error and closes after it.
-  static void Fail(Session& session, std::string_view error);
+  void Fail(Session& session, std::string_view error);
+  // The guard's look at one connection; a connection it resumes runs the
+  // commands it holds.
+  void Sweep(const std::shared_ptr<Session>& session, int64_t now_ms);
+  void Enforce(Session& session, net::GuardVerdict verdict);
 
   uv_loop_t* loop_;
   RespCommands& commands_;
   RespServerOptions options_;
   std::unique_ptr<net::Listener> listener_;
+  net::ConnectionLimits limits_;
+  const Clock* clock_ = nullptr;  // set by GuardConnections
+  std::unique_ptr<net::SweepTimer> sweep_;
+  net::GuardStats guard_stats_;
   std::map<net::Connection*, std::shared_ptr<Session>> sessions_;
   std::deque<std::weak_ptr<Session>> waiting_;  // for the budget, in turn
   uint32_t keys_in_flight_ = 0;

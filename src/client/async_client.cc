@@ -53,4 +53,6 @@ void AsyncClient::Close() { impl_->channel.Close(); }
 
 size_t AsyncClient::in_flight() const { return impl_->channel.in_flight(); }
 
+bool AsyncClient::down() const { return impl_->channel.down(); }
+
 }  // namespace dynkv::client

@@ -19,7 +19,7 @@ Result<Response> Expect(Result<Response> answer, Response::ResultCase expected, 
 }  // namespace
 
 struct Client::Impl {
-  Impl() { uv_loop_init(&loop); }
+  explicit Impl(const Options& options) : options(options) { uv_loop_init(&loop); }
 
   ~Impl() {
     async.reset();                  // closes its socket and timer...
@@ -37,7 +37,30 @@ struct Client::Impl {
     }
   }
 
+  // A new connection, made before Connect() returns or fails.
+  Status Connect() {
+    async = std::make_unique<AsyncClient>(&loop, options);
+    std::optional<Status> connected;
+    async->Connect([&connected](Status status) { connected = std::move(status); });
+    RunUntil([&connected] { return connected.has_value(); });
+    if (!connected) return Status::Internal("the client's loop stopped while connecting");
+    return *connected;
+  }
+
+  // The loop does not run between calls, so a close by the node while the
+  // connection sat unused (an idle timeout) is taken in first, and the
+  // connection made again. One lost during a call stays lost, as does one
+  // that cannot be made again: calls fail at once with the reason.
+  void ReconnectIfLost() {
+    if (async->down()) return;
+    uv_run(&loop, UV_RUN_NOWAIT);
+    if (!async->down()) return;
+    async.reset();
+    (void)Connect();
+  }
+
   Result<Response> Call(Request request) {
+    ReconnectIfLost();
     std::optional<Result<Response>> answer;
     async->Call(std::move(request), [&answer](Result<Response> result) { answer = std::move(result); });
     RunUntil([&answer] { return answer.has_value(); });
@@ -54,23 +77,18 @@ struct Client::Impl {
     return std::move(*((*answer).*field)());
   }
 
+  const Options options;
   uv_loop_t loop;
   std::unique_ptr<AsyncClient> async;
 };
 
-Client::Client() : impl_(std::make_unique<Impl>()) {}
+Client::Client(const Options& options) : impl_(std::make_unique<Impl>(options)) {}
 
 Client::~Client() = default;
 
 Result<std::unique_ptr<Client>> Client::Connect(const Options& options) {
-  std::unique_ptr<Client> client(new Client());
-  Impl& impl = *client->impl_;
-  impl.async = std::make_unique<AsyncClient>(&impl.loop, options);
-  std::optional<Status> connected;
-  impl.async->Connect([&connected](Status status) { connected = std::move(status); });
-  impl.RunUntil([&connected] { return connected.has_value(); });
-  if (!connected) return Status::Internal("the client's loop stopped while connecting");
-  if (!connected->ok()) return *connected;
+  std::unique_ptr<Client> client(new Client(options));
+  DYNKV_RETURN_IF_ERROR(client->impl_->Connect());
   return client;
 }
 
@@ -153,6 +171,7 @@ Result<RepairResponse> Client::Repair(bool start) {
 }
 
 std::vector<Result<Response>> Client::Pipeline(std::vector<Request> requests) {
+  impl_->ReconnectIfLost();
   std::vector<std::optional<Result<Response>>> answers(requests.size());
   size_t remaining = requests.size();
   for (size_t i = 0; i < requests.size(); ++i) {

@@ -113,12 +113,19 @@ class AsyncClient {
   void Close();
 
   size_t in_flight() const;
+  // The connection failed or was lost (the node closed it, perhaps as idle:
+  // limits.idle_timeout); every call fails at once from now on, so make a
+  // new client.
+  bool down() const;
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 
+// A connection the node closed between calls (limits.idle_timeout) is made
+// again before the next request: nothing was sent on it, so nothing is sent
+// twice. One lost during a call stays lost: later calls fail at once.
 class Client {
  public:
   static Result<std::unique_ptr<Client>> Connect(const Options& options);
@@ -148,7 +155,7 @@ class Client {
   std::vector<Result<Response>> Pipeline(std::vector<Request> requests);
 
  private:
-  Client();
+  explicit Client(const Options& options);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

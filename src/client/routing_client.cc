@@ -153,6 +153,11 @@ struct RoutingClient::Impl {
 
   Link& Connection(const std::string& address) {
     Link& link = connections[address];
+    // Lost with no call on it: the node closed it while it sat unused (an
+    // idle timeout) or went away. Not evidence either way: a new one says.
+    if (link.client != nullptr && link.client->down() && link.client->in_flight() == 0) {
+      retired.push_back(std::move(link.client));
+    }
     if (link.client == nullptr) {
       Options client_options;
       client_options.node = *net::ParseHostPort(address);  // Candidates holds parsed addresses only

@@ -37,6 +37,24 @@ bool ParseLogLevel(std::string_view name, LogLevel* level) {
   return true;
 }
 
+bool LogThrottle::Admit(std::string_view kind, int64_t now_ms, uint64_t* suppressed) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = kinds_.find(kind);
+  if (it == kinds_.end()) {
+    kinds_.emplace(std::string(kind), Kind{now_ms, 0});
+    *suppressed = 0;
+    return true;
+  }
+  Kind& k = it->second;
+  if (now_ms - k.last_ms < interval_ms_) {
+    ++k.suppressed;
+    return false;
+  }
+  *suppressed = k.suppressed;
+  k = Kind{now_ms, 0};
+  return true;
+}
+
 LogLine::~LogLine() {
   using namespace std::chrono;
   const auto now = system_clock::now();

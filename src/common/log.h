@@ -5,7 +5,11 @@
 //   DYNKV_LOG(kInfo) << "listening on " << address;
 #pragma once
 
+#include <cstdint>
+#include <map>
+#include <mutex>
 #include <sstream>
+#include <string>
 #include <string_view>
 
 namespace dynkv {
@@ -34,6 +38,28 @@ class LogLine {
  private:
   LogLevel level_;
   std::ostringstream stream_;
+};
+
+// Lets the first line of each kind through per interval and counts the
+// rest, so that a flood of one message (a peer that sends the same bad
+// bytes over and over) costs one line per interval. Kinds should be few
+// (source locations): each is remembered. Thread-safe.
+class LogThrottle {
+ public:
+  explicit LogThrottle(int64_t interval_ms) : interval_ms_(interval_ms) {}
+  // Whether a line of `kind` may be written at `now_ms` (monotonic); when
+  // it may, *suppressed is how many of its kind were held back since the
+  // last one written.
+  bool Admit(std::string_view kind, int64_t now_ms, uint64_t* suppressed);
+
+ private:
+  struct Kind {
+    int64_t last_ms = 0;
+    uint64_t suppressed = 0;
+  };
+  const int64_t interval_ms_;
+  std::mutex mu_;
+  std::map<std::string, Kind, std::less<>> kinds_;
 };
 
 }  // namespace dynkv

@@ -62,6 +62,7 @@ struct Connection::Impl {
     int rc = uv_read_start(stream(), &Impl::OnAlloc, &Impl::OnRead);
     if (rc < 0) return CloseWith(Status::Unavailable("cannot read from " + peer + ": " + UvError(rc)));
     reading = true;
+    DeliverFrames();  // the frames read before a StopReading
   }
 
   void StopReading() {
@@ -349,5 +350,13 @@ std::string Connection::peer_address() const { return impl_->peer; }
 size_t Connection::pending_write_bytes() const {
   return impl_->pending.size() + impl_->tls_wire.size() + impl_->in_flight.size();
 }
+
+void Connection::StopReading() { impl_->StopReading(); }
+
+size_t Connection::partial_frame_bytes() const {
+  return impl_->decoder.buffered_bytes() + (impl_->tls ? impl_->tls->partial_bytes() : 0);
+}
+
+uint64_t Connection::bytes_received() const { return impl_->decoder.bytes_received(); }
 
 }  // namespace dynkv::net

@@ -4,6 +4,12 @@
 // returned as frames; buffer_[end_, size) is free room for the next read.
 // Room is made by sliding the unconsumed tail to the front (a partial frame
 // at most) and only grows the buffer when a frame is larger than any seen.
+//
+// Memory follows the bytes that came, not the lengths announced: a frame's
+// room grows at most twofold per read, so a header that announces 32 MiB
+// followed by ten bytes holds a read's worth (slowloris, issue 14), and a
+// buffer grown past kKeepBufferBytes for one large frame is let go once
+// that frame is consumed, so idle connections do not pin it.
 #include <google/protobuf/message_lite.h>
 
 #include <algorithm>
@@ -13,6 +19,8 @@
 
 namespace dynkv::net {
 namespace {
+
+constexpr size_t kKeepBufferBytes = 1u << 20;
 
 uint32_t ReadBigEndian32(const char* p) {
   const auto* b = reinterpret_cast<const unsigned char*>(p);
@@ -42,12 +50,16 @@ FrameDecoder::FrameDecoder(size_t max_frame_bytes) : max_frame_bytes_(max_frame_
 char* FrameDecoder::WritableSpace(size_t hint, size_t* capacity) {
   if (begin_ == end_) begin_ = end_ = 0;
   size_t unread = end_ - begin_;
-  // Once a header is in, ask for the rest of its frame in one read.
+  // Once a header is in, ask for the rest of its frame, up to as much again
+  // as has come of it: a large frame takes a few reads, each at most
+  // doubling the room.
   size_t wanted = hint;
   if (unread >= kFrameHeaderBytes) {
     uint32_t length = ReadBigEndian32(buffer_.data() + begin_);
     size_t frame = kFrameHeaderBytes + size_t{length};
-    if (length <= max_frame_bytes_ && frame > unread) wanted = std::max(wanted, frame - unread);
+    if (length <= max_frame_bytes_ && frame > unread) {
+      wanted = std::max(wanted, std::min(frame - unread, unread));
+    }
   }
   if (wanted == 0) wanted = 1;
   if (buffer_.size() - end_ < wanted) {
@@ -62,7 +74,11 @@ char* FrameDecoder::WritableSpace(size_t hint, size_t* capacity) {
   return buffer_.data() + end_;
 }
 
-void FrameDecoder::Commit(size_t bytes) { end_ = std::min(end_ + bytes, buffer_.size()); }
+void FrameDecoder::Commit(size_t bytes) {
+  const size_t committed = std::min(bytes, buffer_.size() - end_);
+  end_ += committed;
+  bytes_received_ += committed;
+}
 
 void FrameDecoder::Append(std::string_view bytes) {
   size_t capacity = 0;
@@ -80,6 +96,7 @@ std::string_view FrameDecoder::TakeBuffered() {
 FrameDecoder::State FrameDecoder::Next(std::string_view* payload) {
   if (begin_ == end_) {
     begin_ = end_ = 0;  // everything consumed: reuse the buffer from its start
+    if (buffer_.size() > kKeepBufferBytes) std::string().swap(buffer_);
     return State::kNeedMore;
   }
   size_t unread = end_ - begin_;

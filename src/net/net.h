@@ -76,6 +76,11 @@ class FrameDecoder {
   State Next(std::string_view* payload);
   uint64_t announced_bytes() const { return announced_bytes_; }
   size_t max_frame_bytes() const { return max_frame_bytes_; }
+  // Bytes read and not yet taken: after Next() said kNeedMore, a frame begun
+  // and not complete.
+  size_t buffered_bytes() const { return end_ - begin_; }
+  // Every byte committed since the decoder was made.
+  uint64_t bytes_received() const { return bytes_received_; }
 
  private:
   size_t max_frame_bytes_;
@@ -83,6 +88,7 @@ class FrameDecoder {
   std::string buffer_;
   size_t begin_ = 0;  // first unconsumed byte
   size_t end_ = 0;    // one past the last byte read
+  uint64_t bytes_received_ = 0;
 };
 
 // ---- Connections ---------------------------------------------------------
@@ -174,8 +180,12 @@ class Connection {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // Starts delivering frames to the handler.
+  // Starts delivering frames to the handler; after StopReading, the frames
+  // already read come first (OnFrame may run inside this call).
   void StartReading();
+  // Stops reading the socket and delivering frames until StartReading();
+  // frames already read wait. From OnFrame too: later frames wait.
+  void StopReading();
   // Appends a frame built from `message` to the outgoing buffer. Ignored
   // once closing (after Close or CloseAfterWrites).
   void Send(const google::protobuf::MessageLite& message);
@@ -189,6 +199,11 @@ class Connection {
   bool open() const;  // until Close() or CloseAfterWrites()
   std::string peer_address() const;  // "host:port" of the other end
   size_t pending_write_bytes() const;
+  // Bytes read and not yet delivered: with kLengthPrefixed framing, while
+  // reading, a frame begun and not complete; 0 with kRaw. With TLS, also a
+  // record or a handshake begun and not complete (TlsSession::partial_bytes).
+  size_t partial_frame_bytes() const;
+  uint64_t bytes_received() const;  // since the connection was made
 
  private:
   struct Impl;

@@ -4,7 +4,7 @@ namespace dynkv::net {
 
 PeerServer::PeerServer(uv_loop_t* loop, PeerRequestHandler& handler, PeerServerOptions options)
     : server_(
-          loop, RpcServerOptions{options.max_frame_bytes, options.max_connections, options.tls},
+          loop, RpcServerOptions{options.max_frame_bytes, options.max_connections, 0, options.tls},
           [&handler](const peer::PeerRequest& request, PeerRequestHandler::Reply reply) {
             handler.Handle(request, std::move(reply));
           },

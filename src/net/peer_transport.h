@@ -182,6 +182,12 @@ class PeerServer {
   // Idempotent.
   void Shutdown();
 
+  // Holds back or closes connections past `limits` (connection_guard.h).
+  // REQUIRES: clock outlives the server.
+  void GuardConnections(const ConnectionLimits& limits, const Clock& clock) {
+    server_.GuardConnections(limits, clock, "peer");
+  }
+
   // REQUIRES: Listen succeeded.
   uint16_t port() const { return server_.port(); }
   size_t connections() const { return server_.connections(); }

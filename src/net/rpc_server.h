@@ -6,7 +6,9 @@
 // bytes that do not parse get an error Response with id 0 and the
 // connection closes once it is written; every other connection is served
 // on. Above max_connections a new connection gets an OVERLOADED error and
-// is closed.
+// is closed. With GuardConnections, connections that do not read their
+// responses, hold a request half sent, or idle are held back or closed
+// (connection_guard.h), checked after each response and by a sweep.
 //
 // Lifetimes: sessions live in `sessions_`, keyed by a session id, and are
 // destroyed when their connection reports OnClose. A reply names its
@@ -21,12 +23,15 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "net/connection_guard.h"
 #include "net/net.h"
 
 namespace dynkv::net {
@@ -36,6 +41,11 @@ struct RpcServerOptions {
   size_t max_frame_bytes = 32u << 20;
   // Connections served at once; more are refused with OVERLOADED.
   uint32_t max_connections = 4096;
+  // Requests of one connection in progress at once; while it has this many
+  // its further requests are not read (they wait in the socket buffers).
+  // Bounds the work, and the memory, one connection holds however fast it
+  // sends. 0: no limit.
+  uint32_t max_requests_per_connection = 0;
   // A server context: every connection speaks TLS. Null: plaintext.
   std::shared_ptr<const TlsContext> tls;
 };
@@ -48,6 +58,7 @@ struct RpcServerStats {
   uint64_t bad_frames = 0;      // oversized, or not a Request
   uint64_t bytes_received = 0;  // frames read, headers included
   uint64_t bytes_sent = 0;      // frames written, headers included
+  GuardStats guard;             // held back or closed by GuardConnections
 };
 
 // Request and Response are protobuf messages with a uint64 `id` field.
@@ -94,6 +105,24 @@ class RpcServer {
     for (auto& [id, session] : sessions_) session->Drain();
   }
 
+  // From now on enforces `limits` on every connection; `port` names the
+  // port in log lines ("client", "peer"). REQUIRES: clock outlives the
+  // server.
+  void GuardConnections(const ConnectionLimits& limits, const Clock& clock, std::string port) {
+    guard_ = Guard{limits, &clock, std::move(port)};
+    for (auto& [id, session] : sessions_) session->StartGuard();
+    sweep_ = std::make_unique<SweepTimer>(loop_, SweepTimer::kDefaultIntervalMs, [this] {
+      const int64_t now = guard_->clock->MonotonicMs();
+      // A resumed connection delivers the requests it holds, and a handler
+      // may destroy the server; sessions only go in OnClose, from libuv.
+      std::weak_ptr<int> alive = lifetime_;
+      for (auto& [id, session] : sessions_) {
+        session->Sweep(now);
+        if (alive.expired()) return;
+      }
+    });
+  }
+
   // REQUIRES: Listen succeeded.
   uint16_t port() const { return listener_->port(); }
   size_t connections() const { return sessions_.size(); }
@@ -116,6 +145,12 @@ class RpcServer {
     }
   }
 
+  struct Guard {
+    ConnectionLimits limits;
+    const Clock* clock;
+    std::string port;
+  };
+
   Reply MakeReply(uint64_t session_id, uint64_t request_id) {
     return [this, alive = std::weak_ptr<int>(lifetime_), session_id, request_id](Response response) {
       if (alive.expired()) return;
@@ -132,6 +167,8 @@ class RpcServer {
   ErrorResponse error_response_;
   RpcServerStats stats_;
   std::unique_ptr<Listener> listener_;
+  std::optional<Guard> guard_;  // set by GuardConnections
+  std::unique_ptr<SweepTimer> sweep_;
   bool shutting_down_ = false;
   uint64_t next_session_id_ = 1;
   std::unordered_map<uint64_t, std::unique_ptr<Session>> sessions_;
@@ -147,14 +184,34 @@ class RpcServer<Request, Response>::Session final : public ConnectionHandler {
 
   void Attach(std::unique_ptr<Connection> connection) {
     connection_ = std::move(connection);
+    StartGuard();
     connection_->StartReading();
     if (server_.shutting_down_) Drain();
+  }
+
+  void StartGuard() {
+    if (server_.guard_) guard_.emplace(server_.guard_->clock->MonotonicMs());
+  }
+
+  void Sweep(int64_t now_ms) {
+    const ConnectionSample sample{connection_->pending_write_bytes(), connection_->partial_frame_bytes(),
+                                  requests_read_, connection_->bytes_received(), unanswered_};
+    Enforce(guard_->Check(sample, now_ms, server_.guard_->limits));
   }
 
   void Answer(const Response& response) {
     --unanswered_;
     Send(response);
-    if (draining_ && unanswered_ == 0) connection_->CloseAfterWrites();
+    if (draining_ && unanswered_ == 0) return connection_->CloseAfterWrites();
+    ReadIfAllowed();
+  }
+
+  // Reads on unless the guard holds the connection back or it has all the
+  // requests in progress it may have.
+  void ReadIfAllowed() {
+    const uint32_t cap = server_.options_.max_requests_per_connection;
+    if ((guard_ && guard_->paused()) || (cap > 0 && unanswered_ >= cap)) return;
+    connection_->StartReading();  // nothing when it reads already
   }
 
   // Sends a connection-level error (id 0), then closes.
@@ -179,14 +236,21 @@ class RpcServer<Request, Response>::Session final : public ConnectionHandler {
                                             " bytes does not parse as a request; closing the connection"));
     }
     ++stats.requests_received;
+    ++requests_read_;
     if (draining_) {
       Response refusal = server_.error_response_(Status::Unavailable("the server is shutting down"));
       refusal.set_id(request.id());
       return Send(refusal);
     }
     ++unanswered_;
-    // Last: the handler may answer at once, shut the server down, or destroy it.
+    std::weak_ptr<int> alive = server_.lifetime_;
+    // The handler may answer at once, shut the server down, or destroy it.
     server_.handler_(request, server_.MakeReply(id_, request.id()));
+    if (alive.expired()) return;
+    // Checked after the handler, so that an answer that came at once never
+    // resumes reading from inside this delivery; a later Answer does.
+    const uint32_t cap = server_.options_.max_requests_per_connection;
+    if (cap > 0 && unanswered_ >= cap) connection_->StopReading();
   }
 
   void OnFrameTooLarge(Connection& connection, const Status& why) override {
@@ -210,12 +274,23 @@ class RpcServer<Request, Response>::Session final : public ConnectionHandler {
     connection_->Send(response);
     ++server_.stats_.responses_sent;
     server_.stats_.bytes_sent += kFrameHeaderBytes + static_cast<uint64_t>(response.GetCachedSize());
+    const size_t output = connection_->pending_write_bytes();
+    if (guard_ && output > server_.guard_->limits.max_output_bytes) {
+      Enforce(guard_->AfterOutput(output, server_.guard_->clock->MonotonicMs(), server_.guard_->limits));
+    }
+  }
+
+  void Enforce(GuardVerdict verdict) {
+    net::Enforce(verdict, *connection_, server_.guard_->port, server_.guard_->limits, &server_.stats_.guard);
+    if (verdict == GuardVerdict::kResume) ReadIfAllowed();
   }
 
   RpcServer& server_;
   uint64_t id_;
   std::unique_ptr<Connection> connection_;
   size_t unanswered_ = 0;  // requests handed to the handler and not yet answered
+  uint64_t requests_read_ = 0;
+  std::optional<ConnectionGuard> guard_;  // when the server guards its connections
   bool draining_ = false;
 };
 

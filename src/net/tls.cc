@@ -237,6 +237,12 @@ void ReportTlsRefusal(TlsStats& stats, const std::string& peer, const Status& wh
                    << " line per 10 s)";
 }
 
+size_t TlsSession::partial_bytes() const {
+  const size_t buffered = in_ != nullptr ? BIO_ctrl_pending(in_) : 0;
+  const bool handshaking = !established_ && !nothing_received_ && !failed_;
+  return buffered + (handshaking && buffered == 0 ? 1 : 0);
+}
+
 void TlsSession::Shutdown() {
   if (!established_ || failed_) return;
   ERR_clear_error();

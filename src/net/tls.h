@@ -105,6 +105,10 @@ class TlsSession {
   // True until the first byte arrives; a server uses the first byte to tell
   // a plaintext client from a TLS one.
   bool nothing_received() const { return nothing_received_; }
+  // Bytes of a TLS record or handshake begun and not complete (a handshake
+  // under way counts at least 1), for the connection guard's frame_timeout:
+  // a client that stalls half-way through a handshake is a slowloris too.
+  size_t partial_bytes() const;
 
  private:
   Status Handshake();

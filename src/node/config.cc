@@ -227,6 +227,7 @@ struct Key {
 const std::vector<Key>& Keys() {
   using C = Config;
   using Options = storage::Options;
+  using Connections = net::ConnectionLimits;
   static const std::vector<Key> keys = {
       {"node_id", &ReadNodeId, "the node's name (" + std::string(kNodeIdSyntax) + ")"},
       {"listen", nullptr, "a map with client and peer addresses"},
@@ -266,6 +267,16 @@ const std::vector<Key>& Keys() {
       {"limits.max_siblings", Count(1, kMaxU32, &C::limits, &LimitsConfig::max_siblings)},
       {"limits.max_connections", Count(1, kMaxU32, &C::limits, &LimitsConfig::max_connections)},
       {"limits.max_pending_requests", Count(1, kMaxU32, &C::limits, &LimitsConfig::max_pending_requests)},
+      {"limits.max_output_bytes",
+       Size(1, kMaxU64, &C::limits, &LimitsConfig::connections, &Connections::max_output_bytes)},
+      {"limits.max_output_hard_bytes",
+       Size(1, kMaxU64, &C::limits, &LimitsConfig::connections, &Connections::max_output_hard_bytes)},
+      {"limits.output_timeout",
+       Duration(0, kMaxI64, &C::limits, &LimitsConfig::connections, &Connections::output_timeout_ms)},
+      {"limits.frame_timeout",
+       Duration(0, kMaxI64, &C::limits, &LimitsConfig::connections, &Connections::frame_timeout_ms)},
+      {"limits.idle_timeout",
+       Duration(0, kMaxI64, &C::limits, &LimitsConfig::connections, &Connections::idle_timeout_ms)},
       {"request_timeout", Duration(1, kMaxU32, &C::request_timeout_ms)},
       {"log_level", &ReadLogLevel},
       {"cluster_name", &ReadClusterName},
@@ -363,6 +374,14 @@ Status CheckLimits(const yaml::Document& document, const LimitsConfig& limits) {
         "max_object_bytes (" + FormatSize(limits.max_object_bytes) + ") is smaller than max_value_bytes (" +
             FormatSize(limits.max_value_bytes) +
             "); expected max_object_bytes >= max_value_bytes, since an object holds whole values");
+  }
+  if (limits.connections.max_output_hard_bytes < limits.connections.max_output_bytes) {
+    return yaml::Invalid(document.Blame({"limits.max_output_hard_bytes", "limits.max_output_bytes"}),
+                         "max_output_hard_bytes (" + FormatSize(limits.connections.max_output_hard_bytes) +
+                             ") is smaller than max_output_bytes (" +
+                             FormatSize(limits.connections.max_output_bytes) +
+                             "); expected max_output_hard_bytes >= max_output_bytes, since reading stops at "
+                             "max_output_bytes and the connection closes at max_output_hard_bytes");
   }
   // Each term is at most 4GiB, so the sum cannot overflow.
   const uint64_t largest_put = limits.max_key_bytes + limits.max_value_bytes + kFrameOverheadBytes;

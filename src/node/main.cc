@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "node/config.h"
+#include "node/protobuf_log.h"
 #include "node/node.h"
 
 namespace {
@@ -50,6 +51,8 @@ std::optional<std::string> OptionValue(std::string_view name, int argc, char** a
 int main(int argc, char** argv) {
   // A client that vanishes mid-write must cost only its connection.
   std::signal(SIGPIPE, SIG_IGN);
+  // Bad strings from a peer or a client cost a log line a minute, not one each.
+  dynkv::node::RouteProtobufLog();
   std::string config_path;
   // --check-config: load and check the config exactly as a start does, then
   // exit (systemd's ExecStartPre), touching neither data dir nor ports.

@@ -13,6 +13,14 @@ Status UvStatus(const char* what, int rc) {
   return rc == 0 ? Status::Ok() : Status::Internal(std::string(what) + ": " + uv_strerror(rc));
 }
 
+// Peers hold their connections open between bursts of traffic, and the
+// failure detector takes a closed one as evidence against the peer: the
+// idle timeout is for clients only.
+net::ConnectionLimits PeerConnectionLimits(net::ConnectionLimits limits) {
+  limits.idle_timeout_ms = 0;
+  return limits;
+}
+
 uv_handle_t* AsHandle(void* handle) { return static_cast<uv_handle_t*>(handle); }
 
 void CloseHandle(void* handle) {
@@ -71,14 +79,21 @@ Status Node::Open() {
 Status Node::OpenPorts() {
   server_ = std::make_unique<api::ClientServer>(
       &loop_, services_->client_service(),
-      api::ServerOptions{config_.limits.max_frame_bytes, config_.limits.max_connections, tls_.client_server});
+      api::ServerOptions{.max_frame_bytes = config_.limits.max_frame_bytes,
+                         .max_connections = config_.limits.max_connections,
+                         .tls = tls_.client_server});
   services_->client_service().AddStatsSource(
       [this](std::map<std::string, double>* values) { server_->FillStats(values); });
+  server_->GuardConnections(config_.limits.connections, clock_);
   DYNKV_RETURN_IF_ERROR(server_->Listen(config_.client_address));
   net::PeerServerOptions peer_options;
   peer_options.max_frame_bytes = config_.limits.max_frame_bytes;
   peer_options.tls = tls_.peer_server;
   peer_server_ = std::make_unique<net::PeerServer>(&loop_, services_->peer_handler(), peer_options);
+  peer_server_->GuardConnections(PeerConnectionLimits(config_.limits.connections), clock_);
+  services_->client_service().AddStatsSource([this](std::map<std::string, double>* values) {
+    peer_server_->stats().guard.Fill("peer_server.", values);
+  });
   DYNKV_RETURN_IF_ERROR(peer_server_->Listen(config_.peer_address));
   DYNKV_RETURN_IF_ERROR(OpenHttp());
   return OpenResp();
@@ -114,6 +129,7 @@ Status Node::OpenResp() {
   options.max_bulk_bytes = config_.limits.max_frame_bytes;
   options.tls = tls_.client_server;
   resp_server_ = std::make_unique<api::RespServer>(&loop_, *resp_commands_, options);
+  resp_server_->GuardConnections(config_.limits.connections, clock_);
   service.AddStatsSource([this](std::map<std::string, double>* values) { resp_server_->FillStats(values); });
   return resp_server_->Listen(*config_.resp_address);
 }

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "quorum/dvv.h"
+#include "storage/keys.h"
 
 namespace dynkv::quorum {
 
@@ -14,13 +15,15 @@ namespace {
 
 Status CheckLimits(const std::string& key, const Object& object, const ReplicaLimits& limits) {
   if (object.siblings.size() > limits.max_siblings) {
-    return Status::TooLarge("key '" + key + "' would have " + std::to_string(object.siblings.size()) +
-                            " siblings; the limit is " + std::to_string(limits.max_siblings) +
+    // The key is quoted printable: an error message is a UTF-8 string on the wire.
+    return Status::TooLarge("key '" + storage::PrintableKey(key) + "' would have " +
+                            std::to_string(object.siblings.size()) + " siblings; the limit is " +
+                            std::to_string(limits.max_siblings) +
                             " (limits.max_siblings): read the key and write back with its context to merge them");
   }
   const size_t bytes = object.ApproximateBytes();
   if (bytes > limits.max_object_bytes) {
-    return Status::TooLarge("key '" + key + "' would hold " + std::to_string(bytes) +
+    return Status::TooLarge("key '" + storage::PrintableKey(key) + "' would hold " + std::to_string(bytes) +
                             " bytes across its siblings; the limit is " + std::to_string(limits.max_object_bytes) +
                             " (limits.max_object_bytes)");
   }

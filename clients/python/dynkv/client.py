@@ -387,7 +387,10 @@ class Client:
             if self._connections.get(conn.address) is conn:
                 del self._connections[conn.address]
             closing = self._closed
-        if not closing:
+        # A connection closed while unused (a node's idle timeout) says
+        # nothing of the node: the next request connects again, and that
+        # attempt tells.
+        if not closing and not conn.closed_idle:
             self._node_failed(conn.address)
 
     def _node_failed(self, address):

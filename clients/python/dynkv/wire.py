@@ -221,6 +221,9 @@ class Connection:
         self._write_lock = threading.Lock()  # keeps each frame whole on the socket
         self._pending = {}
         self._closed = False
+        # Closed with no request in flight: the node closed a connection left
+        # unused (limits.idle_timeout), or went away; no sign either way.
+        self.closed_idle = False
         self._buffer = bytearray()           # read by the I/O thread only
 
     @property
@@ -257,6 +260,7 @@ class Connection:
                 return
             self._closed = True
             pending, self._pending = self._pending, {}
+            self.closed_idle = not pending
         if not isinstance(error, ConnectionFailed) and len(pending) > 1:
             # The node rejected one frame of several in flight; which one is
             # unknown, so each learns only that the connection broke.

@@ -238,6 +238,20 @@ class WireTest(unittest.TestCase):
         self.assertIn("may have been applied", caught.exception.message)
         self.assertEqual(answering.requests, [], "a write that may have been applied is not repeated")
 
+    def test_a_connection_the_node_closed_while_unused_is_made_again_on_the_same_node(self):
+        def answer_then_close(request, conn):
+            conn.answer(echo(request))
+            conn.hang_up()  # as a node's limits.idle_timeout does, after the answer
+
+        closing = self.node(answer_then_close)
+        other = self.node(lambda request, conn: conn.answer(echo(request)))
+        client = self.client([closing.address, other.address])
+        self.assertEqual(client.put("k", "one").value, b"one")
+        time.sleep(0.3)  # the client's I/O thread sees the close
+        self.assertEqual(client.put("k", "two").value, b"two")
+        self.assertEqual(len(closing.requests), 2, "the node was taken for down")
+        self.assertEqual(other.requests, [])
+
     def test_a_refused_connection_sends_the_write_to_the_next_node(self):
         answering = self.node(lambda request, conn: conn.answer(echo(request)))
         client = self.client([dead_address(), answering.address])

@@ -3,7 +3,9 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <set>
+#include <thread>
 
 #include "fake_node.h"
 
@@ -196,6 +198,20 @@ TEST_CASE("each Error code from the node becomes the matching Code") {
     CHECK(got.status().code() == c.code);
     CHECK(got.status().message() == "fake error " + std::to_string(static_cast<int>(c.wire)));
   }
+}
+
+TEST_CASE("a connection the node closed while it sat unused is made again for the next request") {
+  FakeNodeThread node({.close_after_answer = 1});
+  std::unique_ptr<Client> client = ConnectTo(node.address());
+  REQUIRE(client->Put("k", "v").ok());
+  // The node closes the connection after its answer, as an idle timeout
+  // would; the client's loop does not run meanwhile.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  Result<GetReply> got = client->Get("k");
+  REQUIRE(got.ok());
+  REQUIRE(got->siblings.size() == 1);
+  CHECK(got->siblings[0].value == "v");
+  CHECK(node.requests_seen() == 2);
 }
 
 TEST_CASE("a node that closes mid-flight fails every outstanding call with UNAVAILABLE") {

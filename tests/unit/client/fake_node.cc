@@ -22,6 +22,10 @@ void FakeNode::Close() {
   connections_.clear();
 }
 
+void FakeNode::CloseConnections() {
+  for (const auto& c : connections_) c->Close();
+}
+
 void FakeNode::OnFrame(net::Connection& connection, std::string_view payload) {
   Request request;
   if (!request.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) return connection.Close();
@@ -45,6 +49,7 @@ void FakeNode::OnFrame(net::Connection& connection, std::string_view payload) {
   if (held_.size() < options_.answer_batch) return;
   std::for_each(held_.rbegin(), held_.rend(), [&](const Response& r) { connection.Send(r); });
   held_.clear();
+  if (requests_seen_ == options_.close_after_answer) connection.CloseAfterWrites();
 }
 
 void FakeNode::OnClose(net::Connection& connection, const Status&) {

@@ -24,6 +24,9 @@ struct FakeNodeOptions {
   size_t answer_batch = 1;
   bool silent = false;                // never answers
   size_t close_after = 0;             // closes the connection on this request (0: never)
+  // Answers this request, then closes its connection, as a node whose idle
+  // timeout passes right after (0: never).
+  size_t close_after_answer = 0;
   size_t connection_error_after = 0;  // on this request, an id-0 TOO_LARGE Error, then closes
   // On this request the node stops, as a dynkvd that exits: it stops
   // listening and closes every connection, unanswered (0: never).
@@ -43,6 +46,9 @@ class FakeNode : public net::ConnectionHandler {
   net::HostPort address() const { return {"127.0.0.1", listener_->port()}; }
   // Stops listening and closes every connection.
   void Close();
+  // Closes every connection and goes on listening, as a node that closes
+  // idle connections (limits.idle_timeout).
+  void CloseConnections();
 
   // Called for each request as it arrives (tests synchronise on it).
   std::function<void(const Request&)> on_request;

@@ -181,6 +181,25 @@ TEST_CASE("a read whose replicas and contact nodes are all down goes on to the r
   client.Close();
 }
 
+TEST_CASE("a write after the node closed an idle connection goes out on a new one") {
+  ThreeNodes three;
+  RoutingClient client(&three.loop, three.Contacts({"a"}));
+  REQUIRE(Start(&three.loop, client).ok());
+  const std::string key = three.KeyOwnedBy("b");
+  std::vector<Result<Response>> answers;
+  client.Call(MakePut(key, "one", {}), Collect(&answers));
+  RunUntil(&three.loop, [&] { return answers.size() == 1; });
+  REQUIRE(answers[0].ok());
+  three.nodes["b"]->CloseConnections();  // as limits.idle_timeout does
+  three.RunFor(50);
+  client.Call(MakePut(key, "two", {}), Collect(&answers));
+  RunUntil(&three.loop, [&] { return answers.size() == 2; });
+  REQUIRE(answers[1].ok());
+  CHECK_FALSE(answers[1]->has_error());
+  CHECK(three.got[key] == "b");  // not taken for down: the key still goes to its replica
+  client.Close();
+}
+
 TEST_CASE("a write whose connection broke after it was sent is not sent again; a read is") {
   uv_loop_t loop;
   uv_loop_init(&loop);

@@ -196,6 +196,43 @@ TEST_CASE("CloseAfterWrites delivers everything buffered, then closes") {
   CHECK(loop.Close() == 0);
 }
 
+// A server that stops reading a client (its responses go unread) must
+// still answer the requests it has already read once it reads again, even
+// when the client sends nothing more.
+TEST_CASE("StopReading holds the frames already read, and StartReading delivers them at once") {
+  TestLoop loop;
+  TestHandler server_handler;
+  server_handler.on_frame = [](Connection& c, std::string_view) { c.StopReading(); };
+  TestServer server(loop.get(), 1024, &server_handler);
+
+  const std::string stream = Framed("one") + Framed("two") + Framed("three") + std::string("\0\0", 2);
+  TestHandler client_handler;
+  std::unique_ptr<Connection> client;
+  Connection::ConnectTo(loop.get(), server.address(), 1024, &client_handler,
+                        [&](Status status, std::unique_ptr<Connection> connection) {
+                          CHECK(status.ok());
+                          if (!status.ok()) return server.listener->Close();
+                          client = std::move(connection);
+                          client->StartReading();
+                          client->SendRaw(stream);
+                        });
+  loop.RunUntil([&] { return server_handler.frames.size() == 1; });
+  REQUIRE(server.connections.size() == 1);
+  Connection& held = *server.connections[0];
+  CHECK(held.bytes_received() == stream.size());
+  CHECK(server_handler.frames == std::vector<std::string>{"one"});
+
+  server_handler.on_frame = nullptr;
+  held.StartReading();
+  CHECK(server_handler.frames == std::vector<std::string>{"one", "two", "three"});
+  CHECK(held.partial_frame_bytes() == 2);  // the half header that follows
+
+  client->Close();
+  loop.Run();
+  CHECK(server.connections.empty());
+  CHECK(loop.Close() == 0);
+}
+
 TEST_CASE("an oversized frame: the receiver may answer, then the connection closes with TOO_LARGE") {
   TestLoop loop;
   TestHandler server_handler;

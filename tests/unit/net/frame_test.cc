@@ -179,5 +179,54 @@ TEST_CASE("reading whole frames reuses one buffer") {
   }
 }
 
+// Slowloris (issue 14): the memory a partial frame holds follows the bytes
+// that came, not the length its header announces.
+TEST_CASE("a header announcing a large frame grows the room only with the bytes that come") {
+  FrameDecoder decoder(64u << 20);
+  const std::string header("\x02\x00\x00\x00", 4);  // 32 MiB announced
+  decoder.Append(header + "ten bytes!");
+  size_t capacity = 0;
+  decoder.WritableSpace(16384, &capacity);
+  CHECK(capacity < 64 * 1024);
+  std::string_view payload;
+  CHECK(decoder.Next(&payload) == FrameDecoder::State::kNeedMore);
+  CHECK(decoder.buffered_bytes() == 14);
+  CHECK(decoder.bytes_received() == 14);
+}
+
+TEST_CASE("a large frame still arrives whole, in reads that at most double the room") {
+  FrameDecoder decoder(8u << 20);
+  const std::string body(5u << 20, 'v');
+  const std::string stream = Framed(body);
+  size_t offset = 0;
+  int reads = 0;
+  while (offset < stream.size()) {
+    size_t capacity = 0;
+    char* space = decoder.WritableSpace(16384, &capacity);
+    CHECK(capacity <= 2 * (offset + 16384));
+    const size_t n = std::min(capacity, stream.size() - offset);
+    std::copy_n(stream.begin() + static_cast<long>(offset), n, space);
+    decoder.Commit(n);
+    offset += n;
+    ++reads;
+  }
+  CHECK(reads < 20);
+  std::string_view payload;
+  REQUIRE(decoder.Next(&payload) == FrameDecoder::State::kFrame);
+  CHECK(payload == body);
+  CHECK(decoder.buffered_bytes() == 0);
+  CHECK(decoder.bytes_received() == stream.size());
+}
+
+TEST_CASE("the room of a frame over 1 MiB is let go once it is consumed") {
+  FrameDecoder decoder(8u << 20);
+  decoder.Append(Framed(std::string(3u << 20, 'x')));
+  CHECK(Drain(decoder).size() == 1);
+  // The next read starts from a small buffer again.
+  size_t capacity = 0;
+  decoder.WritableSpace(16384, &capacity);
+  CHECK(capacity < (1u << 20));
+}
+
 }  // namespace
 }  // namespace dynkv::net

@@ -402,6 +402,37 @@ TEST_CASE("limits must let the largest Put fit") {
                  "test.yaml:4: limits.max_frame_bytes: ", "out of range");
 }
 
+TEST_CASE("connection limits parse, with defaults when absent") {
+  const Config defaults = Parsed(kMinimal);
+  const net::ConnectionLimits& d = defaults.limits.connections;
+  CHECK(d.max_output_bytes == 64ull << 20);
+  CHECK(d.max_output_hard_bytes == 256ull << 20);
+  CHECK(d.output_timeout_ms == 60'000);
+  CHECK(d.frame_timeout_ms == 30'000);
+  CHECK(d.idle_timeout_ms == 0);
+
+  const Config c = Parsed(With("limits:\n  max_output_bytes: 8MiB\n  max_output_hard_bytes: 1GiB\n"
+                               "  output_timeout: 5s\n  frame_timeout: 0\n  idle_timeout: 10m\n"));
+  const net::ConnectionLimits& l = c.limits.connections;
+  CHECK(l.max_output_bytes == 8ull << 20);
+  CHECK(l.max_output_hard_bytes == 1ull << 30);
+  CHECK(l.output_timeout_ms == 5'000);
+  CHECK(l.frame_timeout_ms == 0);
+  CHECK(l.idle_timeout_ms == 600'000);
+}
+
+TEST_CASE("the hard output cap may not be below the bound where reading stops") {
+  CHECK_REJECTED(With("limits:\n  max_output_bytes: 512MiB\n"),
+                 "test.yaml:5: limits.max_output_bytes: ",
+                 "max_output_hard_bytes (256MiB) is smaller than max_output_bytes (512MiB)");
+  CHECK_REJECTED(With("limits: {max_output_hard_bytes: 1MiB}\n"), "test.yaml:4: limits.max_output_hard_bytes: ",
+                 "is smaller than max_output_bytes (64MiB)");
+  CHECK(Parsed(With("limits: {max_output_bytes: 1MiB, max_output_hard_bytes: 1MiB}\n"))
+            .limits.connections.max_output_hard_bytes == 1ull << 20);
+  CHECK_REJECTED(With("limits: {max_output_bytes: 0}\n"), "test.yaml:4: limits.max_output_bytes: ", "out of range");
+  CHECK_REJECTED(With("limits: {idle_timeout: -1s}\n"), "test.yaml:4: limits.idle_timeout: ", "");
+}
+
 TEST_CASE("sizes take whole bytes or a number with a binary or decimal unit") {
   CHECK(CacheBytes("0") == 0);
   CHECK(CacheBytes("1000") == 1000);

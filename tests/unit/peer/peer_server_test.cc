@@ -194,6 +194,54 @@ TEST_CASE("a connection over max_connections is refused with OVERLOADED") {
   CHECK(loop.Close() == 0);
 }
 
+// GuardConnections on the peer port, timed by the server's clock: a frame
+// left half sent closes its connection after frame_timeout (slowloris); a
+// peer that sent whole frames and then stays quiet is left alone.
+TEST_CASE("a peer that leaves half a frame is closed after frame_timeout; a quiet peer is not") {
+  TestLoop loop;
+  ScriptedHandler handler;
+  auto server_owner = std::make_unique<PeerServer>(loop.get(), handler);
+  PeerServer& server = *server_owner;
+  ManualClock clock;
+  ConnectionLimits limits;
+  limits.frame_timeout_ms = 1'000;
+  limits.idle_timeout_ms = 0;
+  server.GuardConnections(limits, clock);
+  REQUIRE(server.Listen({"127.0.0.1", 0}).ok());
+
+  RawPeer slow;
+  slow.Open(loop.get(), server.port(), Framed(100, "abc"));
+  const std::string syn = Syn("quiet").SerializeAsString();
+  RawPeer quiet;
+  quiet.Open(loop.get(), server.port(), Framed(static_cast<uint32_t>(syn.size()), syn));
+
+  // The sweep looks every 100 ms of real time; the clock moves faster.
+  uv_timer_t ticker;
+  uv_timer_init(loop.get(), &ticker);
+  ticker.data = &clock;
+  uv_timer_start(
+      &ticker, [](uv_timer_t* t) { static_cast<ManualClock*>(t->data)->Advance(250); }, 20, 20);
+  const int64_t start = clock.MonotonicMs();
+  loop.RunUntil([&] { return slow.closed.has_value() || clock.MonotonicMs() - start > 60'000; });
+  uv_close(reinterpret_cast<uv_handle_t*>(&ticker), nullptr);
+
+  REQUIRE(slow.closed.has_value());
+  CHECK(slow.closed->code() == Code::kUnavailable);  // closed by the server
+  CHECK(clock.MonotonicMs() - start >= 1'000);
+  CHECK_FALSE(quiet.closed.has_value());
+  REQUIRE(quiet.responses.size() == 1);
+  CHECK(Tag(quiet.responses[0]) == "quiet");
+  CHECK(server.stats().guard.closed_partial_frame == 1);
+  CHECK(server.stats().guard.closed_idle == 0);
+
+  quiet.connection->Close();
+  server.Shutdown();
+  loop.Run();
+  server_owner.reset();  // its sweep timer closes with it
+  loop.Run();
+  CHECK(loop.Close() == 0);
+}
+
 TEST_CASE("a Status crosses the wire as a PeerError and comes back with its code") {
   const Status statuses[] = {
       Status::InvalidArgument("a"), Status::TooLarge("b"),     Status::Unavailable("c"), Status::Timeout("d"),
