@@ -420,10 +420,11 @@ Status LevelDbEngine::Reopen() {
   const leveldb::Status status = leveldb::DB::Open(setup_.options, dir_, &raw_db);
   db_.reset(raw_db);
   if (!status.ok()) {
-    closed_ =
+    Status closed =
         Status::StorageError("data dir " + dir_ + " is closed: reopening its database after a failed write " +
                              "failed (" + status.ToString() + "); retried every second");
-    DYNKV_LOG(kWarn) << closed_.message();
+    if (closed.message() != closed_.message()) DYNKV_LOG(kWarn) << closed.message();  // once per cause
+    closed_ = std::move(closed);
     return closed_;
   }
   Add(counters_.reopens, 1);
