@@ -22,29 +22,32 @@ Status ErrnoStatus(const std::string& what, const std::string& path) {
   return Status::StorageError(what + " " + path + ": " + std::strerror(errno));
 }
 
-Status WriteFileDurably(const std::string& path, const std::string& bytes) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoStatus("cannot create", tmp);
+// Writes all of `bytes` to fd and syncs it.
+Status WriteAndSync(int fd, const std::string& bytes, const std::string& path) {
   size_t written = 0;
   while (written < bytes.size()) {
     const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      Status status = ErrnoStatus("cannot write", tmp);
-      ::close(fd);
-      return status;
-    }
+    if (n <= 0) return ErrnoStatus("cannot write", path);
     written += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0) {
-    Status status = ErrnoStatus("cannot sync", tmp);
-    ::close(fd);
-    return status;
-  }
-  ::close(fd);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) return ErrnoStatus("cannot rename to", path);
+  if (::fsync(fd) != 0) return ErrnoStatus("cannot sync", path);
   return Status::Ok();
+}
+
+// A failed write (a full disk) removes the partial temporary file, so that
+// it holds no space the node needs.
+Status WriteFileDurably(const std::string& path, const std::string& bytes) {
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return ErrnoStatus("cannot create", tmp);
+  Status status = WriteAndSync(fd, bytes, tmp);
+  ::close(fd);
+  if (status.ok() && std::rename(tmp.c_str(), path.c_str()) != 0) {
+    status = ErrnoStatus("cannot rename to", path);
+  }
+  if (!status.ok()) std::remove(tmp.c_str());
+  return status;
 }
 
 }  // namespace

@@ -349,6 +349,10 @@ std::map<std::string, double> ClientService::StatsValues() const {
   values["storage.records_reaped"] = static_cast<double>(s.records_reaped);
   values["storage.siblings_reaped"] = static_cast<double>(s.siblings_reaped);
   values["storage.reap_records_scanned"] = static_cast<double>(s.reap_records_scanned);
+  values["storage.writes_refused"] = static_cast<double>(s.writes_refused);
+  values["storage.disk_full"] = static_cast<double>(s.disk_full);
+  values["storage.write_errors"] = static_cast<double>(s.write_errors);
+  values["storage.reopens"] = static_cast<double>(s.reopens);
   std::map<std::string, double> more;
   for (const StatsSource& source : stats_sources_) source(&more);
   for (const auto& [name, value] : more) values[name] = value;

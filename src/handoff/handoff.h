@@ -94,6 +94,15 @@ class HintStore {
   // max_bytes (storage.h ScanHints); empty when it has none.
   void NextBatch(std::string target, size_t max_bytes, size_t max_count,
                  Done<Result<std::vector<Hint>>> done);
+  // Hints of a scan that goes on: `hints`, and `next`, where the scan goes
+  // on after them (empty: they were the last).
+  struct Page {
+    std::vector<Hint> hints;
+    std::string next;
+  };
+  // The same, after `after` (a Page::next; empty: from the first hint).
+  void NextBatch(std::string target, std::string after, size_t max_bytes, size_t max_count,
+                 Done<Result<Page>> done);
 
   // `target` has made `delivered` (as NextBatch returned them) durable.
   // Deletes each hint still stored exactly as delivered; one that a later

@@ -71,12 +71,20 @@ void HandoffDriver::Deliver() {
   const size_t max_count = delivery_.options().batch_max_count;
   std::weak_ptr<int> alive = lifetime_;
   for (const std::string& target : delivery_.Tick(clock_.MonotonicMs())) {
-    store_.NextBatch(target, max_bytes, max_count, [this, alive, target](Result<std::vector<Hint>> hints) {
-      if (alive.expired()) return;
-      if (!hints.ok()) return delivery_.OnBatchFailed(target, clock_.MonotonicMs());
-      if (hints->empty()) return delivery_.OnBatchEmpty(target);
-      SendBatch(target, std::move(*hints));
-    });
+    const std::string resume = scans_[target].resume;
+    store_.NextBatch(target, resume, max_bytes, max_count,
+                     [this, alive, target, resumed = !resume.empty()](Result<HintStore::Page> page) {
+                       if (alive.expired()) return;
+                       if (!page.ok()) return delivery_.OnBatchFailed(target, clock_.MonotonicMs());
+                       if (page->hints.empty()) {
+                         scans_.erase(target);
+                         // Past the last: those before it are still kept.
+                         if (resumed) return delivery_.OnBatchFailed(target, clock_.MonotonicMs());
+                         return delivery_.OnBatchEmpty(target);
+                       }
+                       scans_[target].after_batch = std::move(page->next);
+                       SendBatch(target, std::move(page->hints));
+                     });
   }
 }
 
@@ -104,10 +112,26 @@ void HandoffDriver::Delivered(const std::string& target, std::vector<Hint> hints
   std::weak_ptr<int> alive = lifetime_;
   store_.Acknowledge(target, std::move(hints), [this, alive, target](Result<bool> more) {
     if (alive.expired()) return;
-    if (!more.ok()) return delivery_.OnBatchFailed(target, clock_.MonotonicMs());
+    if (!more.ok()) return NotDeleted(target);
+    scans_.erase(target);
     delivery_.OnBatchAcked(target, *more);
     CheckHandedOver();
   });
+}
+
+// The target has the batch but this node could not delete it (its disk
+// refuses writes): the scan goes on after it, or, past the last batch,
+// starts over after a backoff.
+void HandoffDriver::NotDeleted(const std::string& target) {
+  ++batches_not_deleted_;
+  Scan& scan = scans_[target];
+  if (scan.after_batch.empty()) {
+    scans_.erase(target);
+    return delivery_.OnBatchFailed(target, clock_.MonotonicMs());
+  }
+  scan.resume = std::move(scan.after_batch);
+  scan.after_batch.clear();
+  delivery_.OnBatchAcked(target, true);
 }
 
 // The target is gone (or this node leaves): each hint goes to every owner
@@ -212,6 +236,7 @@ void HandoffDriver::FillStats(std::map<std::string, double>* values) const {
   v["handoff.hints_dropped"] = static_cast<double>(s.dropped);
   v["handoff.bytes_delivered"] = static_cast<double>(s.bytes_delivered);
   v["handoff.batches_failed"] = static_cast<double>(batches_failed_);
+  v["handoff.batches_not_deleted"] = static_cast<double>(batches_not_deleted_);
   v["handoff.hints_handed_to_owners"] = static_cast<double>(hints_handed_);
 }
 

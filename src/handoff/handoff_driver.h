@@ -73,6 +73,7 @@ class HandoffDriver final : public quorum::HintSink, public gossip::MembershipLi
   void HandOver(const Result<std::vector<std::string>>& targets);
   void CheckHandedOver();
   void Delivered(const std::string& target, std::vector<handoff::Hint> hints);
+  void NotDeleted(const std::string& target);
   void DropExpired();
   void Receive(const peer::HintBatch& batch, Reply reply);
 
@@ -88,8 +89,18 @@ class HandoffDriver final : public quorum::HintSink, public gossip::MembershipLi
   std::unique_ptr<Timer> delivery_timer_;
   std::unique_ptr<Timer> expiry_timer_;
   uint64_t batches_failed_ = 0;
+  uint64_t batches_not_deleted_ = 0;  // delivered, but this node could not delete them
   uint64_t hints_handed_ = 0;   // hints given to their key's owners instead of their target
   std::set<std::string> left_;  // targets that left or were removed
+  // A target's scan of its hints. While this node cannot delete the hints
+  // it delivered (its disk refuses writes: a full disk), delivery goes on
+  // after them (`resume`) instead of sending the same first batch again;
+  // past the last, it starts over after a backoff.
+  struct Scan {
+    std::string resume;      // where the next batch starts; empty: the first hint
+    std::string after_batch;  // where the scan goes on after the batch in flight
+  };
+  std::map<std::string, Scan> scans_;
   std::function<void()> handed_over_;  // HandOverAll's done; set while it runs
   std::shared_ptr<int> lifetime_ = std::make_shared<int>(0);  // expires with the driver
 };

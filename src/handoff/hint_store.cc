@@ -129,11 +129,24 @@ void HintStore::Store(std::string target, std::string key, Object object, int64_
 
 void HintStore::NextBatch(std::string target, size_t max_bytes, size_t max_count,
                           Done<Result<std::vector<Hint>>> done) {
-  worker_.Run([post = post_, target = std::move(target), max_bytes, max_count,
+  NextBatch(std::move(target), std::string(), max_bytes, max_count, [done = std::move(done)](Result<Page> page) {
+    if (!page.ok()) return done(page.status());
+    done(std::move(page->hints));
+  });
+}
+
+void HintStore::NextBatch(std::string target, std::string after, size_t max_bytes, size_t max_count,
+                          Done<Result<Page>> done) {
+  worker_.Run([post = post_, target = std::move(target), after = std::move(after), max_bytes, max_count,
                done = std::move(done)](storage::Engine& engine) mutable {
-    std::string cursor;
-    Result<std::vector<Hint>> hints = engine.ScanHints(target, &cursor, max_bytes, max_count);
-    post([done = std::move(done), hints = std::move(hints)]() mutable { done(std::move(hints)); });
+    Result<Page> page = Page{{}, std::move(after)};
+    Result<std::vector<Hint>> hints = engine.ScanHints(target, &page->next, max_bytes, max_count);
+    if (hints.ok()) {
+      page->hints = std::move(*hints);
+    } else {
+      page = hints.status();
+    }
+    post([done = std::move(done), page = std::move(page)]() mutable { done(std::move(page)); });
   });
 }
 

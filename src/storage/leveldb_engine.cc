@@ -18,6 +18,7 @@
 #include "storage/lru_cache.h"
 #include "storage/record.h"
 #include "storage/storage.h"
+#include "storage/write_gate.h"
 
 namespace dynkv::storage {
 
@@ -50,6 +51,8 @@ Status OpenError(const std::string& dir, const leveldb::Status& status) {
     message += " (" + text + ")";
   } else if (status.IsCorruption() || status.IsNotFound()) {
     message += " is corrupt: " + text + "; move it aside and let the node refill it from its replicas";
+  } else if (IsNoSpace(status)) {
+    message += " is full: " + text + "; free space there and start the node again";
   } else if (Contains(text, "Permission denied")) {
     message += " is not accessible: " + text;
   } else {
@@ -96,6 +99,8 @@ struct Counters {
   std::atomic<uint64_t> records_reaped{0};
   std::atomic<uint64_t> siblings_reaped{0};
   std::atomic<uint64_t> reap_records_scanned{0};
+  std::atomic<uint64_t> write_errors{0};
+  std::atomic<uint64_t> reopens{0};
 };
 
 void Add(std::atomic<uint64_t>& counter, uint64_t n) { counter.fetch_add(n, std::memory_order_relaxed); }
@@ -289,6 +294,23 @@ class CacheUpdater final : public leveldb::WriteBatch::Handler {
   RecordCache* const cache_;
 };
 
+// Drops the data keys of a batch that failed from the record cache: what the
+// database holds for them is known again only once it is reopened (a batch
+// whose sync failed may be in the log and replay then).
+class CacheEraser final : public leveldb::WriteBatch::Handler {
+ public:
+  explicit CacheEraser(RecordCache* cache) : cache_(cache) {}
+  void Put(const leveldb::Slice& key, const leveldb::Slice&) override { Delete(key); }
+  void Delete(const leveldb::Slice& key) override {
+    uint64_t position = 0;
+    std::string_view user_key;
+    if (ParseDataKey(AsView(key), &position, &user_key)) cache_->Erase(user_key);
+  }
+
+ private:
+  RecordCache* const cache_;
+};
+
 class LevelDbEngine final : public Engine {
  public:
   LevelDbEngine(const Options& options, LevelDbSetup setup, std::unique_ptr<leveldb::DB> db)
@@ -296,7 +318,8 @@ class LevelDbEngine final : public Engine {
         setup_(std::move(setup)),
         db_(std::move(db)),
         cache_(options.cache_bytes),
-        compression_{options.compress_min_bytes, options.compress_level} {
+        compression_{options.compress_min_bytes, options.compress_level},
+        gate_(options.data_dir, options.reopen_interval_ms) {
     write_options_.sync = options.sync;
   }
 
@@ -315,12 +338,23 @@ class LevelDbEngine final : public Engine {
   Result<std::vector<ObjectWrite>> ScanRange(uint64_t start, uint64_t end, std::string* cursor,
                                              size_t max_bytes, size_t max_count) override;
   Result<uint64_t> CountHints() override;
+  Status RetryWrites() override;
+  bool writes_refused() const override { return gate_.refused(); }
 
   // Stamps a new (empty) database with the dynkv format; refuses a database
   // that holds anything and is not stamped.
   Status CheckFormat();
 
  private:
+  enum class Access { kRead, kWrite };
+  // OK when the database serves a read (or a write) now. While writes are
+  // refused, first reopens it when the retry interval allows.
+  Status Usable(Access access);
+  // Every LevelDB write goes through here: a failure refuses later writes.
+  Status Commit(const leveldb::WriteOptions& options, leveldb::WriteBatch* batch, std::string_view what);
+  // Closes and reopens the database when the disk has room (storage.h:
+  // RetryWrites). On failure the database stays closed.
+  Status Reopen();
   Status ReadFromDb(std::string_view key, Object* object);
   bool HoldsAnyKey();
   void NoteWritten(const Object& object);
@@ -355,7 +389,48 @@ class LevelDbEngine final : public Engine {
   ZstdCodec owner_zstd_;
   ReapState reap_;
   Counters counters_;
+  WriteGate gate_;
+  Status closed_;  // what reads answer while a failed reopen left db_ null
 };
+
+Status LevelDbEngine::Usable(Access access) {
+  if (db_ != nullptr && (access == Access::kRead || !gate_.refused())) return Status::Ok();
+  if (gate_.RetryDue() && Reopen().ok()) return Status::Ok();
+  return db_ == nullptr ? closed_ : gate_.refusal();
+}
+
+Status LevelDbEngine::Commit(const leveldb::WriteOptions& options, leveldb::WriteBatch* batch,
+                             std::string_view what) {
+  DYNKV_RETURN_IF_ERROR(Usable(Access::kWrite));
+  const leveldb::Status status = db_->Write(options, batch);
+  if (status.ok()) return Status::Ok();
+  Add(counters_.write_errors, 1);
+  return gate_.Refuse(what, status);
+}
+
+Status LevelDbEngine::RetryWrites() {
+  if (!gate_.refused()) return Status::Ok();
+  return Reopen();
+}
+
+Status LevelDbEngine::Reopen() {
+  DYNKV_RETURN_IF_ERROR(gate_.StartAttempt());
+  db_.reset();  // waits for a compaction under way; what was acknowledged is in the log
+  leveldb::DB* raw_db = nullptr;
+  const leveldb::Status status = leveldb::DB::Open(setup_.options, dir_, &raw_db);
+  db_.reset(raw_db);
+  if (!status.ok()) {
+    Status closed =
+        Status::StorageError("data dir " + dir_ + " is closed: reopening its database after a failed write " +
+                             "failed (" + status.ToString() + "); retried every second");
+    if (closed.message() != closed_.message()) DYNKV_LOG(kWarn) << closed.message();  // once per cause
+    closed_ = std::move(closed);
+    return closed_;
+  }
+  Add(counters_.reopens, 1);
+  gate_.Reopened();
+  return Status::Ok();
+}
 
 Result<Object> LevelDbEngine::Get(std::string_view key) {
   Add(counters_.gets, 1);
@@ -382,6 +457,7 @@ bool LevelDbEngine::GetCached(std::string_view key, Object* object) {
 
 // Leaves the record read in read_buffer_.
 Status LevelDbEngine::ReadFromDb(std::string_view key, Object* object) {
+  DYNKV_RETURN_IF_ERROR(Usable(Access::kRead));
   SetDataKey(key, &data_key_);
   const leveldb::Status status = db_->Get(leveldb::ReadOptions(), data_key_, &read_buffer_);
   if (status.IsNotFound()) return Status::Ok();
@@ -411,9 +487,10 @@ Status LevelDbEngine::Write(std::span<const ObjectWrite> writes) {
     batch.Put(data_key_, record_);
     NoteWritten(write.object);
   }
-  const leveldb::Status status = db_->Write(write_options_, &batch);
-  if (!status.ok()) {
-    return Status::StorageError("write to data dir " + dir_ + " failed: " + status.ToString());
+  if (Status committed = Commit(write_options_, &batch, "write"); !committed.ok()) {
+    CacheEraser eraser(&cache_);
+    static_cast<void>(batch.Iterate(&eraser));
+    return committed;
   }
   // The batch holds every record just encoded; the cache takes them from it
   // in batch order, so a key written twice ends with its last record.
@@ -428,6 +505,7 @@ Status LevelDbEngine::Write(std::span<const ObjectWrite> writes) {
 }
 
 Result<std::string> LevelDbEngine::GetMeta(std::string_view name) {
+  DYNKV_RETURN_IF_ERROR(Usable(Access::kRead));
   std::string value;
   const leveldb::Status status = db_->Get(leveldb::ReadOptions(), MetaKey(name), &value);
   if (status.IsNotFound()) return Status::NotFound("no meta value " + std::string(name));
@@ -440,11 +518,9 @@ Result<std::string> LevelDbEngine::GetMeta(std::string_view name) {
 Status LevelDbEngine::PutMeta(std::string_view name, std::string_view value) {
   leveldb::WriteOptions options;
   options.sync = true;  // identity and epoch must survive a power loss
-  const leveldb::Status status = db_->Put(options, MetaKey(name), AsSlice(value));
-  if (!status.ok()) {
-    return Status::StorageError("write of meta " + std::string(name) + " failed: " + status.ToString());
-  }
-  return Status::Ok();
+  leveldb::WriteBatch batch;
+  batch.Put(MetaKey(name), AsSlice(value));
+  return Commit(options, &batch, "write of meta " + std::string(name));
 }
 
 void LevelDbEngine::NoteWritten(const Object& object) {
@@ -455,6 +531,7 @@ void LevelDbEngine::NoteWritten(const Object& object) {
 
 Status LevelDbEngine::Reap(std::string* cursor, size_t max_records, int64_t now_ms, int64_t grace_ms) {
   if (max_records == 0) return Status::Ok();
+  DYNKV_RETURN_IF_ERROR(Usable(Access::kWrite));
   const int64_t cutoff_ms = now_ms - grace_ms;
   uint64_t pass = 0;      // 0: a cursor this engine did not make
   std::string after_key;  // the last data key the previous call scanned
@@ -512,8 +589,7 @@ Status LevelDbEngine::Reap(std::string* cursor, size_t max_records, int64_t now_
   }
   Add(counters_.reap_records_scanned, scanned);
   if (!it->status().ok()) return Status::StorageError("reap scan failed: " + it->status().ToString());
-  const leveldb::Status status = db_->Write(write_options_, &batch);
-  if (!status.ok()) return Status::StorageError("reap write failed: " + status.ToString());
+  DYNKV_RETURN_IF_ERROR(Commit(write_options_, &batch, "reap write"));
   // Reaped records are cold; dropping them keeps the cache for hot keys.
   for (const std::string& key : changed) cache_.Erase(key);
   for (size_t i = 0; i < digests.size(); ++i) observer_->OnChanged(changed[i], digests[i].first, digests[i].second);
@@ -544,6 +620,10 @@ StorageStats LevelDbEngine::Stats() const {
   stats.records_reaped = Load(counters_.records_reaped);
   stats.siblings_reaped = Load(counters_.siblings_reaped);
   stats.reap_records_scanned = Load(counters_.reap_records_scanned);
+  stats.writes_refused = gate_.refused() ? 1 : 0;
+  stats.disk_full = gate_.disk_full() ? 1 : 0;
+  stats.write_errors = Load(counters_.write_errors);
+  stats.reopens = Load(counters_.reopens);
   return stats;
 }
 
@@ -551,6 +631,7 @@ Result<Hint> LevelDbEngine::GetHint(std::string_view target, std::string_view ke
   Hint hint;
   hint.target.assign(target);
   hint.key.assign(key);
+  DYNKV_RETURN_IF_ERROR(Usable(Access::kRead));
   std::string bytes;
   const leveldb::Status status = db_->Get(leveldb::ReadOptions(), HintKey(target, key), &bytes);
   if (status.IsNotFound()) return hint;
@@ -582,17 +663,14 @@ Status LevelDbEngine::WriteHints(std::span<const Hint> hints) {
     EncodeHintRecord(hint, compression_, &record_, &hint_record_, &zstd_);
     batch.Put(HintKey(hint.target, hint.key), hint_record_);
   }
-  const leveldb::Status status = db_->Write(write_options_, &batch);
-  if (!status.ok()) {
-    return Status::StorageError("hint write to data dir " + dir_ + " failed: " + status.ToString());
-  }
-  return Status::Ok();
+  return Commit(write_options_, &batch, "hint write");
 }
 
 Result<std::vector<Hint>> LevelDbEngine::ScanHints(std::string_view target, std::string* cursor,
                                                    size_t max_bytes, size_t max_count) {
   ScanBatch<Hint> batch(max_bytes, max_count);
   if (max_count == 0) return std::move(batch.items);
+  DYNKV_RETURN_IF_ERROR(Usable(Access::kRead));
   const std::string prefix = HintTargetPrefix(target);
   leveldb::ReadOptions scan;
   scan.fill_cache = false;  // hints are read once; keep the blocks of hot data
@@ -627,6 +705,7 @@ Result<std::vector<ObjectWrite>> LevelDbEngine::ScanRange(uint64_t start, uint64
       return Status::InvalidArgument("range scan cursor " + PrintableKey(*cursor) + " is not in the range");
     }
   }
+  DYNKV_RETURN_IF_ERROR(Usable(Access::kRead));
   leveldb::ReadOptions scan;
   scan.fill_cache = false;  // a range is streamed once; keep the blocks of hot data
   std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(scan));
@@ -644,6 +723,7 @@ Result<std::vector<ObjectWrite>> LevelDbEngine::ScanRange(uint64_t start, uint64
 }
 
 Result<std::vector<std::string>> LevelDbEngine::ListHintTargets() {
+  DYNKV_RETURN_IF_ERROR(Usable(Access::kRead));
   std::vector<std::string> targets;
   leveldb::ReadOptions scan;
   scan.fill_cache = false;
@@ -666,6 +746,7 @@ Result<std::vector<std::string>> LevelDbEngine::ListHintTargets() {
 }
 
 Result<uint64_t> LevelDbEngine::CountHints() {
+  DYNKV_RETURN_IF_ERROR(Usable(Access::kRead));
   uint64_t count = 0;
   leveldb::ReadOptions scan;
   scan.fill_cache = false;
@@ -714,6 +795,8 @@ Result<std::vector<Hint>> Engine::ScanHints(std::string_view, std::string*, size
 }
 Result<std::vector<std::string>> Engine::ListHintTargets() { return NoHints(); }
 Result<uint64_t> Engine::CountHints() { return NoHints(); }
+Status Engine::RetryWrites() { return Status::Ok(); }
+bool Engine::writes_refused() const { return false; }
 Result<std::vector<ObjectWrite>> Engine::ScanRange(uint64_t, uint64_t, std::string*, size_t, size_t) {
   return Status::Internal("this storage engine cannot scan ring ranges");
 }

@@ -52,6 +52,9 @@ struct Options {
   uint64_t write_buffer_bytes = 16ull << 20;
   // LevelDB's own cache of uncompressed blocks.
   uint64_t block_cache_bytes = 8ull << 20;
+  // While writes are refused after a failed one (Engine::RetryWrites), a
+  // write tries to reopen the database at most this often. 0: every write.
+  uint32_t reopen_interval_ms = 1000;
 };
 
 // Counters since the engine opened. Safe to read from any thread.
@@ -69,6 +72,11 @@ struct StorageStats {
   uint64_t records_reaped = 0;        // records deleted by Reap
   uint64_t siblings_reaped = 0;       // expired siblings and old tombstones removed by Reap
   uint64_t reap_records_scanned = 0;  // records Reap read; none while nothing can expire
+  // Writes after a failed one (Engine::RetryWrites).
+  uint64_t writes_refused = 0;  // 1 while writes are refused, 0 otherwise
+  uint64_t disk_full = 0;       // 1 while they are refused because the disk is full (ENOSPC, EDQUOT)
+  uint64_t write_errors = 0;    // LevelDB writes that failed
+  uint64_t reopens = 0;         // times the database was reopened to take writes again
 };
 
 // One key's new object. An empty Object deletes the key's record.
@@ -145,6 +153,25 @@ class Engine {
   virtual Status Reap(std::string* cursor, size_t max_records, int64_t now_ms, int64_t grace_ms) = 0;
 
   virtual StorageStats Stats() const = 0;
+
+  // Writes after a failed one (a full disk: ENOSPC). LevelDB may lose a
+  // write it accepts after one that failed, and keeps failing every write
+  // after a failed compaction (write_gate.h says how), so once a write
+  // fails every later write is refused with a STORAGE_ERROR naming the data
+  // dir (and saying the disk is full when it is), without touching the
+  // database, until the engine has closed and reopened it: the reopen
+  // replays the log into a table, starts a new log and clears LevelDB's
+  // error, losing nothing that was acknowledged. Reads go on meanwhile.
+  //
+  // RetryWrites tries that now, when the disk has room for it; OK once
+  // writes are taken again (and when they never stopped). Writes try it
+  // themselves at most every Options::reopen_interval_ms, and an idle
+  // StorageWorker every second. A reopen that fails leaves the database
+  // closed (reads fail too) until a later attempt opens it. Engines that
+  // never refuse writes (test fakes) answer OK.
+  virtual Status RetryWrites();
+  // True while writes are refused. Any thread.
+  virtual bool writes_refused() const;
 
   // Data movement (DESIGN.md: Data movement): up to `max_count` data
   // records whose ring position lies in (start, end] -- wrapping past

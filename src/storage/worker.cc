@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -30,6 +31,11 @@ namespace {
 // Bounds a drain so the first call of a long queue waits for at most this
 // many others before its completion is posted.
 constexpr size_t kMaxCallsPerDrain = 1024;
+
+// While the engine refuses writes, an idle thread asks it this often to
+// take them again (Engine::RetryWrites), so that writes resume, and the
+// stats say so, without waiting for a write to try.
+constexpr std::chrono::milliseconds kRetryWritesEvery{1000};
 
 // Updates in flight, counted per hash slot of their key on the owner's
 // thread: Update adds one, and the posted completion takes it away before
@@ -204,6 +210,10 @@ struct StorageWorker::State {
 
   bool Enqueue(Call& call);
   void Loop();
+  // Waits until calls are queued or the worker stops; false when it waited
+  // kRetryWritesEvery in vain while the engine refuses writes.
+  // REQUIRES: lock holds mu.
+  bool WaitForWork(std::unique_lock<std::mutex>& lock);
   // Moves up to kMaxCallsPerDrain calls from the queue into *drain.
   // REQUIRES: mu held, queue not empty.
   void TakeDrain(std::vector<Call>* drain);
@@ -253,17 +263,32 @@ void StorageWorker::State::TakeDrain(std::vector<Call>* drain) {
   queue.erase(queue.begin(), queue.begin() + kMaxCallsPerDrain);
 }
 
+bool StorageWorker::State::WaitForWork(std::unique_lock<std::mutex>& lock) {
+  while (queue.empty() && !stopping) {
+    asleep = true;
+    if (!engine.writes_refused()) {
+      wake.wait(lock);
+    } else if (wake.wait_for(lock, kRetryWritesEvery) == std::cv_status::timeout && queue.empty() &&
+               !stopping) {
+      asleep = false;
+      return false;
+    }
+  }
+  asleep = false;
+  return true;
+}
+
 void StorageWorker::State::Loop() {
   pthread_setname_np(pthread_self(), "dynkv-storage");
   std::vector<Call> drain;
   for (;;) {
     {
       std::unique_lock lock(mu);
-      while (queue.empty() && !stopping) {
-        asleep = true;
-        wake.wait(lock);
+      if (!WaitForWork(lock)) {
+        lock.unlock();
+        static_cast<void>(engine.RetryWrites());  // the engine logs the outcome
+        continue;
       }
-      asleep = false;
       if (queue.empty()) return;  // stopping, and everything is done
       TakeDrain(&drain);
     }

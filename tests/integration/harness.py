@@ -176,9 +176,10 @@ class NodeTestCase(unittest.TestCase):
         self.nodes.append(node)
         return node.start()
 
-    def start_cluster(self, count, extra_yaml="", **ports):
+    def start_cluster(self, count, extra_yaml="", prepare=None, **ports):
         """`count` nodes whose configs all list the first node as their one
-        seed; `ports`: Node's http and resp."""
+        seed; `prepare(nodes)`, when given, runs before any starts (e.g. to
+        mount a disk for a data dir); `ports`: Node's http and resp."""
         ports.setdefault("tls_dir", self.tls_dir)
         first = Node(self.root, "node1", extra_yaml, **ports)
         nodes = [first] + [Node(self.root, f"node{i}", extra_yaml, seeds=[first.peer_address], **ports)
@@ -189,6 +190,8 @@ class NodeTestCase(unittest.TestCase):
         with open(first.config_path, "w") as f:
             f.write(text)
         self.nodes.extend(nodes)
+        if prepare is not None:
+            prepare(nodes)
         for node in nodes:
             node.start(wait=False)
         for node in nodes:
