@@ -9,6 +9,8 @@ packages=(
   # libraries (DESIGN.md: Dependencies)
   libuv1-dev libprotobuf-dev protobuf-compiler libleveldb-dev libzstd-dev
   libyaml-cpp-dev doctest-dev libxxhash-dev libbenchmark-dev libhttp-parser-dev
+  # OpenSSL: client tokens (SHA-256, CRYPTO_memcmp)
+  libssl-dev
   # the command-line tools: JSON output and command lines (header-only)
   nlohmann-json3-dev libcli11-dev
   # scripts, integration tests and chaos harness (Debian's python3)

@@ -16,7 +16,7 @@ const std::set<std::string_view> kGauges = {
     "storage.cache.bytes", "storage.cache.entries",  "connections.open",   "gossip.peers_up",
     "gossip.peers_down",   "gossip.peers_left",      "handoff.hints_pending", "transfers.running",
     "transfers.segments_pending", "anti_entropy.tree_ready", "anti_entropy.tree_bytes",
-    "resp.connections_open", "resp.keys_in_flight"};
+    "resp.connections_open", "resp.keys_in_flight", "clients.tokens"};
 
 // Families whose last name component is a label: prefix, label name, gauge?
 struct Labeled {

@@ -8,7 +8,8 @@
 //   simple programs. Pipeline() sends a whole batch before reading.
 //
 // Errors are Status values: the node's Error codes map one-to-one onto
-// Code (TOO_LARGE, UNAVAILABLE, TIMEOUT, ...); a connection that cannot be
+// Code (TOO_LARGE, UNAVAILABLE, TIMEOUT, UNAUTHENTICATED, PERMISSION_DENIED,
+// ...); a connection that cannot be
 // made is UNAVAILABLE naming the address; no answer within the timeout is
 // TIMEOUT.
 //
@@ -47,6 +48,10 @@ struct Options {
   uint32_t timeout_ms = 5000;
   // Largest response frame accepted.
   size_t max_frame_bytes = 64u << 20;
+  // The client token (security.clients on the node; proto/client.proto:
+  // Authentication). Non-empty: each connection authenticates first, and a
+  // refused token fails Connect with UNAUTHENTICATED. Empty: no AuthRequest.
+  std::string token;
 };
 
 struct ReadOptions {
@@ -85,6 +90,7 @@ Request MakePut(std::string_view key, std::string_view value, const WriteOptions
 Request MakeDelete(std::string_view key, const WriteOptions& options);
 Request MakePing();
 Request MakeStats();
+Request MakeAuth(std::string_view token);
 
 class AsyncClient {
  public:
@@ -96,8 +102,10 @@ class AsyncClient {
   AsyncClient(const AsyncClient&) = delete;
   AsyncClient& operator=(const AsyncClient&) = delete;
 
-  // Connects; done(OK) or the error. Requests may be sent before the
-  // connection is up: they wait for it.
+  // Connects, and authenticates when options.token is set; done(OK) or the
+  // error (UNAUTHENTICATED for a refused token). Requests may be sent
+  // before: they wait for the connection, and go right behind the
+  // AuthRequest, which the node takes first.
   void Connect(std::function<void(Status)> done);
   // Sends `request` with a fresh id. done gets the Response (which may
   // itself carry an Error), or UNAVAILABLE / TIMEOUT. Every call gets

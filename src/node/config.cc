@@ -201,6 +201,22 @@ Status ReadClusterName(const Entry& entry, Config* config) {
   return Status::Ok();
 }
 
+// security.clients.tokens_file: the tokens are read now, so that a bad
+// file stops the start (and --check-config) with its file and line.
+Status ReadTokensFile(const Entry& entry, Config* config) {
+  Result<std::string> path = yaml::ReadText(entry, "the path of the client tokens file");
+  if (!path.ok()) return path.status();
+  if (path->empty() || path->find('\0') != std::string::npos) {
+    return yaml::Invalid(entry.field, "expected the path of a file of 'TOKEN ROLE' lines");
+  }
+  Result<api::TokenTable> tokens = api::TokenTable::Load(*path);
+  // The message names the file and line and never a token.
+  if (!tokens.ok()) return yaml::Invalid(entry.field, tokens.status().message());
+  config->security.clients.tokens_file = std::move(*path);
+  config->security.clients.tokens = std::move(*tokens);
+  return Status::Ok();
+}
+
 // ---- The table ----------------------------------------------------------------
 
 struct Key {
@@ -273,6 +289,7 @@ const std::vector<Key>& Keys() {
        Duration(0, kMaxI64, &C::anti_entropy, &AntiEntropyConfig::rebuild_interval_ms)},
       {"advertise.client", Store(&ReadAddress, &C::advertise_client)},
       {"advertise.peer", Store(&ReadAddress, &C::advertise_peer)},
+      {"security.clients.tokens_file", &ReadTokensFile},
   };
   return keys;
 }
@@ -356,6 +373,15 @@ Status CheckFailover(const yaml::Document& document, const ReplicationConfig& re
                            "ms); expected failover_min <= failover_max");
 }
 
+// A security.clients section must name its tokens file: one left empty
+// would otherwise run the node open to every client.
+Status CheckClients(const yaml::Document& document, const Config& config) {
+  if (config.security.clients.enabled() || document.Lookup("security.clients") == nullptr) return Status::Ok();
+  return yaml::Invalid(document.Blame({"security.clients.tokens_file"}),
+                       "missing required field; expected the file of client tokens ('TOKEN ROLE' lines), "
+                       "or no security.clients section to let every client in");
+}
+
 // Reads every key of the table, then checks the rules between them.
 Status ReadConfig(yaml::Document& document, Config* config) {
   for (const Key& key : Keys()) {
@@ -368,6 +394,7 @@ Status ReadConfig(yaml::Document& document, Config* config) {
   DYNKV_RETURN_IF_ERROR(CheckQuorum(document, "r", config->replication.r, config->replication.n));
   DYNKV_RETURN_IF_ERROR(CheckQuorum(document, "w", config->replication.w, config->replication.n));
   DYNKV_RETURN_IF_ERROR(CheckFailover(document, config->replication));
+  DYNKV_RETURN_IF_ERROR(CheckClients(document, *config));
   return CheckLimits(document, config->limits);
 }
 
@@ -423,6 +450,10 @@ std::string Summary(const Config& config) {
     line += "no seeds (a cluster of one)";
   } else {
     line += std::to_string(seeds) + (seeds == 1 ? " seed" : " seeds");
+  }
+  if (config.security.clients.enabled()) {
+    line += ", client tokens " + config.security.clients.tokens_file + " (" +
+            std::to_string(config.security.clients.tokens.size()) + ")";
   }
   const ReplicationConfig& replication = config.replication;
   return line + ", n=" + std::to_string(replication.n) + " r=" + std::to_string(replication.r) +

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "api/auth.h"
 #include "api/request_limits.h"
 #include "common/status.h"
 #include "gossip/gossip.h"
@@ -55,6 +56,19 @@ struct AntiEntropyConfig {
   int64_t rebuild_interval_ms = antientropy::AntiEntropyOptions{}.rebuild_interval_ms;
 };
 
+// security.clients: client tokens and their roles (docs/OPERATIONS.md:
+// Client authentication). Absent: clients are not authenticated.
+struct ClientsSecurityConfig {
+  std::string tokens_file;  // as written; relative to the directory dynkvd runs in, as data_dir
+  api::TokenTable tokens;   // read from tokens_file when the config is loaded
+  bool enabled() const { return !tokens_file.empty(); }
+};
+
+// The security section.
+struct SecurityConfig {
+  ClientsSecurityConfig clients;
+};
+
 struct Config {
   std::string source;  // the file it was read from, for messages
 
@@ -83,6 +97,7 @@ struct Config {
   MembershipConfig membership;
   HandoffConfig handoff;
   AntiEntropyConfig anti_entropy;
+  SecurityConfig security;
   uint32_t request_timeout_ms = api::kDefaultRequestTimeoutMs;  // request_timeout: used when a request says 0
   LogLevel log_level = LogLevel::kInfo;
 };

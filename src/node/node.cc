@@ -49,6 +49,16 @@ Status Node::Open() {
   services_->SetOnStop([this] { BeginShutdown(); });
   services_->client_service().AddStatsSource(
       [this](std::map<std::string, double>* values) { env_->FillStats(values); });
+  if (config_.security.clients.enabled()) {
+    client_auth_ = std::make_unique<api::ClientAuth>(config_.security.clients.tokens_file,
+                                                     std::move(config_.security.clients.tokens));
+    services_->client_service().SetAuth(client_auth_.get());
+    DYNKV_LOG(kInfo) << "clients need a token: " << client_auth_->tokens() << " tokens from "
+                     << client_auth_->path() << " (SIGHUP rereads it)";
+  } else {
+    DYNKV_LOG(kWarn) << "security.clients is not set: every client that reaches " << config_.client_address.ToString()
+                     << " may read, write and administer the cluster";
+  }
   DYNKV_RETURN_IF_ERROR(OpenPorts());
   DYNKV_RETURN_IF_ERROR(services_->Start());
   DYNKV_LOG(kInfo) << "node " << config_.node_id << " (actor " << services_->identity().actor
@@ -116,13 +126,32 @@ std::optional<uint64_t> Node::EstimateKeys() const {
 Status Node::StartSignals() {
   DYNKV_RETURN_IF_ERROR(UvStatus("uv_signal_init", uv_signal_init(&loop_, &sigterm_)));
   DYNKV_RETURN_IF_ERROR(UvStatus("uv_signal_init", uv_signal_init(&loop_, &sigint_)));
-  sigterm_.data = sigint_.data = this;
+  DYNKV_RETURN_IF_ERROR(UvStatus("uv_signal_init", uv_signal_init(&loop_, &sighup_)));
+  sigterm_.data = sigint_.data = sighup_.data = this;
+  DYNKV_RETURN_IF_ERROR(UvStatus("uv_signal_start", uv_signal_start(&sighup_, [](uv_signal_t* handle, int) {
+    static_cast<Node*>(handle->data)->ReloadTokens();
+  }, SIGHUP)));
   auto on_signal = [](uv_signal_t* handle, int signum) {
     DYNKV_LOG(kInfo) << "received signal " << signum << ", shutting down";
     static_cast<Node*>(handle->data)->BeginShutdown();
   };
   DYNKV_RETURN_IF_ERROR(UvStatus("uv_signal_start", uv_signal_start(&sigterm_, on_signal, SIGTERM)));
   return UvStatus("uv_signal_start", uv_signal_start(&sigint_, on_signal, SIGINT));
+}
+
+void Node::ReloadTokens() {
+  if (client_auth_ == nullptr) {
+    DYNKV_LOG(kInfo) << "received SIGHUP: nothing to reload (no security.clients)";
+    return;
+  }
+  Status status = client_auth_->Reload();
+  if (!status.ok()) {
+    DYNKV_LOG(kError) << "received SIGHUP: keeping the " << client_auth_->tokens()
+                      << " client tokens in use: " << status.message();
+    return;
+  }
+  DYNKV_LOG(kInfo) << "received SIGHUP: " << client_auth_->tokens() << " client tokens from "
+                   << client_auth_->path() << "; new connections use them";
 }
 
 void Node::BeginShutdown() {
@@ -143,7 +172,7 @@ void Node::CloseAll() {
   if (server_) server_->Shutdown();
   if (resp_server_) resp_server_->Shutdown();
   completions_.Close();
-  for (void* handle : {static_cast<void*>(&sigterm_), static_cast<void*>(&sigint_)}) {
+  for (void* handle : {static_cast<void*>(&sigterm_), static_cast<void*>(&sigint_), static_cast<void*>(&sighup_)}) {
     if (AsHandle(handle)->loop == &loop_) CloseHandle(handle);
   }
 }

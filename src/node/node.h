@@ -1,5 +1,6 @@
 // Node: one dynkvd process. Opens the data dir, serves the client and peer
-// ports, and runs the event loop until SIGTERM or SIGINT, then shuts down
+// ports, rereads its client tokens on SIGHUP (security.clients), and runs
+// the event loop until SIGTERM or SIGINT, then shuts down
 // cleanly: queued storage work finishes and is answered, connections close
 // after their last response, every libuv handle is closed and
 // uv_loop_close() returns 0.
@@ -51,6 +52,8 @@ class Node {
   // DBSIZE's estimate: this node's keys over the share of keys it holds.
   std::optional<uint64_t> EstimateKeys() const;
   Status StartSignals();
+  // SIGHUP: rereads the client tokens file; a bad file keeps the old tokens.
+  void ReloadTokens();
   void BeginShutdown();
   void CloseAll();
   void ReleaseHandles();
@@ -61,6 +64,7 @@ class Node {
   bool loop_open_ = false;
   CompletionQueue completions_;
   std::unique_ptr<UvEnv> env_;
+  std::unique_ptr<api::ClientAuth> client_auth_;  // null without security.clients
   std::unique_ptr<NodeServices> services_;
   std::unique_ptr<api::ClientServer> server_;
   std::unique_ptr<api::HttpServer> http_server_;
@@ -69,6 +73,7 @@ class Node {
   std::unique_ptr<net::PeerServer> peer_server_;
   uv_signal_t sigterm_{};
   uv_signal_t sigint_{};
+  uv_signal_t sighup_{};
   bool shutting_down_ = false;
 };
 

@@ -151,6 +151,7 @@ class DynkvConnection final : public StoreConnection {
     }
     options.timeout_ms = settings.timeout_ms;
     options.routing = settings.routing;
+    options.token = settings.token;
     return options;
   }
 

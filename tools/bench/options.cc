@@ -145,6 +145,10 @@ the run could not start, 2 for bad usage.)");
                "nodes given and routes by it); default: to the\n"
                "connection's node, which forwards")
       ->check(tools::NoValue());
+  app.add_option("--token", o.token,
+                 "dynkv: the client token every connection\n"
+                 "authenticates with (a node with security.clients)")
+      ->type_name("TOKEN");
   app.add_option("--contexts", o.contexts_path,
                  "keep the contexts seen for each key in FILE between\n"
                  "runs (read at the start when it exists, written at\n"
@@ -218,8 +222,9 @@ Result<BenchOptions> ParseArgs(int argc, char** argv, bool* help) {
                                                       : net::HostPort{"127.0.0.1", 6379}};
   }
   if (options.target == Target::kRedis &&
-      (options.r != 0 || options.w != 0 || !options.contexts_path.empty() || options.routing)) {
-    return Status::InvalidArgument("--r, --w, --contexts and --routing apply to dynkv only");
+      (options.r != 0 || options.w != 0 || !options.contexts_path.empty() || options.routing ||
+       !options.token.empty())) {
+    return Status::InvalidArgument("--r, --w, --contexts, --routing and --token apply to dynkv only");
   }
   return options;
 }

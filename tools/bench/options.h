@@ -39,6 +39,7 @@ struct BenchOptions {
   uint32_t load_pipeline = 64;
   uint32_t timeout_ms = 10'000;
   bool routing = false;  // dynkv only: token-aware, each key to a replica of it
+  std::string token;     // dynkv only: the client token each connection authenticates with
   std::string json_path;  // empty: no JSON; "-": stdout
   // dynkv only: where the contexts seen survive between runs (empty: they
   // do not). See ContextTable.

@@ -92,6 +92,7 @@ struct DynkvSettings {
   // Token-aware routing over every node given, the connection's own first.
   bool routing = false;
   std::vector<net::HostPort> nodes;
+  std::string token;  // empty: no AuthRequest
 };
 
 // REQUIRES: loop, contexts and listener outlive the connection.

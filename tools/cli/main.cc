@@ -66,6 +66,7 @@ constexpr const char* kFooter = R"help(Errors go to stderr; exit status 0 on suc
 struct Invocation {
   std::string node = "127.0.0.1:7101";
   uint32_t timeout_ms = 5000;
+  std::string token;  // empty: no AuthRequest
   std::string command;
   std::array<std::string, 2> args;  // the command's arguments, in order
   uint32_t r = client::kDefault;
@@ -177,7 +178,7 @@ std::string HelpText(const CLI::App& app) {
 // the words go to it as: the command, each flag as --name=value, "--",
 // the arguments.
 std::vector<std::string> InContractOrder(int argc, char** argv) {
-  static const std::set<std::string> kTakesValue = {"node", "timeout", "r", "w", "ttl", "context"};
+  static const std::set<std::string> kTakesValue = {"node", "timeout", "token", "r", "w", "ttl", "context"};
   std::vector<std::string> flags;
   std::vector<std::string> words;
   for (int i = 1; i < argc; ++i) {
@@ -202,7 +203,7 @@ std::vector<std::string> InContractOrder(int argc, char** argv) {
 }
 
 // The command line: one CLI11 subcommand per command with the flags it
-// takes; --node and --timeout anywhere (fallthrough); --help anywhere
+// takes; --node, --timeout and --token anywhere (fallthrough); --help anywhere
 // prints the whole help (the commands have no help flag of their own).
 Invocation Parse(int given_argc, char** given_argv) {
   std::vector<std::string> words = InContractOrder(given_argc, given_argv);
@@ -225,6 +226,11 @@ Invocation Parse(int given_argc, char** given_argv) {
   app.add_option("--timeout", inv.timeout_ms, "per-request timeout in milliseconds (default 5000)")
       ->type_name("MS")
       ->transform(tools::WholeNumber(1, UINT32_MAX));
+  app.add_option("--token", inv.token,
+                 "client token, for a node with security.clients (default:\n"
+                 "$DYNKV_TOKEN, which other users cannot see in ps)")
+      ->type_name("TOKEN")
+      ->envname("DYNKV_TOKEN");
 
   auto command = [&](const char* name, const char* description, std::vector<const char*> arguments) {
     CLI::App* sub = app.add_subcommand(name, description);
@@ -451,6 +457,7 @@ int Run(int argc, char** argv) {
   client::Options options;
   options.node = *address;
   options.timeout_ms = inv.timeout_ms + kResponseMarginMs;
+  options.token = inv.token;
   auto connected = client::Client::Connect(options);
   if (!connected.ok()) Fail(connected.status());
   client::Client& c = **connected;

@@ -135,16 +135,60 @@ class IoThread:
         conn.sock.close()
 
 
+# The id of the AuthRequest a connection sends before any other.
+_AUTH_ID = 2**64 - 1
+
+
+def _read_exactly(sock, size, address):
+    data = bytearray()
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise ConnectionFailed(f"{address} closed the connection", address)
+        data += chunk
+    return bytes(data)
+
+
+def authenticate(sock, token, address):
+    """Sends an AuthRequest with `token` on a new blocking socket and waits
+    for its answer (proto/client.proto: Authentication). Raises DynkvError
+    UNAUTHENTICATED when the node refuses the token, ConnectionFailed when
+    the connection breaks. Returns the role the node granted."""
+    request = client_pb2.Request(id=_AUTH_ID)
+    request.auth.token = token
+    body = request.SerializeToString()
+    sock.sendall(_HEADER.pack(len(body)) + body)
+    (length,) = _HEADER.unpack(_read_exactly(sock, _HEADER.size, address))
+    response = client_pb2.Response()
+    response.ParseFromString(_read_exactly(sock, length, address))
+    if response.HasField("error"):
+        raise DynkvError(client_pb2.ErrorCode.Name(response.error.code), response.error.message, address)
+    if response.id != _AUTH_ID or not response.HasField("auth"):
+        raise DynkvError("INTERNAL", f"{address} answered an AuthRequest with something else", address)
+    return response.auth.role
+
+
 class Connection:
-    def __init__(self, address, connect_timeout, send_timeout, on_closed):
-        """Connects to `address` (raises ConnectionFailed). Then hand it to
-        an IoThread. `on_closed(conn)` runs once when it breaks or closes."""
+    def __init__(self, address, connect_timeout, send_timeout, on_closed, token=None):
+        """Connects to `address` (raises ConnectionFailed), and authenticates
+        with `token` when given (raises DynkvError UNAUTHENTICATED when the
+        node refuses it). Then hand it to an IoThread. `on_closed(conn)` runs
+        once when it breaks or closes."""
         self.address = address
         host, port = split_address(address)
         try:
             sock = socket.create_connection((host, port), timeout=connect_timeout)
         except OSError as e:
             raise ConnectionFailed(f"cannot connect to {address}: {e}", address) from None
+        if token:
+            try:
+                authenticate(sock, token, address)
+            except DynkvError:
+                sock.close()
+                raise
+            except (OSError, DecodeError, struct.error) as e:
+                sock.close()
+                raise ConnectionFailed(f"authenticating to {address} failed: {e}", address) from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # Bounds a send to a node that stopped reading; the I/O thread reads
         # only what select() reported, so the timeout never cuts a read short.

@@ -643,5 +643,40 @@ TEST_CASE("Summary names what an operator checks first, on one line") {
   CHECK(line.find('\n') == std::string::npos);
 }
 
+TEST_CASE("security.clients.tokens_file reads the tokens at load; absent, no client is asked for one") {
+  CHECK_FALSE(Parsed(kMinimal).security.clients.enabled());
+  CHECK_FALSE(Parsed(With("security:\n")).security.clients.enabled());
+
+  TempDir dir;
+  const std::string tokens = (dir.path() / "tokens.txt").string();
+  std::ofstream(tokens) << "# ops\nread-token-0123456789 read\nadmin-token-0123456789 admin\n";
+  const Config config = Parsed(With("security:\n  clients:\n    tokens_file: " + tokens + "\n"));
+  CHECK(config.security.clients.enabled());
+  CHECK(config.security.clients.tokens_file == tokens);
+  CHECK(config.security.clients.tokens.size() == 2);
+  CHECK(config.security.clients.tokens.Find("admin-token-0123456789") == api::Role::kAdmin);
+  CHECK(Summary(config).find(", client tokens " + tokens + " (2), ") != std::string::npos);
+}
+
+TEST_CASE("a bad tokens file is a config error naming the file and line, never the token") {
+  TempDir dir;
+  const std::string tokens = (dir.path() / "tokens.txt").string();
+  const std::string yaml = With("security: {clients: {tokens_file: " + tokens + "}}\n");
+  std::ofstream(tokens) << "read-token-0123456789 read\nsecret-token-0123456789 reader\n";
+  const std::string message = Rejected(yaml);
+  CHECK(message == "test.yaml:4: security.clients.tokens_file: " + tokens +
+                       ":2: the role (second field) is not read, write or admin");
+  CHECK(message.find("secret-token") == std::string::npos);
+
+  CHECK_REJECTED(With("security: {clients: {tokens_file: " + (dir.path() / "absent").string() + "}}\n"),
+                 "test.yaml:4: security.clients.tokens_file: cannot read tokens file ", "No such file or directory");
+  CHECK_REJECTED(With("security:\n  clients:\n"), "test.yaml:5: security.clients.tokens_file: missing required field",
+                 "or no security.clients section");
+  CHECK_REJECTED(With("security: {clients: {tokens: x}}\n"), "test.yaml:4: security.clients.tokens: unknown key",
+                 "tokens_file");
+  CHECK_REJECTED(With("security: {clients: {tokens_file: ''}}\n"), "test.yaml:4: security.clients.tokens_file: ",
+                 "expected the path");
+}
+
 }  // namespace
 }  // namespace dynkv::node
