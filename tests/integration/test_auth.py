@@ -29,7 +29,8 @@ class AuthTest(NodeTestCase):
         self.cluster = self.start_cluster(3, yaml, resp=True)
         for node in self.cluster:
             admin = self.client(node, ADMIN)
-            self.wait_until(lambda: len(admin.members()) == 3 and all(m["up"] for m in admin.members())
+            self.wait_until(lambda: len(admin.members()) == 3
+                            and all(m["up"] and m["status"] == "normal" for m in admin.members())
                             and admin.stats()["node.ready"] == 1, CONVERGE_LIMIT_S, f"{node.node_id} is ready")
 
     def tearDown(self):
@@ -175,6 +176,17 @@ class AuthConfigTest(NodeTestCase):
             self.assertEqual(result.returncode, 2, result.stderr)
             self.assertIn(f"security.clients.tokens_file: {tokens}:2: expected 'TOKEN ROLE'", result.stderr)
             self.assertNotIn(WRITE, result.stderr + result.stdout)
+
+    def test_without_tokens_sighup_is_harmless_and_the_start_warns(self):
+        node = self.start_node()
+        node.proc.send_signal(signal.SIGHUP)
+        self.wait_until(lambda: "nothing to reload" in node.log(), CONVERGE_LIMIT_S, "the node answers SIGHUP")
+        self.assertIsNone(node.proc.poll(), "SIGHUP does not stop the node")
+        self.assertIn("security.clients is not set: every client that reaches", node.log())
+        client = node.client()
+        self.addCleanup(client.close)
+        client.put("k", "v")
+        self.assertEqual(client.get("k").value, b"v")
 
 
 if __name__ == "__main__":

@@ -106,6 +106,11 @@ CLI::Validator Context() {
       "", "Context");
 }
 
+// The group of the global options that say how to connect securely
+// (--token). The usage line is a contract (tests/integration/test_cli.py)
+// that predates them: they are listed under "options:" only.
+constexpr const char* kSecurityGroup = "security";
+
 // " KEY VALUE [--w W] [--json]": a command's arguments and flags.
 std::string Synopsis(const CLI::App& app) {
   std::string out;
@@ -113,7 +118,10 @@ std::string Synopsis(const CLI::App& app) {
     if (option->get_positional()) out += " " + option->get_name(true);
   }
   for (const CLI::Option* option : app.get_options()) {
-    if (option->get_positional() || option == app.get_help_ptr() || option == app.get_version_ptr()) continue;
+    if (option->get_positional() || option == app.get_help_ptr() || option == app.get_version_ptr() ||
+        option->get_group() == kSecurityGroup) {
+      continue;
+    }
     const bool takes_value = option->get_items_expected_max() > 0;
     out += " [" + option->get_name() + (takes_value ? " " + option->get_type_name() : "") + "]";
   }
@@ -230,7 +238,8 @@ Invocation Parse(int given_argc, char** given_argv) {
                  "client token, for a node with security.clients (default:\n"
                  "$DYNKV_TOKEN, which other users cannot see in ps)")
       ->type_name("TOKEN")
-      ->envname("DYNKV_TOKEN");
+      ->envname("DYNKV_TOKEN")
+      ->group(kSecurityGroup);
 
   auto command = [&](const char* name, const char* description, std::vector<const char*> arguments) {
     CLI::App* sub = app.add_subcommand(name, description);
