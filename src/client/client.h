@@ -51,7 +51,7 @@ struct Options {
   // The client token (security.clients on the node; proto/client.proto:
   // Authentication). Non-empty: each connection authenticates first, and a
   // refused token fails Connect with UNAUTHENTICATED. Empty: no AuthRequest.
-  std::string token;
+  std::string token = {};
 };
 
 struct ReadOptions {

@@ -4,6 +4,7 @@ reads but may not write, a write token writes but may not remove a node, an
 admin token removes a dead one; the CLI's --token and $DYNKV_TOKEN; SIGHUP
 with a rotated tokens file; redis-cli's AUTH on the RESP port; and no token
 ever reaches a log, even at log_level debug."""
+import json
 import os
 import shutil
 import signal
@@ -11,7 +12,7 @@ import subprocess
 import unittest
 
 import dynkv
-from harness import DYNKV, DYNKVD, Node, NodeTestCase
+from harness import BUILD_ROOT, DYNKV, DYNKVD, Node, NodeTestCase
 
 CONVERGE_LIMIT_S = 20.0
 READ = "read-token-6f1c0e0d8a9b4d21"
@@ -147,6 +148,17 @@ class AuthTest(NodeTestCase):
         self.assertIn(f"{self.tokens_path}:1: the role (second field) is not read, write or admin", node1.log())
         self.assertEqual(self.client(node1, ROTATED).get("k").siblings, ())
         self.assertIsNone(node1.proc.poll(), "SIGHUP does not stop the node")
+
+    def test_bench_authenticates_every_connection(self):
+        bench = [os.path.join(BUILD_ROOT, "tools", "bench", "dynkv-bench"), "--quiet", "--node",
+                 self.cluster[0].address, "--keys", "100", "--connections", "3", "--mix", "1:1:0", "--warmup", "0",
+                 "--ops", "300", "--json", "-"]
+        run = subprocess.run(bench + ["--token", WRITE], capture_output=True, text=True, timeout=120)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        report = json.loads(run.stdout)
+        self.assertEqual((report["ops"], report["error_count"]), (300, 0), report["errors"])
+        refused = subprocess.run(bench + ["--token", READ], capture_output=True, text=True, timeout=120)
+        self.assertIn("PERMISSION_DENIED", refused.stdout + refused.stderr)
 
     @unittest.skipUnless(shutil.which("redis-cli"), "redis-tools is not installed (tools/setup.sh installs it)")
     def test_redis_cli_auth(self):
