@@ -49,22 +49,26 @@ Status Node::Open() {
   services_->SetOnStop([this] { BeginShutdown(); });
   services_->client_service().AddStatsSource(
       [this](std::map<std::string, double>* values) { env_->FillStats(values); });
-  if (config_.security.clients.enabled()) {
-    client_auth_ = std::make_unique<api::ClientAuth>(config_.security.clients.tokens_file,
-                                                     std::move(config_.security.clients.tokens));
-    services_->client_service().SetAuth(client_auth_.get());
-    DYNKV_LOG(kInfo) << "clients need a token: " << client_auth_->tokens() << " tokens from "
-                     << client_auth_->path() << " (SIGHUP rereads it)";
-  } else {
-    DYNKV_LOG(kWarn) << "security.clients is not set: every client that reaches " << config_.client_address.ToString()
-                     << " may read, write and administer the cluster";
-  }
+  OpenClientAuth();
   DYNKV_RETURN_IF_ERROR(OpenPorts());
   DYNKV_RETURN_IF_ERROR(services_->Start());
   DYNKV_LOG(kInfo) << "node " << config_.node_id << " (actor " << services_->identity().actor
                    << ") serving clients on " << config_.client_address.ToString() << ", peers on "
                    << config_.peer_address.ToString() << ", data in " << config_.data_dir;
   return Status::Ok();
+}
+
+void Node::OpenClientAuth() {
+  if (!config_.security.clients.enabled()) {
+    DYNKV_LOG(kWarn) << "security.clients is not set: every client that reaches " << config_.client_address.ToString()
+                     << " may read, write and administer the cluster";
+    return;
+  }
+  client_auth_ = std::make_unique<api::ClientAuth>(config_.security.clients.tokens_file,
+                                                   std::move(config_.security.clients.tokens));
+  services_->client_service().SetAuth(client_auth_.get());
+  DYNKV_LOG(kInfo) << "clients need a token: " << client_auth_->tokens() << " tokens from " << client_auth_->path()
+                   << " (SIGHUP rereads it)";
 }
 
 Status Node::OpenPorts() {
@@ -128,9 +132,8 @@ Status Node::StartSignals() {
   DYNKV_RETURN_IF_ERROR(UvStatus("uv_signal_init", uv_signal_init(&loop_, &sigint_)));
   DYNKV_RETURN_IF_ERROR(UvStatus("uv_signal_init", uv_signal_init(&loop_, &sighup_)));
   sigterm_.data = sigint_.data = sighup_.data = this;
-  DYNKV_RETURN_IF_ERROR(UvStatus("uv_signal_start", uv_signal_start(&sighup_, [](uv_signal_t* handle, int) {
-    static_cast<Node*>(handle->data)->ReloadTokens();
-  }, SIGHUP)));
+  auto on_hangup = [](uv_signal_t* handle, int) { static_cast<Node*>(handle->data)->ReloadTokens(); };
+  DYNKV_RETURN_IF_ERROR(UvStatus("uv_signal_start", uv_signal_start(&sighup_, on_hangup, SIGHUP)));
   auto on_signal = [](uv_signal_t* handle, int signum) {
     DYNKV_LOG(kInfo) << "received signal " << signum << ", shutting down";
     static_cast<Node*>(handle->data)->BeginShutdown();

@@ -45,6 +45,9 @@ class Node {
   explicit Node(Config config);
 
   Status Open();
+  // security.clients: the tokens the client and RESP ports check; without
+  // it, a warning that they check nothing.
+  void OpenClientAuth();
   Status OpenPorts();
   Status OpenHttp();
   api::HttpResponse Http(std::string_view path) const;
