@@ -1,6 +1,9 @@
 #include "node/node.h"
 
+#include <sys/stat.h>
+
 #include <memory>
+#include <string>
 #include <utility>
 
 #include "common/log.h"
@@ -17,6 +20,15 @@ uv_handle_t* AsHandle(void* handle) { return static_cast<uv_handle_t*>(handle); 
 
 void CloseHandle(void* handle) {
   if (!uv_is_closing(AsHandle(handle))) uv_close(AsHandle(handle), nullptr);
+}
+
+// Tokens are secrets: say so when every user of the host may read them.
+void WarnIfReadableByAll(const std::string& tokens_file) {
+  struct stat info {};
+  if (stat(tokens_file.c_str(), &info) == 0 && (info.st_mode & S_IROTH) != 0) {
+    DYNKV_LOG(kWarn) << "the client tokens file " << tokens_file
+                     << " is readable by every user of this host; chmod o-r it";
+  }
 }
 
 }  // namespace
@@ -67,6 +79,7 @@ void Node::OpenClientAuth() {
   client_auth_ = std::make_unique<api::ClientAuth>(config_.security.clients.tokens_file,
                                                    std::move(config_.security.clients.tokens));
   services_->client_service().SetAuth(client_auth_.get());
+  WarnIfReadableByAll(client_auth_->path());
   DYNKV_LOG(kInfo) << "clients need a token: " << client_auth_->tokens() << " tokens from " << client_auth_->path()
                    << " (SIGHUP rereads it)";
 }
@@ -153,6 +166,7 @@ void Node::ReloadTokens() {
                       << " client tokens in use: " << status.message();
     return;
   }
+  WarnIfReadableByAll(client_auth_->path());
   DYNKV_LOG(kInfo) << "received SIGHUP: " << client_auth_->tokens() << " client tokens from "
                    << client_auth_->path() << "; new connections use them";
 }

@@ -44,6 +44,7 @@ class AuthTest(NodeTestCase):
     def write_tokens(self, text):
         with open(self.tokens_path, "w") as f:
             f.write(text)
+        os.chmod(self.tokens_path, 0o644)
 
     def client(self, node, token=None):
         client = node.client(token=token)
@@ -84,6 +85,7 @@ class AuthTest(NodeTestCase):
         self.assertEqual(reader.get("k").value, b"v")
         self.assertEqual(self.client(self.cluster[1], READ).get("k", r="all").value, b"v", "replicated")
 
+        self.assertIn(f"the client tokens file {self.tokens_path} is readable by every user", node1.log())
         stats = self.client(node1, READ).stats(node=node1.address)
         self.assertGreaterEqual(stats["clients.auth_failures"], 1)
         self.assertGreaterEqual(stats["clients.permission_denied"], 1)
