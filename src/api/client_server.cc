@@ -1,5 +1,6 @@
 #include "api/client_server.h"
 
+#include <memory>
 #include <utility>
 
 namespace dynkv::api {
@@ -13,7 +14,15 @@ ClientServer::ClientServer(uv_loop_t* loop, ClientService& service, ServerOption
                                 options.max_requests_per_connection, options.tls},
           [&service](const pb::Request& request, auto reply) { service.Handle(request, std::move(reply)); },
           // Id 0 for a connection-level error; the server sets a request's id itself.
-          [](const Status& status) { return ErrorResponse(0, status); }) {}
+          [](const Status& status) { return ErrorResponse(0, status); }) {
+  // Each connection keeps what it authenticated as.
+  server_.SetHandlerFactory([&service]() -> decltype(server_)::Handler {
+    auto session = std::make_shared<ClientSession>();
+    return [&service, session](const pb::Request& request, auto reply) {
+      service.HandleFrom(*session, request, std::move(reply));
+    };
+  });
+}
 
 void ClientServer::FillStats(std::map<std::string, double>* values) const {
   const net::RpcServerStats& s = server_.stats();

@@ -66,6 +66,7 @@ pb::ErrorCode WireErrorCode(Code code) {
     case Code::kStorageError:
     case Code::kCorruption: return pb::STORAGE_ERROR;
     case Code::kUnauthenticated: return pb::UNAUTHENTICATED;
+    case Code::kPermissionDenied: return pb::PERMISSION_DENIED;
     case Code::kOk:
     case Code::kNotFound:
     case Code::kInternal: return pb::INTERNAL;
@@ -81,6 +82,47 @@ ClientService::ClientService(quorum::Coordinator& coordinator, const storage::En
       options_(std::move(options)),
       started_ms_(clock_.MonotonicMs()),
       deadlines_(env, [this](uint64_t token) { Expire(token); }) {}
+
+void ClientService::HandleFrom(ClientSession& session, const pb::Request& request, Reply reply) {
+  if (request.has_auth()) return reply(Authenticate(session, request));
+  if (auth_ != nullptr) {
+    Status allowed = Authorize(session, request);
+    if (!allowed.ok()) return reply(ErrorResponse(request.id(), allowed));
+  }
+  Handle(request, std::move(reply));
+}
+
+pb::Response ClientService::Authenticate(ClientSession& session, const pb::Request& request) {
+  Count("requests.auth");
+  pb::Response response;
+  response.set_id(request.id());
+  if (auth_ == nullptr) {
+    response.mutable_auth()->set_role(std::string(RoleName(Role::kAdmin)));
+    response.mutable_auth()->set_open(true);
+    return response;
+  }
+  session.role = auth_->Authenticate(request.auth().token());
+  session.token_refused = session.role == Role::kNone;
+  // One message for every refusal: it must not tell an unknown token from
+  // a malformed one.
+  if (session.token_refused) return ErrorResponse(request.id(), Status::Unauthenticated("the token was refused"));
+  response.mutable_auth()->set_role(std::string(RoleName(session.role)));
+  return response;
+}
+
+Status ClientService::Authorize(const ClientSession& session, const pb::Request& request) {
+  const Role needed = RequiredRole(request);
+  if (session.role >= needed) return Status::Ok();
+  if (session.role == Role::kNone) {
+    Count("clients.unauthenticated");
+    return Status::Unauthenticated(
+        std::string(OperationName(request)) +
+        (session.token_refused ? ": the token this connection presented was refused"
+                               : ": this node requires a token; authenticate first (dynkv --token or $DYNKV_TOKEN)"));
+  }
+  Count("clients.permission_denied");
+  return PermissionDenied(OperationName(request), needed, session.role);
+}
 
 void ClientService::Handle(const pb::Request& request, Reply reply) {
   switch (request.op_case()) {
@@ -353,6 +395,7 @@ std::map<std::string, double> ClientService::StatsValues() const {
   values["storage.disk_full"] = static_cast<double>(s.disk_full);
   values["storage.write_errors"] = static_cast<double>(s.write_errors);
   values["storage.reopens"] = static_cast<double>(s.reopens);
+  if (auth_ != nullptr) auth_->FillStats(&values);
   std::map<std::string, double> more;
   for (const StatsSource& source : stats_sources_) source(&more);
   for (const auto& [name, value] : more) values[name] = value;

@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "api/auth.h"
 #include "api/metrics.h"
 #include "api/request_limits.h"
 #include "client.pb.h"
@@ -42,6 +43,12 @@ class ClusterAdmin {
   // `dynkv transfers`: the ranges this node receives or sends under the
   // ring change in progress (proto/client.proto TransfersResponse).
   virtual void FillTransfers(dynkv::client::TransfersResponse* out) const = 0;
+};
+
+// What one client connection has authenticated as (security.clients).
+struct ClientSession {
+  Role role = Role::kNone;
+  bool token_refused = false;  // its last AuthRequest's token was refused
 };
 
 struct ServiceOptions {
@@ -73,7 +80,19 @@ class ClientService {
   using StatsSource = std::function<void(std::map<std::string, double>*)>;
   void AddStatsSource(StatsSource source) { stats_sources_.push_back(std::move(source)); }
 
-  // Handles one request; `reply` is called exactly once, now or later.
+  // REQUIRES: auth outlives the service. With it, requests from client
+  // connections (HandleFrom) need an accepted token whose role allows them;
+  // without it (no security.clients) nothing is checked.
+  void SetAuth(ClientAuth* auth) { auth_ = auth; }
+  ClientAuth* auth() const { return auth_; }
+
+  // A request from a client connection: an AuthRequest sets what `session`
+  // may do; any other request is checked against it (with SetAuth), then
+  // handled. `reply` is called exactly once, now or later.
+  void HandleFrom(ClientSession& session, const dynkv::client::Request& request, Reply reply);
+  // Handles one request without checking who sent it: for callers that
+  // checked already (the RESP port) and tests. `reply` is called exactly
+  // once, now or later.
   void Handle(const dynkv::client::Request& request, Reply reply);
 
   // Requests accepted and not yet answered.
@@ -114,6 +133,10 @@ class ClientService {
   void RunBatch(std::string_view op, uint64_t request_id, const Items& items, Results* (dynkv::client::Response::*results_of)(),
                 Reply reply, Start start);
   void FillStats(dynkv::client::StatsResponse* stats) const;
+  // Answers an AuthRequest and updates `session`.
+  dynkv::client::Response Authenticate(ClientSession& session, const dynkv::client::Request& request);
+  // OK when `session` may run `request`, else UNAUTHENTICATED or PERMISSION_DENIED.
+  Status Authorize(const ClientSession& session, const dynkv::client::Request& request);
   // Answers members, ring, leave and remove_node requests, at once.
   dynkv::client::Response HandleAdmin(const dynkv::client::Request& request);
 
@@ -130,6 +153,7 @@ class ClientService {
   const Clock& clock_;
   ServiceOptions options_;
   ClusterAdmin* admin_ = nullptr;
+  ClientAuth* auth_ = nullptr;
   RepairHandler repair_;
   RequestMetrics request_metrics_;
   std::vector<StatsSource> stats_sources_;

@@ -16,7 +16,8 @@ const std::set<std::string_view> kGauges = {
     "storage.cache.bytes", "storage.cache.entries",  "connections.open",   "gossip.peers_up",
     "gossip.peers_down",   "gossip.peers_left",      "handoff.hints_pending", "transfers.running",
     "transfers.segments_pending", "anti_entropy.tree_ready", "anti_entropy.tree_bytes",
-    "resp.connections_open", "resp.keys_in_flight", "storage.writes_refused", "storage.disk_full"};
+    "resp.connections_open", "resp.keys_in_flight", "storage.writes_refused", "storage.disk_full",
+    "clients.tokens"};
 
 // Families whose last name component is a label: prefix, label name, gauge?
 struct Labeled {

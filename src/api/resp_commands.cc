@@ -47,16 +47,16 @@ const std::map<std::string, RespCommands::Command, std::less<>>& RespCommands::T
   static const std::map<std::string, Command, std::less<>> table = {
       {"ping", {-1, &RespCommands::Ping}},        {"echo", {2, &RespCommands::Echo}},
       {"select", {2, &RespCommands::Select}},     {"command", {-1, &RespCommands::CommandInfo}},
-      {"config", {-2, &RespCommands::Config}},    {"hello", {-1, &RespCommands::Hello}},
+      {"config", {-2, &RespCommands::Config}},    {"hello", {-1, &RespCommands::Hello, KeyArgs::kNone, Role::kNone}},
       {"client", {-2, &RespCommands::Client}},    {"info", {-1, &RespCommands::Info}},
-      {"dbsize", {1, &RespCommands::DbSize}},     {"quit", {-1, &RespCommands::Quit}},
+      {"dbsize", {1, &RespCommands::DbSize}},     {"quit", {-1, &RespCommands::Quit, KeyArgs::kNone, Role::kNone}},
       {"get", {2, &RespCommands::Get, KeyArgs::kFirst}},
-      {"set", {-3, &RespCommands::Set, KeyArgs::kFirst}},
-      {"del", {-2, &RespCommands::Del, KeyArgs::kAll}},
+      {"set", {-3, &RespCommands::Set, KeyArgs::kFirst, Role::kWrite}},
+      {"del", {-2, &RespCommands::Del, KeyArgs::kAll, Role::kWrite}},
       {"exists", {-2, &RespCommands::Exists, KeyArgs::kAll}},
       {"mget", {-2, &RespCommands::MGet, KeyArgs::kAll}},
-      {"mset", {-3, &RespCommands::MSet, KeyArgs::kEveryOther}},
-      {"expire", {-3, &RespCommands::Expire, KeyArgs::kFirst}},
+      {"mset", {-3, &RespCommands::MSet, KeyArgs::kEveryOther, Role::kWrite}},
+      {"expire", {-3, &RespCommands::Expire, KeyArgs::kFirst, Role::kWrite}},
       {"ttl", {2, &RespCommands::Ttl, KeyArgs::kFirst}},
       {"dynkv.siblings", {2, &RespCommands::Siblings, KeyArgs::kFirst}},
   };
@@ -79,9 +79,16 @@ std::vector<std::string> RespCommands::KeysOf(const Args& args) {
   return keys;
 }
 
-void RespCommands::Run(const Args& args, uint64_t client_id, Reply reply) {
+void RespCommands::Run(const Args& args, RespClient& client, Reply reply) {
   const std::string name = LowerAscii(args[0]);
+  if (name == "auth") return reply(Auth(args, client));
   auto it = Table().find(name);
+  if (service_.auth() != nullptr) {
+    // Before anything else, as Redis does: even an unknown command gets -NOAUTH.
+    static const Command kUnknown{0, nullptr};
+    std::string refusal = Refusal(name, it == Table().end() ? kUnknown : it->second, client);
+    if (!refusal.empty()) return reply(std::move(refusal));
+  }
   if (it == Table().end()) {
     std::string message = "ERR unknown command '" + args[0].substr(0, 128) + "', with args beginning with: ";
     for (size_t i = 1; i < args.size() && message.size() < 512; ++i) message += "'" + args[i].substr(0, 128) + "' ";
@@ -92,7 +99,32 @@ void RespCommands::Run(const Args& args, uint64_t client_id, Reply reply) {
   if ((arity > 0 && count != arity) || (arity < 0 && count < -arity)) {
     return reply(RespErrorReply("ERR wrong number of arguments for '" + name + "' command"));
   }
-  (this->*(it->second.handler))(args, client_id, std::move(reply));
+  (this->*(it->second.handler))(args, client.id, std::move(reply));
+}
+
+std::string RespCommands::Auth(const Args& args, RespClient& client) {
+  if (args.size() < 2 || args.size() > 3) return RespErrorReply("ERR wrong number of arguments for 'auth' command");
+  ClientAuth* auth = service_.auth();
+  if (auth == nullptr) {
+    // Redis' answer when it has no password set.
+    return RespErrorReply(
+        "ERR AUTH <password> called without any password configured for the default user. "
+        "Are you sure your configuration is correct?");
+  }
+  client.role = auth->Authenticate(args.back());
+  if (client.role == Role::kNone) return RespErrorReply("WRONGPASS invalid username-password pair or user is disabled.");
+  return RespSimpleReply("OK");
+}
+
+std::string RespCommands::Refusal(const std::string& name, const Command& command, const RespClient& client) {
+  if (client.role >= command.role) return {};
+  if (client.role == Role::kNone) {
+    service_.Count("clients.unauthenticated");
+    return RespErrorReply("NOAUTH Authentication required.");
+  }
+  service_.Count("clients.permission_denied");
+  return RespErrorReply("NOPERM '" + name + "' needs the '" + std::string(RoleName(command.role)) +
+                        "' role; this connection's token has '" + std::string(RoleName(client.role)) + "'");
 }
 
 void RespCommands::Call(pb::Request request, std::function<void(pb::Response)> done) {
@@ -152,7 +184,9 @@ void RespCommands::Hello(const Args& args, uint64_t client_id, Reply reply) {
     return reply(RespErrorReply("NOPROTO sorry, this protocol version is not supported (dynkv speaks RESP2)"));
   }
   for (size_t i = 2; i < args.size(); ++i) {
-    if (LowerAscii(args[i]) == "auth") return reply(RespErrorReply("ERR AUTH is not supported on dynkv's RESP port"));
+    if (LowerAscii(args[i]) == "auth") {
+      return reply(RespErrorReply("ERR HELLO with AUTH is not supported on dynkv's RESP port; send AUTH first"));
+    }
   }
   std::string out;
   RespArrayHeader(&out, 14);

@@ -36,6 +36,13 @@
 
 namespace dynkv::api {
 
+// One RESP connection: its id (HELLO, CLIENT ID) and, when the node checks
+// client tokens (security.clients), the role its AUTH established.
+struct RespClient {
+  uint64_t id = 0;
+  Role role = Role::kNone;
+};
+
 struct RespNodeInfo {
   std::string node_id;
   std::string version;
@@ -52,9 +59,12 @@ class RespCommands {
   // REQUIRES: service and clock outlive the commands.
   RespCommands(ClientService& service, const Clock& clock, RespNodeInfo info, KeyEstimate keys);
 
-  // Runs one command (args non-empty; args[0] its name, any case).
-  // `client_id` names the connection (HELLO, CLIENT ID).
-  void Run(const Args& args, uint64_t client_id, Reply reply);
+  // Runs one command (args non-empty; args[0] its name, any case) for
+  // `client`, which AUTH updates. With client tokens (the service's
+  // auth()), a command needs AUTH first (-NOAUTH) and a role that allows
+  // it (-NOPERM), as the client port's requests do: reads need read, SET,
+  // DEL, MSET and EXPIRE need write; AUTH, HELLO and QUIT need nothing.
+  void Run(const Args& args, RespClient& client, Reply reply);
 
   static bool IsQuit(const Args& args);
   // The keys a command reads or writes (none for the server commands):
@@ -78,6 +88,7 @@ class RespCommands {
     int arity;  // as Redis counts it: N exactly, or -N for at least N (the name included)
     Handler handler;
     KeyArgs keys = KeyArgs::kNone;
+    Role role = Role::kRead;  // needed with client tokens
   };
   static const std::map<std::string, Command, std::less<>>& Table();
 
@@ -98,6 +109,11 @@ class RespCommands {
   // value is written), then the next that waited.
   void StartSets(const std::string& key, std::vector<QueuedSet> run);
   void FinishSets(const std::string& key);
+
+  // AUTH [user] token (Redis 6's forms; the user is ignored).
+  std::string Auth(const Args& args, RespClient& client);
+  // Empty when `client` may run `command`, else the -NOAUTH or -NOPERM reply.
+  std::string Refusal(const std::string& name, const Command& command, const RespClient& client);
 
   // Connection and server commands (resp_commands.cc).
   void Ping(const Args& args, uint64_t client_id, Reply reply);

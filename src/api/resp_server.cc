@@ -21,7 +21,7 @@ struct RespServer::Session {
 
   std::unique_ptr<net::Connection> connection;
   RespParser parser;
-  uint64_t client_id = 0;
+  RespClient client;  // its id, and the role AUTH established
   std::deque<Slot> slots;
   uint64_t first_slot = 0;  // the number of slots sent and popped
   uint32_t in_flight = 0;
@@ -115,7 +115,7 @@ void RespServer::Accept(uv_tcp_t* accepted) {
   limits.max_bulk_bytes = options_.max_bulk_bytes;
   auto session = std::make_shared<Session>(limits);
   session->connection = net::Connection::Adopt(accepted, 64 << 10, this, net::Framing::kRaw, options_.tls);
-  session->client_id = next_client_id_++;
+  session->client.id = next_client_id_++;
   net::Connection* raw = session->connection.get();
   sessions_[raw] = session;
   if (clock_ != nullptr) session->guard.emplace(clock_->MonotonicMs());
@@ -195,7 +195,7 @@ void RespServer::Start(const std::shared_ptr<Session>& session, const std::vecto
   for (const std::string& key : keys) ++session->busy_keys[key];
   if (RespCommands::IsQuit(args)) session->closing = true;
   std::weak_ptr<Session> weak = session;
-  commands_.Run(args, session->client_id, [this, weak, slot, cost, keys = std::move(keys)](std::string reply) {
+  commands_.Run(args, session->client, [this, weak, slot, cost, keys = std::move(keys)](std::string reply) {
     keys_in_flight_ -= cost;
     std::shared_ptr<Session> s = weak.lock();
     if (!s) return WakeWaiting();  // the connection is gone

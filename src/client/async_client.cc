@@ -1,6 +1,10 @@
 // AsyncClient: the client protocol on a net::RpcChannel, which keeps the
 // calls in flight, their ids and deadlines. What is the client's own: a
 // Response with id 0 carries the node's Error for the whole connection.
+#include <memory>
+#include <optional>
+#include <utility>
+
 #include "client/client.h"
 #include "net/rpc_channel.h"
 #include "net/tls.h"
@@ -23,6 +27,28 @@ Status ConnectionStatus(const Response& response) {
   return response.has_error() ? StatusFromError(response.error()) : Status::Ok();
 }
 
+// The outcome of an AuthRequest.
+Status AuthStatus(const Result<Response>& answer) {
+  if (!answer.ok()) return answer.status();
+  if (answer->has_error()) return StatusFromError(answer->error());
+  if (!answer->has_auth()) return Status::Internal("the node answered an AuthRequest with the wrong message type");
+  return Status::Ok();
+}
+
+// Connect() with a token: done once both the connection and the AuthRequest
+// have their outcome (the connection's error first).
+struct AuthenticatedConnect {
+  std::function<void(Status)> done;
+  std::optional<Status> connected;
+  std::optional<Status> authenticated;
+
+  void Settle() {
+    if (!done || !connected) return;
+    if (!connected->ok()) return std::exchange(done, nullptr)(*connected);
+    if (authenticated) std::exchange(done, nullptr)(*authenticated);
+  }
+};
+
 }  // namespace
 
 Result<std::shared_ptr<const net::TlsContext>> ClientTls(const std::string& ca_file) {
@@ -34,8 +60,10 @@ Result<std::shared_ptr<const net::TlsContext>> ClientTls(const std::string& ca_f
 }
 
 struct AsyncClient::Impl {
-  Impl(uv_loop_t* loop, const Options& options) : channel(loop, ChannelOptions(options), &ConnectionStatus) {}
+  Impl(uv_loop_t* loop, const Options& options)
+      : token(options.token), channel(loop, ChannelOptions(options), &ConnectionStatus) {}
 
+  std::string token;
   net::RpcChannel<Request, Response> channel;
 };
 
@@ -43,7 +71,20 @@ AsyncClient::AsyncClient(uv_loop_t* loop, Options options) : impl_(std::make_uni
 
 AsyncClient::~AsyncClient() = default;
 
-void AsyncClient::Connect(std::function<void(Status)> done) { impl_->channel.Connect(std::move(done)); }
+void AsyncClient::Connect(std::function<void(Status)> done) {
+  if (impl_->token.empty()) return impl_->channel.Connect(std::move(done));
+  auto state = std::make_shared<AuthenticatedConnect>();
+  state->done = std::move(done);
+  // Queued before the connection is up, so it is the first frame sent.
+  impl_->channel.Call(MakeAuth(impl_->token), [state](Result<Response> answer) {
+    state->authenticated = AuthStatus(answer);
+    state->Settle();
+  });
+  impl_->channel.Connect([state](Status status) {
+    state->connected = std::move(status);
+    state->Settle();
+  });
+}
 
 void AsyncClient::Call(Request request, Callback done) {
   impl_->channel.Call(std::move(request), std::move(done));

@@ -8,7 +8,8 @@
 //   simple programs. Pipeline() sends a whole batch before reading.
 //
 // Errors are Status values: the node's Error codes map one-to-one onto
-// Code (TOO_LARGE, UNAVAILABLE, TIMEOUT, ...); a connection that cannot be
+// Code (TOO_LARGE, UNAVAILABLE, TIMEOUT, UNAUTHENTICATED, PERMISSION_DENIED,
+// ...); a connection that cannot be
 // made is UNAVAILABLE naming the address; no answer within the timeout is
 // TIMEOUT.
 //
@@ -50,6 +51,10 @@ struct Options {
   // TLS to a node with security.tls (ClientTls makes it from the cluster's
   // CA certificate); null: plaintext.
   std::shared_ptr<const net::TlsContext> tls;
+  // The client token (security.clients on the node; proto/client.proto:
+  // Authentication). Non-empty: each connection authenticates first, and a
+  // refused token fails Connect with UNAUTHENTICATED. Empty: no AuthRequest.
+  std::string token = {};
 };
 
 // A client TLS context that trusts the CA certificate(s) in `ca_file`.
@@ -91,6 +96,7 @@ Request MakePut(std::string_view key, std::string_view value, const WriteOptions
 Request MakeDelete(std::string_view key, const WriteOptions& options);
 Request MakePing();
 Request MakeStats();
+Request MakeAuth(std::string_view token);
 
 class AsyncClient {
  public:
@@ -102,8 +108,10 @@ class AsyncClient {
   AsyncClient(const AsyncClient&) = delete;
   AsyncClient& operator=(const AsyncClient&) = delete;
 
-  // Connects; done(OK) or the error. Requests may be sent before the
-  // connection is up: they wait for it.
+  // Connects, and authenticates when options.token is set; done(OK) or the
+  // error (UNAUTHENTICATED for a refused token). Requests may be sent
+  // before: they wait for the connection, and go right behind the
+  // AuthRequest, which the node takes first.
   void Connect(std::function<void(Status)> done);
   // Sends `request` with a fresh id. done gets the Response (which may
   // itself carry an Error), or UNAVAILABLE / TIMEOUT. Every call gets

@@ -39,6 +39,8 @@ Code CodeFromWire(ErrorCode code) {
       return Code::kStorageError;
     case UNAUTHENTICATED:
       return Code::kUnauthenticated;
+    case PERMISSION_DENIED:
+      return Code::kPermissionDenied;
     default:
       return Code::kInternal;  // INTERNAL, unset, or newer than this client
   }
@@ -88,6 +90,12 @@ Request MakePing() {
 Request MakeStats() {
   Request request;
   request.mutable_stats();
+  return request;
+}
+
+Request MakeAuth(std::string_view token) {
+  Request request;
+  request.mutable_auth()->set_token(std::string(token));
   return request;
 }
 

@@ -164,6 +164,7 @@ struct RoutingClient::Impl {
       client_options.timeout_ms = options.timeout_ms;
       client_options.max_frame_bytes = options.max_frame_bytes;
       client_options.tls = options.tls;
+      client_options.token = options.token;
       link.client = std::make_unique<AsyncClient>(loop, client_options);
       link.connected = std::make_shared<bool>(false);
       AsyncClient* client = link.client.get();

@@ -41,6 +41,7 @@ struct RoutingOptions {
   uint32_t timeout_ms = 5000;        // per request, and per connect
   size_t max_frame_bytes = 64u << 20;
   bool routing = true;  // false: every request goes to the contact nodes
+  std::string token = {};  // sent on every connection first (Options::token); empty: none
   uint32_t ring_refresh_ms = 30000;
   std::shared_ptr<const net::TlsContext> tls;  // see Options::tls
 };

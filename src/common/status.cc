@@ -12,6 +12,7 @@ std::string_view CodeName(Code code) {
     case Code::kOverloaded: return "OVERLOADED";
     case Code::kStorageError: return "STORAGE_ERROR";
     case Code::kUnauthenticated: return "UNAUTHENTICATED";
+    case Code::kPermissionDenied: return "PERMISSION_DENIED";
     case Code::kNotFound: return "NOT_FOUND";
     case Code::kCorruption: return "CORRUPTION";
     case Code::kInternal: return "INTERNAL";

@@ -20,6 +20,7 @@ enum class Code {
   kOverloaded,
   kStorageError,
   kUnauthenticated,
+  kPermissionDenied,  // authenticated, but the role does not allow the request
   kNotFound,    // local use only (a missing meta key, a missing file)
   kCorruption,  // bytes that do not decode
   kInternal,
@@ -40,6 +41,7 @@ class [[nodiscard]] Status {
   static Status Overloaded(std::string m) { return {Code::kOverloaded, std::move(m)}; }
   static Status StorageError(std::string m) { return {Code::kStorageError, std::move(m)}; }
   static Status Unauthenticated(std::string m) { return {Code::kUnauthenticated, std::move(m)}; }
+  static Status PermissionDenied(std::string m) { return {Code::kPermissionDenied, std::move(m)}; }
   static Status NotFound(std::string m) { return {Code::kNotFound, std::move(m)}; }
   static Status Corruption(std::string m) { return {Code::kCorruption, std::move(m)}; }
   static Status Internal(std::string m) { return {Code::kInternal, std::move(m)}; }

@@ -69,6 +69,9 @@ class RpcServer {
   // once, now or later, from the loop's thread.
   using Reply = std::function<void(Response)>;
   using Handler = std::function<void(const Request&, Reply)>;
+  // Makes the handler of one new connection, for servers that keep state
+  // per connection (what a client authenticated as).
+  using HandlerFactory = std::function<Handler()>;
   // Builds the Response that reports `status`: with id 0 for the whole
   // connection, or with a request's id during Shutdown.
   using ErrorResponse = std::function<Response(const Status&)>;
@@ -86,6 +89,10 @@ class RpcServer {
   }
   RpcServer(const RpcServer&) = delete;
   RpcServer& operator=(const RpcServer&) = delete;
+
+  // From now on each new connection gets a handler of its own from
+  // `factory` instead of the one given to the constructor.
+  void SetHandlerFactory(HandlerFactory factory) { handler_factory_ = std::move(factory); }
 
   Status Listen(const HostPort& address) {
     auto listener = Listener::Listen(loop_, address, [this](uv_tcp_t* handle) { Accept(handle); });
@@ -133,7 +140,7 @@ class RpcServer {
 
   void Accept(uv_tcp_t* handle) {
     const uint64_t id = next_session_id_++;
-    auto session = std::make_unique<Session>(*this, id);
+    auto session = std::make_unique<Session>(*this, id, handler_factory_ ? handler_factory_() : handler_);
     Session* raw = session.get();
     sessions_.emplace(id, std::move(session));
     raw->Attach(Connection::Adopt(handle, options_.max_frame_bytes, raw, Framing::kLengthPrefixed, options_.tls));
@@ -164,6 +171,7 @@ class RpcServer {
   uv_loop_t* loop_;
   RpcServerOptions options_;
   Handler handler_;
+  HandlerFactory handler_factory_;
   ErrorResponse error_response_;
   RpcServerStats stats_;
   std::unique_ptr<Listener> listener_;
@@ -180,7 +188,8 @@ class RpcServer {
 template <typename Request, typename Response>
 class RpcServer<Request, Response>::Session final : public ConnectionHandler {
  public:
-  Session(RpcServer& server, uint64_t id) : server_(server), id_(id) {}
+  Session(RpcServer& server, uint64_t id, Handler handler)
+      : server_(server), id_(id), handler_(std::move(handler)) {}
 
   void Attach(std::unique_ptr<Connection> connection) {
     connection_ = std::move(connection);
@@ -245,7 +254,7 @@ class RpcServer<Request, Response>::Session final : public ConnectionHandler {
     ++unanswered_;
     std::weak_ptr<int> alive = server_.lifetime_;
     // The handler may answer at once, shut the server down, or destroy it.
-    server_.handler_(request, server_.MakeReply(id_, request.id()));
+    handler_(request, server_.MakeReply(id_, request.id()));
     if (alive.expired()) return;
     // Checked after the handler, so that an answer that came at once never
     // resumes reading from inside this delivery; a later Answer does.
@@ -287,6 +296,7 @@ class RpcServer<Request, Response>::Session final : public ConnectionHandler {
 
   RpcServer& server_;
   uint64_t id_;
+  Handler handler_;  // the server's, or this connection's own
   std::unique_ptr<Connection> connection_;
   size_t unanswered_ = 0;  // requests handed to the handler and not yet answered
   uint64_t requests_read_ = 0;

@@ -141,8 +141,8 @@ Read TlsFile(std::string net::TlsFiles::*member) {
     Result<std::string> path = yaml::ReadText(entry, "a file path");
     if (!path.ok()) return path.status();
     if (path->empty()) return yaml::Invalid(entry.field, "is empty; expected a file path");
-    if (!config->tls) config->tls.emplace();
-    (*config->tls).*member = std::move(*path);
+    if (!config->security.tls) config->security.tls.emplace();
+    (*config->security.tls).*member = std::move(*path);
     return Status::Ok();
   };
 }
@@ -211,6 +211,22 @@ Status ReadClusterName(const Entry& entry, Config* config) {
     return yaml::Invalid(entry.field, "expected 1 to 64 characters");
   }
   config->membership.cluster_name = std::move(*name);
+  return Status::Ok();
+}
+
+// security.clients.tokens_file: the tokens are read now, so that a bad
+// file stops the start (and --check-config) with its file and line.
+Status ReadTokensFile(const Entry& entry, Config* config) {
+  Result<std::string> path = yaml::ReadText(entry, "the path of the client tokens file");
+  if (!path.ok()) return path.status();
+  if (path->empty() || path->find('\0') != std::string::npos) {
+    return yaml::Invalid(entry.field, "expected the path of a file of 'TOKEN ROLE' lines");
+  }
+  Result<api::TokenTable> tokens = api::TokenTable::Load(*path);
+  // The message names the file and line and never a token.
+  if (!tokens.ok()) return yaml::Invalid(entry.field, tokens.status().message());
+  config->security.clients.tokens_file = std::move(*path);
+  config->security.clients.tokens = std::move(*tokens);
   return Status::Ok();
 }
 
@@ -300,6 +316,7 @@ const std::vector<Key>& Keys() {
       {"security.tls.cert_file", TlsFile(&net::TlsFiles::cert_file)},
       {"security.tls.key_file", TlsFile(&net::TlsFiles::key_file)},
       {"security.tls.ca_file", TlsFile(&net::TlsFiles::ca_file)},
+      {"security.clients.tokens_file", &ReadTokensFile},
   };
   return keys;
 }
@@ -336,10 +353,10 @@ Status CheckListen(const yaml::Document& document, const Config& config) {
 }
 
 Status CheckTls(const yaml::Document& document, const Config& config) {
-  if (!config.tls) return Status::Ok();
-  for (const auto& [key, path] : {std::pair{"security.tls.cert_file", &config.tls->cert_file},
-                                  std::pair{"security.tls.key_file", &config.tls->key_file},
-                                  std::pair{"security.tls.ca_file", &config.tls->ca_file}}) {
+  if (!config.security.tls) return Status::Ok();
+  for (const auto& [key, path] : {std::pair{"security.tls.cert_file", &config.security.tls->cert_file},
+                                  std::pair{"security.tls.key_file", &config.security.tls->key_file},
+                                  std::pair{"security.tls.ca_file", &config.security.tls->ca_file}}) {
     if (path->empty()) {
       return yaml::Invalid(document.Blame({key}), "is missing; security.tls needs cert_file, key_file and ca_file");
     }
@@ -403,6 +420,15 @@ Status CheckFailover(const yaml::Document& document, const ReplicationConfig& re
                            "ms); expected failover_min <= failover_max");
 }
 
+// A security.clients section must name its tokens file: one left empty
+// would otherwise run the node open to every client.
+Status CheckClients(const yaml::Document& document, const Config& config) {
+  if (config.security.clients.enabled() || document.Lookup("security.clients") == nullptr) return Status::Ok();
+  return yaml::Invalid(document.Blame({"security.clients.tokens_file"}),
+                       "missing required field; expected the file of client tokens ('TOKEN ROLE' lines), "
+                       "or no security.clients section to let every client in");
+}
+
 // Reads every key of the table, then checks the rules between them.
 Status ReadConfig(yaml::Document& document, Config* config) {
   for (const Key& key : Keys()) {
@@ -416,6 +442,7 @@ Status ReadConfig(yaml::Document& document, Config* config) {
   DYNKV_RETURN_IF_ERROR(CheckQuorum(document, "r", config->replication.r, config->replication.n));
   DYNKV_RETURN_IF_ERROR(CheckQuorum(document, "w", config->replication.w, config->replication.n));
   DYNKV_RETURN_IF_ERROR(CheckFailover(document, config->replication));
+  DYNKV_RETURN_IF_ERROR(CheckClients(document, *config));
   return CheckLimits(document, config->limits);
 }
 
@@ -465,13 +492,17 @@ std::string Summary(const Config& config) {
                      config.peer_address.ToString();
   if (config.http_address) line += ", http " + config.http_address->ToString();
   if (config.resp_address) line += ", resp " + config.resp_address->ToString();
-  if (config.tls) line += ", tls";
+  if (config.security.tls) line += ", tls";
   line += ", data_dir " + config.data_dir + ", ";
   const size_t seeds = config.seeds.size();
   if (seeds == 0) {
     line += "no seeds (a cluster of one)";
   } else {
     line += std::to_string(seeds) + (seeds == 1 ? " seed" : " seeds");
+  }
+  if (config.security.clients.enabled()) {
+    line += ", client tokens " + config.security.clients.tokens_file + " (" +
+            std::to_string(config.security.clients.tokens.size()) + ")";
   }
   const ReplicationConfig& replication = config.replication;
   return line + ", n=" + std::to_string(replication.n) + " r=" + std::to_string(replication.r) +

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "api/auth.h"
 #include "api/request_limits.h"
 #include "common/status.h"
 #include "gossip/gossip.h"
@@ -56,6 +57,25 @@ struct AntiEntropyConfig {
   int64_t rebuild_interval_ms = antientropy::AntiEntropyOptions{}.rebuild_interval_ms;
 };
 
+// security.clients: client tokens and their roles (docs/OPERATIONS.md:
+// Client tokens and roles). Absent: clients are not authenticated.
+struct ClientsSecurityConfig {
+  std::string tokens_file;  // as written; relative to the directory dynkvd runs in, as data_dir
+  api::TokenTable tokens;   // read from tokens_file when the config is loaded
+  bool enabled() const { return !tokens_file.empty(); }
+};
+
+// The security section.
+struct SecurityConfig {
+  // security.tls: the node's certificate and key and the cluster's CA.
+  // Set: every port but listen.http speaks TLS, and the peer port admits
+  // only nodes presenting a certificate the CA signed. Absent: plaintext.
+  // Paths are used as written (relative ones from the working directory,
+  // as data_dir).
+  std::optional<net::TlsFiles> tls;
+  ClientsSecurityConfig clients;
+};
+
 struct Config {
   std::string source;  // the file it was read from, for messages
 
@@ -72,12 +92,6 @@ struct Config {
   std::optional<net::HostPort> advertise_peer;
   const net::HostPort& AdvertisedClient() const { return advertise_client ? *advertise_client : client_address; }
   const net::HostPort& AdvertisedPeer() const { return advertise_peer ? *advertise_peer : peer_address; }
-  // security.tls: the node's certificate and key and the cluster's CA.
-  // Set: every port but listen.http speaks TLS, and the peer port admits
-  // only nodes presenting a certificate the CA signed. Absent: plaintext.
-  // Paths are used as written (relative ones from the working directory,
-  // as data_dir).
-  std::optional<net::TlsFiles> tls;
   std::string data_dir;          // required
   std::vector<net::HostPort> seeds;  // empty: a cluster of one
   ReplicationConfig replication;
@@ -90,6 +104,7 @@ struct Config {
   MembershipConfig membership;
   HandoffConfig handoff;
   AntiEntropyConfig anti_entropy;
+  SecurityConfig security;
   uint32_t request_timeout_ms = api::kDefaultRequestTimeoutMs;  // request_timeout: used when a request says 0
   LogLevel log_level = LogLevel::kInfo;
 };

@@ -1,6 +1,9 @@
 #include "node/node.h"
 
+#include <sys/stat.h>
+
 #include <memory>
+#include <string>
 #include <utility>
 
 #include "common/log.h"
@@ -27,6 +30,15 @@ void CloseHandle(void* handle) {
   if (!uv_is_closing(AsHandle(handle))) uv_close(AsHandle(handle), nullptr);
 }
 
+// Tokens are secrets: say so when every user of the host may read them.
+void WarnIfReadableByAll(const std::string& tokens_file) {
+  struct stat info {};
+  if (stat(tokens_file.c_str(), &info) == 0 && (info.st_mode & S_IROTH) != 0) {
+    DYNKV_LOG(kWarn) << "the client tokens file " << tokens_file
+                     << " is readable by every user of this host; chmod o-r it";
+  }
+}
+
 }  // namespace
 
 Node::Node(Config config) : config_(std::move(config)) {}
@@ -49,7 +61,7 @@ Status Node::Open() {
   auto tls = LoadNodeTls(config_);
   if (!tls.ok()) return tls.status();
   tls_ = std::move(*tls);
-  if (!config_.tls) {
+  if (!config_.security.tls) {
     DYNKV_LOG(kWarn) << "security.tls is not set: the client and peer ports are plaintext, and any process that"
                      << " reaches the peer port is trusted as a node (docs/OPERATIONS.md, Security)";
   }
@@ -68,12 +80,27 @@ Status Node::Open() {
         env_->FillStats(values);
         FillTlsStats(tls_, values);
       });
+  OpenClientAuth();
   DYNKV_RETURN_IF_ERROR(OpenPorts());
   DYNKV_RETURN_IF_ERROR(services_->Start());
   DYNKV_LOG(kInfo) << "node " << config_.node_id << " (actor " << services_->identity().actor
                    << ") serving clients on " << config_.client_address.ToString() << ", peers on "
                    << config_.peer_address.ToString() << ", data in " << config_.data_dir;
   return Status::Ok();
+}
+
+void Node::OpenClientAuth() {
+  if (!config_.security.clients.enabled()) {
+    DYNKV_LOG(kWarn) << "security.clients is not set: every client that reaches " << config_.client_address.ToString()
+                     << " may read, write and administer the cluster";
+    return;
+  }
+  client_auth_ = std::make_unique<api::ClientAuth>(config_.security.clients.tokens_file,
+                                                   std::move(config_.security.clients.tokens));
+  services_->client_service().SetAuth(client_auth_.get());
+  WarnIfReadableByAll(client_auth_->path());
+  DYNKV_LOG(kInfo) << "clients need a token: " << client_auth_->tokens() << " tokens from " << client_auth_->path()
+                   << " (SIGHUP rereads it)";
 }
 
 Status Node::OpenPorts() {
@@ -145,13 +172,32 @@ std::optional<uint64_t> Node::EstimateKeys() const {
 Status Node::StartSignals() {
   DYNKV_RETURN_IF_ERROR(UvStatus("uv_signal_init", uv_signal_init(&loop_, &sigterm_)));
   DYNKV_RETURN_IF_ERROR(UvStatus("uv_signal_init", uv_signal_init(&loop_, &sigint_)));
-  sigterm_.data = sigint_.data = this;
+  DYNKV_RETURN_IF_ERROR(UvStatus("uv_signal_init", uv_signal_init(&loop_, &sighup_)));
+  sigterm_.data = sigint_.data = sighup_.data = this;
+  auto on_hangup = [](uv_signal_t* handle, int) { static_cast<Node*>(handle->data)->ReloadTokens(); };
+  DYNKV_RETURN_IF_ERROR(UvStatus("uv_signal_start", uv_signal_start(&sighup_, on_hangup, SIGHUP)));
   auto on_signal = [](uv_signal_t* handle, int signum) {
     DYNKV_LOG(kInfo) << "received signal " << signum << ", shutting down";
     static_cast<Node*>(handle->data)->BeginShutdown();
   };
   DYNKV_RETURN_IF_ERROR(UvStatus("uv_signal_start", uv_signal_start(&sigterm_, on_signal, SIGTERM)));
   return UvStatus("uv_signal_start", uv_signal_start(&sigint_, on_signal, SIGINT));
+}
+
+void Node::ReloadTokens() {
+  if (client_auth_ == nullptr) {
+    DYNKV_LOG(kInfo) << "received SIGHUP: nothing to reload (no security.clients)";
+    return;
+  }
+  Status status = client_auth_->Reload();
+  if (!status.ok()) {
+    DYNKV_LOG(kError) << "received SIGHUP: keeping the " << client_auth_->tokens()
+                      << " client tokens in use: " << status.message();
+    return;
+  }
+  WarnIfReadableByAll(client_auth_->path());
+  DYNKV_LOG(kInfo) << "received SIGHUP: " << client_auth_->tokens() << " client tokens from "
+                   << client_auth_->path() << "; new connections use them";
 }
 
 void Node::BeginShutdown() {
@@ -172,7 +218,7 @@ void Node::CloseAll() {
   if (server_) server_->Shutdown();
   if (resp_server_) resp_server_->Shutdown();
   completions_.Close();
-  for (void* handle : {static_cast<void*>(&sigterm_), static_cast<void*>(&sigint_)}) {
+  for (void* handle : {static_cast<void*>(&sigterm_), static_cast<void*>(&sigint_), static_cast<void*>(&sighup_)}) {
     if (AsHandle(handle)->loop == &loop_) CloseHandle(handle);
   }
 }

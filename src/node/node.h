@@ -1,5 +1,6 @@
 // Node: one dynkvd process. Opens the data dir, serves the client and peer
-// ports, and runs the event loop until SIGTERM or SIGINT, then shuts down
+// ports, rereads its client tokens on SIGHUP (security.clients), and runs
+// the event loop until SIGTERM or SIGINT, then shuts down
 // cleanly: queued storage work finishes and is answered, connections close
 // after their last response, every libuv handle is closed and
 // uv_loop_close() returns 0.
@@ -45,6 +46,9 @@ class Node {
   explicit Node(Config config);
 
   Status Open();
+  // security.clients: the tokens the client and RESP ports check; without
+  // it, a warning that they check nothing.
+  void OpenClientAuth();
   Status OpenPorts();
   Status OpenHttp();
   api::HttpResponse Http(std::string_view path) const;
@@ -52,6 +56,8 @@ class Node {
   // DBSIZE's estimate: this node's keys over the share of keys it holds.
   std::optional<uint64_t> EstimateKeys() const;
   Status StartSignals();
+  // SIGHUP: rereads the client tokens file; a bad file keeps the old tokens.
+  void ReloadTokens();
   void BeginShutdown();
   void CloseAll();
   void ReleaseHandles();
@@ -63,6 +69,7 @@ class Node {
   bool loop_open_ = false;
   CompletionQueue completions_;
   std::unique_ptr<UvEnv> env_;
+  std::unique_ptr<api::ClientAuth> client_auth_;  // null without security.clients
   std::unique_ptr<NodeServices> services_;
   std::unique_ptr<api::ClientServer> server_;
   std::unique_ptr<api::HttpServer> http_server_;
@@ -71,6 +78,7 @@ class Node {
   std::unique_ptr<net::PeerServer> peer_server_;
   uv_signal_t sigterm_{};
   uv_signal_t sigint_{};
+  uv_signal_t sighup_{};
   bool shutting_down_ = false;
 };
 

@@ -13,13 +13,13 @@ Result<std::shared_ptr<const net::TlsContext>> Make(net::TlsContext::Mode mode, 
 
 Result<NodeTls> LoadNodeTls(const Config& config) {
   NodeTls tls;
-  if (!config.tls) return tls;
+  if (!config.security.tls) return tls;
   using Mode = net::TlsContext::Mode;
-  auto peer_server = Make(Mode::kServerMutual, *config.tls);
+  auto peer_server = Make(Mode::kServerMutual, *config.security.tls);
   if (!peer_server.ok()) return peer_server.status();
-  auto peer_client = Make(Mode::kClient, *config.tls);
+  auto peer_client = Make(Mode::kClient, *config.security.tls);
   if (!peer_client.ok()) return peer_client.status();
-  auto client_server = Make(Mode::kServer, *config.tls);
+  auto client_server = Make(Mode::kServer, *config.security.tls);
   if (!client_server.ok()) return client_server.status();
   tls.peer_server = std::move(*peer_server);
   tls.peer_client = std::move(*peer_client);

@@ -66,7 +66,8 @@ class Node:
         self.ca_file = None
         if tls_dir is not None:
             self.ca_file = make_certificates(tls_dir, node_id)
-            extra_yaml += tls_yaml(tls_dir, node_id)
+            tls = tls_yaml(tls_dir, node_id)  # "security:\n  tls: ...": one security map with the test's own keys
+            extra_yaml = extra_yaml.replace("security:\n", tls, 1) if "security:\n" in extra_yaml else extra_yaml + tls
         self.client_port = free_port()
         self.peer_port = free_port()
         self.http_port = free_port() if http else None

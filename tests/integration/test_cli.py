@@ -213,7 +213,7 @@ class CommandLineTest(NodeTestCase):
             self.assertEqual(result.returncode, 0, args)
             self.assertTrue(result.stdout.startswith(b"usage: dynkv [--node HOST:PORT] [--timeout MS] COMMAND"),
                             result.stdout)
-            for flag in (b"--node", b"--ca FILE", b"$DYNKV_CA", b"--timeout", b"--r", b"--w", b"--ttl", b"--context", b"--json", b"--help",
+            for flag in (b"--node", b"--ca FILE", b"$DYNKV_CA", b"--timeout", b"--token", b"--r", b"--w", b"--ttl", b"--context", b"--json", b"--help",
                          b"--version", b"repair [--json]", b"put KEY VALUE [--w W] [--ttl SECONDS]"):
                 self.assertIn(flag, result.stdout, args)
         result = self.run_cli("--version")

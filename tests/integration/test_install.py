@@ -74,7 +74,8 @@ class InstallTest(NodeTestCase):
         for line in [f"ExecStartPre={dynkvd} --check-config {self.config}",
                      f"ExecStart={dynkvd} --config {self.config}",
                      "User=dynkv", "Group=dynkv", "StateDirectory=dynkv", "Restart=on-failure",
-                     "KillSignal=SIGTERM", "ProtectSystem=strict", "ReadWritePaths=/var/lib/dynkv"]:
+                     "KillSignal=SIGTERM", "ProtectSystem=strict", "ReadWritePaths=/var/lib/dynkv",
+                     "ExecReload=/bin/kill -HUP $MAINPID"]:
             self.assertIn(line, unit)
         template = self.read(os.path.join(self.unit_dir, "dynkvd@.service")).splitlines()
         instance_config = os.path.join(self.sysconfdir, "dynkv", "%i.yaml")

@@ -220,5 +220,36 @@ class ClientPortTest(TlsTestCase):
         self.assertIn("tls", good.stdout)
 
 
+class TlsWithTokensTest(TlsTestCase):
+    TOKEN = "tls-admin-token-5d1e9a7c3b2f4068"
+
+    def test_tokens_and_tls_together_on_every_client(self):
+        tokens = os.path.join(self.root, "tokens.txt")
+        with open(tokens, "w") as f:
+            f.write(f"{self.TOKEN} admin\n")
+        os.chmod(tokens, 0o600)
+        node = self.tls_node("node1", extra_yaml=f"security:\n  clients:\n    tokens_file: {tokens}\n", resp=True)
+        node.start()
+        ca = node.ca_file
+        refused = self.run_cli(node, "put", "k", "v", ca=ca)
+        self.assertEqual(refused.returncode, 1)
+        self.assertIn("UNAUTHENTICATED", refused.stderr)
+        self.assertEqual(self.run_cli(node, "put", "k", "v", "--token", self.TOKEN, ca=ca).returncode, 0)
+        env = dict(os.environ, DYNKV_CA=ca, DYNKV_TOKEN=self.TOKEN)
+        self.assertEqual(self.run_cli(node, "get", "k", env=env).stdout.strip(), "v")
+        with dynkv.Client([node.address], routing=False, timeout=5, ca_file=ca, token=self.TOKEN) as client:
+            client.put(b"p", b"q")
+            self.assertEqual(client.get(b"p").siblings[0].value, b"q")
+        with dynkv.Client([node.address], routing=False, timeout=5, ca_file=ca) as client:
+            with self.assertRaises(dynkv.DynkvError) as caught:
+                client.get(b"p")
+            self.assertEqual(caught.exception.code, "UNAUTHENTICATED")
+        redis = ["redis-cli", "-p", str(node.resp_port), "--tls", "--cacert", ca, "--no-auth-warning"]
+        self.assertIn("NOAUTH", subprocess.run(redis + ["GET", "k"], capture_output=True, text=True,
+                                               timeout=30).stdout)
+        self.assertEqual(subprocess.run(redis + ["-a", self.TOKEN, "GET", "k"], capture_output=True, text=True,
+                                        timeout=30).stdout.strip(), "v")
+
+
 if __name__ == "__main__":
     unittest.main()

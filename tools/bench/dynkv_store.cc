@@ -152,6 +152,7 @@ class DynkvConnection final : public StoreConnection {
     options.timeout_ms = settings.timeout_ms;
     options.routing = settings.routing;
     options.tls = settings.tls;
+    options.token = settings.token;
     return options;
   }
 

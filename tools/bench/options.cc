@@ -146,6 +146,10 @@ the run could not start, 2 for bad usage.)");
                "connection's node, which forwards")
       ->check(tools::NoValue());
   app.add_option("--ca", o.ca_file, "dynkv: speak TLS, trusting the CA certificate(s) in FILE")->type_name("FILE");
+  app.add_option("--token", o.token,
+                 "dynkv: the client token every connection\n"
+                 "authenticates with (a node with security.clients)")
+      ->type_name("TOKEN");
   app.add_option("--contexts", o.contexts_path,
                  "keep the contexts seen for each key in FILE between\n"
                  "runs (read at the start when it exists, written at\n"
@@ -220,8 +224,8 @@ Result<BenchOptions> ParseArgs(int argc, char** argv, bool* help) {
   }
   if (options.target == Target::kRedis &&
       (options.r != 0 || options.w != 0 || !options.contexts_path.empty() || options.routing ||
-       !options.ca_file.empty())) {
-    return Status::InvalidArgument("--r, --w, --contexts, --routing and --ca apply to dynkv only");
+       !options.ca_file.empty() || !options.token.empty())) {
+    return Status::InvalidArgument("--r, --w, --contexts, --routing, --ca and --token apply to dynkv only");
   }
   if (!options.ca_file.empty()) {
     auto tls = client::ClientTls(options.ca_file);

@@ -42,6 +42,7 @@ struct BenchOptions {
   bool routing = false;  // dynkv only: token-aware, each key to a replica of it
   std::string ca_file;   // dynkv only: --ca, TLS trusting this CA
   std::shared_ptr<const net::TlsContext> tls;  // made from ca_file; null: plaintext
+  std::string token;     // dynkv only: the client token each connection authenticates with
   std::string json_path;  // empty: no JSON; "-": stdout
   // dynkv only: where the contexts seen survive between runs (empty: they
   // do not). See ContextTable.

@@ -93,6 +93,7 @@ struct DynkvSettings {
   bool routing = false;
   std::vector<net::HostPort> nodes;
   std::shared_ptr<const net::TlsContext> tls;  // null: plaintext
+  std::string token;  // empty: no AuthRequest
 };
 
 // REQUIRES: loop, contexts and listener outlive the connection.

@@ -79,7 +79,7 @@ void Worker::Run() {
       const bool writes = options_.load || options_.mix[1] > 0 || options_.mix[2] > 0 ||
                           !options_.contexts_path.empty();
       DynkvSettings settings{options_.r, options_.w, options_.timeout_ms, slots, writes, options_.routing,
-                             options_.nodes, options_.tls};
+                             options_.nodes, options_.tls, options_.token};
       conn->store = MakeDynkvConnection(&loop_, node, settings, shared_.contexts, conn.get());
     } else {
       conn->store = MakeRedisConnection(&loop_, node, conn.get());

@@ -67,6 +67,7 @@ struct Invocation {
   std::string node = "127.0.0.1:7101";
   std::string ca_file;  // --ca: TLS, trusting this CA; empty: plaintext
   uint32_t timeout_ms = 5000;
+  std::string token;  // empty: no AuthRequest
   std::string command;
   std::array<std::string, 2> args;  // the command's arguments, in order
   uint32_t r = client::kDefault;
@@ -106,12 +107,12 @@ CLI::Validator Context() {
       "", "Context");
 }
 
-// " KEY VALUE [--w W] [--json]": a command's arguments and flags.
-// Options listed under "options:" but not on the usage line, whose first
-// line is part of the CLI's contract ("usage: dynkv [--node HOST:PORT]
-// [--timeout MS] COMMAND ..."): the connection's security settings.
-bool OffTheUsageLine(const CLI::Option* option) { return option->get_name() == "--ca"; }
+// The group of the global options that say how to connect securely
+// (--ca, --token). The usage line is a contract (tests/integration/test_cli.py)
+// that predates them: they are listed under "options:" only.
+constexpr const char* kSecurityGroup = "security";
 
+// " KEY VALUE [--w W] [--json]": a command's arguments and flags.
 std::string Synopsis(const CLI::App& app) {
   std::string out;
   for (const CLI::Option* option : app.get_options()) {
@@ -119,7 +120,7 @@ std::string Synopsis(const CLI::App& app) {
   }
   for (const CLI::Option* option : app.get_options()) {
     if (option->get_positional() || option == app.get_help_ptr() || option == app.get_version_ptr() ||
-        OffTheUsageLine(option)) {
+        option->get_group() == kSecurityGroup) {
       continue;
     }
     const bool takes_value = option->get_items_expected_max() > 0;
@@ -186,7 +187,7 @@ std::string HelpText(const CLI::App& app) {
 // the words go to it as: the command, each flag as --name=value, "--",
 // the arguments.
 std::vector<std::string> InContractOrder(int argc, char** argv) {
-  static const std::set<std::string> kTakesValue = {"node", "ca", "timeout", "r", "w", "ttl", "context"};
+  static const std::set<std::string> kTakesValue = {"node", "ca", "timeout", "token", "r", "w", "ttl", "context"};
   std::vector<std::string> flags;
   std::vector<std::string> words;
   for (int i = 1; i < argc; ++i) {
@@ -211,7 +212,7 @@ std::vector<std::string> InContractOrder(int argc, char** argv) {
 }
 
 // The command line: one CLI11 subcommand per command with the flags it
-// takes; --node and --timeout anywhere (fallthrough); --help anywhere
+// takes; --node, --timeout and --token anywhere (fallthrough); --help anywhere
 // prints the whole help (the commands have no help flag of their own).
 Invocation Parse(int given_argc, char** given_argv) {
   std::vector<std::string> words = InContractOrder(given_argc, given_argv);
@@ -235,10 +236,17 @@ Invocation Parse(int given_argc, char** given_argv) {
                  "speak TLS to the node, trusting the CA certificate(s) in\n"
                  "FILE (default: $DYNKV_CA; unset: plaintext)")
       ->type_name("FILE")
-      ->envname("DYNKV_CA");
+      ->envname("DYNKV_CA")
+      ->group(kSecurityGroup);
   app.add_option("--timeout", inv.timeout_ms, "per-request timeout in milliseconds (default 5000)")
       ->type_name("MS")
       ->transform(tools::WholeNumber(1, UINT32_MAX));
+  app.add_option("--token", inv.token,
+                 "client token, for a node with security.clients (default:\n"
+                 "$DYNKV_TOKEN, which other users cannot see in ps)")
+      ->type_name("TOKEN")
+      ->envname("DYNKV_TOKEN")
+      ->group(kSecurityGroup);
 
   auto command = [&](const char* name, const char* description, std::vector<const char*> arguments) {
     CLI::App* sub = app.add_subcommand(name, description);
@@ -470,6 +478,7 @@ int Run(int argc, char** argv) {
     if (!tls.ok()) UsageError("--ca: " + tls.status().message());
     options.tls = std::move(*tls);
   }
+  options.token = inv.token;
   auto connected = client::Client::Connect(options);
   if (!connected.ok()) Fail(connected.status());
   client::Client& c = **connected;

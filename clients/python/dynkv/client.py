@@ -53,8 +53,9 @@ class Client:
                  answer_grace_s=_ANSWER_GRACE_S, ca_file=None, tls_context=None):
         """`nodes`: "HOST:PORT" client addresses to start from (one is
         enough; the ring names the rest). `timeout`: seconds a request may
-        take, sent to the node as its timeout. `token`: kept for client
-        authentication (issue 14); not sent yet. `routing`: send each key to
+        take, sent to the node as its timeout. `token`: the client token
+        (a node with security.clients): every connection authenticates with
+        it first; a refused token fails requests with UNAUTHENTICATED. `routing`: send each key to
         a replica (True) or everything to the first node of `nodes`.
         `answer_grace_s`: seconds a key-value request waits for the node's
         answer beyond the timeout the node was given, before it fails with
@@ -275,6 +276,8 @@ class Client:
             try:
                 conn = self._connection(address, call.deadline)
             except DynkvError as e:
+                if e.code == "UNAUTHENTICATED":
+                    return call.settle(error=e)  # every node would refuse the token alike
                 error = e
                 continue
             if conn.send(call):
@@ -359,9 +362,10 @@ class Client:
         connect_timeout = max(0.01, min(self.timeout, deadline - time.monotonic()))
         try:
             conn = Connection(address, connect_timeout, self.timeout, self._connection_closed,
-                              self.tls_context)
-        except DynkvError:
-            self._node_failed(address)
+                              self.tls_context, self.token)
+        except DynkvError as e:
+            if e.code != "UNAUTHENTICATED":  # the node is up: it refused the token
+                self._node_failed(address)
             raise
         with self._lock:
             existing = self._connections.get(address)

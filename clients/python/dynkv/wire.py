@@ -193,11 +193,58 @@ class TlsLayer:
                     raise OSError("the node closed the TLS session") from None
 
 
+# The id of the AuthRequest a connection sends before any other.
+_AUTH_ID = 2**64 - 1
+
+
+class _BlockingReader:
+    """Whole byte counts from a new blocking socket, through `tls` (a
+    TlsLayer) when given; for the one exchange before the I/O thread owns
+    the connection."""
+
+    def __init__(self, sock, tls, address):
+        self._sock, self._tls, self._address = sock, tls, address
+        self._buffer = bytearray()
+
+    def read(self, size):
+        while len(self._buffer) < size:
+            chunk = self._sock.recv(_READ_CHUNK)
+            if not chunk:
+                raise ConnectionFailed(f"{self._address} closed the connection", self._address)
+            self._buffer += self._tls.decrypt(chunk) if self._tls else chunk
+        data, self._buffer = bytes(self._buffer[:size]), self._buffer[size:]
+        return data
+
+
+def authenticate(sock, token, address, tls=None):
+    """Sends an AuthRequest with `token` on a new blocking socket (through
+    `tls`, a TlsLayer, when given) and waits for its answer
+    (proto/client.proto: Authentication). Raises DynkvError UNAUTHENTICATED
+    when the node refuses the token, ConnectionFailed when the connection
+    breaks. Returns the role the node granted."""
+    request = client_pb2.Request(id=_AUTH_ID)
+    request.auth.token = token
+    body = request.SerializeToString()
+    frame = _HEADER.pack(len(body)) + body
+    sock.sendall(tls.encrypt(frame) if tls else frame)
+    reader = _BlockingReader(sock, tls, address)
+    (length,) = _HEADER.unpack(reader.read(_HEADER.size))
+    response = client_pb2.Response()
+    response.ParseFromString(reader.read(length))
+    if response.HasField("error"):
+        raise DynkvError(client_pb2.ErrorCode.Name(response.error.code), response.error.message, address)
+    if response.id != _AUTH_ID or not response.HasField("auth"):
+        raise DynkvError("INTERNAL", f"{address} answered an AuthRequest with something else", address)
+    return response.auth.role
+
+
 class Connection:
-    def __init__(self, address, connect_timeout, send_timeout, on_closed, tls_context=None):
+    def __init__(self, address, connect_timeout, send_timeout, on_closed, tls_context=None, token=None):
         """Connects to `address` (raises ConnectionFailed), over TLS when
-        `tls_context` (an ssl.SSLContext) is given. Then hand it to an
-        IoThread. `on_closed(conn)` runs once when it breaks or closes."""
+        `tls_context` (an ssl.SSLContext) is given, and authenticates with
+        `token` when given (raises DynkvError UNAUTHENTICATED when the node
+        refuses it). Then hand it to an IoThread. `on_closed(conn)` runs once
+        when it breaks or closes."""
         self.address = address
         host, port = split_address(address)
         try:
@@ -206,12 +253,17 @@ class Connection:
             raise ConnectionFailed(f"cannot connect to {address}: {e}", address) from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._tls = None
-        if tls_context is not None:
-            try:
+        try:
+            if tls_context is not None:
                 self._tls = TlsLayer(sock, tls_context, host, address)
-            except ConnectionFailed:
-                sock.close()
-                raise
+            if token:
+                authenticate(sock, token, address, self._tls)
+        except DynkvError:
+            sock.close()
+            raise
+        except (OSError, DecodeError, struct.error, ssl.SSLError) as e:
+            sock.close()
+            raise ConnectionFailed(f"authenticating to {address} failed: {e}", address) from None
         # Bounds a send to a node that stopped reading; the I/O thread reads
         # only what select() reported, so the timeout never cuts a read short.
         sock.settimeout(send_timeout)

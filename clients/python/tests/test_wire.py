@@ -143,6 +143,36 @@ class WireTest(unittest.TestCase):
             self.assertEqual(bytes(entry.context), b"ctx:" + key.encode())
         self.assertEqual(len({r.id for r in node.requests}), 50, "every request has its own id")
 
+    def test_a_token_is_the_first_request_of_every_connection(self):
+        def node_with_tokens(request, conn):
+            if request.HasField("auth"):
+                response = client_pb2.Response(id=request.id)
+                if request.auth.token == "good-token-0123456789":
+                    response.auth.role = "read"
+                else:
+                    response.error.code = client_pb2.UNAUTHENTICATED
+                    response.error.message = "the token was refused"
+                return conn.answer(response)
+            conn.answer(echo(request))
+
+        node = self.node(node_with_tokens)
+        client = dynkv.Client([node.address], timeout=2.0, routing=False, token="good-token-0123456789")
+        self.clients.append(client)
+        self.assertEqual(client.get("k").value, b"k")
+        self.assertEqual([r.WhichOneof("op") for r in node.requests], ["auth", "get"])
+        self.assertEqual(node.requests[0].auth.token, "good-token-0123456789")
+
+        refused = dynkv.Client([node.address], timeout=2.0, routing=False, token="wrong-token-0123456789")
+        self.clients.append(refused)
+        with self.assertRaises(dynkv.DynkvError) as caught:
+            refused.get("k")
+        self.assertEqual(caught.exception.code, "UNAUTHENTICATED")
+        self.assertEqual([r.WhichOneof("op") for r in node.requests[2:]], ["auth"], "nothing sent after a refusal")
+
+        plain = self.client([node.address])
+        self.assertEqual(plain.get("k").value, b"k")
+        self.assertEqual(node.requests[-1].WhichOneof("op"), "get", "no token: no AuthRequest")
+
     def test_no_answer_fails_with_client_timeout(self):
         node = self.node(lambda request, conn: None)
         client = self.client([node.address], timeout=0.3)

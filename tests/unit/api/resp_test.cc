@@ -125,7 +125,7 @@ class RespFixture {
   // Runs a command to its reply.
   std::string Run(Args args) {
     std::optional<std::string> reply;
-    commands.Run(args, 7, [&reply](std::string bytes) { reply = std::move(bytes); });
+    commands.Run(args, client, [&reply](std::string bytes) { reply = std::move(bytes); });
     for (int i = 0; i < 100 && !reply; ++i) f.node_.RunStorage();
     REQUIRE(reply.has_value());
     return *reply;
@@ -134,7 +134,7 @@ class RespFixture {
   size_t Start(Args args) {
     const size_t index = replies.size();
     replies.emplace_back();
-    commands.Run(args, 7, [this, index](std::string bytes) { replies[index] = std::move(bytes); });
+    commands.Run(args, client, [this, index](std::string bytes) { replies[index] = std::move(bytes); });
     return index;
   }
   void Settle() {
@@ -158,6 +158,7 @@ class RespFixture {
   test::Fixture f;
   std::optional<uint64_t> keys;
   RespCommands commands;
+  RespClient client{7};
   std::vector<std::string> replies;
 };
 
@@ -285,6 +286,43 @@ TEST_CASE("unknown commands and wrong arity get Redis' errors; dynkv's errors ke
   CHECK(r.Run({"SET", "", "v"}) == "-ERR key is empty\r\n");  // INVALID_ARGUMENT
   CHECK(r.Run({"SET", std::string(5000, 'k'), "v"}).rfind("-TOO_LARGE key is 5000 bytes", 0) == 0);
   CHECK(r.Run({"SET", "k", std::string((4 << 20) + 1, 'v')}).rfind("-TOO_LARGE ", 0) == 0);
+}
+
+TEST_CASE("with client tokens, AUTH comes first and the token's role decides what runs") {
+  RespFixture r;
+  Result<TokenTable> tokens = TokenTable::Parse("read-token-0123456789 read\nwrite-token-0123456789 write\n", "t");
+  REQUIRE(tokens.ok());
+  ClientAuth auth("t", std::move(*tokens));
+  r.f.service.SetAuth(&auth);
+
+  CHECK(r.Run({"GET", "k"}) == "-NOAUTH Authentication required.\r\n");
+  CHECK(r.Run({"PING"}) == "-NOAUTH Authentication required.\r\n");
+  CHECK(r.Run({"FLUSHALL"}) == "-NOAUTH Authentication required.\r\n");
+  CHECK(r.Run({"AUTH", "wrong-token-0123456789"}) ==
+        "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
+  CHECK(r.Run({"AUTH"}) == "-ERR wrong number of arguments for 'auth' command\r\n");
+
+  CHECK(r.Run({"AUTH", "read-token-0123456789"}) == "+OK\r\n");
+  CHECK(r.Run({"GET", "k"}) == "$-1\r\n");
+  CHECK(r.Run({"MGET", "k", "j"}) == "*2\r\n$-1\r\n$-1\r\n");
+  CHECK(r.Run({"SET", "k", "v"}) ==
+        "-NOPERM 'set' needs the 'write' role; this connection's token has 'read'\r\n");
+  CHECK(r.Run({"DEL", "k"}).rfind("-NOPERM 'del' needs the 'write' role", 0) == 0);
+
+  // AUTH user token: Redis 6's form; the user is ignored.
+  CHECK(r.Run({"AUTH", "default", "write-token-0123456789"}) == "+OK\r\n");
+  CHECK(r.Run({"SET", "k", "v"}) == "+OK\r\n");
+  CHECK(r.Run({"GET", "k"}) == "$1\r\nv\r\n");
+
+  CHECK(r.Run({"AUTH", "wrong-token-0123456789"}).rfind("-WRONGPASS", 0) == 0);
+  CHECK(r.Run({"GET", "k"}) == "-NOAUTH Authentication required.\r\n");  // a refused AUTH ends the last one
+  CHECK(r.Run({"QUIT"}) == "+OK\r\n");
+}
+
+TEST_CASE("without client tokens AUTH answers as a Redis without a password does") {
+  RespFixture r;
+  CHECK(r.Run({"AUTH", "anything"}).rfind("-ERR AUTH <password> called without any password configured", 0) == 0);
+  CHECK(r.Run({"SET", "k", "v"}) == "+OK\r\n");
 }
 
 }  // namespace

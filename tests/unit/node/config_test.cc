@@ -318,13 +318,13 @@ TEST_CASE("advertise.client and advertise.peer default to the listen addresses a
 }
 
 TEST_CASE("security.tls takes its three files together, or none") {
-  CHECK_FALSE(Parsed(kMinimal).tls.has_value());
+  CHECK_FALSE(Parsed(kMinimal).security.tls.has_value());
   const Config tls = Parsed(With("security:\n  tls:\n    cert_file: n1.crt\n    key_file: n1.key\n"
                                  "    ca_file: /etc/dynkv/ca.crt\n"));
-  REQUIRE(tls.tls.has_value());
-  CHECK(tls.tls->cert_file == "n1.crt");
-  CHECK(tls.tls->key_file == "n1.key");
-  CHECK(tls.tls->ca_file == "/etc/dynkv/ca.crt");
+  REQUIRE(tls.security.tls.has_value());
+  CHECK(tls.security.tls->cert_file == "n1.crt");
+  CHECK(tls.security.tls->key_file == "n1.key");
+  CHECK(tls.security.tls->ca_file == "/etc/dynkv/ca.crt");
   CHECK(Summary(tls).find(", tls,") != std::string::npos);
   CHECK_REJECTED(With("security:\n  tls:\n    cert_file: n1.crt\n    key_file: n1.key\n"),
                  "test.yaml:5: security.tls.ca_file: ", "security.tls needs cert_file, key_file and ca_file");
@@ -687,6 +687,41 @@ TEST_CASE("Summary names what an operator checks first, on one line") {
         "node n1, client 127.0.0.1:7101, peer 127.0.0.1:7201, http 127.0.0.1:7301, resp [::1]:6379, "
         "data_dir /var/lib/dynkv/n1, 2 seeds, n=5 r=3 w=4");
   CHECK(line.find('\n') == std::string::npos);
+}
+
+TEST_CASE("security.clients.tokens_file reads the tokens at load; absent, no client is asked for one") {
+  CHECK_FALSE(Parsed(kMinimal).security.clients.enabled());
+  CHECK_FALSE(Parsed(With("security:\n")).security.clients.enabled());
+
+  TempDir dir;
+  const std::string tokens = (dir.path() / "tokens.txt").string();
+  std::ofstream(tokens) << "# ops\nread-token-0123456789 read\nadmin-token-0123456789 admin\n";
+  const Config config = Parsed(With("security:\n  clients:\n    tokens_file: " + tokens + "\n"));
+  CHECK(config.security.clients.enabled());
+  CHECK(config.security.clients.tokens_file == tokens);
+  CHECK(config.security.clients.tokens.size() == 2);
+  CHECK(config.security.clients.tokens.Find("admin-token-0123456789") == api::Role::kAdmin);
+  CHECK(Summary(config).find(", client tokens " + tokens + " (2), ") != std::string::npos);
+}
+
+TEST_CASE("a bad tokens file is a config error naming the file and line, never the token") {
+  TempDir dir;
+  const std::string tokens = (dir.path() / "tokens.txt").string();
+  const std::string yaml = With("security: {clients: {tokens_file: " + tokens + "}}\n");
+  std::ofstream(tokens) << "read-token-0123456789 read\nsecret-token-0123456789 reader\n";
+  const std::string message = Rejected(yaml);
+  CHECK(message == "test.yaml:4: security.clients.tokens_file: " + tokens +
+                       ":2: the role (second field) is not read, write or admin");
+  CHECK(message.find("secret-token") == std::string::npos);
+
+  CHECK_REJECTED(With("security: {clients: {tokens_file: " + (dir.path() / "absent").string() + "}}\n"),
+                 "test.yaml:4: security.clients.tokens_file: cannot read tokens file ", "No such file or directory");
+  CHECK_REJECTED(With("security:\n  clients:\n"), "test.yaml:5: security.clients.tokens_file: missing required field",
+                 "or no security.clients section");
+  CHECK_REJECTED(With("security: {clients: {tokens: x}}\n"), "test.yaml:4: security.clients.tokens: unknown key",
+                 "tokens_file");
+  CHECK_REJECTED(With("security: {clients: {tokens_file: ''}}\n"), "test.yaml:4: security.clients.tokens_file: ",
+                 "expected the path");
 }
 
 }  // namespace
