@@ -13,6 +13,7 @@ namespace {
 
 constexpr uint64_t kSeed = 14;
 constexpr int64_t kStartMs = 60'000;
+constexpr int kStartAttempts = 3;
 
 std::string MakeDataDir() {
   const char* base = std::getenv("TMPDIR");
@@ -50,13 +51,20 @@ FuzzNode::~FuzzNode() {
 }
 
 void FuzzNode::EnsureRunning() {
-  if (cluster_->running(0)) return;
-  if (Status started = cluster_->Start(0); !started.ok()) {
-    std::fprintf(stderr, "fuzz: the node does not start: %s\n", started.ToString().c_str());
-    std::abort();
+  // A node that learns on start that it was removed stops again at once;
+  // started once more (a new generation) it rejoins.
+  for (int attempt = 0; attempt < kStartAttempts && !cluster_->running(0); ++attempt) {
+    if (Status started = cluster_->Start(0); !started.ok()) {
+      std::fprintf(stderr, "fuzz: the node does not start: %s\n", started.ToString().c_str());
+      std::abort();
+    }
+    if (!cluster_->RunUntil([this] { return !cluster_->running(0) || cluster_->Converged(); }, kStartMs)) {
+      std::fprintf(stderr, "fuzz: the node is not ready after %lld ms\n", static_cast<long long>(kStartMs));
+      std::abort();
+    }
   }
-  if (!cluster_->RunUntil([this] { return cluster_->Converged(); }, kStartMs)) {
-    std::fprintf(stderr, "fuzz: the node is not ready after %lld ms\n", static_cast<long long>(kStartMs));
+  if (!cluster_->running(0)) {
+    std::fprintf(stderr, "fuzz: the node stops by itself after each of %d starts\n", kStartAttempts);
     std::abort();
   }
 }

@@ -29,6 +29,10 @@ if [ "$rc" -eq 0 ]; then
   echo "$name: ${runs:-?} executions (${speed:-?} exec/s), no crash"
   exit 0
 fi
+if grep -q "libFuzzer: run interrupted" "$scratch/log"; then
+  echo "$name: interrupted after ${runs:-?} executions (${speed:-?} exec/s), no crash"
+  exit "$rc"
+fi
 kept=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$scratch/log" | tail -1)
 echo "$name: CRASH after ${runs:-?} executions (exit $rc); input kept: ${kept:-none}"
 tail -n 60 "$scratch/log"
