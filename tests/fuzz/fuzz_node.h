@@ -6,7 +6,8 @@
 // runs the node's real request handlers in one thread with no sockets. The
 // node is made once per process and kept across inputs (opening LevelDB
 // per input would make the fuzzer a hundred times slower); a request that
-// makes it leave or stop is followed by a restart on the same data dir.
+// makes it leave or stop is followed by a restart on the same data dir, or
+// on an empty one when it left for good.
 //
 // Requests enter where the node's ports hand them over: ClientServer calls
 // ClientService::Handle, PeerServer calls NodeServices::peer_handler(). The
@@ -23,6 +24,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -50,6 +52,9 @@ class FuzzNode {
 
  private:
   void EnsureRunning();
+  // Runs `start` (a start of the node), then the simulation until the node
+  // is ready or has stopped again.
+  void Start(const std::function<Status()>& start);
   // Runs the simulation until `replied` or the node stops; aborts when
   // neither happens within kReplyWaitMs.
   void AwaitReply(const bool& replied, std::string_view what);
