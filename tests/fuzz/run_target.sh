@@ -17,8 +17,9 @@ scratch=$(mktemp -d "${TMPDIR:-/tmp}/$name.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 mkdir -p "$scratch/corpus" "$scratch/tmp"
 
-# -timeout: an input that runs longer is a hang, reported like a crash.
-TMPDIR="$scratch/tmp" "$binary" -artifact_prefix="$artifacts/$name-" -print_final_stats=1 -timeout=30 \
+# -timeout: an input that runs longer is a hang, reported like a crash (wall
+# clock: generous, as a run at nice 19 on a busy machine gets little CPU).
+TMPDIR="$scratch/tmp" "$binary" -artifact_prefix="$artifacts/$name-" -print_final_stats=1 -timeout=300 \
   "$@" "$scratch/corpus" "$corpus" >"$scratch/log" 2>&1
 rc=$?
 
