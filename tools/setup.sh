@@ -14,6 +14,8 @@ packages=(
   libssl-dev openssl
   # the command-line tools: JSON output and command lines (header-only)
   nlohmann-json3-dev libcli11-dev
+  # the fuzz targets (tools/fuzz.sh): clang with libFuzzer and the sanitizers
+  clang libclang-rt-14-dev
   # scripts, integration tests and chaos harness (Debian's python3)
   python3 python3-protobuf python3-matplotlib python3-plyvel python3-prometheus-client
   # the Python client's install test: a venv, pip install ./clients/python

@@ -185,7 +185,7 @@ void TransferDriver::CompareMore() {
     comparison.running = true;
     ++running;
     ++stats_.comparisons;
-    compare_(peer, std::move(ranges), [this, alive, peer, plan = plan_](Status status) {
+    compare_(peer, std::move(ranges), [this, alive, peer = peer, plan = plan_](Status status) {
       if (!alive.expired()) OnCompared(peer, plan, std::move(status));
     });
   }

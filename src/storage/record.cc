@@ -105,4 +105,26 @@ Status DecodeRecord(std::string_view record, Object* object, ZstdCodec* zstd) {
   return Status::Ok();
 }
 
+void EncodeHintRecord(const Hint& hint, const CompressionOptions& options, std::string* record,
+                      std::string* out, ZstdCodec* zstd) {
+  EncodeRecord(hint.object, options, record, nullptr, zstd);
+  out->clear();
+  out->push_back(static_cast<char>(kHintFormatV1));
+  PutVarint64(out, static_cast<uint64_t>(hint.stored_at_ms));
+  out->append(*record);
+}
+
+Status DecodeHintRecord(std::string_view bytes, Hint* hint, ZstdCodec* zstd) {
+  ByteReader reader(bytes);
+  uint8_t version = 0;
+  uint64_t stored_at = 0;
+  if (!reader.GetByte(&version) || version != kHintFormatV1) {
+    return Status::Corruption("hint: unknown format version");
+  }
+  if (!reader.GetVarint64(&stored_at)) return Status::Corruption("hint: truncated stored_at_ms");
+  DYNKV_RETURN_IF_ERROR(DecodeRecord(bytes.substr(bytes.size() - reader.remaining()), &hint->object, zstd));
+  hint->stored_at_ms = static_cast<int64_t>(stored_at);
+  return Status::Ok();
+}
+
 }  // namespace dynkv::storage

@@ -24,6 +24,7 @@
 #include "common/object.h"
 #include "common/status.h"
 #include "storage/compression.h"
+#include "storage/storage.h"
 
 namespace dynkv::storage {
 
@@ -54,5 +55,15 @@ void EncodeRecord(const Object& object, const CompressionOptions& options, std::
 // Decodes a whole record into *object (untouched on error). Corruption for
 // any input that is not a well-formed record.
 Status DecodeRecord(std::string_view record, Object* object, ZstdCodec* zstd = nullptr);
+
+// A hint record, the value of a hint key (keys.h): u8 format version
+// (kHintFormatV1), varint stored_at_ms (two's complement as uint64), then
+// the record of hint.object. *record is scratch space for the latter.
+inline constexpr uint8_t kHintFormatV1 = 1;
+void EncodeHintRecord(const Hint& hint, const CompressionOptions& options, std::string* record,
+                      std::string* out, ZstdCodec* zstd);
+// Fills hint->object and hint->stored_at_ms. Corruption for any input that
+// is not a well-formed hint record.
+Status DecodeHintRecord(std::string_view bytes, Hint* hint, ZstdCodec* zstd);
 
 }  // namespace dynkv::storage
