@@ -249,6 +249,13 @@ bool ReadBatch(leveldb::Iterator& it, std::string_view end, Read read, ScanBatch
   return false;
 }
 
+// Forgets the cached record of a data key (other keys are not cached).
+void EraseDataKey(RecordCache* cache, const leveldb::Slice& key) {
+  uint64_t position = 0;
+  std::string_view user_key;
+  if (ParseDataKey(AsView(key), &position, &user_key)) cache->Erase(user_key);
+}
+
 // Brings the record cache up to date with a written batch.
 class CacheUpdater final : public leveldb::WriteBatch::Handler {
  public:
@@ -258,11 +265,7 @@ class CacheUpdater final : public leveldb::WriteBatch::Handler {
     std::string_view user_key;
     if (ParseDataKey(AsView(key), &position, &user_key)) cache_->UpdateWritten(user_key, AsView(record));
   }
-  void Delete(const leveldb::Slice& key) override {
-    uint64_t position = 0;
-    std::string_view user_key;
-    if (ParseDataKey(AsView(key), &position, &user_key)) cache_->Erase(user_key);
-  }
+  void Delete(const leveldb::Slice& key) override { EraseDataKey(cache_, key); }
 
  private:
   RecordCache* const cache_;
@@ -274,12 +277,8 @@ class CacheUpdater final : public leveldb::WriteBatch::Handler {
 class CacheEraser final : public leveldb::WriteBatch::Handler {
  public:
   explicit CacheEraser(RecordCache* cache) : cache_(cache) {}
-  void Put(const leveldb::Slice& key, const leveldb::Slice&) override { Delete(key); }
-  void Delete(const leveldb::Slice& key) override {
-    uint64_t position = 0;
-    std::string_view user_key;
-    if (ParseDataKey(AsView(key), &position, &user_key)) cache_->Erase(user_key);
-  }
+  void Put(const leveldb::Slice& key, const leveldb::Slice&) override { EraseDataKey(cache_, key); }
+  void Delete(const leveldb::Slice& key) override { EraseDataKey(cache_, key); }
 
  private:
   RecordCache* const cache_;
