@@ -5,42 +5,10 @@
 
 namespace dynkv::ring {
 
-namespace {
 
-// Visits the owners of a ring's tokens clockwise from one token, each
-// distinct owner once, at most one lap.
-class DistinctOwnerWalk {
- public:
-  DistinctOwnerWalk(const Ring& ring, size_t start)
-      : ring_(ring), next_(start), seen_(ring.nodes().size(), false) {}
+Ring::Ring(const TokenMap& tokens) : Ring(tokens, Topology{}) {}
 
-  // Sets *owner to the next owner not yet visited; false after one lap.
-  bool Next(size_t* owner) {
-    while (steps_ < ring_.token_count()) {
-      const size_t index = ring_.owner_index(next_);
-      next_ = next_ + 1 == ring_.token_count() ? 0 : next_ + 1;
-      ++steps_;
-      if (!seen_[index]) {
-        seen_[index] = true;
-        *owner = index;
-        return true;
-      }
-    }
-    return false;
-  }
-
- private:
-  const Ring& ring_;
-  size_t next_;
-  size_t steps_ = 0;
-  std::vector<bool> seen_;
-};
-
-Replica Primary(const std::string& node_id, bool up) { return Replica{node_id, false, "", up}; }
-
-}  // namespace
-
-Ring::Ring(const TokenMap& tokens) {
+Ring::Ring(const TokenMap& tokens, const Topology& topology) {
   std::vector<std::pair<uint64_t, uint32_t>> all;
   for (const auto& [node_id, node_tokens] : tokens) {
     const auto index = static_cast<uint32_t>(nodes_.size());
@@ -57,6 +25,7 @@ Ring::Ring(const TokenMap& tokens) {
     tokens_.push_back(token);
     owners_.push_back(owner);
   }
+  PlaceTopology(topology);
 }
 
 bool Ring::HasNode(std::string_view node_id) const {
@@ -87,40 +56,5 @@ size_t Ring::TokenIndexFor(uint64_t position) const {
 }
 
 const std::string& Ring::Owner(uint64_t position) const { return nodes_[owners_[TokenIndexFor(position)]]; }
-
-std::vector<Replica> Ring::PreferenceList(uint64_t position, size_t n) const {
-  return PreferenceList(
-      position, n, [](const std::string&) { return true; }, Quorum::kStrict);
-}
-
-std::vector<Replica> Ring::PreferenceList(uint64_t position, size_t n, const IsUp& is_up,
-                                          Quorum quorum) const {
-  std::vector<Replica> out;
-  if (empty() || n == 0) return out;
-  DistinctOwnerWalk walk(*this, TokenIndexFor(position));
-  std::vector<Replica> down;
-  size_t owner = 0;
-  for (size_t found = 0; found < n && walk.Next(&owner); ++found) {
-    const std::string& node_id = nodes_[owner];
-    const bool up = is_up(node_id);
-    if (quorum == Quorum::kStrict || up) {
-      out.push_back(Primary(node_id, up));
-    } else {
-      down.push_back(Primary(node_id, false));
-    }
-  }
-  // The walk continues beyond the primaries, so each fallback is the next
-  // healthy node clockwise that is not in the list yet.
-  for (const Replica& primary : down) {
-    bool replaced = false;
-    while (!replaced && walk.Next(&owner)) {
-      if (!is_up(nodes_[owner])) continue;
-      out.push_back(Replica{nodes_[owner], true, primary.node_id, true});
-      replaced = true;
-    }
-    if (!replaced) break;
-  }
-  return out;
-}
 
 }  // namespace dynkv::ring

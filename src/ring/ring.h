@@ -57,6 +57,25 @@ struct Replica {
 // The caller's judgement of a node (gossip's failure detector in the node).
 using IsUp = std::function<bool(const std::string& node_id)>;
 
+// Where a node stands: gossiped from its location.datacenter and
+// location.rack.
+struct Location {
+  std::string datacenter;
+  std::string rack;
+
+  friend bool operator==(const Location&, const Location&) = default;
+};
+
+// The ring's topology: each node's location (a node not listed stands in a
+// datacenter and rack named "") and how many replicas of each key each
+// datacenter keeps (replication.datacenters). With no datacenters the n of
+// a preference list counts over the whole cluster; with datacenters, n is
+// ignored and a datacenter not listed keeps no replicas.
+struct Topology {
+  std::map<std::string, Location> locations;
+  std::map<std::string, uint32_t> datacenters;
+};
+
 enum class Quorum {
   kStrict,  // the primaries only, each marked up or down
   kSloppy,  // down primaries replaced by healthy fallbacks
@@ -71,6 +90,8 @@ class Ring {
   // token claimed by several nodes goes to the smallest node id, so every
   // node that builds a ring from the same map gets the same ring.
   explicit Ring(const TokenMap& tokens);
+  // The same, placing replicas by `topology` (see PreferenceList).
+  Ring(const TokenMap& tokens, const Topology& topology);
 
   bool empty() const { return tokens_.empty(); }
   // Every node of the map the ring was built from, sorted, including nodes
@@ -96,14 +117,32 @@ class Ring {
   // REQUIRES: !empty()
   const std::string& Owner(uint64_t position) const;
 
-  // The first min(n, nodes with tokens) distinct nodes clockwise from
-  // `position`, all primaries, in ring order, each marked up.
+  // The location of nodes()[i].
+  const Location& location(size_t i) const { return locations_[i]; }
+  const Location& LocationOf(std::string_view node_id) const;
+  // How many replicas a preference list of `n` has: min(n, nodes with
+  // tokens) without datacenters, else the sum over the configured
+  // datacenters of min(their count, their nodes with tokens).
+  size_t ReplicaCount(size_t n) const;
+  // True when replication.datacenters places the replicas.
+  bool per_datacenter() const { return per_datacenter_; }
+
+  // The primaries of `position`: ReplicaCount(n) distinct nodes, in ring
+  // order, each marked up. Walking clockwise from the position, a group
+  // (each configured datacenter, or the whole cluster) takes its replicas
+  // spread over its racks as evenly as their nodes allow: on distinct racks
+  // while it has at least as many racks as replicas (Cassandra's
+  // NetworkTopologyStrategy), else as evenly as it can (the rack counts
+  // differ by at most one when the racks have the nodes for it); among the
+  // nodes that keep it that even, the nearest clockwise win. With one rack
+  // this is the first n distinct nodes clockwise.
   std::vector<Replica> PreferenceList(uint64_t position, size_t n) const;
   // Like the above, with each node judged by `is_up`. kStrict: the primaries
   // in ring order, each marked up or down. kSloppy (after Riak's
   // riak_core_apl): the primaries that are up in ring order, then for each
   // down primary, in ring order, a fallback: the next healthy node clockwise
-  // beyond the primaries that is not already in the list, marked with the
+  // from the position that is not already in the list (in the primary's
+  // datacenter when replication is per datacenter), marked with the
   // primary it stands in for. A down primary with no healthy node left to
   // stand in for it is left out, so the list is shorter than n (empty when
   // every node is down); every entry of a sloppy list is up.
@@ -113,6 +152,27 @@ class Ring {
   std::vector<std::string> nodes_;  // sorted, unique
   std::vector<uint64_t> tokens_;    // sorted, unique
   std::vector<uint32_t> owners_;    // owners_[i] indexes nodes_; parallel to tokens_
+
+  // The topology, by node index (parallel to nodes_).
+  struct Group {
+    uint32_t replicas = 0;        // replication.datacenters' count; unused without datacenters
+    std::vector<uint32_t> racks;  // rack ids of the group
+    size_t owners = 0;            // its nodes with tokens
+  };
+  static constexpr uint32_t kNoGroup = ~uint32_t{0};
+  void PlaceTopology(const Topology& topology);
+  std::vector<Replica> Primaries(uint64_t position, size_t n, const IsUp& is_up, Quorum quorum,
+                                 std::vector<Replica>* down) const;
+  void AddFallbacks(uint64_t position, const std::vector<Replica>& down, const IsUp& is_up,
+                    std::vector<Replica>* out) const;
+  size_t GroupReplicas(const Group& group, size_t n) const;
+
+  std::vector<Location> locations_;
+  std::vector<uint32_t> rack_of_;        // rack id: one per distinct (datacenter, rack)
+  std::vector<uint32_t> group_of_;       // index into groups_, or kNoGroup
+  std::vector<uint32_t> rack_owners_;    // by rack id: its nodes with tokens
+  std::vector<Group> groups_;
+  bool per_datacenter_ = false;
 };
 
 // A token range (start, end] -- the whole ring when start == end, with one
