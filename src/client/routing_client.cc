@@ -257,13 +257,16 @@ struct RoutingClient::Impl {
 
   void Adopt(const RingResponse& response) {
     ring::TokenMap tokens;
+    ring::Topology topology;
+    topology.datacenters.insert(response.datacenters().begin(), response.datacenters().end());
     std::map<std::string, std::string> fresh;
     for (const RingShare& share : response.shares()) {
       tokens[share.node_id()].assign(share.positions().begin(), share.positions().end());
+      topology.locations[share.node_id()] = ring::Location{share.datacenter(), share.rack()};
       std::string address = Usable(share.client_address());
       if (!address.empty()) fresh[share.node_id()] = std::move(address);
     }
-    auto built = std::make_shared<const ring::Ring>(tokens);
+    auto built = std::make_shared<const ring::Ring>(tokens, topology);
     ring = built->empty() || response.n() == 0 ? nullptr : std::move(built);
     n = response.n();
     addresses = std::move(fresh);

@@ -34,9 +34,9 @@ std::shared_ptr<const ring::Placement> RingTracker::CurrentPlacement() const {
   for (const Member& member : driver_.gossiper().Members()) {
     const NodeState& state = member.state;
     if (state.status == NodeStatus::kLeft || state.tokens.empty()) continue;
-    nodes.push_back({state.node_id, RoleOf(state.status), state.tokens});
+    nodes.push_back({state.node_id, RoleOf(state.status), state.tokens, {state.datacenter, state.rack}});
   }
-  placement_ = std::make_shared<const ring::Placement>(nodes, options_.replication_n);
+  placement_ = std::make_shared<const ring::Placement>(nodes, options_.replication_n, options_.datacenters);
   stale_ = false;
   return placement_;
 }

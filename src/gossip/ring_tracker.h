@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,8 +40,9 @@ struct RingTrackerOptions {
   // Rounds a node listens after it starts before it serves (Ready) and,
   // when new, before it takes tokens. 0 for a node with nobody to hear from.
   uint32_t join_delay_rounds = 10;
-  // replication.n: the placement's preference lists.
+  // replication.n and replication.datacenters: the placement's preference lists.
   uint32_t replication_n = 3;
+  std::map<std::string, uint32_t> datacenters;
 };
 
 // What a node records while a change of its own is under way, so a restart

@@ -194,6 +194,19 @@ Status ReadConflicts(const Entry& entry, Config* config) {
   return Status::Ok();
 }
 
+// replication.datacenters: { NAME: COUNT, ... }.
+Status ReadDatacenters(const Entry& entry, Config* config) {
+  Result<std::map<std::string, Entry, std::less<>>> map =
+      yaml::ReadNamedMap(entry, "a map of datacenter names to replica counts, e.g. { dc1: 3, dc2: 2 }");
+  if (!map.ok()) return map.status();
+  for (const auto& [name, value] : *map) {
+    Result<uint64_t> count = yaml::ReadCount(value, 1, 64);
+    if (!count.ok()) return count.status();
+    config->replication.datacenters[name] = static_cast<uint32_t>(*count);
+  }
+  return Status::Ok();
+}
+
 Status ReadLogLevel(const Entry& entry, Config* config) {
   constexpr std::string_view kExpected = "debug, info, warn or error";
   Result<std::string> name = yaml::ReadText(entry, kExpected);
@@ -266,6 +279,7 @@ const std::vector<Key>& Keys() {
       {"replication.failover_max", Duration(1, 60'000, &C::replication, &ReplicationConfig::failover_max_ms)},
       {"replication.max_pending_per_peer",
        Count(1, kMaxU32, &C::replication, &ReplicationConfig::max_pending_per_peer)},
+      {"replication.datacenters", &ReadDatacenters},
       {"storage.cache_bytes", Size(0, kMaxU64, &C::storage, &Options::cache_bytes)},
       {"storage.compress_min_bytes", Size(0, kMaxU32, &C::storage, &Options::compress_min_bytes)},
       {"storage.compress_level", Count(1, 19, &C::storage, &Options::compress_level)},
@@ -364,23 +378,28 @@ Status CheckTls(const yaml::Document& document, const Config& config) {
   return Status::Ok();
 }
 
-// r or w against n. An explicit value is blamed on its own line; a default
-// that no longer fits (n: 1 with the default r of 2) on n's.
-Status CheckQuorum(const yaml::Document& document, std::string_view key, uint32_t value, uint32_t n) {
+// r or w against n (with datacenters: their replicas' sum). An explicit
+// value is blamed on its own line; a default that no longer fits (n: 1 with
+// the default r of 2) on n's.
+Status CheckQuorum(const yaml::Document& document, std::string_view key, uint32_t value,
+                   const ReplicationConfig& replication) {
+  const uint32_t n = replication.total();
   if (value >= 1 && value <= n) return Status::Ok();
+  const bool by_datacenter = !replication.datacenters.empty();
+  const std::string total = by_datacenter ? "the replicas of replication.datacenters" : "replication.n";
   const std::string name(key);
   const std::string path = "replication." + name;
-  const std::string range = name + " must be between 1 and n";
+  const std::string range = name + " must be between 1 and " + (by_datacenter ? "their sum" : "n");
   const Entry* entry = document.Lookup(path);
   if (entry == nullptr) {
-    return yaml::Invalid({path, document.Blame({"replication.n"}).line},
-                         "the default " + name + " (" + std::to_string(value) + ") exceeds replication.n (" +
+    return yaml::Invalid({path, document.Blame({by_datacenter ? "replication.datacenters" : "replication.n"}).line},
+                         "the default " + name + " (" + std::to_string(value) + ") exceeds " + total + " (" +
                              std::to_string(n) + "); " + range + ", so set " + name + " too");
   }
   if (value == 0)
     return yaml::Invalid(entry->field, "0 is not allowed; " + range + " (" + std::to_string(n) + ")");
-  return yaml::Invalid(
-      entry->field, std::to_string(value) + " exceeds replication.n (" + std::to_string(n) + "); " + range);
+  return yaml::Invalid(entry->field,
+                       std::to_string(value) + " exceeds " + total + " (" + std::to_string(n) + "); " + range);
 }
 
 Status CheckLimits(const yaml::Document& document, const LimitsConfig& limits) {
@@ -439,8 +458,8 @@ Status ReadConfig(yaml::Document& document, Config* config) {
   }
   DYNKV_RETURN_IF_ERROR(CheckListen(document, *config));
   DYNKV_RETURN_IF_ERROR(CheckTls(document, *config));
-  DYNKV_RETURN_IF_ERROR(CheckQuorum(document, "r", config->replication.r, config->replication.n));
-  DYNKV_RETURN_IF_ERROR(CheckQuorum(document, "w", config->replication.w, config->replication.n));
+  DYNKV_RETURN_IF_ERROR(CheckQuorum(document, "r", config->replication.r, config->replication));
+  DYNKV_RETURN_IF_ERROR(CheckQuorum(document, "w", config->replication.w, config->replication));
   DYNKV_RETURN_IF_ERROR(CheckFailover(document, config->replication));
   DYNKV_RETURN_IF_ERROR(CheckClients(document, *config));
   return CheckLimits(document, config->limits);
@@ -505,8 +524,17 @@ std::string Summary(const Config& config) {
             std::to_string(config.security.clients.tokens.size()) + ")";
   }
   const ReplicationConfig& replication = config.replication;
-  return line + ", n=" + std::to_string(replication.n) + " r=" + std::to_string(replication.r) +
-         " w=" + std::to_string(replication.w);
+  line += ", n=";
+  if (replication.datacenters.empty()) {
+    line += std::to_string(replication.n);
+  } else {
+    std::string per_dc;
+    for (const auto& [name, count] : replication.datacenters) {
+      per_dc += (per_dc.empty() ? "" : " ") + name + ":" + std::to_string(count);
+    }
+    line += std::to_string(replication.total()) + " (" + per_dc + ")";
+  }
+  return line + " r=" + std::to_string(replication.r) + " w=" + std::to_string(replication.w);
 }
 
 }  // namespace dynkv::node

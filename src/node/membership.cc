@@ -194,8 +194,9 @@ void Membership::FillMembers(pb::MembersResponse* out) const {
 void Membership::FillRing(pb::RingResponse* out) const {
   out->set_node_id(gossiper().self().node_id);
   const std::shared_ptr<const ring::Ring> ring = CurrentRing();
-  const size_t n = std::min<size_t>(options_.replication_n, ring->nodes().size());
+  const size_t n = ring->ReplicaCount(options_.replication_n);
   out->set_n(static_cast<uint32_t>(n));
+  out->mutable_datacenters()->insert(options_.ring.datacenters.begin(), options_.ring.datacenters.end());
   const std::map<std::string, double> shares = ring::Shares(*ring);
   const std::map<std::string, double> replicated = ring::ReplicatedShares(*ring, std::max<size_t>(n, 1));
   for (const auto& [node_id, share] : shares) {
@@ -205,6 +206,8 @@ void Membership::FillRing(pb::RingResponse* out) const {
     s->set_tokens(static_cast<uint32_t>(tokens.size()));
     for (uint64_t token : tokens) s->add_positions(token);
     if (const gossip::NodeState* state = gossiper().Find(node_id)) s->set_client_address(state->client_address);
+    s->set_datacenter(ring->LocationOf(node_id).datacenter);
+    s->set_rack(ring->LocationOf(node_id).rack);
     s->set_share(share);
     auto it = replicated.find(node_id);
     s->set_replica_share(it == replicated.end() ? 0 : it->second);
@@ -213,7 +216,7 @@ void Membership::FillRing(pb::RingResponse* out) const {
 
 double Membership::SelfReplicaShare() const {
   const std::shared_ptr<const ring::Ring> ring = CurrentRing();
-  const size_t n = std::min<size_t>(options_.replication_n, ring->nodes().size());
+  const size_t n = ring->ReplicaCount(options_.replication_n);
   const std::map<std::string, double> replicated = ring::ReplicatedShares(*ring, std::max<size_t>(n, 1));
   auto it = replicated.find(gossiper().self().node_id);
   return it == replicated.end() ? 0 : it->second;

@@ -164,6 +164,7 @@ MembershipOptions MembershipOptionsFor(const Config& config, const Identity& ide
   }
   options.ring.vnodes = m.vnodes;
   options.ring.replication_n = config.replication.n;
+  options.ring.datacenters = config.replication.datacenters;
   // Serving at once is safe only for a node that cannot have peers yet: no
   // seeds at all, or its first start with only itself as seed. Restarted, a
   // node whose seeds name only itself may have had peers and has forgotten

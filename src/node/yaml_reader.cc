@@ -96,12 +96,15 @@ Field Child(const Field& parent, std::string_view key, int line) {
 // The same type as Document::Entries.
 using Entries = std::map<std::string, Entry, std::less<>>;
 
-// The entries of `map`, after checking every key against `known`. A null
-// map (a section whose keys are all commented out) has no entries.
-Result<Entries> ReadMap(const YAML::Node& map, const Field& where, std::span<const std::string_view> known) {
+// The entries of `map`, after checking every key against `known` (any
+// plain name when `any_key`; `expected` then says what the map holds). A
+// null map (a section whose keys are all commented out) has no entries.
+Result<Entries> ReadMap(const YAML::Node& map, const Field& where, std::span<const std::string_view> known,
+                        bool any_key = false, std::string_view expected = "") {
   Entries entries;
   if (map.IsNull()) return entries;
-  if (!map.IsMap()) return Invalid(where, "expected a map of " + Join(known) + ", got " + Describe(map));
+  const std::string wanted = any_key ? std::string(expected) : "a map of " + Join(known);
+  if (!map.IsMap()) return Invalid(where, "expected " + wanted + ", got " + Describe(map));
   // Bound by reference: yaml-cpp's iterator hands out a temporary pair.
   for (const auto& pair : map) {
     const YAML::Node& key_node = pair.first;
@@ -109,11 +112,11 @@ Result<Entries> ReadMap(const YAML::Node& map, const Field& where, std::span<con
     const int key_line = LineOf(key_node, where.line);
     if (!key_node.IsScalar()) {
       return Invalid({where.path.empty() ? "document" : where.path, key_line},
-                     "keys must be plain names; expected one of " + Join(known));
+                     "keys must be plain names; expected " + (any_key ? wanted : "one of " + Join(known)));
     }
     const std::string key = key_node.Scalar();
     Field field = Child(where, key, key_line);
-    if (std::find(known.begin(), known.end(), key) == known.end()) {
+    if (!any_key && std::find(known.begin(), known.end(), key) == known.end()) {
       return Invalid(field, UnknownKeyHelp(key, known));
     }
     if (auto previous = entries.find(key); previous != entries.end()) {
@@ -395,6 +398,10 @@ Result<std::vector<Entry>> ReadList(const Entry& entry, std::string_view expecte
     items.push_back({node, std::move(field)});
   }
   return items;
+}
+
+Result<std::map<std::string, Entry, std::less<>>> ReadNamedMap(const Entry& entry, std::string_view expected) {
+  return ReadMap(entry.value, entry.field, {}, true, expected);
 }
 
 Document::Document(YAML::Node root, std::span<const std::string_view> paths)

@@ -66,6 +66,12 @@ Result<double> ReadNumber(const Entry& entry, double min, double max);
 // (the key with nothing after it) is an empty list.
 Result<std::vector<Entry>> ReadList(const Entry& entry, std::string_view expected);
 
+// A map whose keys are names of the operator's choosing
+// (replication.datacenters), each value named "<path>.<key>"; a key given
+// twice or one that is not a plain name is an error. A null value is an
+// empty map.
+Result<std::map<std::string, Entry, std::less<>>> ReadNamedMap(const Entry& entry, std::string_view expected);
+
 // ---- Documents --------------------------------------------------------------
 
 // The root map of a document, read by dotted path ("storage.cache_bytes").

@@ -85,7 +85,7 @@ Result<std::vector<ring::Replica>> Coordinator::PreferenceList(const std::string
   }
   std::shared_ptr<const ring::Ring> ring = cluster_.CurrentRing();
   if (ring->empty()) return Status::Unavailable("no node owns part of the ring yet: the cluster is starting");
-  *n = static_cast<uint32_t>(std::min<size_t>(options_.n, ring->nodes().size()));
+  *n = static_cast<uint32_t>(ring->ReplicaCount(options_.n));
   // A peer with too many calls outstanding is as good as down for a new request.
   auto is_up = [this, saturated](const std::string& id) {
     if (id == options_.self_id) return true;

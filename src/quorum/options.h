@@ -2,12 +2,26 @@
 // YAML config (docs/OPERATIONS.md), with their defaults, in one place.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <map>
+#include <string>
 
 namespace dynkv::quorum {
 
 struct ReplicationOptions {
-  uint32_t n = 3;  // replication.n: replicas per key
+  uint32_t n = 3;  // replication.n: replicas per key (without datacenters)
+  // replication.datacenters: replicas per key in each datacenter named
+  // (ring.h: Topology); a datacenter not named keeps none, and n is
+  // ignored. Empty: n replicas over the whole cluster.
+  std::map<std::string, uint32_t> datacenters;
+  // The replicas of a key the config asks for: n, or the datacenters' sum.
+  uint32_t total() const {
+    if (datacenters.empty()) return n;
+    uint64_t sum = 0;
+    for (const auto& [name, count] : datacenters) sum += count;
+    return static_cast<uint32_t>(std::min<uint64_t>(sum, ~uint32_t{0}));
+  }
   uint32_t r = 2;  // replication.r: replies a read waits for when the request says 0
   uint32_t w = 2;  // replication.w: durable copies a write waits for when the request says 0
   // replication.sloppy_quorum: a down primary's writes go to the next

@@ -52,14 +52,27 @@ bool SegmentCovers(uint64_t start, uint64_t end, uint64_t inner_start, uint64_t 
   return a < b && b <= length;
 }
 
-Placement::Placement(const std::vector<PlacedNode>& nodes, size_t n) : nodes_(nodes), n_(n) {
+Placement::Placement(const std::vector<PlacedNode>& nodes, size_t n,
+                     const std::map<std::string, uint32_t>& datacenters)
+    : nodes_(nodes), n_(n) {
   std::sort(nodes_.begin(), nodes_.end(),
             [](const PlacedNode& a, const PlacedNode& b) { return a.node_id < b.node_id; });
   TokenMap current;
   TokenMap next;
   std::string identity;
+  Topology topology{{}, datacenters};
+  for (const auto& [datacenter, replicas] : datacenters) {
+    identity += datacenter;
+    identity.push_back('\0');
+    AppendWord(&identity, replicas);
+  }
   for (const PlacedNode& node : nodes_) {
     if (node.tokens.empty()) continue;
+    topology.locations[node.node_id] = node.location;
+    identity += node.location.datacenter;
+    identity.push_back('\0');
+    identity += node.location.rack;
+    identity.push_back('\0');
     if (node.role != Role::kJoining) current[node.node_id] = node.tokens;
     if (node.role != Role::kLeaving) next[node.node_id] = node.tokens;
     if (node.role != Role::kNormal) changes_.push_back(std::string(RoleWord(node.role)) + " " + node.node_id);
@@ -68,8 +81,8 @@ Placement::Placement(const std::vector<PlacedNode>& nodes, size_t n) : nodes_(no
     identity.push_back(static_cast<char>(node.role));
     for (uint64_t token : node.tokens) AppendWord(&identity, token);
   }
-  current_ = Ring(current);
-  next_ = Ring(next);
+  current_ = Ring(current, topology);
+  next_ = Ring(next, topology);
   version_ = std::max<uint64_t>(1, KeyPosition(identity));
   still_ = changes_.empty();
   if (!still_) Plan();
@@ -90,13 +103,12 @@ std::vector<std::string> Placement::Pending(uint64_t position) const {
   if (still_ || next_.empty()) return {};
   std::vector<std::string> serving;
   if (!current_.empty()) {
-    const size_t n = std::min(n_, current_.nodes().size());
-    for (const Replica& r : current_.PreferenceList(position, n)) {
+    for (const Replica& r : current_.PreferenceList(position, n_)) {
       if (Serving(r.node_id)) serving.push_back(r.node_id);
     }
   }
   std::vector<std::string> pending;
-  for (const Replica& r : next_.PreferenceList(position, std::min(n_, next_.nodes().size()))) {
+  for (const Replica& r : next_.PreferenceList(position, n_)) {
     if (std::find(serving.begin(), serving.end(), r.node_id) == serving.end()) pending.push_back(r.node_id);
   }
   return pending;
@@ -118,8 +130,7 @@ void Placement::Plan() {
     segment.pending = Pending(segment.end);
     if (segment.pending.empty()) continue;
     if (!current_.empty()) {
-      const size_t n = std::min(n_, current_.nodes().size());
-      for (const std::string& id : IdsOf(current_.PreferenceList(segment.end, n))) {
+      for (const std::string& id : IdsOf(current_.PreferenceList(segment.end, n_))) {
         if (Serving(id)) segment.sources.push_back(id);
       }
     }

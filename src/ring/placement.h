@@ -18,6 +18,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,6 +33,7 @@ struct PlacedNode {
   std::string node_id;
   Role role = Role::kNormal;
   std::vector<uint64_t> tokens;
+  Location location;
 };
 
 // The ring positions (start, end]; start == end is the whole ring.
@@ -51,8 +53,10 @@ bool SegmentCovers(uint64_t start, uint64_t end, uint64_t inner_start, uint64_t 
 
 class Placement {
  public:
-  // `n`: replication.n, capped in each ring by the nodes it has.
-  Placement(const std::vector<PlacedNode>& nodes, size_t n);
+  // `n`: replication.n, capped in each ring by the nodes it has;
+  // `datacenters`: replication.datacenters (ring.h: Topology).
+  Placement(const std::vector<PlacedNode>& nodes, size_t n,
+            const std::map<std::string, uint32_t>& datacenters = {});
   Placement() : Placement({}, 3) {}
 
   const Ring& current() const { return current_; }

@@ -145,6 +145,10 @@ node::Config SimCluster::ConfigOf(size_t i) const {
   config.storage.write_buffer_bytes = 1 << 20;
   config.storage.block_cache_bytes = 1 << 20;
   config.membership.vnodes = options_.vnodes;
+  if (i < options_.locations.size()) {
+    config.membership.datacenter = options_.locations[i].datacenter;
+    config.membership.rack = options_.locations[i].rack;
+  }
   config.request_timeout_ms = options_.request_timeout_ms;
   config.handoff = options_.handoff;
   config.anti_entropy = options_.anti_entropy;
@@ -466,7 +470,7 @@ std::vector<size_t> SimCluster::ReplicasOf(size_t i, const std::string& key) con
   const node::Membership* m = membership(i);
   if (m == nullptr) return replicas;
   auto ring = m->CurrentRing();
-  const size_t n = std::min<size_t>(options_.replication.n, ring->nodes().size());
+  const size_t n = ring->ReplicaCount(options_.replication.n);
   for (const ring::Replica& r : ring->PreferenceList(KeyPosition(key), n))
     replicas.push_back(IndexOf(r.node_id));
   return replicas;

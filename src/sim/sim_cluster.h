@@ -73,6 +73,9 @@ struct SimClusterOptions {
   int64_t reap_interval_ms = node::Config{}.reap_interval_ms;
   int64_t tombstone_grace_ms = node::Config{}.tombstone_grace_ms;
   LinkOptions link;
+  // Node i's location.datacenter and location.rack; nodes past the end
+  // are in the config's defaults (dc1, rack1).
+  std::vector<ring::Location> locations;
   bool gossip_only = false;
   // gossip_only: every node starts NORMAL with tokens of its own, as a
   // cluster that existed before (its members restart); else they join.

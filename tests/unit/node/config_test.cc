@@ -224,7 +224,7 @@ TEST_CASE("values of the wrong type are rejected with what was expected") {
   CHECK_REJECTED("node_id: n1\nlisten: 127.0.0.1:7101\ndata_dir: /d\n",
                  "test.yaml:2: listen: ", "expected a map of client, peer");
   CHECK_REJECTED(With("replication: 3\n"),
-                 "test.yaml:4: replication: ", "expected a map of n, r, w, sloppy_quorum, hinted_writes_count, conflicts, failover_min, failover_max, max_pending_per_peer, got '3'");
+                 "test.yaml:4: replication: ", "expected a map of n, r, w, sloppy_quorum, hinted_writes_count, conflicts, failover_min, failover_max, max_pending_per_peer, datacenters, got '3'");
   CHECK_REJECTED(With("storage: [1, 2]\n"), "test.yaml:4: storage: ", "got a list");
   CHECK_REJECTED(With("seeds: 127.0.0.1:7202\n"), "test.yaml:4: seeds: ", "expected a list");
   CHECK_REJECTED(With("seeds: [[127.0.0.1:7202]]\n"), "test.yaml:4: seeds[0]: ", "got a list");
@@ -581,6 +581,29 @@ TEST_CASE("mangled configs are rejected with a located message, never a crash") 
     CHECK(config.status().code() == Code::kInvalidArgument);
     CHECK_MESSAGE(HasLocation(config.status().message()), config.status().message());
   }
+}
+
+TEST_CASE("replication.datacenters sets each datacenter's replicas; r and w count against their sum") {
+  const Config config = Parsed(With("location: {datacenter: east, rack: r2}\n"
+                                    "replication:\n  r: 4\n  datacenters: { east: 3, west: 2 }\n"));
+  CHECK(config.replication.datacenters == std::map<std::string, uint32_t>{{"east", 3}, {"west", 2}});
+  CHECK(config.replication.total() == 5);
+  CHECK(config.membership.datacenter == "east");
+  CHECK(config.membership.rack == "r2");
+  CHECK(Summary(config).ends_with("n=5 (east:3 west:2) r=4 w=2"));
+  CHECK(Parsed(kMinimal).replication.datacenters.empty());
+  CHECK(Parsed(kMinimal).replication.total() == 3);
+
+  CHECK_REJECTED(With("replication:\n  datacenters: [east, west]\n"), "test.yaml:5: replication.datacenters: ",
+                 "expected a map of datacenter names to replica counts");
+  CHECK_REJECTED(With("replication:\n  datacenters: { east: 0 }\n"), "test.yaml:5: replication.datacenters.east: ",
+                 "expected a whole number between 1 and 64, got '0'");
+  CHECK_REJECTED(With("replication:\n  datacenters: { east: 2, east: 1 }\n"),
+                 "test.yaml:5: replication.datacenters.east: ", "given twice");
+  CHECK_REJECTED(With("replication:\n  w: 4\n  datacenters: { east: 2, west: 1 }\n"), "test.yaml:5: replication.w: ",
+                 "4 exceeds the replicas of replication.datacenters (3); w must be between 1 and their sum");
+  CHECK_REJECTED(With("replication:\n  datacenters: { east: 1 }\n"), "test.yaml:",
+                 "the default r (2) exceeds the replicas of replication.datacenters (1)");
 }
 
 }  // namespace
