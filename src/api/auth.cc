@@ -71,6 +71,7 @@ Role RequiredRole(const pb::Request& request) {
     case pb::Request::kBatchGet:
     case pb::Request::kMembers:
     case pb::Request::kRing:
+    case pb::Request::kPreflist:
     case pb::Request::kStats:
     case pb::Request::kTransfers:
       return Role::kRead;

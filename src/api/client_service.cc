@@ -143,6 +143,7 @@ void ClientService::Handle(const pb::Request& request, Reply reply) {
     }
     case pb::Request::kMembers:
     case pb::Request::kRing:
+    case pb::Request::kPreflist:
     case pb::Request::kRemoveNode:
     case pb::Request::kTransfers:
       return reply(HandleAdmin(request));
@@ -346,6 +347,12 @@ pb::Response ClientService::HandleAdmin(const pb::Request& request) {
       Count("requests.ring");
       admin_->FillRing(response.mutable_ring());
       break;
+    case pb::Request::kPreflist: {
+      Count("requests.preflist");
+      if (Status key = CheckKey(request.preflist().key()); !key.ok()) return ErrorResponse(request.id(), key);
+      admin_->FillPreflist(request.preflist().key(), response.mutable_preflist());
+      break;
+    }
     case pb::Request::kLeave:
       Count("requests.leave");
       response.mutable_leave();

@@ -34,6 +34,8 @@ class ClusterAdmin {
   virtual ~ClusterAdmin() = default;
   virtual void FillMembers(dynkv::client::MembersResponse* out) const = 0;
   virtual void FillRing(dynkv::client::RingResponse* out) const = 0;
+  // The key's position and replicas as this node sees them (key already checked).
+  virtual void FillPreflist(const std::string& key, dynkv::client::PreflistResponse* out) const = 0;
   // Marks a dead node as removed; INVALID_ARGUMENT for this node, an unknown
   // one, or one that is up.
   virtual Status RemoveNode(const std::string& node_id) = 0;

@@ -145,6 +145,12 @@ Result<RingResponse> Client::Ring() {
   return impl_->CallFor(std::move(request), Response::kRing, "Ring", &Response::mutable_ring);
 }
 
+Result<PreflistResponse> Client::Preflist(std::string_view key) {
+  Request request;
+  request.mutable_preflist()->set_key(std::string(key));
+  return impl_->CallFor(std::move(request), Response::kPreflist, "Preflist", &Response::mutable_preflist);
+}
+
 Status Client::Leave() {
   Request request;
   request.mutable_leave();

@@ -151,6 +151,8 @@ class Client {
   // ranges the node receives or sends under the ring change in progress.
   Result<MembersResponse> Members();
   Result<RingResponse> Ring();
+  // The key's ring position and replicas as the node asked sees them.
+  Result<PreflistResponse> Preflist(std::string_view key);
   Status Leave();
   Status RemoveNode(std::string_view node_id);
   Result<TransfersResponse> Transfers();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "common/key_hash.h"
 #include "common/log.h"
 
 namespace dynkv::node {
@@ -211,6 +212,30 @@ void Membership::FillRing(pb::RingResponse* out) const {
     s->set_share(share);
     auto it = replicated.find(node_id);
     s->set_replica_share(it == replicated.end() ? 0 : it->second);
+  }
+}
+
+// The primaries (up or down), then the fallbacks of the sloppy list.
+void Membership::FillPreflist(const std::string& key, pb::PreflistResponse* out) const {
+  out->set_node_id(gossiper().self().node_id);
+  out->set_key(key);
+  const uint64_t position = KeyPosition(key);
+  out->set_position(position);
+  const std::shared_ptr<const ring::Ring> ring = CurrentRing();
+  auto is_up = [this](const std::string& id) { return IsUp(id); };
+  const size_t n = options_.replication_n;
+  std::vector<ring::Replica> list = ring->PreferenceList(position, n, is_up, ring::Quorum::kStrict);
+  for (const ring::Replica& r : ring->PreferenceList(position, n, is_up, ring::Quorum::kSloppy)) {
+    if (r.fallback) list.push_back(r);
+  }
+  for (const ring::Replica& r : list) {
+    pb::PreflistReplica* replica = out->add_replicas();
+    replica->set_node_id(r.node_id);
+    replica->set_datacenter(ring->LocationOf(r.node_id).datacenter);
+    replica->set_rack(ring->LocationOf(r.node_id).rack);
+    replica->set_role(r.fallback ? "fallback" : "primary");
+    replica->set_up(r.up);
+    replica->set_hint_for(r.hint_for);
   }
 }
 

@@ -101,6 +101,7 @@ class Membership final : public api::ClusterAdmin, public quorum::ClusterView, p
   // api::ClusterAdmin
   void FillMembers(dynkv::client::MembersResponse* out) const override;
   void FillRing(dynkv::client::RingResponse* out) const override;
+  void FillPreflist(const std::string& key, dynkv::client::PreflistResponse* out) const override;
   Status RemoveNode(const std::string& node_id) override;
   void Leave() override;
   void FillTransfers(dynkv::client::TransfersResponse* out) const override;

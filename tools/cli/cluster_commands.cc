@@ -201,6 +201,46 @@ Status PrintRing(client::Client& c, bool json) {
   return Status::Ok();
 }
 
+std::string PreflistText(const client::PreflistResponse& preflist) {
+  char line[256];
+  std::snprintf(line, sizeof(line), "key at position %020llu, as %s sees it\n",
+                static_cast<unsigned long long>(preflist.position()), preflist.node_id().c_str());
+  std::string out = line;
+  std::snprintf(line, sizeof(line), "%-16s %-12s %-12s %-8s %-4s %s\n", "NODE", "DATACENTER", "RACK", "ROLE", "UP",
+                "FOR");
+  out += line;
+  for (const client::PreflistReplica& r : preflist.replicas()) {
+    std::snprintf(line, sizeof(line), "%-16s %-12s %-12s %-8s %-4s %s\n", r.node_id().c_str(),
+                  r.datacenter().c_str(), r.rack().c_str(), r.role().c_str(), r.up() ? "up" : "down",
+                  r.hint_for().empty() ? "-" : r.hint_for().c_str());
+    out += line;
+  }
+  if (preflist.replicas_size() == 0) out += "(no node owns tokens yet)\n";
+  return out;
+}
+
+std::string PreflistJson(const client::PreflistResponse& preflist) {
+  tools::Json replicas = tools::Json::array();
+  for (const client::PreflistReplica& r : preflist.replicas()) {
+    tools::Json replica = {{"node_id", r.node_id()}, {"datacenter", r.datacenter()}, {"rack", r.rack()},
+                           {"role", r.role()},       {"up", r.up()}};
+    if (!r.hint_for().empty()) replica["hint_for"] = r.hint_for();
+    replicas.push_back(std::move(replica));
+  }
+  return tools::JsonLine({{"key", preflist.key()},
+                          {"position", preflist.position()},
+                          {"node_id", preflist.node_id()},
+                          {"replicas", replicas}}) +
+         "\n";
+}
+
+Status PrintPreflist(client::Client& c, const std::string& key, bool json) {
+  auto preflist = c.Preflist(key);
+  if (!preflist.ok()) return preflist.status();
+  std::fputs((json ? PreflistJson(*preflist) : PreflistText(*preflist)).c_str(), stdout);
+  return Status::Ok();
+}
+
 Result<std::string> AskToLeave(client::Client& c, const std::string& address, std::FILE* out) {
   auto pong = c.Ping();
   if (!pong.ok()) return pong.status();

@@ -16,6 +16,7 @@ namespace dynkv::cli {
 // Status of the request.
 Status PrintMembers(client::Client& c, bool json);
 Status PrintRing(client::Client& c, bool json);
+Status PrintPreflist(client::Client& c, const std::string& key, bool json);
 Status PrintTransfers(client::Client& c, bool json);
 Status RemoveNode(client::Client& c, const std::string& node_id);
 
@@ -24,6 +25,8 @@ std::string MembersText(const client::MembersResponse& members);
 std::string MembersJson(const client::MembersResponse& members);
 std::string TransfersText(const client::TransfersResponse& transfers);
 std::string TransfersJson(const client::TransfersResponse& transfers);
+std::string PreflistText(const client::PreflistResponse& preflist);
+std::string PreflistJson(const client::PreflistResponse& preflist);
 // One line of a leave's progress: status, ranges done/total, keys, bytes.
 std::string ProgressLine(const client::TransfersResponse& transfers);
 // 512 B, 1.5 KiB, 20.0 MiB, ... (powers of 1024).

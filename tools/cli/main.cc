@@ -45,6 +45,9 @@ it, generation, addresses, phi and tokens. A node back on an empty
 data dir under a known id shows as "joining (replacing)" while it
 streams its old ranges back in)help";
 constexpr const char* kRingHelp = "each node's tokens, share of the ring and share of the replicas";
+constexpr const char* kPreflistHelp = R"help(where KEY lives: its ring position and its replicas in order, each
+with datacenter, rack, role (primary, or fallback standing in for a
+down primary) and up or down, as the node asked sees them)help";
 constexpr const char* kTransfersHelp = R"help(the ring change in progress as the node sees it, and the ranges it
 receives (in) or sends (out) under it: range, direction, from ->
 to, state, keys and bytes moved so far ("the ring is still: no
@@ -291,6 +294,7 @@ Invocation Parse(int given_argc, char** given_argv) {
   json(command("stats", kStatsHelp, {}));
   json(command("members", kMembersHelp, {}));
   json(command("ring", kRingHelp, {}));
+  json(command("preflist", kPreflistHelp, {"KEY"}));
   json(command("transfers", kTransfersHelp, {}));
   command("leave", kLeaveHelp, {});
   command("remove", kRemoveHelp, {"NODE_ID"});
@@ -493,6 +497,7 @@ int Run(int argc, char** argv) {
   Status status;
   if (inv.command == "members") status = PrintMembers(c, json);
   if (inv.command == "ring") status = PrintRing(c, json);
+  if (inv.command == "preflist") status = PrintPreflist(c, inv.args[0], json);
   if (inv.command == "transfers") status = PrintTransfers(c, json);
   if (inv.command == "remove") status = RemoveNode(c, inv.args[0]);
   if (!status.ok()) Fail(status);

@@ -51,6 +51,10 @@ class FakeAdmin final : public ClusterAdmin {
     member->set_replacing(true);
   }
   void FillRing(pb::RingResponse* out) const override { out->set_node_id("n1"); }
+  void FillPreflist(const std::string& key, pb::PreflistResponse* out) const override {
+    out->set_node_id("n1");
+    out->set_key(key);
+  }
   Status RemoveNode(const std::string& node_id) override {
     removed.push_back(node_id);
     return remove_status;
