@@ -38,8 +38,13 @@ inline constexpr uint32_t kDefault = 0;
 inline constexpr uint32_t kOne = 1;
 inline constexpr uint32_t kQuorum = 4294967293u;
 inline constexpr uint32_t kAll = 4294967292u;
+// A quorum of the replicas in the coordinator's datacenter, or in each
+// datacenter (Cassandra's LOCAL_QUORUM and EACH_QUORUM).
+inline constexpr uint32_t kLocalQuorum = 4294967291u;
+inline constexpr uint32_t kEachQuorum = 4294967290u;
 
-// Parses "default", "one", "quorum", "all" or a count.
+// Parses "default", "one", "quorum", "all", "local_quorum", "each_quorum"
+// or a count.
 Result<uint32_t> ParseQuorum(std::string_view text);
 
 struct Options {

@@ -11,12 +11,15 @@ Result<uint32_t> ParseQuorum(std::string_view text) {
   if (text == "one") return kOne;
   if (text == "quorum") return kQuorum;
   if (text == "all") return kAll;
+  if (text == "local_quorum") return kLocalQuorum;
+  if (text == "each_quorum") return kEachQuorum;
   uint32_t count = 0;
   auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), count);
-  // Values from kAll up are reserved for named levels.
-  if (text.empty() || error != std::errc() || end != text.data() + text.size() || count >= kAll) {
+  // Values from kEachQuorum up are reserved for named levels.
+  if (text.empty() || error != std::errc() || end != text.data() + text.size() || count >= kEachQuorum) {
     return Status::InvalidArgument("bad R/W level \"" + std::string(text) +
-                                   "\": expected one, quorum, all, default or a replica count");
+                                   "\": expected one, quorum, all, local_quorum, each_quorum, default or a "
+                                   "replica count");
   }
   return count;
 }

@@ -214,6 +214,7 @@ void NodeServices::OpenServing() {
   membership_->SetTransfers(transfers_.get());
   quorum::CoordinatorOptions coordinator_options;
   coordinator_options.self_id = config_.node_id;
+  coordinator_options.datacenter = config_.membership.datacenter;
   coordinator_options.n = config_.replication.n;
   coordinator_options.default_r = config_.replication.r;
   coordinator_options.default_w = config_.replication.w;

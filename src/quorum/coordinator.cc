@@ -8,6 +8,7 @@
 #include "common/key_hash.h"
 #include "common/log.h"
 #include "net/peer_transport.h"
+#include "quorum/datacenter_levels.h"
 #include "quorum/dvv.h"
 #include "quorum/object_wire.h"
 
@@ -102,6 +103,28 @@ Result<std::vector<ring::Replica>> Coordinator::PreferenceList(const std::string
   return WithUncoveredPrimaries(ring->PreferenceList(position, *n, is_up, ring::Quorum::kSloppy), strict);
 }
 
+Result<ReadPlan> Coordinator::PlanReadFor(const std::vector<ring::Replica>& list, uint32_t n,
+                                          uint32_t requested_r) const {
+  if (IsDatacenterLevel(requested_r)) {
+    return PlanDatacenterRead(list, *cluster_.CurrentRing(), requested_r, options_.datacenter);
+  }
+  auto r = ResolveQuorum(requested_r, options_.default_r, n, "r");
+  if (!r.ok()) return r.status();
+  return PlanRead(list, n, *r);
+}
+
+Result<WritePlan> Coordinator::PlanWriteFor(const std::vector<ring::Replica>& list, uint32_t n,
+                                            uint32_t requested_w) const {
+  WriteOptions options{n, 1, options_.sloppy_quorum, options_.hinted_writes_count};
+  if (IsDatacenterLevel(requested_w)) {
+    return PlanDatacenterWrite(list, *cluster_.CurrentRing(), requested_w, options_.datacenter, options);
+  }
+  auto w = ResolveQuorum(requested_w, options_.default_w, n, "w");
+  if (!w.ok()) return w.status();
+  options.w = *w;
+  return PlanWrite(list, options);
+}
+
 // While the ring moves the key's range, the nodes it moves to get the write
 // too; their acks never count for W (CASSANDRA-8058: counting them raised
 // W and timed writes out).
@@ -140,9 +163,7 @@ void Coordinator::Get(const std::string& key, uint32_t requested_r, uint32_t tim
   bool saturated = false;
   auto list = PreferenceList(key, &n, &saturated);
   if (!list.ok()) return done(list.status());
-  auto r = ResolveQuorum(requested_r, options_.default_r, n, "r");
-  if (!r.ok()) return done(r.status());
-  auto plan = PlanRead(*list, n, *r);
+  auto plan = PlanReadFor(*list, n, requested_r);
   if (!plan.ok()) {
     if (saturated) ++stats_.overloaded;
     return done(saturated ? Overloaded(plan.status()) : plan.status());

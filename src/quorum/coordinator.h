@@ -96,6 +96,8 @@ class HintSink {
 struct CoordinatorOptions {
   // This node's id: its own replica is reached through the LocalReplica.
   std::string self_id;
+  // Its location.datacenter: the local one of local_quorum.
+  std::string datacenter;
   // Replicas per key, capped by the nodes in the ring.
   uint32_t n = ReplicationOptions{}.n;
   // Replies a read waits for, and copies a write waits for, when the
@@ -177,6 +179,10 @@ class Coordinator {
   // `saturated` (may be null): set when a primary was left out for its
   // outstanding calls (the request then fails as OVERLOADED, not UNAVAILABLE).
   Result<std::vector<ring::Replica>> PreferenceList(const std::string& key, uint32_t* n, bool* saturated) const;
+  // The plan for a request's r or w: a count or named level over the n of
+  // the list, or a per-datacenter level (datacenter_levels.h).
+  Result<ReadPlan> PlanReadFor(const std::vector<ring::Replica>& list, uint32_t n, uint32_t requested_r) const;
+  Result<WritePlan> PlanWriteFor(const std::vector<ring::Replica>& list, uint32_t n, uint32_t requested_w) const;
   static Status Overloaded(const Status& planned);
   int64_t DeadlineFor(uint32_t timeout_ms) const;
   void AddPendingReplicas(const std::string& key, WritePlan* plan);

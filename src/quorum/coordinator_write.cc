@@ -19,10 +19,7 @@ void Coordinator::Put(const std::string& key, VersionVector context, Sibling sib
   bool saturated = false;
   auto list = PreferenceList(key, &n, &saturated);
   if (!list.ok()) return done(list.status());
-  auto w = ResolveQuorum(requested_w, options_.default_w, n, "w");
-  if (!w.ok()) return done(w.status());
-  WriteOptions write_options{n, *w, options_.sloppy_quorum, options_.hinted_writes_count};
-  auto plan = PlanWrite(*list, write_options);
+  auto plan = PlanWriteFor(*list, n, requested_w);
   if (!plan.ok()) {
     if (saturated) ++stats_.overloaded;
     return done(saturated ? Overloaded(plan.status()) : plan.status());
@@ -165,7 +162,11 @@ void Coordinator::ReplaceTarget(uint64_t id, const std::string& node_id, const S
       const bool targeted = std::any_of(op.plan.targets.begin(), op.plan.targets.end(),
                                         [&](const WriteTarget& t) { return t.node_id == r.node_id; });
       if (targeted) break;
-      WriteTarget standin{r.node_id, node_id, options_.hinted_writes_count};
+      const auto replaced = std::find_if(op.plan.targets.begin(), op.plan.targets.end(),
+                                         [&](const WriteTarget& t) { return t.node_id == node_id; });
+      const bool counted = replaced == op.plan.targets.end() || replaced->counts_towards_w;
+      WriteTarget standin{r.node_id, node_id, options_.hinted_writes_count && counted,
+                          replaced == op.plan.targets.end() ? 0 : replaced->group};
       op.plan.targets.push_back(standin);
       op.tally.AddTarget(standin);
       added.push_back(standin);

@@ -79,6 +79,11 @@ std::string DescribeFailures(const std::vector<Entry>& entries, std::vector<Stat
 
 constexpr std::string_view kNotRolledBack = "; the write may still be applied";
 
+// " in dc2" for a group of a per-datacenter level, "" for a plain level's.
+std::string InGroup(const std::string& name) { return name.empty() ? "" : " in " + name; }
+
+uint32_t GroupOf(uint32_t group, size_t groups) { return group < groups ? group : 0; }
+
 }  // namespace
 
 Result<uint32_t> ResolveQuorum(uint32_t requested, uint32_t configured_default, uint32_t n,
@@ -141,10 +146,15 @@ Result<WritePlan> PlanWrite(const std::vector<ring::Replica>& preference_list, c
   return plan;
 }
 
-WriteTally::WriteTally(const WritePlan& plan) : required_(plan.required_acks) {
+WriteTally::WriteTally(const WritePlan& plan)
+    : required_(plan.group_required.empty() ? std::vector<uint32_t>{plan.required_acks} : plan.group_required),
+      counted_(required_.size(), 0),
+      names_(plan.group_required.empty() ? std::vector<std::string>{""} : plan.group_names) {
+  names_.resize(required_.size());
   for (const WriteTarget& target : plan.targets) {
     Entry entry;
     entry.target = target;
+    entry.target.group = GroupOf(target.group, required_.size());
     entries_.push_back(std::move(entry));
   }
   Decide();
@@ -162,7 +172,10 @@ void WriteTally::OnAck(const std::string& node_id) {
   if (state_ != TallyState::kWaiting || entry == nullptr || entry->reply != Reply::kPending) return;
   entry->reply = Reply::kAck;
   acked_.push_back(node_id);
-  if (entry->target.counts_towards_w) ++counted_acks_;
+  if (entry->target.counts_towards_w) {
+    ++counted_acks_;
+    ++counted_[entry->target.group];
+  }
   Decide();
 }
 
@@ -178,6 +191,7 @@ void WriteTally::AddTarget(const WriteTarget& target) {
   if (state_ != TallyState::kWaiting || Find(target.node_id) != nullptr) return;
   Entry entry;
   entry.target = target;
+  entry.target.group = GroupOf(target.group, required_.size());
   entries_.push_back(std::move(entry));
 }
 
@@ -189,33 +203,40 @@ bool WriteTally::Pending(const std::string& node_id) const {
 
 void WriteTally::OnDeadline(uint64_t waited_ms) {
   if (state_ != TallyState::kWaiting) return;
+  size_t g = 0;
+  while (g + 1 < required_.size() && counted_[g] >= required_[g]) ++g;
   std::vector<Status> errors;
   const std::string failures = DescribeFailures(entries_, &errors);
   state_ = TallyState::kFailed;
-  status_ = Status::Timeout(std::to_string(counted_acks_) + " of " + std::to_string(required_) +
-                            " required replicas acknowledged within " + std::to_string(waited_ms) + " ms" +
-                            (failures.empty() ? "" : " (" + failures + ")") + std::string(kNotRolledBack));
+  status_ = Status::Timeout(std::to_string(counted_[g]) + " of " + std::to_string(required_[g]) +
+                            " required replicas" + InGroup(names_[g]) + " acknowledged within " +
+                            std::to_string(waited_ms) + " ms" + (failures.empty() ? "" : " (" + failures + ")") +
+                            std::string(kNotRolledBack));
 }
 
 void WriteTally::Decide() {
   if (state_ != TallyState::kWaiting) return;
-  if (counted_acks_ >= required_) {
-    state_ = TallyState::kSucceeded;
+  std::vector<uint32_t> pending(required_.size(), 0);
+  for (const Entry& e : entries_) {
+    if (e.reply == Reply::kPending && e.target.counts_towards_w) ++pending[e.target.group];
+  }
+  bool met = true;
+  for (size_t g = 0; g < required_.size(); ++g) {
+    if (counted_[g] >= required_[g]) continue;
+    met = false;
+    if (counted_[g] + pending[g] >= required_[g]) continue;
+    std::vector<Status> errors;
+    const std::string failures = DescribeFailures(entries_, &errors);
+    const std::string in = InGroup(names_[g]);
+    state_ = TallyState::kFailed;
+    status_ = Status(SharedCode(errors),
+                     std::to_string(counted_[g]) + " of " + std::to_string(required_[g]) + " required replicas" +
+                         in + " acknowledged and " + std::to_string(errors.size()) + " failed, so W=" +
+                         std::to_string(required_[g]) + in + " cannot be reached (" + failures + ")" +
+                         std::string(kNotRolledBack));
     return;
   }
-  const auto pending =
-      static_cast<uint32_t>(std::count_if(entries_.begin(), entries_.end(), [](const Entry& e) {
-        return e.reply == Reply::kPending && e.target.counts_towards_w;
-      }));
-  if (counted_acks_ + pending >= required_) return;
-  std::vector<Status> errors;
-  const std::string failures = DescribeFailures(entries_, &errors);
-  state_ = TallyState::kFailed;
-  status_ =
-      Status(SharedCode(errors), std::to_string(counted_acks_) + " of " + std::to_string(required_) +
-                                     " required replicas acknowledged and " + std::to_string(errors.size()) +
-                                     " failed, so W=" + std::to_string(required_) + " cannot be reached (" +
-                                     failures + ")" + std::string(kNotRolledBack));
+  if (met) state_ = TallyState::kSucceeded;
 }
 
 Result<ReadPlan> PlanRead(const std::vector<ring::Replica>& preference_list, uint32_t n, uint32_t r) {
@@ -232,18 +253,35 @@ Result<ReadPlan> PlanRead(const std::vector<ring::Replica>& preference_list, uin
   return plan;
 }
 
-ReadTally::ReadTally(const ReadPlan& plan) : required_(plan.required_replies) {
+ReadTally::ReadTally(const ReadPlan& plan) {
+  if (plan.group_required.empty()) groups_.push_back(Group{plan.required_replies});
+  for (size_t g = 0; g < plan.group_required.size(); ++g) {
+    groups_.push_back(Group{plan.group_required[g]});
+    if (g < plan.group_names.size()) groups_.back().name = plan.group_names[g];
+  }
   for (const ReadTarget& target : plan.targets) {
     Entry entry;
     entry.target = target;
-    if (!target.fallback) ++primaries_pending_;
+    entry.target.group = GroupOf(target.group, groups_.size());
+    Group& group = groups_[entry.target.group];
+    ++group.pending;
+    if (!target.fallback) ++group.primaries_pending;
     entries_.push_back(std::move(entry));
   }
   Decide();
 }
 
 uint32_t ReadTally::counted_replies() const {
-  return primaries_pending_ == 0 ? replies_ : replies_ - fallback_replies_;
+  uint32_t counted = 0;
+  for (const Group& group : groups_) counted += group.counted();
+  return counted;
+}
+
+const ReadTally::Group* ReadTally::Short(uint32_t (*count)(const Group&)) const {
+  for (const Group& group : groups_) {
+    if (count(group) < group.required) return &group;
+  }
+  return nullptr;
 }
 
 ReadTally::Entry* ReadTally::Find(const std::string& node_id) {
@@ -264,10 +302,13 @@ void ReadTally::OnReply(const std::string& node_id, const Object& object) {
   merged_ = merged_.empty() ? entry->object : dvv::Sync(merged_, entry->object);
   ++replies_;
   ++answered_;
+  Group& group = groups_[entry->target.group];
+  ++group.replies;
+  --group.pending;
   if (entry->target.fallback) {
-    ++fallback_replies_;
+    ++group.fallback_replies;
   } else {
-    --primaries_pending_;
+    --group.primaries_pending;
   }
   Decide();
 }
@@ -278,7 +319,9 @@ void ReadTally::OnError(const std::string& node_id, const Status& error) {
   entry->reply = Reply::kError;
   entry->error = error.ok() ? Status::Internal("error reported with an OK status") : error;
   ++answered_;
-  if (!entry->target.fallback) --primaries_pending_;
+  Group& group = groups_[entry->target.group];
+  --group.pending;
+  if (!entry->target.fallback) --group.primaries_pending;
   Decide();
 }
 
@@ -293,36 +336,39 @@ void ReadTally::OnDeadline(uint64_t waited_ms) {
   finished_ = true;
   if (state_ != TallyState::kWaiting) return;
   // The pending primaries could not answer in time: the fallbacks count.
-  if (replies_ >= required_) {
+  const Group* short_group = Short([](const Group& g) { return g.replies; });
+  if (short_group == nullptr) {
     state_ = TallyState::kSucceeded;
     return;
   }
   std::vector<Status> errors;
   const std::string failures = DescribeFailures(entries_, &errors);
   state_ = TallyState::kFailed;
-  status_ = Status::Timeout(std::to_string(replies_) + " of " + std::to_string(required_) +
-                            " required replicas replied within " + std::to_string(waited_ms) + " ms" +
-                            (failures.empty() ? "" : " (" + failures + ")"));
+  status_ = Status::Timeout(std::to_string(short_group->replies) + " of " + std::to_string(short_group->required) +
+                            " required replicas" + InGroup(short_group->name) + " replied within " +
+                            std::to_string(waited_ms) + " ms" + (failures.empty() ? "" : " (" + failures + ")"));
 }
 
 void ReadTally::Decide() {
   if (answered_ == entries_.size()) finished_ = true;
   if (state_ != TallyState::kWaiting) return;
-  if (counted_replies() >= required_) {
+  if (Short([](const Group& g) { return g.counted(); }) == nullptr) {
     state_ = TallyState::kSucceeded;
     return;
   }
   // Every reply, a fallback's included, counts by the deadline at the latest:
   // R is unreachable only when those and every pending target fall short.
-  const auto pending = static_cast<uint32_t>(entries_.size()) - answered_;
-  if (replies_ + pending >= required_) return;
+  const Group* short_group = Short([](const Group& g) { return g.replies + g.pending; });
+  if (short_group == nullptr) return;
   std::vector<Status> errors;
   const std::string failures = DescribeFailures(entries_, &errors);
+  const std::string in = InGroup(short_group->name);
   state_ = TallyState::kFailed;
-  status_ = Status(SharedCode(errors), std::to_string(replies_) + " of " + std::to_string(required_) +
-                                           " required replicas replied and " + std::to_string(errors.size()) +
-                                           " failed, so R=" + std::to_string(required_) +
-                                           " cannot be reached (" + failures + ")");
+  status_ = Status(SharedCode(errors), std::to_string(short_group->replies) + " of " +
+                                           std::to_string(short_group->required) + " required replicas" + in +
+                                           " replied and " + std::to_string(errors.size()) + " failed, so R=" +
+                                           std::to_string(short_group->required) + in + " cannot be reached (" +
+                                           failures + ")");
 }
 
 std::vector<std::string> ReadTally::RepairTargets() const {

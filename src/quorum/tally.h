@@ -40,6 +40,10 @@ namespace dynkv::quorum {
 // W"; Cassandra's and Riak's ONE/QUORUM/ALL). ONE is plain 1.
 inline constexpr uint32_t kQuorumLevel = 4294967293u;  // floor(N/2) + 1
 inline constexpr uint32_t kAllLevel = 4294967292u;     // N
+// Cassandra's LOCAL_QUORUM and EACH_QUORUM (datacenter_levels.h): a quorum
+// of the replicas in the coordinator's datacenter, or in every datacenter.
+inline constexpr uint32_t kLocalQuorumLevel = 4294967291u;
+inline constexpr uint32_t kEachQuorumLevel = 4294967290u;
 
 // The number of replicas a request waits for. `requested`: 0 takes
 // `configured_default` (capped at n, at least 1), 1..n itself, kQuorumLevel
@@ -77,6 +81,9 @@ struct WriteTarget {
   // down primary (durably, before it acks) instead of as its own copy.
   std::string hint_for;
   bool counts_towards_w = true;
+  // Its quorum group (WritePlan::group_required); 0 unless the level is
+  // per datacenter.
+  uint32_t group = 0;
 
   friend bool operator==(const WriteTarget&, const WriteTarget&) = default;
 };
@@ -97,6 +104,10 @@ struct WritePlan {
   std::vector<WriteTarget> targets;
   std::vector<KeptHint> kept_hints;  // in preference order of the down primaries
   uint32_t required_acks = 0;        // W
+  // Per-datacenter levels: the counting acks each group needs (all of them
+  // must be met) and its name for messages. Empty: one group, required_acks.
+  std::vector<uint32_t> group_required;
+  std::vector<std::string> group_names;
 };
 
 // What to send for a write. `preference_list`: the key's list from
@@ -162,7 +173,9 @@ class WriteTally {
   void Decide();
 
   std::vector<Entry> entries_;
-  uint32_t required_ = 0;
+  std::vector<uint32_t> required_;     // by group
+  std::vector<uint32_t> counted_;      // by group
+  std::vector<std::string> names_;     // by group; empty for the one group of a plain level
   uint32_t counted_acks_ = 0;
   std::vector<std::string> acked_;
   TallyState state_ = TallyState::kWaiting;
@@ -177,6 +190,7 @@ struct ReadTarget {
   // ReadTally); never read-repaired (what it holds is a hint, which hinted
   // handoff delivers).
   bool fallback = false;
+  uint32_t group = 0;  // its quorum group (ReadPlan::group_required)
 
   friend bool operator==(const ReadTarget&, const ReadTarget&) = default;
 };
@@ -184,6 +198,9 @@ struct ReadTarget {
 struct ReadPlan {
   std::vector<ReadTarget> targets;  // every up entry of the list, in order
   uint32_t required_replies = 0;    // R
+  // As WritePlan's: each group's R, every one to be met; empty: one group.
+  std::vector<uint32_t> group_required;
+  std::vector<std::string> group_names;
 };
 
 // Whom to ask for a read: every up entry of `preference_list` (strict or
@@ -255,12 +272,23 @@ class ReadTally {
   Entry* Find(const std::string& node_id);
   void Decide();
 
+  // The counts of one quorum group.
+  struct Group {
+    uint32_t required = 0;
+    uint32_t replies = 0;
+    uint32_t fallback_replies = 0;   // of replies
+    uint32_t pending = 0;            // targets neither replied nor failed
+    uint32_t primaries_pending = 0;  // of pending
+    std::string name;                // empty for the one group of a plain level
+    uint32_t counted() const { return primaries_pending == 0 ? replies : replies - fallback_replies; }
+  };
+  // The first group whose `count` is below its R, or nullptr.
+  const Group* Short(uint32_t (*count)(const Group&)) const;
+
   std::vector<Entry> entries_;
-  uint32_t required_ = 0;
+  std::vector<Group> groups_;
   uint32_t replies_ = 0;
-  uint32_t fallback_replies_ = 0;   // of replies_
   uint32_t answered_ = 0;           // replies plus errors
-  uint32_t primaries_pending_ = 0;  // primary targets neither replied nor failed
   Object merged_;
   TallyState state_ = TallyState::kWaiting;
   Status status_;

@@ -115,6 +115,8 @@ SimCluster::~SimCluster() {
 }
 
 const std::string& SimCluster::id(size_t i) const { return nodes_.at(i)->id; }
+const std::string& SimCluster::client_address(size_t i) const { return nodes_.at(i)->client_address; }
+
 const std::string& SimCluster::peer_address(size_t i) const { return nodes_.at(i)->peer_address; }
 
 size_t SimCluster::IndexOf(const std::string& node_id) const {

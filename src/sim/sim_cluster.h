@@ -93,6 +93,7 @@ class SimCluster final : public PeerRouter {
   size_t size() const { return nodes_.size(); }
   const std::string& id(size_t i) const;
   const std::string& peer_address(size_t i) const;
+  const std::string& client_address(size_t i) const;
   // The node whose id is `node_id`, or size() when none is.
   size_t IndexOf(const std::string& node_id) const;
 

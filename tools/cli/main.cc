@@ -86,7 +86,8 @@ struct Invocation {
   std::exit(kExitUsage);
 }
 
-// --r and --w: a count, one, quorum, all or default, rewritten to the level.
+// --r and --w: a count, one, quorum, all, local_quorum, each_quorum or
+// default, rewritten to the level.
 CLI::Validator QuorumLevel() {
   return CLI::Validator(
       [](std::string& text) -> std::string {
@@ -259,7 +260,9 @@ Invocation Parse(int given_argc, char** given_argv) {
   };
   auto quorum = [&](CLI::App* sub, const char* name, const char* level, uint32_t* out) {
     sub->add_option(name, *out,
-                    "replicas to wait for: a count, one, quorum, all or\n"
+                    "replicas to wait for: a count, one, quorum, all,\n"
+                    "local_quorum (a quorum of the node's datacenter),\n"
+                    "each_quorum (a quorum in every datacenter) or\n"
                     "default (the node's configured value)")
         ->type_name(level)
         ->transform(QuorumLevel());

@@ -6,19 +6,24 @@ from dataclasses import dataclass
 ONE = 1
 QUORUM = 4294967293  # floor(N/2) + 1
 ALL = 4294967292     # N
-_NAMED_LEVELS = {"one": ONE, "quorum": QUORUM, "all": ALL}
+LOCAL_QUORUM = 4294967291  # a quorum of the coordinator's datacenter
+EACH_QUORUM = 4294967290   # a quorum in every datacenter
+_NAMED_LEVELS = {"one": ONE, "quorum": QUORUM, "all": ALL, "local_quorum": LOCAL_QUORUM,
+                 "each_quorum": EACH_QUORUM}
 
 
 def level(value, name):
     """The wire value of an R or W argument: None (the node's default), a
-    count of replicas, or "one", "quorum", "all"."""
+    count of replicas, or "one", "quorum", "all", "local_quorum",
+    "each_quorum"."""
     if value is None:
         return 0
     if isinstance(value, str):
         try:
             return _NAMED_LEVELS[value.lower()]
         except KeyError:
-            raise ValueError(f"{name}: {value!r} is not one of one, quorum, all or a count") from None
+            raise ValueError(f"{name}: {value!r} is not one of one, quorum, all, local_quorum, each_quorum "
+                             "or a count") from None
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value < 2**32:
         raise ValueError(f"{name}: {value!r} is not one of one, quorum, all or a count >= 1")
     return value

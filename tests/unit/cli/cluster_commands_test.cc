@@ -162,6 +162,48 @@ TEST_CASE("a change that moves nothing on this node says so") {
         "(no transfers on this node)\n");
 }
 
+client::PreflistResponse TwoRacks() {
+  client::PreflistResponse p;
+  p.set_node_id("n1");
+  p.set_key("user:42");
+  p.set_position(18446744073709551557ull);  // above 2^53: JSON must keep it exact
+  auto add = [&p](const char* id, const char* rack, const char* role, bool up, const char* hint_for) {
+    client::PreflistReplica* r = p.add_replicas();
+    r->set_node_id(id);
+    r->set_datacenter("dc1");
+    r->set_rack(rack);
+    r->set_role(role);
+    r->set_up(up);
+    r->set_hint_for(hint_for);
+  };
+  add("n2", "r1", "primary", true, "");
+  add("n3", "r2", "primary", false, "");
+  add("n4", "r2", "fallback", true, "n3");
+  return p;
+}
+
+TEST_CASE("preflist prints the position, then a line per replica with its place, role and state") {
+  const std::string text = PreflistText(TwoRacks());
+  CHECK(text ==
+        "key at position 18446744073709551557, as n1 sees it\n"
+        "NODE             DATACENTER   RACK         ROLE     UP   FOR\n"
+        "n2               dc1          r1           primary  up   -\n"
+        "n3               dc1          r2           primary  down -\n"
+        "n4               dc1          r2           fallback up   n3\n");
+  client::PreflistResponse empty;
+  empty.set_node_id("n1");
+  CHECK(PreflistText(empty).ends_with("(no node owns tokens yet)\n"));
+}
+
+TEST_CASE("preflist JSON has the key, the exact position and each replica's fields") {
+  CHECK(PreflistJson(TwoRacks()) ==
+        "{\"key\": \"user:42\", \"position\": 18446744073709551557, \"node_id\": \"n1\", \"replicas\": ["
+        "{\"node_id\": \"n2\", \"datacenter\": \"dc1\", \"rack\": \"r1\", \"role\": \"primary\", \"up\": true}, "
+        "{\"node_id\": \"n3\", \"datacenter\": \"dc1\", \"rack\": \"r2\", \"role\": \"primary\", \"up\": false}, "
+        "{\"node_id\": \"n4\", \"datacenter\": \"dc1\", \"rack\": \"r2\", \"role\": \"fallback\", \"up\": true, "
+        "\"hint_for\": \"n3\"}]}\n");
+}
+
 TEST_CASE("members shows a replacing node as joining (replacing), and replacing in JSON") {
   client::MembersResponse members;
   members.set_node_id("n1");
