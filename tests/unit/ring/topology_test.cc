@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "ring/placement.h"
 #include "ring/ring.h"
 #include "ring_test_util.h"
 
@@ -238,6 +239,43 @@ TEST_CASE("replicated shares follow the topology") {
   CHECK(total == doctest::Approx(3.0));
   // Every key has one replica in each of the three racks.
   for (const auto& [rack, share] : per_rack) CHECK(share == doctest::Approx(1.0));
+}
+
+TEST_CASE("a join in a racked cluster moves exactly the positions whose replicas change") {
+  Cluster cluster = RoundRobin(9, 3);
+  const Ring before(cluster.tokens, cluster.topology);
+  auto joiner_tokens = AllocateTokens(before, "node010", 16);
+  REQUIRE(joiner_tokens.ok());
+  std::vector<PlacedNode> nodes;
+  for (const auto& [node, tokens] : cluster.tokens) {
+    nodes.push_back({node, Role::kNormal, tokens, cluster.topology.locations.at(node)});
+  }
+  nodes.push_back({"node010", Role::kJoining, *joiner_tokens, Location{"dc1", "r1"}});
+  const Placement placement(nodes, 3);
+  size_t moving = 0;
+  for (uint64_t position : Positions(3000, ring_test::BaseSeed() + 4)) {
+    const auto current = Ids(placement.current().PreferenceList(position, 3));
+    std::vector<std::string> expected;
+    for (const std::string& id : Ids(placement.next().PreferenceList(position, 3))) {
+      if (std::find(current.begin(), current.end(), id) == current.end()) expected.push_back(id);
+    }
+    CHECK(placement.Pending(position) == expected);
+    const Segment* segment = nullptr;
+    for (const Segment& s : placement.moving()) {
+      if (SegmentContains(s.start, s.end, position)) segment = &s;
+    }
+    if (expected.empty()) {
+      CHECK(segment == nullptr);
+    } else {
+      REQUIRE(segment != nullptr);
+      CHECK(segment->pending == expected);
+      ++moving;
+    }
+    // Only the joiner gains: with racks a list may change far from its
+    // tokens, but never to another old node.
+    for (const std::string& id : expected) CHECK(id == "node010");
+  }
+  CHECK(moving > 0);
 }
 
 }  // namespace dynkv::ring
