@@ -10,6 +10,8 @@ import re
 import subprocess
 import unittest
 
+from dynkv.ring import key_position
+
 from harness import DYNKVD, SOURCE_ROOT, Node, NodeTestCase
 
 CONFIG_DIR = os.path.join(SOURCE_ROOT, "config", "racks")
@@ -82,6 +84,15 @@ class RackTest(NodeTestCase):
         for key in KEYS[:5]:
             lists = {n.node_id: [r["node_id"] for r in self.preflist(n, key)["replicas"]] for n in self.nodes}
             self.assertEqual(len(set(map(tuple, lists.values()))), 1, lists)
+        # The Python client places keys as the nodes do.
+        client = node.client()
+        try:
+            ring = client.ring()
+        finally:
+            client.close()
+        for key in KEYS:
+            ids = [r["node_id"] for r in self.preflist(node, key)["replicas"]]
+            self.assertEqual(ring.preference_list(key_position(key.encode())), ids, key)
         text = self.cli(node, "preflist", KEYS[0]).stdout.decode()
         self.assertIn("DATACENTER", text)
         self.assertIn("rack-c", text)

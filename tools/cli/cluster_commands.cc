@@ -182,7 +182,9 @@ Status PrintRing(client::Client& c, bool json) {
       nodes.push_back({{"node_id", s.node_id()},
                        {"tokens", s.tokens()},
                        {"share", tools::JsonDecimal(s.share(), 6)},
-                       {"replica_share", tools::JsonDecimal(s.replica_share(), 6)}});
+                       {"replica_share", tools::JsonDecimal(s.replica_share(), 6)},
+                       {"datacenter", s.datacenter()},
+                       {"rack", s.rack()}});
     }
     out = tools::JsonLine({{"node_id", ring->node_id()}, {"n", ring->n()}, {"nodes", nodes}}) + "\n";
   } else {

@@ -4,9 +4,12 @@ The rules are the node's (src/ring/ring.h): a key sits at position
 XXH3-64(key) on a 64-bit ring; a node owning token t owns the range
 (previous token, t]; the key's first replica owns the first token at or
 after its position, wrapping to the smallest token; its preference list is
-the first N distinct nodes met walking on clockwise (Dynamo, section 4.3).
-A token claimed by two nodes goes to the smaller node id, as on the node,
-so a client and the nodes agree on every key.
+the first N distinct nodes met walking on clockwise (Dynamo, section 4.3),
+placed by racks and datacenters when the nodes have them (the node's
+Ring::PreferenceList: each group -- the whole cluster, or each datacenter
+of replication.datacenters -- takes its replicas spread evenly over its
+racks, nearest first). A token claimed by two nodes goes to the smaller
+node id, as on the node, so a client and the nodes agree on every key.
 
 A Ring is immutable: a refresh builds a new one, so threads can read the
 current one without a lock.
@@ -33,10 +36,15 @@ def key_position(key):
 class Ring:
     """Tokens of every node, their client addresses, and N."""
 
-    def __init__(self, n, nodes):
-        """`nodes`: {node_id: (client_address or "", iterable of tokens)}."""
+    def __init__(self, n, nodes, locations=None, datacenters=None):
+        """`nodes`: {node_id: (client_address or "", iterable of tokens)};
+        `locations`: {node_id: (datacenter, rack)} (absent: ("", ""));
+        `datacenters`: {datacenter: replicas} (replication.datacenters;
+        empty: n over the whole cluster)."""
         self.n = n
         self.addresses = {node_id: _usable(address) for node_id, (address, _) in nodes.items()}
+        self._locations = {node_id: (locations or {}).get(node_id, ("", "")) for node_id in nodes}
+        self._datacenters = dict(datacenters or {})
         claims = sorted((token, node_id) for node_id, (_, tokens) in nodes.items() for token in set(tokens))
         self._tokens = []
         self._owners = []
@@ -46,30 +54,69 @@ class Ring:
             self._tokens.append(token)
             self._owners.append(node_id)
         self._distinct_owners = len(set(self._owners))
+        # Each group's racks and their nodes with tokens.
+        self._racks = {}
+        for node_id in set(self._owners):
+            group = self._group(node_id)
+            if group is not None:
+                racks = self._racks.setdefault(group, {})
+                racks[self._locations[node_id]] = racks.get(self._locations[node_id], 0) + 1
+
+    def _group(self, node_id):
+        if not self._datacenters:
+            return ""
+        datacenter = self._locations[node_id][0]
+        return datacenter if datacenter in self._datacenters else None
+
+    def _quotas(self):
+        """{group: [want, level, extra]}: as the node's PlanQuota."""
+        quotas = {}
+        for group, racks in self._racks.items():
+            want = min(self._datacenters.get(group, self.n) if self._datacenters else self.n, sum(racks.values()))
+            level = 1
+            while sum(min(size, level) for size in racks.values()) < want:
+                level += 1
+            quotas[group] = [want, level, want - sum(min(size, level - 1) for size in racks.values())]
+        return quotas
 
     @classmethod
     def from_response(cls, ring_response):
         """From a client_pb2.RingResponse."""
-        return cls(ring_response.n, {s.node_id: (s.client_address, list(s.positions))
-                                     for s in ring_response.shares})
+        return cls(ring_response.n, {s.node_id: (s.client_address, list(s.positions)) for s in ring_response.shares},
+                   {s.node_id: (s.datacenter, s.rack) for s in ring_response.shares},
+                   dict(ring_response.datacenters))
 
     def empty(self):
         return not self._tokens or self.n == 0
 
     def preference_list(self, position):
-        """Node ids of the first min(N, nodes with tokens) distinct nodes
-        clockwise from `position`, first replica first."""
+        """Node ids of the key's replicas clockwise from `position`, first
+        replica first: min(N, nodes with tokens) of them, each group's
+        spread over its racks."""
         if self.empty():
             return []
-        wanted = min(self.n, self._distinct_owners)
+        quotas = self._quotas()
+        remaining = sum(quota[0] for quota in quotas.values())
         start = bisect.bisect_left(self._tokens, position)
         count = len(self._tokens)
-        chosen = []
+        seen, chosen, in_rack = set(), [], {}
         for step in range(count):
             owner = self._owners[(start + step) % count]
-            if owner not in chosen:
+            if owner in seen:
+                continue
+            seen.add(owner)
+            quota = quotas.get(self._group(owner))
+            if quota is None or quota[0] == 0:
+                continue
+            taken = in_rack.get(self._locations[owner], 0)
+            if taken + 1 < quota[1] or (taken + 1 == quota[1] and quota[2] > 0):
+                if taken + 1 == quota[1]:
+                    quota[2] -= 1
+                quota[0] -= 1
+                in_rack[self._locations[owner]] = taken + 1
                 chosen.append(owner)
-                if len(chosen) == wanted:
+                remaining -= 1
+                if remaining == 0:
                     break
         return chosen
 

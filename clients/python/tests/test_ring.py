@@ -58,6 +58,28 @@ class PreferenceListTest(unittest.TestCase):
         self.assertEqual(r.preference_list(15), ["c"])
         self.assertEqual(ring(3, a=[10], b=[10]).preference_list(0), ["a"])  # b owns nothing
 
+    def test_racks_come_first_then_the_nearest_nodes(self):
+        # Ring order a1 a2 b1 a3 b2 c1: the nearest of three racks.
+        tokens = {"a1": [10], "a2": [20], "b1": [30], "a3": [40], "b2": [50], "c1": [60]}
+        nodes = {node_id: ("", positions) for node_id, positions in tokens.items()}
+        locations = {node_id: ("dc1", node_id[0]) for node_id in tokens}
+        r = Ring(3, nodes, locations)
+        self.assertEqual(r.preference_list(0), ["a1", "b1", "c1"])
+        self.assertEqual(r.preference_list(35), ["a3", "b2", "c1"])
+        # Two racks for three replicas: two of one, one of the other.
+        two = Ring(3, nodes, {node_id: ("dc1", "a" if node_id[0] == "a" else "b") for node_id in tokens})
+        self.assertEqual(two.preference_list(0), ["a1", "a2", "b1"])
+        # One rack is the plain walk.
+        self.assertEqual(Ring(3, nodes, {n: ("dc1", "r") for n in tokens}).preference_list(0), ["a1", "a2", "b1"])
+
+    def test_datacenters_keep_their_own_counts(self):
+        tokens = {"e1": [10], "e2": [20], "w1": [30], "e3": [40], "w2": [50], "x1": [60]}
+        nodes = {node_id: ("", positions) for node_id, positions in tokens.items()}
+        locations = {node_id: ({"e": "east", "w": "west", "x": "north"}[node_id[0]], node_id) for node_id in tokens}
+        r = Ring(3, nodes, locations, {"east": 2, "west": 1})
+        self.assertEqual(r.preference_list(0), ["e1", "e2", "w1"])
+        self.assertEqual(r.preference_list(45), ["w2", "e1", "e2"])  # north keeps none
+
     def test_a_wildcard_client_address_is_unknown(self):
         r = Ring(2, {"a": ("0.0.0.0:7101", [10]), "b": ("[::]:7102", [20]), "c": ("127.0.0.1:7103", [30])})
         self.assertEqual(r.addresses, {"a": "", "b": "", "c": "127.0.0.1:7103"})
