@@ -308,12 +308,14 @@ void SimCluster::Route(const std::string& from_address, const std::string& to_ad
     loop_.After(1, std::move(refused));
     return;
   }
+  peer_bytes_ += request.ByteSizeLong() + 4;
   auto shared = std::make_shared<peer::PeerRequest>(std::move(request));
   auto deliver = [this, target, shared, from_address, to_address, what, reply = std::move(reply)] {
     if (!target->running()) return;
     target->env->Post([this, target, shared, from_address, to_address, what, reply] {
       Note(Short(to_address) + " < " + Short(from_address) + " " + what);
       node::Membership::Reply back = [this, from_address, to_address, reply](peer::PeerResponse response) {
+        peer_bytes_ += response.ByteSizeLong() + 4;
         network_.Send(to_address, from_address, [reply, response] { reply(response); });
       };
       if (target->services) return target->services->peer_handler().Handle(*shared, std::move(back));

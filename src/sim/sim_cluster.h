@@ -188,6 +188,9 @@ class SimCluster final : public PeerRouter {
 
   SimLoop& loop() { return loop_; }
   SimNetwork& network() { return network_; }
+  // Bytes of every peer request and response sent so far (frames: the
+  // serialized message and its 4-byte length), lost ones included.
+  uint64_t peer_bytes() const { return peer_bytes_; }
   SimRandom& random() { return random_; }
   // Adds a line to the run's trace (when it has one), at the current time.
   void Note(const std::string& what);
@@ -214,6 +217,7 @@ class SimCluster final : public PeerRouter {
   Trace* trace_;
   SimLoop loop_;
   SimRandom random_;
+  uint64_t peer_bytes_ = 0;
   SimNetwork network_;
   std::vector<std::unique_ptr<Node>> nodes_;
   std::map<std::string, Node*> by_address_;  // peer addresses; every message is routed by one
