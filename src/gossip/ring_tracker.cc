@@ -72,7 +72,9 @@ void RingTracker::MaybeTakeTokens() {
     tokens = earlier->tokens;
   } else {
     if (!TurnToTakeTokens() || !CurrentPlacement()->still()) return;
-    auto allocated = ring::AllocateTokens(*CurrentRing(), gossiper.self().node_id, options_.vnodes);
+    const NodeState& self = gossiper.self();
+    auto allocated =
+        ring::AllocateTokensAt(*CurrentRing(), self.node_id, {self.datacenter, self.rack}, options_.vnodes);
     if (!allocated.ok()) {
       DYNKV_LOG(kError) << "cannot allocate tokens: " << allocated.status().ToString();
       return;

@@ -227,6 +227,23 @@ Result<std::vector<uint64_t>> AllocateTokens(const Ring& current, const std::str
   return tokens;
 }
 
+Result<std::vector<uint64_t>> AllocateTokensAt(const Ring& current, const std::string& node_id,
+                                               const Location& location, size_t vnodes) {
+  TokenMap rack;
+  for (size_t i = 0; i < current.nodes().size(); ++i) {
+    if (current.location(i) == location) rack[current.nodes()[i]] = current.TokensOf(current.nodes()[i]);
+  }
+  Result<std::vector<uint64_t>> tokens = AllocateTokens(Ring(rack), node_id, vnodes);
+  if (!tokens.ok() || rack.size() == current.nodes().size()) return tokens;
+  std::vector<uint64_t> taken;
+  for (size_t i = 0; i < current.token_count(); ++i) taken.push_back(current.token(i));
+  for (uint64_t& token : *tokens) {
+    while (std::binary_search(taken.begin(), taken.end(), token)) ++token;
+  }
+  std::sort(tokens->begin(), tokens->end());
+  return tokens;
+}
+
 std::vector<uint64_t> RandomTokens(const std::string& node_id, size_t vnodes, uint64_t seed) {
   std::mt19937_64 random(seed ^ KeyPosition(node_id));
   std::vector<uint64_t> tokens;

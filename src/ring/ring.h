@@ -207,6 +207,16 @@ double MaxShareOverMean(const std::map<std::string, double>& shares);
 // 2^63 tokens).
 Result<std::vector<uint64_t>> AllocateTokens(const Ring& current, const std::string& node_id,
                                              size_t vnodes = kDefaultVnodes);
+// The tokens for `node_id` joining `current` at `location`: AllocateTokens
+// against the ring of the nodes that share its location (datacenter and
+// rack) only. A key keeps one replica in each rack while a group has as
+// many racks as replicas (PreferenceList), and that replica is the first
+// node of the rack clockwise: so what a node replicates is its share of its
+// rack's ring, which this balances (close to it with more racks than
+// replicas). With every node in one location it is AllocateTokens. A token
+// another node already owns is moved by one position.
+Result<std::vector<uint64_t>> AllocateTokensAt(const Ring& current, const std::string& node_id,
+                                               const Location& location, size_t vnodes = kDefaultVnodes);
 // `vnodes` distinct tokens drawn uniformly at random from `seed` and the
 // node id: the blind allocation the balanced one is measured against.
 std::vector<uint64_t> RandomTokens(const std::string& node_id, size_t vnodes, uint64_t seed);

@@ -102,11 +102,17 @@ std::unique_ptr<SimCluster::Node> SimCluster::MakeNode(size_t i) {
 // Tokens as the nodes would have taken them joining one by one.
 void SimCluster::AssignTokens() {
   ring::TokenMap tokens;
-  for (auto& node : nodes_) {
-    auto taken = ring::AllocateTokens(ring::Ring(tokens), node->id, options_.vnodes);
+  ring::Topology topology;
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    Node& node = *nodes_[i];
+    const node::MembershipConfig defaults;
+    const ring::Location location = i < options_.locations.size() ? options_.locations[i]
+                                                                  : ring::Location{defaults.datacenter, defaults.rack};
+    auto taken = ring::AllocateTokensAt(ring::Ring(tokens, topology), node.id, location, options_.vnodes);
     if (!taken.ok()) continue;  // left to join instead
-    node->tokens = *taken;
-    tokens[node->id] = *taken;
+    node.tokens = *taken;
+    tokens[node.id] = *taken;
+    topology.locations[node.id] = location;
   }
 }
 

@@ -25,6 +25,7 @@ struct Options {
   uint64_t max_nodes = 100;
   uint64_t replication = 3;
   uint64_t seed = 1;
+  uint64_t racks = 1;
 };
 
 // Returns 0 when the arguments parse, else the exit status.
@@ -42,6 +43,13 @@ blind random tokens. For every size from 3 nodes up it prints:
   random_rN    the same for random tokens
   moved        fraction of the keys that changed owner when node n joined,
                times n (1.00: exactly the new node's fair share of 1/n)
+  racks        largest rack's share of the replicas over its fair share
+               (its nodes' part), allocator
+
+With --racks K the nodes are placed round-robin in K racks of one
+datacenter: the allocator takes tokens against the node's rack
+(AllocateTokensAt, as dynkvd does) and the rN columns place replicas on
+distinct racks (as the nodes do), for both rings.
 
 Then the worst value of each column over all sizes (the smallest for
 moved). Every figure is an exact fraction of the 64-bit ring, computed from
@@ -59,6 +67,9 @@ node other than the one joining.)",
   app.add_option("--replication", options->replication, "replicas per key for the rN columns (default 3)")
       ->type_name("N")
       ->transform(tools::WholeNumber(1, UINT64_MAX));
+  app.add_option("--racks", options->racks, "racks the nodes are placed in, round-robin (default 1)")
+      ->type_name("K")
+      ->transform(tools::WholeNumber(1, 1000));
   app.add_option("--seed", options->seed, "seed of the random tokens (default 1)")
       ->type_name("N")
       ->transform(tools::WholeNumber(0, UINT64_MAX));
@@ -87,22 +98,42 @@ double MovedFraction(const Ring& before, const Ring& after, const std::string& j
   return moved;
 }
 
+// Largest rack's share of the replicas over its fair share (its nodes' part).
+double RackBalance(const Ring& ring, const std::map<std::string, double>& replicated) {
+  std::map<std::string, double> share, nodes;
+  double total = 0;
+  for (const auto& [node, value] : replicated) {
+    const std::string& rack = ring.LocationOf(node).rack;
+    share[rack] += value;
+    nodes[rack] += 1;
+    total += value;
+  }
+  double worst = 0;
+  for (const auto& [rack, value] : share) {
+    worst = std::max(worst, value / (total * nodes[rack] / static_cast<double>(replicated.size())));
+  }
+  return worst;
+}
+
 int Run(const Options& options) {
   const auto vnodes = static_cast<size_t>(options.vnodes);
   const auto replication = static_cast<size_t>(options.replication);
   TokenMap balanced, random;
-  std::printf("# dynkv-ring-balance --vnodes %zu --max-nodes %zu --replication %zu --seed %llu\n", vnodes,
-              static_cast<size_t>(options.max_nodes), replication,
+  Topology topology;
+  std::printf("# dynkv-ring-balance --vnodes %zu --max-nodes %zu --replication %zu --racks %zu --seed %llu\n",
+              vnodes, static_cast<size_t>(options.max_nodes), replication, static_cast<size_t>(options.racks),
               static_cast<unsigned long long>(options.seed));
-  std::printf("%6s %6s %7s %7s %9s %9s %6s\n", "nodes", "vnodes", "alloc", "random",
+  std::printf("%6s %6s %7s %7s %9s %9s %6s %6s\n", "nodes", "vnodes", "alloc", "random",
               ("alloc_r" + std::to_string(replication)).c_str(),
-              ("random_r" + std::to_string(replication)).c_str(), "moved");
-  double worst[5] = {0, 0, 0, 0, 2};
+              ("random_r" + std::to_string(replication)).c_str(), "moved", "racks");
+  double worst[6] = {0, 0, 0, 0, 2, 0};
   bool only_to_joiner = true;
   for (size_t n = 1; n <= options.max_nodes; ++n) {
     const std::string node = NodeName(n);
-    const Ring before(balanced);
-    Result<std::vector<uint64_t>> tokens = AllocateTokens(before, node, vnodes);
+    const Location location{"dc1", "rack" + std::to_string((n - 1) % options.racks + 1)};
+    const Ring before(balanced, topology);
+    topology.locations[node] = location;
+    Result<std::vector<uint64_t>> tokens = AllocateTokensAt(before, node, location, vnodes);
     if (!tokens.ok()) {
       std::fprintf(stderr, "dynkv-ring-balance: %s\n", tokens.status().ToString().c_str());
       return 1;
@@ -110,21 +141,23 @@ int Run(const Options& options) {
     balanced[node] = std::move(tokens).value();
     random[node] = RandomTokens(node, vnodes, options.seed);
     if (n < 3) continue;
-    const Ring balanced_ring(balanced), random_ring(random);
-    const double row[5] = {
+    const Ring balanced_ring(balanced, topology), random_ring(random, topology);
+    const std::map<std::string, double> replicated = ReplicatedShares(balanced_ring, replication);
+    const double row[6] = {
         MaxShareOverMean(Shares(balanced_ring)),
         MaxShareOverMean(Shares(random_ring)),
-        MaxShareOverMean(ReplicatedShares(balanced_ring, replication)),
+        MaxShareOverMean(replicated),
         MaxShareOverMean(ReplicatedShares(random_ring, replication)),
         MovedFraction(before, balanced_ring, node, &only_to_joiner) * static_cast<double>(n),
+        RackBalance(balanced_ring, replicated),
     };
-    for (int c = 0; c < 4; ++c) worst[c] = std::max(worst[c], row[c]);
+    for (int c : {0, 1, 2, 3, 5}) worst[c] = std::max(worst[c], row[c]);
     worst[4] = std::min(worst[4], row[4]);
-    std::printf("%6zu %6zu %7.3f %7.3f %9.3f %9.3f %6.2f\n", n, vnodes, row[0], row[1], row[2], row[3],
-                row[4]);
+    std::printf("%6zu %6zu %7.3f %7.3f %9.3f %9.3f %6.2f %6.3f\n", n, vnodes, row[0], row[1], row[2], row[3],
+                row[4], row[5]);
   }
-  std::printf("%6s %6zu %7.3f %7.3f %9.3f %9.3f %6.2f\n", "worst", vnodes, worst[0], worst[1], worst[2],
-              worst[3], worst[4]);
+  std::printf("%6s %6zu %7.3f %7.3f %9.3f %9.3f %6.2f %6.3f\n", "worst", vnodes, worst[0], worst[1], worst[2],
+              worst[3], worst[4], worst[5]);
   if (!only_to_joiner) {
     std::fprintf(stderr, "dynkv-ring-balance: keys moved between old nodes\n");
     return 1;

@@ -38,7 +38,7 @@ struct Figures {
   int rounds = -1;                  // from one seed until every node sees every other up
   double bytes_per_node_s = 0;      // peer bytes sent per node per second, steady state
   double ring = 0, rack = 0, replicated = 0;  // largest share / fair share
-  double moved = 0;                 // keys that changed primary when one node joined, times (n+1)
+  double moved = 0;                 // key replicas moved by one join, times (n+1)
   int64_t false_downs = 0;          // down events about live nodes under `loss`
   double detect_s = -1;             // a killed node seen down by every other
 };
@@ -93,8 +93,9 @@ double RackBalance(const ring::Ring& ring, const std::map<std::string, double>& 
   return worst;
 }
 
-// The fraction of the ring whose first replica differs between two rings.
-double MovedPrimary(const ring::Ring& before, const ring::Ring& after) {
+// The fraction of the key replicas (N per key) that are on a new node after
+// the change: what the change has to copy.
+double MovedReplicas(const ring::Ring& before, const ring::Ring& after, size_t n) {
   std::vector<uint64_t> cuts;
   for (size_t i = 0; i < before.token_count(); ++i) cuts.push_back(before.token(i));
   for (size_t i = 0; i < after.token_count(); ++i) cuts.push_back(after.token(i));
@@ -103,7 +104,12 @@ double MovedPrimary(const ring::Ring& before, const ring::Ring& after) {
   double moved = 0;
   for (size_t i = 0; i < cuts.size(); ++i) {
     const uint64_t start = cuts[i == 0 ? cuts.size() - 1 : i - 1];
-    if (before.Owner(cuts[i]) != after.Owner(cuts[i])) moved += static_cast<double>(cuts[i] - start);
+    const std::vector<ring::Replica> old_list = before.PreferenceList(cuts[i], n);
+    size_t added = 0;
+    for (const ring::Replica& r : after.PreferenceList(cuts[i], n)) {
+      added += std::none_of(old_list.begin(), old_list.end(), [&](const ring::Replica& o) { return o.node_id == r.node_id; });
+    }
+    moved += static_cast<double>(cuts[i] - start) * static_cast<double>(added) / static_cast<double>(n);
   }
   return moved / 18446744073709551616.0;
 }
@@ -140,7 +146,7 @@ Figures Measure(size_t nodes, const Args& args) {
   auto added = cluster.AddNode();
   if (added.ok()) {
     RoundsUntil(cluster, kMaxRounds, [&] { return cluster.MembershipSettled(); });
-    f.moved = MovedPrimary(before, *cluster.membership(0)->CurrentRing()) * static_cast<double>(nodes + 1);
+    f.moved = MovedReplicas(before, *cluster.membership(0)->CurrentRing(), 3) * static_cast<double>(nodes + 1);
   }
 
   // Message loss: nobody alive may be judged down.
@@ -186,8 +192,9 @@ storage) at each size and prints, one line per size:
   ring        largest node's share of the ring over the mean (primary ranges)
   replicas    largest node's share of the keys it replicates (N=3) over the mean
   racks       largest rack's share of the replicas over its fair share
-  moved       keys whose first replica changed when one node joined, times
-              n+1 (1.00: exactly the joiner's fair share)
+  moved       key replicas (N=3 per key) that moved when one node joined,
+              over all of them, times n+1 (1.00: exactly the joiner's fair
+              share; every one moves to the joiner)
   false_downs down events about live nodes during --loss-s seconds of --loss
   detect_s    seconds until every other node saw a killed node down
 

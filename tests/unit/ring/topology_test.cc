@@ -278,4 +278,27 @@ TEST_CASE("a join in a racked cluster moves exactly the positions whose replicas
   CHECK(moving > 0);
 }
 
+TEST_CASE("tokens taken against the node's rack balance what each node replicates") {
+  TokenMap tokens;
+  Topology topology;
+  for (size_t n = 1; n <= 90; ++n) {
+    const std::string node = NodeName(n);
+    const Location location{"dc1", "r" + std::to_string(n % 3)};
+    const Ring before(tokens, topology);
+    auto taken = AllocateTokensAt(before, node, location, 16);
+    REQUIRE(taken.ok());
+    for (size_t i = 0; i < before.token_count(); ++i) {
+      CHECK_FALSE(std::binary_search(taken->begin(), taken->end(), before.token(i)));
+    }
+    tokens[node] = *taken;
+    topology.locations[node] = location;
+    if (n % 3 != 0 || n < 6) continue;  // racks of equal size: each node's fair share is the same
+    CAPTURE(n);
+    CHECK(MaxShareOverMean(ReplicatedShares(Ring(tokens, topology), 3)) <= 1.10);
+  }
+  // In one location it is AllocateTokens.
+  const Ring plain(Grow(12, Balanced(16)));
+  CHECK(AllocateTokensAt(plain, "joiner", Location{}, 16).value() == AllocateTokens(plain, "joiner", 16).value());
+}
+
 }  // namespace dynkv::ring
