@@ -106,7 +106,7 @@ void Gossiper::CompareDigest(const GossipDigest& digest, Ack* ack) const {
   const bool about_self = digest.node_id == self_.node_id;
   const NodeState* local = Find(digest.node_id);
   if (local == nullptr) {
-    ack->requests.push_back({digest.node_id, digest.generation, 0});
+    if (!Forgotten(digest.node_id, digest.generation)) ack->requests.push_back({digest.node_id, digest.generation, 0});
     return;
   }
   if (digest.generation < local->generation) {
@@ -145,7 +145,10 @@ void Gossiper::Apply(const NodeState& remote, int64_t now_ms) {
     return;
   }
   Peer* peer = FindPeer(remote.node_id);
-  if (peer == nullptr) {
+  if (peer == nullptr && Forgotten(remote.node_id, remote.generation)) {
+    ++stats_.states_ignored;
+  } else if (peer == nullptr) {
+    forgotten_.erase(remote.node_id);  // started again: a new member
     ApplyNew(remote, now_ms);
   } else if (remote.generation > peer->state.generation) {
     ApplyNewGeneration(peer, remote, now_ms);

@@ -181,6 +181,8 @@ struct GossipStats {
   uint64_t syns_received = 0;
   uint64_t states_applied = 0;    // remote states or deltas that changed the table
   uint64_t states_rejected = 0;   // incomplete states for new nodes or generations
+  uint64_t forgotten = 0;         // LEFT nodes dropped from the table (forget_left_ms)
+  uint64_t states_ignored = 0;    // states of forgotten nodes, from peers that still had them
   uint64_t convictions = 0;       // up -> down by phi
   uint64_t evidence_reports = 0;  // OnPeerUnreachable for a known peer
 };
@@ -197,6 +199,13 @@ struct GossipOptions {
   int64_t interval_ms = 100;
   // Contact points (peer addresses HOST:PORT); this node's own is skipped.
   std::vector<std::string> seeds;
+  // A node LEFT (it left, or was removed) this long ago, by this node's
+  // clock since it first saw it LEFT, is forgotten: dropped from the table,
+  // its digests no longer sent. Its id and generation are kept apart, so a
+  // peer that has not forgotten it yet cannot bring it back; a new
+  // generation (the node started again) is a new member. Cassandra keeps
+  // LEFT states 3 days; 1 day here.
+  int64_t forget_left_ms = 24 * 3600 * 1000;
   FailureDetectorOptions failure_detector;
 };
 
@@ -298,6 +307,7 @@ class Gossiper {
     // The state of its previous generation when that one had tokens: sent
     // back to the node while it has none (it lost its disk, a replacement).
     std::optional<NodeState> earlier;
+    int64_t left_since_ms = -1;  // when this node first judged it LEFT
   };
   enum class EventKind { kJoin, kChange, kRestart, kUp, kDown, kLeave };
   struct Event {
@@ -310,6 +320,10 @@ class Gossiper {
   uint64_t NextVersion() { return ++version_counter_; }
   void BumpHeartbeat();
   void JudgePeers(int64_t now_ms);
+  // Drops the LEFT peers past options_.forget_left_ms.
+  void ForgetLeft(int64_t now_ms);
+  // A forgotten node at `generation` or before.
+  bool Forgotten(const std::string& node_id, uint64_t generation) const;
   std::vector<std::string> ChooseTargets();
 
   // The state of `node_id` newer than `version` for `generation` (the whole
@@ -333,6 +347,7 @@ class Gossiper {
   std::vector<std::string> seeds_;  // options_.seeds without this node's address
   uint64_t version_counter_ = 0;
   std::map<std::string, Peer> peers_;  // by node id; ordered, so rounds are reproducible
+  std::map<std::string, uint64_t> forgotten_;  // node id -> the generation it left at
   PhiAccrualDetector detector_;
   std::mt19937_64 random_;
   std::vector<MembershipListener*> listeners_;

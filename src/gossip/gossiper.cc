@@ -50,6 +50,7 @@ std::vector<OutgoingSyn> Gossiper::Tick(int64_t now_ms) {
   ++stats_.rounds;
   BumpHeartbeat();
   JudgePeers(now_ms);
+  ForgetLeft(now_ms);
   std::vector<OutgoingSyn> out;
   const std::vector<std::string> targets = ChooseTargets();
   if (!targets.empty()) {
@@ -62,6 +63,28 @@ std::vector<OutgoingSyn> Gossiper::Tick(int64_t now_ms) {
 }
 
 void Gossiper::BumpHeartbeat() { self_.heartbeat = NextVersion(); }
+
+void Gossiper::ForgetLeft(int64_t now_ms) {
+  for (auto it = peers_.begin(); it != peers_.end();) {
+    Peer& peer = it->second;
+    if (peer.state.status != NodeStatus::kLeft) {
+      peer.left_since_ms = -1;
+    } else if (peer.left_since_ms < 0) {
+      peer.left_since_ms = now_ms;
+    } else if (now_ms - peer.left_since_ms >= options_.forget_left_ms) {
+      forgotten_[it->first] = peer.state.generation;
+      ++stats_.forgotten;
+      it = peers_.erase(it);
+      continue;
+    }
+    ++it;
+  }
+}
+
+bool Gossiper::Forgotten(const std::string& node_id, uint64_t generation) const {
+  auto it = forgotten_.find(node_id);
+  return it != forgotten_.end() && generation <= it->second;
+}
 
 void Gossiper::JudgePeers(int64_t now_ms) {
   for (auto& [node_id, peer] : peers_) {

@@ -44,6 +44,9 @@ struct MembershipConfig {
   // failure_detector.phi_threshold: a peer is down once phi exceeds it. With
   // the default interval a silent peer is down after about 2 s.
   double phi_threshold = gossip::FailureDetectorOptions{}.phi_threshold;
+  // gossip.forget_left: a LEFT node is dropped from gossip this long after
+  // it left (gossip.h: GossipOptions::forget_left_ms).
+  int64_t forget_left_ms = gossip::GossipOptions{}.forget_left_ms;
 };
 
 // The anti_entropy section; defaults are the module's (docs/OPERATIONS.md

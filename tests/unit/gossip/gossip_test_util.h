@@ -15,7 +15,8 @@ namespace dynkv::gossip::test {
 inline std::string PeerAddress(const std::string& node_id) { return node_id + ".test:7000"; }
 
 inline std::unique_ptr<Gossiper> MakeNode(const std::string& node_id, uint64_t generation,
-                                          std::vector<std::string> seeds = {}) {
+                                          std::vector<std::string> seeds = {},
+                                          int64_t forget_left_ms = GossipOptions{}.forget_left_ms) {
   LocalNode local;
   local.node_id = node_id;
   local.generation = generation;
@@ -27,6 +28,7 @@ inline std::unique_ptr<Gossiper> MakeNode(const std::string& node_id, uint64_t g
   local.status = NodeStatus::kNormal;
   GossipOptions options;
   options.seeds = std::move(seeds);
+  options.forget_left_ms = forget_left_ms;
   auto node = Gossiper::Create(std::move(local), std::move(options), /*random_seed=*/generation);
   REQUIRE(node.ok());
   return std::move(node).value();

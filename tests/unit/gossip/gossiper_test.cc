@@ -147,6 +147,37 @@ TEST_CASE("a leaving node pushes LEFT to its live peers, which stop watching it"
   CHECK(MemberOf(b->Members(), "a").state.status == NodeStatus::kLeft);
 }
 
+TEST_CASE("a LEFT node is forgotten after forget_left; a peer that still has it cannot bring it back") {
+  auto a = MakeNode("a", 10);
+  auto b = MakeNode("b", 20, {}, /*forget_left_ms=*/1000);
+  auto c = MakeNode("c", 30);  // forgets after a day: still has a
+  int64_t now = 0;
+  RunRing({a.get(), b.get(), c.get()}, 5, &now);
+  for (const OutgoingLeave& out : a->Leave()) {
+    Gossiper* target = out.to == PeerAddress("b") ? b.get() : c.get();
+    CHECK(target->OnLeaveNotice("a", out.notice, now).ok());
+  }
+  RunRing({b.get(), c.get()}, 5, &now);
+  CHECK(b->Find("a") != nullptr);  // not yet
+  RunRing({b.get(), c.get()}, 10, &now);
+  CHECK(b->Find("a") == nullptr);
+  CHECK(b->Stats().forgotten == 1);
+  for (const Member& m : b->Members()) CHECK(m.state.node_id != "a");
+  for (const GossipDigest& d : b->MakeSyn().digests) CHECK(d.node_id != "a");
+  // c still gossips a's LEFT state, both ways: b takes none of it.
+  REQUIRE(c->Find("a") != nullptr);
+  Exchange(*c, *b, now);
+  Exchange(*b, *c, now);
+  CHECK(b->Find("a") == nullptr);
+  CHECK(b->Stats().states_ignored >= 1);
+  // a started again (a new generation) is a member again.
+  auto a2 = MakeNode("a", 11);
+  Exchange(*a2, *b, now);
+  REQUIRE(b->Find("a") != nullptr);
+  CHECK(b->Find("a")->generation == 11);
+  CHECK(b->Find("a")->status == NodeStatus::kNormal);
+}
+
 TEST_CASE("a leave notice must carry status LEFT") {
   auto a = MakeNode("a", 10);
   auto b = MakeNode("b", 20);
