@@ -28,7 +28,8 @@ PeerClient::PeerClient(uv_loop_t* loop, std::string address, HostPort host_port,
       random_(random),
       events_(events),
       stats_(stats),
-      backoff_(options.backoff) {
+      backoff_(options.backoff),
+      max_timeouts_in_a_row_(options.max_timeouts_in_a_row) {
   channel_options_.address = std::move(host_port);
   channel_options_.address.source_host = options.source_host;
   channel_options_.call_timeout_ms = options.call_timeout_ms;
@@ -50,7 +51,28 @@ void PeerClient::Call(peer::PeerRequest request, PeerPool::Callback done, uint32
     }
     StartAttempt();
   }
-  channel_->Call(std::move(request), Unwrapping(std::move(done)), timeout_ms);
+  // The count comes first: `done` may destroy this client.
+  auto counted = [this, attempt = attempts_, done = std::move(done)](Result<peer::PeerResponse> result) {
+    if (!closed_) CountOutcome(attempt, result.status());
+    done(std::move(result));
+  };
+  channel_->Call(std::move(request), Unwrapping(std::move(counted)), timeout_ms);
+}
+
+void PeerClient::CountOutcome(uint64_t attempt, const Status& status) {
+  if (attempt != attempts_ || max_timeouts_in_a_row_ == 0) return;  // an older channel's call
+  if (status.code() != Code::kTimeout) {
+    timeouts_in_a_row_ = 0;
+    return;
+  }
+  if (++timeouts_in_a_row_ < max_timeouts_in_a_row_ || channel_ == nullptr || channel_->down()) return;
+  // The channel may be running this very callback; its lifetime guard lets
+  // it be destroyed. Its other calls fail with UNAVAILABLE.
+  ++stats_.connections_reset;
+  timeouts_in_a_row_ = 0;
+  retry_at_ms_ = clock_.MonotonicMs();
+  std::unique_ptr<Channel> stale = std::move(channel_);
+  stale.reset();
 }
 
 void PeerClient::Close() {
@@ -64,6 +86,7 @@ void PeerClient::Close() {
 // Replaces a channel that is down. That channel may be running the very
 // callback that called here; its lifetime guard lets it be destroyed.
 void PeerClient::StartAttempt() {
+  timeouts_in_a_row_ = 0;
   channel_ = std::make_unique<Channel>(loop_, channel_options_, &ConnectionStatus, &stats_.traffic);
   channel_->SetOnLost([this](const Status& why) { OnLost(why); });
   ++stats_.connect_attempts;

@@ -43,6 +43,9 @@ class PeerClient {
   void StartAttempt();
   void OnConnect(const Status& status);
   void OnLost(const Status& why);
+  // Counts a call's outcome on the channel of attempt `attempt`; closes that
+  // channel after max_timeouts_in_a_row timeouts in a row.
+  void CountOutcome(uint64_t attempt, const Status& status);
 
   uv_loop_t* loop_;
   const std::string address_;  // as the pool's caller wrote it; names the peer in events
@@ -54,6 +57,8 @@ class PeerClient {
   Backoff backoff_;
   int64_t retry_at_ms_ = 0;  // no new attempt before this (clock_.MonotonicMs())
   uint64_t attempts_ = 0;
+  uint32_t max_timeouts_in_a_row_;
+  uint32_t timeouts_in_a_row_ = 0;  // on the current channel
   bool closed_ = false;
   std::unique_ptr<Channel> channel_;
 };

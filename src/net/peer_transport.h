@@ -68,6 +68,12 @@ struct PeerPoolOptions {
   uint32_t call_timeout_ms = 5000;
   // A connection attempt that takes longer fails (and counts as evidence).
   uint32_t connect_timeout_ms = 2000;
+  // A connection on which this many calls in a row time out is closed, and
+  // the next call opens a new one at once: after a partition heals, a
+  // connection whose packets the network dropped silently can otherwise
+  // hold calls for TCP's retransmission backoff (seconds to minutes). The
+  // calls still in flight on it fail with UNAVAILABLE. 0: never.
+  uint32_t max_timeouts_in_a_row = 3;
   // Largest response frame accepted.
   size_t max_frame_bytes = 64u << 20;
   BackoffOptions backoff;
@@ -88,6 +94,7 @@ struct PeerStats {
   uint64_t reconnects = 0;        // connects that were not the first attempt to their peer
   uint64_t connect_failures = 0;  // refused, unreachable or timed out
   uint64_t connections_lost = 0;  // closed or reset by the other side after being up
+  uint64_t connections_reset = 0;  // closed here after max_timeouts_in_a_row calls timed out
 };
 
 class PeerClient;

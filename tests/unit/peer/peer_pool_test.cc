@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <random>
@@ -425,6 +426,80 @@ TEST_CASE("a call's own timeout can be shorter than the pool's, and the connecti
   CHECK(pool.stats().traffic.timeouts == 1);
   CHECK(pool.stats().connects == 1);  // one connection throughout
   CHECK(events.unreachable.empty());
+  CHECK(loop.Close() == 0);
+}
+
+TEST_CASE("a connection on which 3 calls in a row time out is replaced, so a healed peer answers at once") {
+  TestLoop loop;
+  ScriptedHandler handler;
+  bool silent = true;  // as a connection whose packets a partition dropped
+  std::vector<Reply> unanswered;
+  handler.on_request = [&](const PeerRequest& request, Reply reply) {
+    if (silent) return unanswered.push_back(std::move(reply));
+    reply(Echo(request));
+  };
+  PeerServer server(loop.get(), handler);
+  REQUIRE(server.Listen({"127.0.0.1", 0}).ok());
+  ManualClock clock;
+  RecordingEvents events;
+  PeerPool pool(loop.get(), ExactBackoff(), clock, HalfDraw, &events);
+  const std::string address = Local(server.port());
+
+  std::vector<Status> outcomes;
+  std::function<void()> next = [&] {
+    if (outcomes.size() == 3) silent = false;  // healed
+    pool.Call(
+        address, Syn("call"),
+        [&](Result<PeerResponse> result) {
+          outcomes.push_back(result.status());
+          if (outcomes.size() < 4) return next();
+          pool.Close();
+          server.Shutdown();
+        },
+        /*timeout_ms=*/20);
+  };
+  next();
+  loop.Run();
+
+  REQUIRE(outcomes.size() == 4);
+  for (int i = 0; i < 3; ++i) CHECK(outcomes[i].code() == Code::kTimeout);
+  CHECK(outcomes[3].ok());
+  CHECK(pool.stats().connections_reset == 1);
+  CHECK(pool.stats().connects == 2);
+  CHECK(events.unreachable.empty());  // slow is not dead: no evidence reported
+  CHECK(loop.Close() == 0);
+}
+
+TEST_CASE("timeouts that are not in a row keep the connection") {
+  TestLoop loop;
+  ScriptedHandler handler;
+  size_t seen = 0;
+  std::vector<Reply> unanswered;
+  handler.on_request = [&](const PeerRequest& request, Reply reply) {
+    if (++seen % 3 == 0) return reply(Echo(request));  // every third is answered
+    unanswered.push_back(std::move(reply));
+  };
+  PeerServer server(loop.get(), handler);
+  REQUIRE(server.Listen({"127.0.0.1", 0}).ok());
+  ManualClock clock;
+  PeerPool pool(loop.get(), ExactBackoff(), clock, HalfDraw, nullptr);
+  const std::string address = Local(server.port());
+  int calls = 0;
+  std::function<void()> next = [&] {
+    pool.Call(
+        address, Syn("call"),
+        [&](Result<PeerResponse>) {
+          if (++calls < 9) return next();
+          pool.Close();
+          server.Shutdown();
+        },
+        /*timeout_ms=*/20);
+  };
+  next();
+  loop.Run();
+  CHECK(pool.stats().traffic.timeouts == 6);
+  CHECK(pool.stats().connections_reset == 0);
+  CHECK(pool.stats().connects == 1);
   CHECK(loop.Close() == 0);
 }
 
