@@ -87,6 +87,7 @@ void UvEnv::FillStats(std::map<std::string, double>* values) const {
   v["peer.connects"] = static_cast<double>(p.connects);
   v["peer.connect_failures"] = static_cast<double>(p.connect_failures);
   v["peer.connections_lost"] = static_cast<double>(p.connections_lost);
+  v["peer.connections_reset"] = static_cast<double>(p.connections_reset);
 }
 
 }  // namespace dynkv::node

@@ -13,6 +13,23 @@ std::map<std::string, double> Shares(const Ring& ring) {
   return out;
 }
 
+double MaxRackShareOverFair(const Ring& ring, const std::map<std::string, double>& replicated) {
+  std::map<std::pair<std::string, std::string>, double> share, nodes;
+  double total = 0;
+  for (const auto& [node, value] : replicated) {
+    const Location& location = ring.LocationOf(node);
+    const std::pair<std::string, std::string> rack{location.datacenter, location.rack};
+    share[rack] += value;
+    nodes[rack] += 1;
+    total += value;
+  }
+  double worst = 0;
+  for (const auto& [rack, value] : share) {
+    worst = std::max(worst, value / (total * nodes[rack] / static_cast<double>(replicated.size())));
+  }
+  return worst;
+}
+
 double MaxShareOverMean(const std::map<std::string, double>& shares) {
   double total = 0, largest = 0;
   for (const auto& [node, share] : shares) {

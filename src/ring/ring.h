@@ -192,6 +192,9 @@ std::map<std::string, double> Shares(const Ring& ring);
 // Each node's fraction of the keys whose preference list of `replication`
 // nodes (all up) includes it. Sums to min(replication, nodes with tokens).
 std::map<std::string, double> ReplicatedShares(const Ring& ring, size_t replication);
+// The largest rack's part of `replicated` (ReplicatedShares of `ring`) over
+// its fair part, its nodes' fraction of all nodes: 1.0 is perfect balance.
+double MaxRackShareOverFair(const Ring& ring, const std::map<std::string, double>& replicated);
 // The largest share over the mean share: 1.0 is perfect balance.
 // REQUIRES: shares not empty.
 double MaxShareOverMean(const std::map<std::string, double>& shares);

@@ -98,23 +98,6 @@ double MovedFraction(const Ring& before, const Ring& after, const std::string& j
   return moved;
 }
 
-// Largest rack's share of the replicas over its fair share (its nodes' part).
-double RackBalance(const Ring& ring, const std::map<std::string, double>& replicated) {
-  std::map<std::string, double> share, nodes;
-  double total = 0;
-  for (const auto& [node, value] : replicated) {
-    const std::string& rack = ring.LocationOf(node).rack;
-    share[rack] += value;
-    nodes[rack] += 1;
-    total += value;
-  }
-  double worst = 0;
-  for (const auto& [rack, value] : share) {
-    worst = std::max(worst, value / (total * nodes[rack] / static_cast<double>(replicated.size())));
-  }
-  return worst;
-}
-
 int Run(const Options& options) {
   const auto vnodes = static_cast<size_t>(options.vnodes);
   const auto replication = static_cast<size_t>(options.replication);
@@ -149,7 +132,7 @@ int Run(const Options& options) {
         MaxShareOverMean(replicated),
         MaxShareOverMean(ReplicatedShares(random_ring, replication)),
         MovedFraction(before, balanced_ring, node, &only_to_joiner) * static_cast<double>(n),
-        RackBalance(balanced_ring, replicated),
+        MaxRackShareOverFair(balanced_ring, replicated),
     };
     for (int c : {0, 1, 2, 3, 5}) worst[c] = std::max(worst[c], row[c]);
     worst[4] = std::min(worst[4], row[4]);

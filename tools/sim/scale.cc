@@ -76,23 +76,6 @@ int RoundsUntil(SimCluster& cluster, int max_rounds, const std::function<bool()>
   return -1;
 }
 
-// Largest rack's share of the replicas over its fair share (its nodes' part).
-double RackBalance(const ring::Ring& ring, const std::map<std::string, double>& replicated) {
-  std::map<std::string, double> share, nodes;
-  double total = 0;
-  for (const auto& [node, value] : replicated) {
-    const std::string& rack = ring.LocationOf(node).rack;
-    share[rack] += value;
-    nodes[rack] += 1;
-    total += value;
-  }
-  double worst = 0;
-  for (const auto& [rack, value] : share) {
-    worst = std::max(worst, value / (total * nodes[rack] / static_cast<double>(replicated.size())));
-  }
-  return worst;
-}
-
 // The fraction of the key replicas (N per key) that are on a new node after
 // the change: what the change has to copy.
 double MovedReplicas(const ring::Ring& before, const ring::Ring& after, size_t n) {
@@ -139,7 +122,7 @@ Figures Measure(size_t nodes, const Args& args) {
   const auto replicated = ring::ReplicatedShares(*ring, 3);
   f.ring = ring::MaxShareOverMean(ring::Shares(*ring));
   f.replicated = ring::MaxShareOverMean(replicated);
-  f.rack = RackBalance(*ring, replicated);
+  f.rack = ring::MaxRackShareOverFair(*ring, replicated);
 
   // One node joins: what moves to it.
   const ring::Ring before = *ring;

@@ -239,6 +239,12 @@ TEST_CASE("replicated shares follow the topology") {
   CHECK(total == doctest::Approx(3.0));
   // Every key has one replica in each of the three racks.
   for (const auto& [rack, share] : per_rack) CHECK(share == doctest::Approx(1.0));
+  CHECK(MaxRackShareOverFair(ring, ReplicatedShares(ring, 3)) == doctest::Approx(1.0));
+  // Racks of 4, 3 and 3 nodes: each rack still keeps a third, so the small
+  // ones carry 1/3 on 3/10 of the nodes.
+  const Cluster uneven = RoundRobin(10, 3);
+  const Ring uneven_ring(uneven.tokens, uneven.topology);
+  CHECK(MaxRackShareOverFair(uneven_ring, ReplicatedShares(uneven_ring, 3)) == doctest::Approx(10.0 / 9.0));
 }
 
 TEST_CASE("a join in a racked cluster moves exactly the positions whose replicas change") {
