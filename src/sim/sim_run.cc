@@ -57,6 +57,18 @@ SimClusterOptions ClusterOptions(const SimRunOptions& options) {
   cluster.replication.last_write_wins = options.last_write_wins;
   cluster.replication.sloppy_quorum = options.hints;
   if (options.anti_entropy_ms >= 0) cluster.anti_entropy.interval_ms = options.anti_entropy_ms;
+  if (options.racks > 1 || options.datacenters > 1) {
+    const size_t dcs = options.datacenters;
+    // Room for the nodes the membership nemesis adds.
+    for (size_t i = 0; i < 4 * options.nodes + 16; ++i) {
+      cluster.locations.push_back(
+          {"dc" + std::to_string(i % dcs + 1), "rack" + std::to_string((i / dcs) % options.racks + 1)});
+    }
+    for (size_t d = 0; d < dcs && dcs > 1; ++d) {
+      const auto replicas = static_cast<uint32_t>(options.n / dcs + (d < options.n % dcs ? 1 : 0));
+      if (replicas > 0) cluster.replication.datacenters["dc" + std::to_string(d + 1)] = replicas;
+    }
+  }
   return cluster;
 }
 
@@ -100,6 +112,13 @@ Status ValidateRunOptions(const SimRunOptions& options) {
   if (options.r == 0 || options.r > options.n) return Status::InvalidArgument("--r must be 1..n");
   if (options.w == 0 || options.w > options.n) return Status::InvalidArgument("--w must be 1..n");
   if (options.ops == 0) return Status::InvalidArgument("--ops must be at least 1");
+  if (options.racks == 0 || options.datacenters == 0) {
+    return Status::InvalidArgument("--racks and --datacenters must be at least 1");
+  }
+  if (options.datacenters > options.n) {
+    return Status::InvalidArgument("--datacenters " + std::to_string(options.datacenters) +
+                                   " must be at most --n: each keeps at least one replica");
+  }
   if (options.keys == 0) return Status::InvalidArgument("--keys must be at least 1");
   return Status::Ok();
 }

@@ -34,6 +34,12 @@ struct SimRunOptions {
   // pause, slow or stall window, the other nodes' acknowledged operations
   // fall below R times their rate before it (checker.h WorstThroughputRatio).
   double min_throughput = 0;
+  // --racks K and --datacenters D: node i stands in datacenter dc<i % D + 1>
+  // and rack rack<(i / D) % K + 1> (nodes the nemesis adds too); with D > 1
+  // each datacenter keeps n / D replicas, the first n % D one more
+  // (replication.datacenters).
+  size_t racks = 1;
+  size_t datacenters = 1;
   std::string trace_path;        // empty: no trace file
   std::string tmp_dir;           // where data dirs go; empty: $TMPDIR or /tmp
 };

@@ -111,6 +111,25 @@ class SimTest(unittest.TestCase):
         self.assert_sweep_passed(proc, 1, 60)
         self.assertEqual(self.leftover_run_dirs(), [])
 
+    def test_ci_sweep_racks_and_datacenters(self):
+        # Replicas placed by racks (distinct racks per key), and per
+        # datacenter (each keeps its count): joins, leaves and removals move
+        # data to where that placement wants it, and stand-ins come from the
+        # down replica's datacenter.
+        for placement in (("--racks", "3"), ("--datacenters", "2", "--racks", "2")):
+            with self.subTest(placement=placement):
+                faults = "membership,kill,pause,partition"
+                started = time.monotonic()
+                proc = self.sim("--seeds", "1-30", "--faults", faults, *placement, timeout=SWEEP_TIMEOUT_S)
+                wall = time.monotonic() - started
+                sys.stderr.write(f"\n  CI sweep: 30 seeds, {faults}, {' '.join(placement)}, {wall:.1f} s wall\n  ")
+                self.assert_sweep_passed(proc, 1, 30)
+        # The placement is used: the same seed runs differently with racks.
+        plain = self.sim("--seed", "5", timeout=SWEEP_TIMEOUT_S)
+        racked = self.sim("--seed", "5", "--racks", "3", timeout=SWEEP_TIMEOUT_S)
+        trace = lambda proc: re.search(r"trace=([0-9a-f]+)", proc.stdout).group(1)
+        self.assertNotEqual(trace(plain), trace(racked))
+
     def test_ci_sweep_anti_entropy_with_hints_off(self):
         # Hints off, so a replica that missed a write gets it only from read
         # repair or anti-entropy; 2,000 keys, so most are written once and
@@ -297,6 +316,8 @@ class SimTest(unittest.TestCase):
             (("--seed", "1", "--anti-entropy", "-5"), "--anti-entropy"),
             (("--seed", "1", "--keys", "0"), "--keys"),
             (("--seed", "1", "--min-throughput", "1.5"), "--min-throughput"),
+            (("--seed", "1", "--racks", "0"), "--racks"),
+            (("--seed", "1", "--datacenters", "4", "--n", "3"), "--datacenters"),
         ]
         for args, named in cases:
             with self.subTest(args=args):
@@ -311,7 +332,8 @@ class SimTest(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, proc.stderr)
         for word in ("--seed", "--seeds", "--nodes", "--n", "--r", "--w", "--faults", "kill", "pause", "partition",
                      "drop", "clock", "membership", "--ops", "--workload", "set", "register", "--conflicts",
-                     "siblings", "lww", "--json", "--trace", "--keys", "--hints", "--anti-entropy", "slow", "stall", "--min-throughput"):
+                     "siblings", "lww", "--json", "--trace", "--keys", "--hints", "--anti-entropy", "slow", "stall", "--min-throughput",
+                     "--racks", "--datacenters"):
             self.assertRegex(proc.stdout, r"(?<![\w-])" + re.escape(word) + r"(?![\w-])", word)
 
 

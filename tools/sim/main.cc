@@ -124,6 +124,15 @@ the node's, 60000; 0: off); above 0 the run also
 requires every replica's hash tree to agree with
 the others' before the final reads)")
       ->type_name("MS");
+  count("--racks", &args.run.racks, 1, 64,
+        R"(racks the nodes stand in, round-robin (default 1);
+a key's replicas go to distinct racks)")
+      ->type_name("K");
+  count("--datacenters", &args.run.datacenters, 1, 8,
+        R"(datacenters the nodes alternate between (default 1);
+each keeps n/D of a key's replicas
+(replication.datacenters))")
+      ->type_name("D");
   count("--keys", &args.run.keys, 1, 1'000'000,
         R"(keys the clients pick from at random (default 5);
 many keys leave most of them cold, written a few

@@ -23,6 +23,13 @@ namespace {
 
 constexpr int64_t kIntervalMs = 100;  // gossip.interval_ms, the default
 constexpr int kMaxRounds = 600;
+constexpr int kMaxJoinRounds = 300;
+
+// A progress line on stderr: a size of 1,000 runs for many minutes.
+void Progress(size_t nodes, int64_t simulated_ms, const char* what) {
+  std::fprintf(stderr, "dynkv-sim-scale: %zu nodes, %.1f s simulated: %s\n", nodes,
+               static_cast<double>(simulated_ms) / 1000.0, what);
+}
 
 struct Args {
   std::string sizes = "10,100,1000";
@@ -110,8 +117,10 @@ Figures Measure(size_t nodes, const Args& args) {
   f.nodes = nodes;
   SimCluster cluster(args.seed, "", Options(nodes, args.racks));
   if (!cluster.StartAll().ok()) return f;
+  const int64_t start_ms = cluster.loop().now();
   f.rounds = RoundsUntil(cluster, kMaxRounds, [&] { return cluster.Converged(false); });
   if (f.rounds < 0) return f;
+  Progress(nodes, cluster.loop().now() - start_ms, "converged");
 
   const uint64_t bytes = cluster.peer_bytes();
   cluster.RunFor(static_cast<int64_t>(args.steady_s) * 1000);
@@ -126,11 +135,13 @@ Figures Measure(size_t nodes, const Args& args) {
 
   // One node joins: what moves to it.
   const ring::Ring before = *ring;
+  Progress(nodes, cluster.loop().now() - start_ms, "traffic measured; a node joins");
   auto added = cluster.AddNode();
-  if (added.ok()) {
-    RoundsUntil(cluster, kMaxRounds, [&] { return cluster.MembershipSettled(); });
+  f.moved = -1;
+  if (added.ok() && RoundsUntil(cluster, kMaxJoinRounds, [&] { return cluster.MembershipSettled(); }) > 0) {
     f.moved = MovedReplicas(before, *cluster.membership(0)->CurrentRing(), 3) * static_cast<double>(nodes + 1);
   }
+  Progress(nodes, cluster.loop().now() - start_ms, "joined; messages start to get lost");
 
   // Message loss: nobody alive may be judged down.
   LinkOptions lossy = cluster.network().options();
@@ -141,6 +152,7 @@ Figures Measure(size_t nodes, const Args& args) {
   cluster.RunFor(static_cast<int64_t>(args.loss_s) * 1000);
   f.false_downs = DownsSince(cluster, lossy_from);
   cluster.network().set_options(clean);
+  Progress(nodes, cluster.loop().now() - start_ms, "a node is killed");
 
   // A node dies: when has every other seen it down?
   const size_t victim = nodes / 2;
