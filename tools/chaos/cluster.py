@@ -55,9 +55,11 @@ def describe(view):
 
 
 class Node:
-    def __init__(self, root, dynkvd, node_id, host, client_port, peer_port, seed, conflicts, tls_dir=None):
+    def __init__(self, root, dynkvd, node_id, host, client_port, peer_port, seed, conflicts, tls_dir=None,
+                 rack=None):
         """tls_dir: a directory with the cluster CA (tools/tls-certs.sh); the
-        node then gets a certificate there and runs with security.tls."""
+        node then gets a certificate there and runs with security.tls.
+        rack: the node's location.rack (None: the default)."""
         self.node_id = node_id
         self.dynkvd = dynkvd
         self.host = host
@@ -83,7 +85,8 @@ class Node:
                     f"data_dir: {self.data_dir}\n"
                     f"seeds: [{seed}]\n"
                     f"replication: {{ n: {REPLICATION_N}, r: 2, w: 2, conflicts: {conflicts} }}\n"
-                    f"{security}")
+                    + (f"location: {{ rack: {rack} }}\n" if rack else "")
+                    + security)
 
     @property
     def address(self):
@@ -184,10 +187,13 @@ class Node:
 
 
 class Cluster:
-    def __init__(self, dynkvd, cli, count, conflicts="siblings", base_dir=None, own_addresses=False, tls=False):
+    def __init__(self, dynkvd, cli, count, conflicts="siblings", base_dir=None, own_addresses=False, tls=False,
+                 racks=1):
         """cli: the dynkv CLI, for members, leave and remove.
         own_addresses: node i on 127.0.0.(10+i) (only inside the run's namespace).
-        tls: every node runs with security.tls (a CA made for the run)."""
+        tls: every node runs with security.tls (a CA made for the run).
+        racks: node i stands in rack (i - 1) % racks + 1 (1: the default rack)."""
+        self.racks = racks
         self.root = tempfile.mkdtemp(prefix="dynkv-chaos-", dir=base_dir)
         self.tls_dir = None
         if tls:
@@ -210,8 +216,9 @@ class Cluster:
         else:
             host, client_port, peer_port = "127.0.0.1", free_port(), free_port()
         seed = self.seed.peer_address if self.seed else f"{host}:{peer_port}"
+        rack = f"rack{(number - 1) % self.racks + 1}" if self.racks > 1 else None
         node = Node(self.root, self.dynkvd, f"node{number}", host, client_port, peer_port, seed, self.conflicts,
-                    self.tls_dir)
+                    self.tls_dir, rack)
         self.nodes.append(node)
         self.seed = self.seed or node
         return node
