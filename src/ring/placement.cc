@@ -59,6 +59,16 @@ Placement::Placement(const std::vector<PlacedNode>& nodes, size_t n,
             [](const PlacedNode& a, const PlacedNode& b) { return a.node_id < b.node_id; });
   TokenMap current;
   TokenMap next;
+  // The topology counts in the version only when it places anything: a
+  // cluster in one location has the version it had before racks existed,
+  // so nodes of both releases agree on it during an upgrade.
+  bool placed_by_topology = !datacenters.empty();
+  const Location* first = nullptr;
+  for (const PlacedNode& node : nodes_) {
+    if (node.tokens.empty()) continue;
+    if (first == nullptr) first = &node.location;
+    if (!(node.location == *first)) placed_by_topology = true;
+  }
   std::string identity;
   Topology topology{{}, datacenters};
   for (const auto& [datacenter, replicas] : datacenters) {
@@ -69,10 +79,12 @@ Placement::Placement(const std::vector<PlacedNode>& nodes, size_t n,
   for (const PlacedNode& node : nodes_) {
     if (node.tokens.empty()) continue;
     topology.locations[node.node_id] = node.location;
-    identity += node.location.datacenter;
-    identity.push_back('\0');
-    identity += node.location.rack;
-    identity.push_back('\0');
+    if (placed_by_topology) {
+      identity += node.location.datacenter;
+      identity.push_back('\0');
+      identity += node.location.rack;
+      identity.push_back('\0');
+    }
     if (node.role != Role::kJoining) current[node.node_id] = node.tokens;
     if (node.role != Role::kLeaving) next[node.node_id] = node.tokens;
     if (node.role != Role::kNormal) changes_.push_back(std::string(RoleWord(node.role)) + " " + node.node_id);

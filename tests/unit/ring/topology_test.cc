@@ -284,6 +284,22 @@ TEST_CASE("a join in a racked cluster moves exactly the positions whose replicas
   CHECK(moving > 0);
 }
 
+TEST_CASE("a placement's version changes with the racks, but not for a cluster in one location") {
+  const Cluster cluster = RoundRobin(6, 3);
+  auto placed = [&cluster](bool racks, bool defaults) {
+    std::vector<PlacedNode> nodes;
+    for (const auto& [node, tokens] : cluster.tokens) {
+      const Location location = racks ? cluster.topology.locations.at(node)
+                                      : defaults ? Location{"dc1", "rack1"} : Location{};
+      nodes.push_back({node, Role::kNormal, tokens, location});
+    }
+    return Placement(nodes, 3).version();
+  };
+  // Every node in dc1/rack1 is what a release without racks computed.
+  CHECK(placed(false, true) == placed(false, false));
+  CHECK(placed(true, false) != placed(false, true));
+}
+
 TEST_CASE("tokens taken against the node's rack balance what each node replicates") {
   TokenMap tokens;
   Topology topology;
