@@ -113,6 +113,10 @@ class ClusterTest(unittest.TestCase):
                 self.client.put(key, "v", w=2)
             self.assertEqual(forwarded_mints(self.client, [n.address for n in others]) - before, 0,
                              "each put went to the first live replica, which minted it")
+            # The belief lasts a backoff (0.5 s, doubling while the node
+            # keeps refusing): one more put of its key renews it, however
+            # long the puts above took on a loaded machine.
+            self.client.put(victims_keys[0], "v", w=2)
             self.assertEqual(self.client.route(victims_keys[0])[-1], victim.address, "believed down: tried last")
         finally:
             victim.start(self.cluster.dynkvd)
