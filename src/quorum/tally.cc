@@ -172,10 +172,7 @@ void WriteTally::OnAck(const std::string& node_id) {
   if (state_ != TallyState::kWaiting || entry == nullptr || entry->reply != Reply::kPending) return;
   entry->reply = Reply::kAck;
   acked_.push_back(node_id);
-  if (entry->target.counts_towards_w) {
-    ++counted_acks_;
-    ++counted_[entry->target.group];
-  }
+  if (entry->target.counts_towards_w) ++counted_[entry->target.group];
   Decide();
 }
 
@@ -214,17 +211,25 @@ void WriteTally::OnDeadline(uint64_t waited_ms) {
                             std::string(kNotRolledBack));
 }
 
+uint32_t WriteTally::counted_acks() const {
+  uint32_t counted = 0;
+  for (uint32_t acks : counted_) counted += acks;
+  return counted;
+}
+
+uint32_t WriteTally::PendingIn(size_t group) const {
+  return static_cast<uint32_t>(std::count_if(entries_.begin(), entries_.end(), [group](const Entry& e) {
+    return e.reply == Reply::kPending && e.target.counts_towards_w && e.target.group == group;
+  }));
+}
+
 void WriteTally::Decide() {
   if (state_ != TallyState::kWaiting) return;
-  std::vector<uint32_t> pending(required_.size(), 0);
-  for (const Entry& e : entries_) {
-    if (e.reply == Reply::kPending && e.target.counts_towards_w) ++pending[e.target.group];
-  }
   bool met = true;
   for (size_t g = 0; g < required_.size(); ++g) {
     if (counted_[g] >= required_[g]) continue;
     met = false;
-    if (counted_[g] + pending[g] >= required_[g]) continue;
+    if (counted_[g] + PendingIn(g) >= required_[g]) continue;
     std::vector<Status> errors;
     const std::string failures = DescribeFailures(entries_, &errors);
     const std::string in = InGroup(names_[g]);
@@ -254,10 +259,12 @@ Result<ReadPlan> PlanRead(const std::vector<ring::Replica>& preference_list, uin
 }
 
 ReadTally::ReadTally(const ReadPlan& plan) {
-  if (plan.group_required.empty()) groups_.push_back(Group{plan.required_replies});
-  for (size_t g = 0; g < plan.group_required.size(); ++g) {
-    groups_.push_back(Group{plan.group_required[g]});
-    if (g < plan.group_names.size()) groups_.back().name = plan.group_names[g];
+  const std::vector<uint32_t> required =
+      plan.group_required.empty() ? std::vector<uint32_t>{plan.required_replies} : plan.group_required;
+  groups_.resize(required.size());
+  for (size_t g = 0; g < required.size(); ++g) {
+    groups_[g].required = required[g];
+    if (g < plan.group_names.size()) groups_[g].name = plan.group_names[g];
   }
   for (const ReadTarget& target : plan.targets) {
     Entry entry;
@@ -269,6 +276,12 @@ ReadTally::ReadTally(const ReadPlan& plan) {
     entries_.push_back(std::move(entry));
   }
   Decide();
+}
+
+uint32_t ReadTally::replies() const {
+  uint32_t replies = 0;
+  for (const Group& group : groups_) replies += group.replies;
+  return replies;
 }
 
 uint32_t ReadTally::counted_replies() const {
@@ -300,7 +313,6 @@ void ReadTally::OnReply(const std::string& node_id, const Object& object) {
   entry->object = dvv::Sync(object, Object{});
   // Sync with the empty object is the identity on a normalized object.
   merged_ = merged_.empty() ? entry->object : dvv::Sync(merged_, entry->object);
-  ++replies_;
   ++answered_;
   Group& group = groups_[entry->target.group];
   ++group.replies;

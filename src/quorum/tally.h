@@ -159,7 +159,7 @@ class WriteTally {
   const Status& status() const { return status_; }
   // Every target that acked, counting or not, in the order the acks came.
   const std::vector<std::string>& acked() const { return acked_; }
-  uint32_t counted_acks() const { return counted_acks_; }
+  uint32_t counted_acks() const;
 
  private:
   enum class Reply { kPending, kAck, kError };
@@ -171,12 +171,13 @@ class WriteTally {
 
   Entry* Find(const std::string& node_id);
   void Decide();
+  // Counting targets of `group` that have neither acked nor failed.
+  uint32_t PendingIn(size_t group) const;
 
   std::vector<Entry> entries_;
   std::vector<uint32_t> required_;     // by group
   std::vector<uint32_t> counted_;      // by group
   std::vector<std::string> names_;     // by group; empty for the one group of a plain level
-  uint32_t counted_acks_ = 0;
   std::vector<std::string> acked_;
   TallyState state_ = TallyState::kWaiting;
   Status status_;
@@ -249,7 +250,7 @@ class ReadTally {
   // Moves merged() out; for the last use of a tally.
   Object TakeMerged() { return std::move(merged_); }
   // Every reply received, from primaries and fallbacks.
-  uint32_t replies() const { return replies_; }
+  uint32_t replies() const;
   // The replies that count towards R now: the primaries', plus the
   // fallbacks' once no primary is pending.
   uint32_t counted_replies() const;
@@ -287,7 +288,6 @@ class ReadTally {
 
   std::vector<Entry> entries_;
   std::vector<Group> groups_;
-  uint32_t replies_ = 0;
   uint32_t answered_ = 0;           // replies plus errors
   Object merged_;
   TallyState state_ = TallyState::kWaiting;

@@ -99,15 +99,25 @@ std::unique_ptr<SimCluster::Node> SimCluster::MakeNode(size_t i) {
   return node;
 }
 
+namespace {
+
+// Node i's location.datacenter and location.rack (the config's defaults
+// past the end of options.locations).
+ring::Location LocationFor(const SimClusterOptions& options, size_t i) {
+  if (i < options.locations.size()) return options.locations[i];
+  const node::MembershipConfig defaults;
+  return {defaults.datacenter, defaults.rack};
+}
+
+}  // namespace
+
 // Tokens as the nodes would have taken them joining one by one.
 void SimCluster::AssignTokens() {
   ring::TokenMap tokens;
   ring::Topology topology;
   for (size_t i = 0; i < nodes_.size(); ++i) {
     Node& node = *nodes_[i];
-    const node::MembershipConfig defaults;
-    const ring::Location location = i < options_.locations.size() ? options_.locations[i]
-                                                                  : ring::Location{defaults.datacenter, defaults.rack};
+    const ring::Location location = LocationFor(options_, i);
     auto taken = ring::AllocateTokensAt(ring::Ring(tokens, topology), node.id, location, options_.vnodes);
     if (!taken.ok()) continue;  // left to join instead
     node.tokens = *taken;
@@ -153,10 +163,9 @@ node::Config SimCluster::ConfigOf(size_t i) const {
   config.storage.write_buffer_bytes = 1 << 20;
   config.storage.block_cache_bytes = 1 << 20;
   config.membership.vnodes = options_.vnodes;
-  if (i < options_.locations.size()) {
-    config.membership.datacenter = options_.locations[i].datacenter;
-    config.membership.rack = options_.locations[i].rack;
-  }
+  const ring::Location location = LocationFor(options_, i);
+  config.membership.datacenter = location.datacenter;
+  config.membership.rack = location.rack;
   config.request_timeout_ms = options_.request_timeout_ms;
   config.handoff = options_.handoff;
   config.anti_entropy = options_.anti_entropy;

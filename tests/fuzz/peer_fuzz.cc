@@ -11,10 +11,7 @@
 // reply (FuzzNode), and the reply serializes as a frame.
 #include <cstddef>
 #include <cstdint>
-#include <string>
-#include <string_view>
 
-#include "fuzz_check.h"
 #include "fuzz_frames.h"
 #include "fuzz_node.h"
 #include "net/net.h"
@@ -23,30 +20,13 @@
 
 using namespace dynkv;
 
-namespace {
-
 constexpr size_t kMaxRequests = 16;
-
-void Send(const peer::PeerResponse& response) {
-  std::string frame;
-  net::AppendFrame(&frame, response);
-  FUZZ_CHECK(frame.size() >= net::kFrameHeaderBytes);
-}
-
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static fuzz::FuzzNode node;
-  const bool in_limit = fuzz::ForEachFrame(data, size, net::PeerServerOptions{}.max_frame_bytes, kMaxRequests,
-                                           [](std::string_view payload) {
-    peer::PeerRequest request;
-    if (!request.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
-      Send(net::PeerErrorResponse(Status::InvalidArgument("a frame does not parse as a request")));
-      return false;
-    }
-    Send(node.Peer(request));
-    return true;
-  });
-  if (!in_limit) Send(net::PeerErrorResponse(Status::TooLarge("frame exceeds limit")));
+  fuzz::ServeFrames<peer::PeerRequest, peer::PeerResponse>(
+      data, size, net::PeerServerOptions{}.max_frame_bytes, kMaxRequests,
+      [](const peer::PeerRequest& request) { return node.Peer(request); },
+      [](const Status& status) { return net::PeerErrorResponse(status); });
   return 0;
 }

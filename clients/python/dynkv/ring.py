@@ -61,6 +61,7 @@ class Ring:
             if group is not None:
                 racks = self._racks.setdefault(group, {})
                 racks[self._locations[node_id]] = racks.get(self._locations[node_id], 0) + 1
+        self._quota_plan = self._quotas()  # fixed for the ring: copied by each walk
 
     def _group(self, node_id):
         if not self._datacenters:
@@ -95,7 +96,7 @@ class Ring:
         spread over its racks."""
         if self.empty():
             return []
-        quotas = self._quotas()
+        quotas = {group: list(quota) for group, quota in self._quota_plan.items()}
         remaining = sum(quota[0] for quota in quotas.values())
         start = bisect.bisect_left(self._tokens, position)
         count = len(self._tokens)
