@@ -100,7 +100,13 @@ std::vector<uint64_t> MaskedBranches(const HashTree& tree, const Coverage& cover
                                      const std::vector<std::pair<uint32_t, uint64_t>>& partial) {
   std::vector<uint64_t> branches(kBranches, 0);
   for (const auto& [first, last] : coverage.full_runs()) {
-    for (uint32_t s = first; s <= last; ++s) branches[BranchOf(s)] ^= tree.leaf(s);
+    // Leaf by leaf up to a branch boundary, then whole branches, then the tail.
+    uint32_t s = first;
+    for (; s <= last && s % kLeavesPerBranch != 0; ++s) branches[BranchOf(s)] ^= tree.leaf(s);
+    for (; s <= last && last - s + 1 >= kLeavesPerBranch; s += kLeavesPerBranch) {
+      branches[BranchOf(s)] ^= tree.Branch(BranchOf(s));
+    }
+    for (; s <= last; ++s) branches[BranchOf(s)] ^= tree.leaf(s);
   }
   for (uint32_t s : coverage.partial()) branches[BranchOf(s)] ^= PartialDigest(partial, s);
   return branches;

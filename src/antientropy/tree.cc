@@ -2,6 +2,8 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
+
 #include "common/coding.h"
 
 namespace dynkv::antientropy {
@@ -38,13 +40,6 @@ uint64_t ObjectDigest(std::string_view key, const Object& object) {
   return digest == 0 ? 1 : digest;  // 0 stands for "absent" only
 }
 
-uint64_t HashTree::Branch(uint32_t branch) const {
-  uint64_t hash = 0;
-  const size_t first = size_t{branch} * kLeavesPerBranch;
-  for (size_t i = 0; i < kLeavesPerBranch; ++i) hash ^= leaves_[first + i];
-  return hash;
-}
-
 std::string HashTree::Serialize() const {
   std::string out;
   out.reserve(1 + leaves_.size() * 8 + 16);
@@ -66,7 +61,11 @@ Status HashTree::Deserialize(std::string_view bytes) {
   if (XXH3_64bits(bytes.data(), body) != DecodeFixed64BE(bytes.data() + body)) {
     return Status::Corruption("tree checkpoint fails its checksum");
   }
-  for (size_t i = 0; i < leaves_.size(); ++i) leaves_[i] = DecodeFixed64LE(bytes.data() + 1 + i * 8);
+  std::fill(branches_.begin(), branches_.end(), 0);
+  for (size_t i = 0; i < leaves_.size(); ++i) {
+    leaves_[i] = DecodeFixed64LE(bytes.data() + 1 + i * 8);
+    branches_[BranchOf(static_cast<uint32_t>(i))] ^= leaves_[i];
+  }
   keys_ = DecodeFixed64LE(bytes.data() + 1 + leaves_.size() * 8);
   return Status::Ok();
 }

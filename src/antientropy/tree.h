@@ -48,16 +48,16 @@ uint64_t ObjectDigest(std::string_view key, const Object& object);
 
 class HashTree {
  public:
-  HashTree() : leaves_(kSegments, 0) {}
+  HashTree() : leaves_(kSegments, 0), branches_(kBranches, 0) {}
 
   // The key at `position` went from digest `before` to `after` (0: absent).
   void Apply(uint64_t position, uint64_t before, uint64_t after) {
-    leaves_[SegmentOf(position)] ^= before ^ after;
+    Flip(SegmentOf(position), before ^ after);
     keys_ += (before == 0 && after != 0 ? 1 : 0) - (before != 0 && after == 0 ? 1 : 0);
   }
   // Adds a key the tree did not count yet (a rebuild's scan).
   void Add(uint64_t position, uint64_t digest) {
-    leaves_[SegmentOf(position)] ^= digest;
+    Flip(SegmentOf(position), digest);
     keys_ += digest != 0 ? 1 : 0;
   }
   // The keys counted: stored records, deletes and expired values included
@@ -65,13 +65,14 @@ class HashTree {
   uint64_t keys() const { return keys_; }
 
   uint64_t leaf(uint32_t segment) const { return leaves_[segment]; }
-  void set_leaf(uint32_t segment, uint64_t hash) { leaves_[segment] = hash; }
+  void set_leaf(uint32_t segment, uint64_t hash) { Flip(segment, leaves_[segment] ^ hash); }
   std::span<const uint64_t> leaves() const { return leaves_; }
-  // XOR of the branch's leaves.
-  uint64_t Branch(uint32_t branch) const;
+  // XOR of the branch's leaves, kept with them: an exchange over a node's
+  // ranges reads whole branches without a pass over their leaves.
+  uint64_t Branch(uint32_t branch) const { return branches_[branch]; }
 
   bool operator==(const HashTree& other) const { return leaves_ == other.leaves_; }
-  size_t MemoryBytes() const { return leaves_.capacity() * sizeof(uint64_t); }
+  size_t MemoryBytes() const { return (leaves_.capacity() + branches_.capacity()) * sizeof(uint64_t); }
 
   // The checkpoint's bytes: a format byte (2), then every leaf, 8 bytes
   // little-endian, the key count the same way, then an XXH3-64 of all of
@@ -82,7 +83,13 @@ class HashTree {
   Status Deserialize(std::string_view bytes);
 
  private:
+  void Flip(uint32_t segment, uint64_t delta) {
+    leaves_[segment] ^= delta;
+    branches_[BranchOf(segment)] ^= delta;
+  }
+
   std::vector<uint64_t> leaves_;
+  std::vector<uint64_t> branches_;  // derived from leaves_
   uint64_t keys_ = 0;
 };
 

@@ -61,6 +61,30 @@ TEST_CASE("leaves kept by delta equal leaves computed from scratch, in any order
   CHECK(root_delta == root_scratch);
 }
 
+TEST_CASE("each branch hash is the XOR of its leaves after deltas, adds, set leaves and a restore") {
+  auto check_branches = [](const HashTree& tree) {
+    for (uint32_t b = 0; b < kBranches; ++b) {
+      uint64_t expected = 0;
+      for (uint32_t s = b * kLeavesPerBranch; s < (b + 1) * kLeavesPerBranch; ++s) expected ^= tree.leaf(s);
+      REQUIRE(tree.Branch(b) == expected);
+    }
+  };
+  std::mt19937_64 rng(5);
+  HashTree tree;
+  for (int i = 0; i < 5000; ++i) {
+    const uint64_t position = rng();
+    switch (i % 3) {
+      case 0: tree.Apply(position, rng() % 4 ? rng() : 0, rng() % 4 ? rng() : 0); break;
+      case 1: tree.Add(position, rng()); break;
+      default: tree.set_leaf(SegmentOf(position), rng()); break;
+    }
+  }
+  check_branches(tree);
+  HashTree restored;
+  REQUIRE(restored.Deserialize(tree.Serialize()).ok());
+  check_branches(restored);
+}
+
 TEST_CASE("segments and branches cut the ring evenly") {
   CHECK(SegmentOf(0) == 0);
   CHECK(SegmentOf(~uint64_t{0}) == kSegments - 1);
