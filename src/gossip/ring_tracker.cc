@@ -74,7 +74,8 @@ void RingTracker::MaybeTakeTokens() {
     if (!TurnToTakeTokens() || !CurrentPlacement()->still()) return;
     const NodeState& self = gossiper.self();
     auto allocated =
-        ring::AllocateTokensAt(*CurrentRing(), self.node_id, {self.datacenter, self.rack}, options_.vnodes);
+        ring::AllocateTokensAt(*CurrentRing(), self.node_id, {self.datacenter, self.rack}, options_.vnodes,
+                               ring::GroupReplicas(options_.datacenters, options_.replication_n, self.datacenter));
     if (!allocated.ok()) {
       DYNKV_LOG(kError) << "cannot allocate tokens: " << allocated.status().ToString();
       return;

@@ -26,6 +26,8 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <set>
+#include <utility>
 
 #include "common/key_hash.h"
 #include "ring/ranges.h"
@@ -228,13 +230,23 @@ Result<std::vector<uint64_t>> AllocateTokens(const Ring& current, const std::str
 }
 
 Result<std::vector<uint64_t>> AllocateTokensAt(const Ring& current, const std::string& node_id,
-                                               const Location& location, size_t vnodes) {
-  TokenMap rack;
-  for (size_t i = 0; i < current.nodes().size(); ++i) {
-    if (current.location(i) == location) rack[current.nodes()[i]] = current.TokensOf(current.nodes()[i]);
+                                               const Location& location, size_t vnodes, size_t replicas) {
+  const auto in_group = [&](const Location& other) {
+    return !current.per_datacenter() || other.datacenter == location.datacenter;
+  };
+  std::set<std::pair<std::string, std::string>> racks = {{location.datacenter, location.rack}};
+  for (size_t i = 0; i < current.token_count(); ++i) {
+    const Location& owner = current.location(current.owner_index(i));
+    if (in_group(owner)) racks.insert({owner.datacenter, owner.rack});
   }
-  Result<std::vector<uint64_t>> tokens = AllocateTokens(Ring(rack), node_id, vnodes);
-  if (!tokens.ok() || rack.size() == current.nodes().size()) return tokens;
+  const bool one_rack = racks.size() == 1;
+  TokenMap peers;
+  for (size_t i = 0; i < current.nodes().size(); ++i) {
+    const Location& other = current.location(i);
+    if (one_rack ? in_group(other) : other == location) peers[current.nodes()[i]] = current.TokensOf(current.nodes()[i]);
+  }
+  Result<std::vector<uint64_t>> tokens = AllocateTokens(Ring(peers), node_id, vnodes, one_rack ? replicas : 1);
+  if (!tokens.ok() || peers.size() == current.nodes().size()) return tokens;
   std::vector<uint64_t> taken;
   for (size_t i = 0; i < current.token_count(); ++i) taken.push_back(current.token(i));
   for (uint64_t& token : *tokens) {

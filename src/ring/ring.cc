@@ -57,4 +57,10 @@ size_t Ring::TokenIndexFor(uint64_t position) const {
 
 const std::string& Ring::Owner(uint64_t position) const { return nodes_[owners_[TokenIndexFor(position)]]; }
 
+size_t GroupReplicas(const std::map<std::string, uint32_t>& datacenters, size_t n, const std::string& datacenter) {
+  if (datacenters.empty()) return n;
+  auto it = datacenters.find(datacenter);
+  return it == datacenters.end() ? 0 : it->second;
+}
+
 }  // namespace dynkv::ring

@@ -34,9 +34,11 @@ using TokenMap = std::map<std::string, std::vector<uint64_t>>;
 // target), 1.077 with 12, 1.059 with 16, 1.030 with 32; blind random tokens
 // reach 1.89 with 16. 16 meets the target with room to spare; more tokens
 // also spread a failed node's load over more nodes and even out the keys
-// each node replicates (1.25 times the mean with 8 tokens, 1.15 with 16,
-// 3 replicas), while fewer keep the ring small (1,600 tokens at 100 nodes)
-// and cheap to gossip. Cassandra 4 also defaults to 16 with its allocator.
+// each node replicates (with the replication-aware allocation, 1.078 times
+// the mean at worst with 8 tokens, 1.038 with 16, 1.017 with 32; 3
+// replicas, 3 to 300 nodes, 1,000 for 16), while fewer keep the ring small
+// (1,600 tokens at 100 nodes) and cheap to gossip. Cassandra 4 also
+// defaults to 16 with its allocator.
 inline constexpr size_t kDefaultVnodes = 16;
 // Larger counts are rejected: they only cost gossip bytes and range work.
 inline constexpr size_t kMaxVnodes = 4096;
@@ -210,16 +212,32 @@ double MaxShareOverMean(const std::map<std::string, double>& shares);
 // 2^63 tokens).
 Result<std::vector<uint64_t>> AllocateTokens(const Ring& current, const std::string& node_id,
                                              size_t vnodes = kDefaultVnodes);
-// The tokens for `node_id` joining `current` at `location`: AllocateTokens
-// against the ring of the nodes that share its location (datacenter and
-// rack) only. A key keeps one replica in each rack while a group has as
-// many racks as replicas (PreferenceList), and that replica is the first
-// node of the rack clockwise: so what a node replicates is its share of its
-// rack's ring, which this balances (close to it with more racks than
-// replicas). With every node in one location it is AllocateTokens. A token
+// The same for a ring whose keys are each kept by the first `replicas`
+// distinct nodes clockwise: the tokens balance what each node replicates
+// (its replicated share, ReplicatedShares) as well as its primary share
+// (details in replicated_allocation.cc). Keys still move as primaries only
+// to the new node. With replicas <= 1, or while the cluster has no more
+// nodes than replicas, it is AllocateTokens above.
+Result<std::vector<uint64_t>> AllocateTokens(const Ring& current, const std::string& node_id, size_t vnodes,
+                                             size_t replicas);
+// How many replicas of a key the group of a node in `datacenter` keeps:
+// `n` without per-datacenter replication, else the datacenter's count (0
+// when it is not listed).
+size_t GroupReplicas(const std::map<std::string, uint32_t>& datacenters, size_t n, const std::string& datacenter);
+// The tokens for `node_id` joining `current` at `location`, where
+// `replicas` is how many replicas of a key its group keeps (replication.n,
+// or its datacenter's count when replication is per datacenter). While the
+// group (its datacenter, or the whole cluster) has one rack, the tokens
+// balance what each node of the group replicates (AllocateTokens with
+// `replicas` against the group's ring). With more racks, they are
+// AllocateTokens against the ring of the nodes of its rack only: a key
+// keeps one replica in each rack while a group has as many racks as
+// replicas (PreferenceList), and that replica is the first node of the rack
+// clockwise, so what a node replicates is its share of its rack's ring,
+// which this balances (close to it with more racks than replicas). A token
 // another node already owns is moved by one position.
 Result<std::vector<uint64_t>> AllocateTokensAt(const Ring& current, const std::string& node_id,
-                                               const Location& location, size_t vnodes = kDefaultVnodes);
+                                               const Location& location, size_t vnodes, size_t replicas);
 // `vnodes` distinct tokens drawn uniformly at random from `seed` and the
 // node id: the blind allocation the balanced one is measured against.
 std::vector<uint64_t> RandomTokens(const std::string& node_id, size_t vnodes, uint64_t seed);

@@ -115,10 +115,13 @@ ring::Location LocationFor(const SimClusterOptions& options, size_t i) {
 void SimCluster::AssignTokens() {
   ring::TokenMap tokens;
   ring::Topology topology;
+  topology.datacenters = options_.replication.datacenters;
   for (size_t i = 0; i < nodes_.size(); ++i) {
     Node& node = *nodes_[i];
     const ring::Location location = LocationFor(options_, i);
-    auto taken = ring::AllocateTokensAt(ring::Ring(tokens, topology), node.id, location, options_.vnodes);
+    const size_t replicas =
+        ring::GroupReplicas(options_.replication.datacenters, options_.replication.n, location.datacenter);
+    auto taken = ring::AllocateTokensAt(ring::Ring(tokens, topology), node.id, location, options_.vnodes, replicas);
     if (!taken.ok()) continue;  // left to join instead
     node.tokens = *taken;
     tokens[node.id] = *taken;

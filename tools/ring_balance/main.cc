@@ -31,8 +31,9 @@ struct Options {
 // Returns 0 when the arguments parse, else the exit status.
 int ParseArgs(int argc, char** argv, Options* options) {
   CLI::App app(R"(Grows two rings one node at a time, from 1 node to --max-nodes: one with
-AllocateTokens (the allocator dynkvd uses when a node first joins), one with
-blind random tokens. For every size from 3 nodes up it prints:
+AllocateTokensAt for --replication replicas (the allocator dynkvd uses when a
+node first joins), one with blind random tokens. For every size from 3 nodes
+up it prints:
 
   nodes        cluster size n
   vnodes       tokens per node
@@ -116,7 +117,7 @@ int Run(const Options& options) {
     const Location location{"dc1", "rack" + std::to_string((n - 1) % options.racks + 1)};
     const Ring before(balanced, topology);
     topology.locations[node] = location;
-    Result<std::vector<uint64_t>> tokens = AllocateTokensAt(before, node, location, vnodes);
+    Result<std::vector<uint64_t>> tokens = AllocateTokensAt(before, node, location, vnodes, replication);
     if (!tokens.ok()) {
       std::fprintf(stderr, "dynkv-ring-balance: %s\n", tokens.status().ToString().c_str());
       return 1;

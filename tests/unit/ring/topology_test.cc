@@ -307,7 +307,7 @@ TEST_CASE("tokens taken against the node's rack balance what each node replicate
     const std::string node = NodeName(n);
     const Location location{"dc1", "r" + std::to_string(n % 3)};
     const Ring before(tokens, topology);
-    auto taken = AllocateTokensAt(before, node, location, 16);
+    auto taken = AllocateTokensAt(before, node, location, 16, 3);
     REQUIRE(taken.ok());
     for (size_t i = 0; i < before.token_count(); ++i) {
       CHECK_FALSE(std::binary_search(taken->begin(), taken->end(), before.token(i)));
@@ -318,9 +318,9 @@ TEST_CASE("tokens taken against the node's rack balance what each node replicate
     CAPTURE(n);
     CHECK(MaxShareOverMean(ReplicatedShares(Ring(tokens, topology), 3)) <= 1.10);
   }
-  // In one location it is AllocateTokens.
+  // In one location it is AllocateTokens for the replicas of the cluster.
   const Ring plain(Grow(12, Balanced(16)));
-  CHECK(AllocateTokensAt(plain, "joiner", Location{}, 16).value() == AllocateTokens(plain, "joiner", 16).value());
+  CHECK(AllocateTokensAt(plain, "joiner", Location{}, 16, 3).value() == AllocateTokens(plain, "joiner", 16, 3).value());
 }
 
 }  // namespace dynkv::ring
