@@ -97,6 +97,18 @@ class RackTest(NodeTestCase):
         self.assertIn("DATACENTER", text)
         self.assertIn("rack-c", text)
 
+    def test_ring_shows_each_nodes_datacenter_and_rack(self):
+        node = self.by_id["node1"]
+        doc = json.loads(self.cli(node, "ring", "--json").stdout)
+        self.assertEqual(doc["datacenters"], {"dc1": 2, "dc2": 1})
+        located = {n["node_id"]: (n["datacenter"], n["rack"]) for n in doc["nodes"]}
+        lines = self.cli(node, "ring").stdout.decode().splitlines()
+        self.assertEqual(lines[0].split()[-2:], ["DATACENTER", "RACK"], lines)
+        for line in lines[1:1 + len(located)]:
+            fields = line.split()
+            self.assertEqual(tuple(fields[-2:]), located[fields[0]], line)
+        self.assertIn("replicas per datacenter: dc1=2 dc2=1", lines[-1])
+
     def test_a_rack_killed_whole_leaves_every_key_readable_and_writable(self):
         writer = self.by_id["node3"].client()
         for key in KEYS:

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -172,6 +173,16 @@ Status PrintTransfers(client::Client& c, bool json) {
   return Status::Ok();
 }
 
+std::string OrDash(const std::string& text) { return text.empty() ? "-" : text; }
+
+// "dc1=2 dc2=1": replication.datacenters as the node has it.
+std::string DatacenterCounts(const client::RingResponse& ring) {
+  std::map<std::string, uint32_t> sorted(ring.datacenters().begin(), ring.datacenters().end());
+  std::string out;
+  for (const auto& [name, count] : sorted) out += (out.empty() ? "" : " ") + name + "=" + std::to_string(count);
+  return out;
+}
+
 Status PrintRing(client::Client& c, bool json) {
   auto ring = c.Ring();
   if (!ring.ok()) return ring.status();
@@ -186,18 +197,20 @@ Status PrintRing(client::Client& c, bool json) {
                        {"datacenter", s.datacenter()},
                        {"rack", s.rack()}});
     }
-    out = tools::JsonLine({{"node_id", ring->node_id()}, {"n", ring->n()}, {"nodes", nodes}}) + "\n";
+    tools::Json datacenters = tools::Json::object();
+    for (const auto& [name, count] : ring->datacenters()) datacenters[name] = count;
+    out = tools::JsonLine({{"node_id", ring->node_id()}, {"n", ring->n()}, {"nodes", nodes},
+                           {"datacenters", datacenters}}) +
+          "\n";
   } else {
-    char line[160];
-    std::snprintf(line, sizeof(line), "%-16s %6s %8s %14s\n", "NODE", "TOKENS", "SHARE",
-                  ("REPLICAS(N=" + std::to_string(ring->n()) + ")").c_str());
-    out = line;
+    out = Format("%-16s %6s %8s %14s %-12s %s\n", "NODE", "TOKENS", "SHARE",
+                 ("REPLICAS(N=" + std::to_string(ring->n()) + ")").c_str(), "DATACENTER", "RACK");
     for (const client::RingShare& s : ring->shares()) {
-      std::snprintf(line, sizeof(line), "%-16s %6u %7.2f%% %13.2f%%\n", s.node_id().c_str(), s.tokens(),
-                    100 * s.share(), 100 * s.replica_share());
-      out += line;
+      out += Format("%-16s %6u %7.2f%% %13.2f%% %-12s %s\n", s.node_id().c_str(), s.tokens(), 100 * s.share(),
+                    100 * s.replica_share(), OrDash(s.datacenter()).c_str(), OrDash(s.rack()).c_str());
     }
     if (ring->shares_size() == 0) out += "(no node owns tokens yet)\n";
+    if (ring->datacenters_size() > 0) out += "replicas per datacenter: " + DatacenterCounts(*ring) + "\n";
   }
   std::fputs(out.c_str(), stdout);
   return Status::Ok();
