@@ -1,9 +1,12 @@
 #include "net/peer_client.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace dynkv::net {
 namespace {
+
+constexpr int64_t kFirstConnectPatienceMs = 1000;
 
 Status ConnectionStatus(const peer::PeerResponse& response) {
   return response.has_error() ? StatusFromPeerError(response.error()) : Status::Ok();
@@ -29,7 +32,8 @@ PeerClient::PeerClient(uv_loop_t* loop, std::string address, HostPort host_port,
       events_(events),
       stats_(stats),
       backoff_(options.backoff),
-      max_timeouts_in_a_row_(options.max_timeouts_in_a_row) {
+      max_timeouts_in_a_row_(options.max_timeouts_in_a_row),
+      stale_connect_ms_(options.stale_connect_ms) {
   channel_options_.address = std::move(host_port);
   channel_options_.address.source_host = options.source_host;
   channel_options_.call_timeout_ms = options.call_timeout_ms;
@@ -40,16 +44,20 @@ PeerClient::PeerClient(uv_loop_t* loop, std::string address, HostPort host_port,
 
 PeerClient::~PeerClient() { Close(); }
 
-void PeerClient::Call(peer::PeerRequest request, PeerPool::Callback done, uint32_t timeout_ms) {
+void PeerClient::Call(peer::PeerRequest request, PeerPool::Callback done, uint32_t timeout_ms, CallMode mode) {
   if (closed_) return done(Status::Unavailable("the connection to " + address_ + " is closed"));
+  const int64_t now = clock_.MonotonicMs();
+  const bool probe = mode == CallMode::kProbe;
   if (channel_ == nullptr || channel_->down()) {
-    const int64_t now = clock_.MonotonicMs();
-    if (channel_ != nullptr && now < retry_at_ms_) {
+    if (!probe && channel_ != nullptr && now < retry_at_ms_) {
       ++stats_.failed_fast;
       return done(channel_->down_reason().WithContext(address_ + " is unreachable; next attempt in " +
                                                       std::to_string(retry_at_ms_ - now) + " ms"));
     }
     StartAttempt();
+  } else if (probe && ConnectIsStale(now)) {
+    ++stats_.stale_connects_replaced;
+    StartAttempt();  // the calls waiting on the old connect fail with UNAVAILABLE
   }
   // The count comes first: `done` may destroy this client.
   auto counted = [this, attempt = attempts_, done = std::move(done)](Result<peer::PeerResponse> result) {
@@ -85,8 +93,17 @@ void PeerClient::Close() {
 
 // Replaces a channel that is down. That channel may be running the very
 // callback that called here; its lifetime guard lets it be destroyed.
+bool PeerClient::ConnectIsStale(int64_t now) const {
+  if (channel_ == nullptr || !channel_->connecting()) return false;
+  // A far peer's connects take longer; one never reached gets a second,
+  // when TCP would resend its first SYN anyway.
+  const int64_t patience = last_connect_ms_ < 0 ? kFirstConnectPatienceMs : 4 * last_connect_ms_;
+  return now - attempt_started_ms_ >= std::max<int64_t>(stale_connect_ms_, patience);
+}
+
 void PeerClient::StartAttempt() {
   timeouts_in_a_row_ = 0;
+  attempt_started_ms_ = clock_.MonotonicMs();
   channel_ = std::make_unique<Channel>(loop_, channel_options_, &ConnectionStatus, &stats_.traffic);
   channel_->SetOnLost([this](const Status& why) { OnLost(why); });
   ++stats_.connect_attempts;
@@ -99,6 +116,7 @@ void PeerClient::OnConnect(const Status& status) {
   if (status.ok()) {
     ++stats_.connects;
     if (attempts_ > 1) ++stats_.reconnects;
+    last_connect_ms_ = clock_.MonotonicMs() - attempt_started_ms_;
     backoff_.Reset();
     if (events_ != nullptr) events_->OnPeerReachable(address_);
     return;

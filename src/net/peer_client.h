@@ -32,7 +32,7 @@ class PeerClient {
   PeerClient(const PeerClient&) = delete;
   PeerClient& operator=(const PeerClient&) = delete;
 
-  void Call(peer::PeerRequest request, PeerPool::Callback done, uint32_t timeout_ms);
+  void Call(peer::PeerRequest request, PeerPool::Callback done, uint32_t timeout_ms, CallMode mode);
   // Fails the calls in flight with UNAVAILABLE; later calls fail at once.
   void Close();
 
@@ -41,6 +41,8 @@ class PeerClient {
 
  private:
   void StartAttempt();
+  // Whether a probe at `now` gives up the connect in progress.
+  bool ConnectIsStale(int64_t now) const;
   void OnConnect(const Status& status);
   void OnLost(const Status& why);
   // Counts a call's outcome on the channel of attempt `attempt`; closes that
@@ -56,8 +58,11 @@ class PeerClient {
   PeerStats& stats_;
   Backoff backoff_;
   int64_t retry_at_ms_ = 0;  // no new attempt before this (clock_.MonotonicMs())
+  int64_t attempt_started_ms_ = 0;
+  int64_t last_connect_ms_ = -1;  // how long the last connect that succeeded took; -1: none yet
   uint64_t attempts_ = 0;
   uint32_t max_timeouts_in_a_row_;
+  uint32_t stale_connect_ms_;
   uint32_t timeouts_in_a_row_ = 0;  // on the current channel
   bool closed_ = false;
   std::unique_ptr<Channel> channel_;

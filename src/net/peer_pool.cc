@@ -24,8 +24,8 @@ PeerPool::PeerPool(uv_loop_t* loop, PeerPoolOptions options, const Clock& clock,
 
 PeerPool::~PeerPool() { Close(); }
 
-void PeerPool::Call(const std::string& address, peer::PeerRequest request, Callback done,
-                    uint32_t timeout_ms) {
+void PeerPool::Call(const std::string& address, peer::PeerRequest request, Callback done, uint32_t timeout_ms,
+                    CallMode mode) {
   if (closed_) return done(Status::Unavailable("the peer pool is closed; no call to " + address));
   auto it = peers_.find(address);
   if (it == peers_.end()) {
@@ -36,7 +36,7 @@ void PeerPool::Call(const std::string& address, peer::PeerRequest request, Callb
     it = peers_.emplace(address, std::move(client)).first;
   }
   if (request.from_node().empty()) request.set_from_node(options_.local_node_id);
-  it->second->Call(std::move(request), std::move(done), timeout_ms);
+  it->second->Call(std::move(request), std::move(done), timeout_ms, mode);
 }
 
 void PeerPool::Forget(const std::string& address) {

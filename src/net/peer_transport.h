@@ -74,6 +74,8 @@ struct PeerPoolOptions {
   // hold calls for TCP's retransmission backoff (seconds to minutes). The
   // calls still in flight on it fail with UNAVAILABLE. 0: never.
   uint32_t max_timeouts_in_a_row = 3;
+  // A probe (CallMode::kProbe) replaces a connect unanswered for this long.
+  uint32_t stale_connect_ms = 250;
   // Largest response frame accepted.
   size_t max_frame_bytes = 64u << 20;
   BackoffOptions backoff;
@@ -95,6 +97,22 @@ struct PeerStats {
   uint64_t connect_failures = 0;  // refused, unreachable or timed out
   uint64_t connections_lost = 0;  // closed or reset by the other side after being up
   uint64_t connections_reset = 0;  // closed here after max_timeouts_in_a_row calls timed out
+  uint64_t stale_connects_replaced = 0;  // unanswered connects a probe gave up for a new one
+};
+
+// How a call treats a peer it is not connected to.
+enum class CallMode {
+  // Waits for a connect in progress; fails at once while the peer is
+  // backing off after failed attempts.
+  kNormal,
+  // For the calls that probe whether a peer is back (gossip's SYN: gossip
+  // picks the peers it believes down at its own, slow rate): never fails
+  // for the backoff, and gives up a connect that has gone unanswered for
+  // stale_connect_ms (or four times the last connect to that peer, if
+  // longer; a second for a peer never reached) for a new one. After a partition heals, the next probe so
+  // connects at once instead of waiting for TCP to resend a SYN the
+  // network dropped (1 s, then 3 s...) or for the backoff to run out.
+  kProbe,
 };
 
 class PeerClient;
@@ -122,7 +140,8 @@ class PeerPool {
   // Exactly one callback per call; at once (inside Call) when the pool is
   // closed, the address does not parse (INVALID_ARGUMENT) or the peer is
   // backing off (UNAVAILABLE). timeout_ms 0: options.call_timeout_ms.
-  void Call(const std::string& address, peer::PeerRequest request, Callback done, uint32_t timeout_ms = 0);
+  void Call(const std::string& address, peer::PeerRequest request, Callback done, uint32_t timeout_ms = 0,
+            CallMode mode = CallMode::kNormal);
   // Sets where reachability evidence goes, for owners built after the pool.
   // REQUIRES: no call made yet (peers already made keep the old sink).
   void SetEvents(PeerEvents* events) { events_ = events; }

@@ -159,6 +159,8 @@ class RpcChannel final : private ConnectionHandler {
 
   // The connect failed or the connection was lost: calls fail at once.
   bool down() const { return state_ == State::kDown; }
+  // Connect() was called and has not completed: calls wait for it.
+  bool connecting() const { return state_ == State::kConnecting; }
   bool closed() const { return state_ == State::kClosed; }
   // Why the channel is down; OK while it is not.
   const Status& down_reason() const { return down_reason_; }

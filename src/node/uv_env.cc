@@ -66,7 +66,10 @@ Result<std::unique_ptr<Timer>> UvEnv::StartTimer(int64_t delay_ms, int64_t repea
 
 void UvEnv::CallPeer(const std::string& address, peer::PeerRequest request, uint32_t timeout_ms,
                      PeerCallback done) {
-  pool_.Call(address, std::move(request), std::move(done), timeout_ms);
+  // Gossip's SYN is how a node finds out that a peer it believes down is
+  // back (gossiper.cc: ChooseTargets): it probes.
+  const net::CallMode mode = request.has_gossip_syn() ? net::CallMode::kProbe : net::CallMode::kNormal;
+  pool_.Call(address, std::move(request), std::move(done), timeout_ms, mode);
 }
 
 std::unique_ptr<storage::StorageWorker> UvEnv::StartStorage(storage::Engine& engine) {
@@ -88,6 +91,7 @@ void UvEnv::FillStats(std::map<std::string, double>* values) const {
   v["peer.connect_failures"] = static_cast<double>(p.connect_failures);
   v["peer.connections_lost"] = static_cast<double>(p.connections_lost);
   v["peer.connections_reset"] = static_cast<double>(p.connections_reset);
+  v["peer.stale_connects_replaced"] = static_cast<double>(p.stale_connects_replaced);
 }
 
 }  // namespace dynkv::node

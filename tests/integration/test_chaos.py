@@ -85,6 +85,31 @@ class ChaosRunTest(unittest.TestCase):
                                                                      text=True).stdout, output)
 
 
+class HealDelayTest(unittest.TestCase):
+    """tools/chaos/heal_delay runs its trials and cleans up (its figures are
+    measurements, docs/SCALE.md, not checked here)."""
+
+    @unittest.skipUnless(os.geteuid() == 0, "heal_delay needs root for its network namespace")
+    def test_two_trials_print_their_delays_and_leave_no_namespace(self):
+        tool = os.path.join(os.path.dirname(RUN), "heal_delay")
+        run = subprocess.Popen([sys.executable, tool, "--trials", "2", "--hold-s", "0", "--seed", "3"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout, stderr = run.communicate(timeout=RUN_LIMIT_S)
+        output = stdout + stderr
+        self.assertEqual(run.returncode, 0, output)
+        self.assertEqual(len([line for line in stdout.splitlines() if line.startswith("trial ")]), 2, output)
+        self.assertRegex(stdout, r"seen up: median [0-9.]+ s .*largest [0-9.]+ s", output)
+        self.assertRegex(stdout, r"sees up: median [0-9.]+ s", output)
+        self.assertNotIn(f"dynkv-chaos-{run.pid}", subprocess.run(["ip", "netns", "list"], capture_output=True,
+                                                                 text=True).stdout, output)
+
+    def test_bad_arguments_exit_2(self):
+        tool = os.path.join(os.path.dirname(RUN), "heal_delay")
+        run = subprocess.run([sys.executable, tool, "--nodes", "1"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(run.returncode, 2, run.stderr)
+        self.assertIn("--nodes 2..9", run.stderr)
+
+
 def processes_mentioning(text):
     """Pids whose command line contains `text`."""
     found = []

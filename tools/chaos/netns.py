@@ -13,11 +13,21 @@ import os
 import re
 import signal
 import subprocess
+import sys
 
 ENV_MARKER = "DYNKV_CHAOS_NETNS"  # set, to the namespace's name, inside it
 PREFIX = "dynkv-chaos-"
 TABLE = "dynkv_chaos"
 COMMAND_LIMIT_S = 10
+CHILD_STOP_LIMIT_S = 60
+
+
+class Interrupted(Exception):
+    pass
+
+
+def on_signal(signum, frame):
+    raise Interrupted(f"signal {signum}")
 
 
 def run(*command):
@@ -108,3 +118,33 @@ class Firewall:
 
     def rules(self):
         return run("nft", "list", "chain", "inet", TABLE, "input").count(" drop")
+
+
+def run_inside(name, script, argv):
+    """Runs the Python `script` with `argv` inside namespace `name` (with
+    ENV_MARKER set, and the build and module paths made absolute), then
+    removes the namespace and everything in it, however the run ends.
+    Returns the script's exit status, or None when interrupted."""
+    env = dict(os.environ, **{ENV_MARKER: name})
+    for variable in ("DYNKV_BUILD_ROOT", "PYTHONPATH", "DYNKV_TEST_TMP"):
+        if env.get(variable):
+            env[variable] = os.pathsep.join(os.path.abspath(p) for p in env[variable].split(os.pathsep))
+    command = ["ip", "netns", "exec", name, sys.executable, script, *argv]
+    child = None
+    try:
+        signal.signal(signal.SIGTERM, on_signal)
+        child = subprocess.Popen(command, env=env)
+        return child.wait()
+    except (Interrupted, KeyboardInterrupt):
+        print(f"{os.path.basename(script)}: interrupted; stopping the run", file=sys.stderr)
+        return None
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if child is not None and child.poll() is None:
+            child.send_signal(signal.SIGTERM)  # lets it save logs and stop its nodes
+            try:
+                child.wait(timeout=CHILD_STOP_LIMIT_S)
+            except subprocess.TimeoutExpired:
+                pass
+        destroy(name)

@@ -600,7 +600,9 @@ TEST_CASE("an address that is not HOST:PORT fails the call at once") {
 // so a connect neither succeeds nor is refused.
 class FullBacklog {
  public:
-  FullBacklog() {
+  // filled false: no connection fills the queue, so the first one made
+  // succeeds (and is never accepted) and those after it get no answer.
+  explicit FullBacklog(bool filled = true) {
     listener_ = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in address{};
     address.sin_family = AF_INET;
@@ -610,11 +612,12 @@ class FullBacklog {
     REQUIRE(listen(listener_, 0) == 0);
     REQUIRE(getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length) == 0);
     port_ = ntohs(address.sin_port);
+    if (!filled) return;
     filler_ = socket(AF_INET, SOCK_STREAM, 0);
     REQUIRE(connect(filler_, reinterpret_cast<sockaddr*>(&address), length) == 0);
   }
   ~FullBacklog() {
-    close(filler_);
+    if (filler_ >= 0) close(filler_);
     close(listener_);
   }
   uint16_t port() const { return port_; }
@@ -644,6 +647,102 @@ TEST_CASE("a connect that gets no answer times out and is reported unreachable")
   REQUIRE(events.unreachable.size() == 1);
   CHECK(events.unreachable[0].second.message() == status.message());
   CHECK(pool.stats().connect_failures == 1);
+  pool.Close();
+  loop.Run();
+  CHECK(loop.Close() == 0);
+}
+
+TEST_CASE("a probe is not held by the backoff: it tries at once, while a normal call still fails fast") {
+  TestLoop loop;
+  ManualClock clock;
+  RecordingEvents events;
+  PeerPool pool(loop.get(), ExactBackoff(), clock, HalfDraw, &events);
+  const std::string address = Local(FreePort());
+  auto call = [&](CallMode mode) {
+    std::optional<Status> status;
+    pool.Call(address, Syn("x"), [&](Result<PeerResponse> result) { status = result.status(); }, 0, mode);
+    loop.Run();
+    REQUIRE(status.has_value());
+    return *status;
+  };
+  CHECK(call(CallMode::kNormal).code() == Code::kUnavailable);  // refused: the backoff starts
+  CHECK(Mentions(call(CallMode::kNormal), "next attempt in 100 ms"));
+  CHECK(pool.stats().connect_attempts == 1);
+  CHECK(call(CallMode::kProbe).code() == Code::kUnavailable);
+  CHECK(pool.stats().connect_attempts == 2);
+  CHECK(pool.stats().failed_fast == 1);
+  pool.Close();
+  loop.Run();
+  CHECK(loop.Close() == 0);
+}
+
+// Calls `address` in `mode`, collecting each failure in `failed`.
+auto Caller(PeerPool& pool, const std::string& address, std::vector<Status>& failed) {
+  return [&pool, address, &failed](CallMode mode, uint32_t timeout_ms = 0) {
+    pool.Call(address, Syn("x"), [&failed](Result<PeerResponse> result) { failed.push_back(result.status()); },
+              timeout_ms, mode);
+  };
+}
+
+TEST_CASE("a probe replaces a connect unanswered for stale_connect_ms; a normal call waits for it") {
+  TestLoop loop;
+  ManualClock clock;
+  PeerPoolOptions options = ExactBackoff();
+  options.connect_timeout_ms = 60'000;
+  options.stale_connect_ms = 100;
+  options.max_timeouts_in_a_row = 1;
+  PeerPool pool(loop.get(), options, clock, HalfDraw, nullptr);
+  FullBacklog listener(/*filled=*/false);  // the first connection fills its queue
+  std::vector<Status> failed;
+  auto call = Caller(pool, Local(listener.port()), failed);
+
+  // The first connect succeeds (in no time on the manual clock); its call
+  // times out, which here is enough to close the connection.
+  call(CallMode::kNormal, 10);
+  loop.RunUntil([&] { return !failed.empty(); });
+  REQUIRE(failed.size() == 1);
+  CHECK(failed[0].code() == Code::kTimeout);
+  CHECK(pool.stats().connects == 1);
+  CHECK(pool.stats().connections_reset == 1);
+
+  // From now on every connect goes unanswered.
+  call(CallMode::kNormal);
+  clock.Advance(99);
+  call(CallMode::kNormal);
+  call(CallMode::kProbe);
+  CHECK(pool.stats().stale_connects_replaced == 0);
+  CHECK(failed.size() == 1);
+  clock.Advance(1);
+  call(CallMode::kProbe);
+  CHECK(pool.stats().stale_connects_replaced == 1);
+  CHECK(pool.stats().connect_attempts == 3);
+  REQUIRE(failed.size() == 4);  // the calls that waited on the connect given up
+  for (size_t i = 1; i < failed.size(); ++i) CHECK(failed[i].code() == Code::kUnavailable);
+  pool.Close();
+  loop.Run();
+  CHECK(failed.size() == 5);
+  CHECK(loop.Close() == 0);
+}
+
+TEST_CASE("a connect to a peer never reached gets a second before a probe gives it up") {
+  TestLoop loop;
+  ManualClock clock;
+  PeerPoolOptions options = ExactBackoff();
+  options.connect_timeout_ms = 60'000;
+  options.stale_connect_ms = 100;
+  PeerPool pool(loop.get(), options, clock, HalfDraw, nullptr);
+  FullBacklog silent;
+  std::vector<Status> failed;
+  auto call = Caller(pool, Local(silent.port()), failed);
+
+  call(CallMode::kNormal);
+  clock.Advance(999);
+  call(CallMode::kProbe);
+  CHECK(pool.stats().stale_connects_replaced == 0);
+  clock.Advance(1);
+  call(CallMode::kProbe);
+  CHECK(pool.stats().stale_connects_replaced == 1);
+  CHECK(failed.size() == 2);
   pool.Close();
   loop.Run();
   CHECK(loop.Close() == 0);
