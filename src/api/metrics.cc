@@ -17,7 +17,7 @@ const std::set<std::string_view> kGauges = {
     "gossip.peers_down",   "gossip.peers_left",      "handoff.hints_pending", "transfers.running",
     "transfers.segments_pending", "anti_entropy.tree_ready", "anti_entropy.tree_bytes",
     "resp.connections_open", "resp.keys_in_flight", "storage.writes_refused", "storage.disk_full",
-    "clients.tokens"};
+    "clients.tokens",      "ring.replication_differs"};
 
 // Families whose last name component is a label: prefix, label name, gauge?
 struct Labeled {

@@ -218,6 +218,7 @@ void Gossiper::ApplySameGeneration(Peer* peer, const NodeState& remote, int64_t 
   if (remote.location_version > local.location_version) {
     local.datacenter = remote.datacenter;
     local.rack = remote.rack;
+    local.replication_digest = remote.replication_digest;
     local.location_version = remote.location_version;
     changed = true;
   }

@@ -72,6 +72,7 @@ struct NodeState {
 
   std::string datacenter;
   std::string rack;
+  uint64_t replication_digest = 0;  // ring::ReplicationDigest; 0: not told
   uint64_t location_version = 0;
 
   // Data movement: the ring change (ring::Placement::version) this node
@@ -218,6 +219,7 @@ struct LocalNode {
   std::vector<uint64_t> tokens;
   std::string datacenter;
   std::string rack;
+  uint64_t replication_digest = 0;  // ring::ReplicationDigest of its config
   NodeStatus status = NodeStatus::kJoining;
 };
 

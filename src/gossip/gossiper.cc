@@ -21,6 +21,7 @@ Result<std::unique_ptr<Gossiper>> Gossiper::Create(LocalNode local, GossipOption
   self.tokens = std::move(local.tokens);
   self.datacenter = std::move(local.datacenter);
   self.rack = std::move(local.rack);
+  self.replication_digest = local.replication_digest;
   // Every group present, so every check applies.
   self.status_version = self.addresses_version = self.tokens_version = self.location_version = 1;
   DYNKV_RETURN_IF_ERROR(ValidateState(self).WithContext("gossip"));

@@ -51,6 +51,7 @@ NodeState NodeState::DeltaAbove(uint64_t version) const {
   if (location_version > version) {
     delta.datacenter = datacenter;
     delta.rack = rack;
+    delta.replication_digest = replication_digest;
     delta.location_version = location_version;
   }
   if (movement_version > version) {

@@ -7,11 +7,37 @@
 namespace dynkv::gossip {
 
 RingTracker::RingTracker(GossipDriver& driver, RingTrackerOptions options, PersistTokens persist_tokens)
-    : driver_(driver), options_(options), persist_tokens_(std::move(persist_tokens)) {
+    : driver_(driver),
+      options_(options),
+      persist_tokens_(std::move(persist_tokens)),
+      replication_digest_(ring::ReplicationDigest(options_.replication_n, options_.datacenters)) {
   driver_.gossiper().AddListener(this);
 }
 
 RingTracker::~RingTracker() { driver_.gossiper().RemoveListener(this); }
+
+// Every node works out preference lists from its own replication section;
+// two sections that differ send one key to different replicas, so reads
+// through one node miss what was written through another. Loud, not fatal:
+// the operator is mid-way through a rolling change, or must fix a config.
+void RingTracker::OnState(const NodeState& state) {
+  stale_ = true;
+  const bool differs = state.status != NodeStatus::kLeft && state.replication_digest != 0 &&
+                       state.replication_digest != replication_digest_;
+  if (differs && replication_differs_.insert(state.node_id).second) {
+    DYNKV_LOG(kError) << "node " << state.node_id
+                      << " has another replication setting (replication.n or replication.datacenters) than this "
+                         "node: the two place keys on different replicas; give every node the same replication "
+                         "section";
+  } else if (!differs && replication_differs_.erase(state.node_id) > 0) {
+    DYNKV_LOG(kInfo) << "node " << state.node_id << " now has this node's replication setting";
+  }
+}
+
+void RingTracker::OnLeave(const std::string& node_id) {
+  stale_ = true;
+  replication_differs_.erase(node_id);
+}
 
 ring::Role RingTracker::RoleOf(NodeStatus status) {
   switch (status) {

@@ -23,6 +23,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -78,13 +79,18 @@ class RingTracker final : public MembershipListener {
   // The placement role of a gossip status (kLeft has none: not placed).
   static ring::Role RoleOf(NodeStatus status);
 
+  // The nodes, not left, that told a replication setting other than this
+  // node's (RingTrackerOptions): they place keys on other replicas.
+  const std::set<std::string>& replication_differs() const { return replication_differs_; }
+
   // MembershipListener: any change of tokens or status changes the ring.
-  void OnJoin(const NodeState&) override { stale_ = true; }
-  void OnChange(const NodeState&) override { stale_ = true; }
-  void OnRestart(const NodeState&) override { stale_ = true; }
-  void OnLeave(const std::string&) override { stale_ = true; }
+  void OnJoin(const NodeState& state) override { OnState(state); }
+  void OnChange(const NodeState& state) override { OnState(state); }
+  void OnRestart(const NodeState& state) override { OnState(state); }
+  void OnLeave(const std::string& node_id) override;
 
  private:
+  void OnState(const NodeState& state);
   void MaybeTakeTokens();
   bool TurnToTakeTokens() const;
 
@@ -93,6 +99,8 @@ class RingTracker final : public MembershipListener {
   PersistTokens persist_tokens_;
   mutable std::shared_ptr<const ring::Placement> placement_ = std::make_shared<ring::Placement>();
   mutable bool stale_ = true;
+  uint64_t replication_digest_;
+  std::set<std::string> replication_differs_;
   bool allocating_ = false;
   bool joining_ = true;
   std::shared_ptr<int> lifetime_ = std::make_shared<int>(0);  // expires with the tracker

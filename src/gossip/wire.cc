@@ -137,6 +137,7 @@ void ToProto(const NodeState& state, peer::VersionedNodeState* out) {
   if (state.location_version > 0) {
     out->set_datacenter(state.datacenter);
     out->set_rack(state.rack);
+    out->set_replication_digest(state.replication_digest);
     out->set_location_version(state.location_version);
   }
   if (state.movement_version > 0) {
@@ -190,6 +191,7 @@ Result<NodeState> FromProto(const peer::VersionedNodeState& in) {
   if (in.location_version() > 0) {
     state.datacenter = in.datacenter();
     state.rack = in.rack();
+    state.replication_digest = in.replication_digest();
     state.location_version = in.location_version();
   }
   if (in.movement_version() > 0) {

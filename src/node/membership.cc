@@ -198,6 +198,7 @@ void Membership::FillRing(pb::RingResponse* out) const {
   const size_t n = ring->ReplicaCount(options_.replication_n);
   out->set_n(static_cast<uint32_t>(n));
   out->mutable_datacenters()->insert(options_.ring.datacenters.begin(), options_.ring.datacenters.end());
+  for (const std::string& node_id : tracker_->replication_differs()) out->add_replication_differs(node_id);
   const std::map<std::string, double> shares = ring::Shares(*ring);
   const std::map<std::string, double> replicated = ring::ReplicatedShares(*ring, std::max<size_t>(n, 1));
   for (const auto& [node_id, share] : shares) {
@@ -257,6 +258,7 @@ void Membership::FillTransfers(pb::TransfersResponse* out) const {
 void Membership::FillStats(std::map<std::string, double>* values) const {
   driver_->FillStats(values);
   (*values)["ring.tokens"] = static_cast<double>(CurrentRing()->token_count());
+  (*values)["ring.replication_differs"] = static_cast<double>(tracker_->replication_differs().size());
   (*values)["node.ready"] = Ready() ? 1 : 0;
 }
 

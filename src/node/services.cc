@@ -150,6 +150,7 @@ MembershipOptions MembershipOptionsFor(const Config& config, const Identity& ide
   self.tokens = identity.tokens;
   self.datacenter = m.datacenter;
   self.rack = m.rack;
+  self.replication_digest = ring::ReplicationDigest(config.replication.n, config.replication.datacenters);
   // A node that already owns tokens rejoins as it was.
   self.status = StartStatus(identity);
   gossip::GossipOptions& gossip = options.driver.gossip;

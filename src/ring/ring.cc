@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "common/key_hash.h"
+
 namespace dynkv::ring {
 
 
@@ -56,6 +58,13 @@ size_t Ring::TokenIndexFor(uint64_t position) const {
 }
 
 const std::string& Ring::Owner(uint64_t position) const { return nodes_[owners_[TokenIndexFor(position)]]; }
+
+uint64_t ReplicationDigest(size_t n, const std::map<std::string, uint32_t>& datacenters) {
+  std::string text = datacenters.empty() ? "n=" + std::to_string(n) : "datacenters";
+  for (const auto& [name, count] : datacenters) text += ":" + name + "=" + std::to_string(count);
+  const uint64_t digest = KeyPosition(text);
+  return digest == 0 ? 1 : digest;
+}
 
 size_t GroupReplicas(const std::map<std::string, uint32_t>& datacenters, size_t n, const std::string& datacenter) {
   if (datacenters.empty()) return n;

@@ -224,6 +224,10 @@ Result<std::vector<uint64_t>> AllocateTokens(const Ring& current, const std::str
 // `n` without per-datacenter replication, else the datacenter's count (0
 // when it is not listed).
 size_t GroupReplicas(const std::map<std::string, uint32_t>& datacenters, size_t n, const std::string& datacenter);
+// A fingerprint of how keys are placed (replication.n, or
+// replication.datacenters when set): nodes whose digests differ put the
+// same key on different replicas. Never 0.
+uint64_t ReplicationDigest(size_t n, const std::map<std::string, uint32_t>& datacenters);
 // The tokens for `node_id` joining `current` at `location`, where
 // `replicas` is how many replicas of a key its group keeps (replication.n,
 // or its datacenter's count when replication is per datacenter). While the

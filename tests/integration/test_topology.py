@@ -135,5 +135,30 @@ class RackTest(NodeTestCase):
         writer.close()
 
 
+
+class ReplicationMismatchTest(NodeTestCase):
+    """Two nodes whose replication sections differ place keys on different
+    replicas: each names the other in its log, `dynkv ring` (text and
+    --json) and the ring.replication_differs stat."""
+
+    def test_each_node_names_the_other(self):
+        first = Node(self.root, "node1", "replication: { n: 3 }\n")
+        second = Node(self.root, "node2", "replication: { n: 2 }\n", seeds=[first.peer_address])
+        self.nodes.extend([first, second])
+        for node in (first, second):
+            node.start(wait=False)
+        for node in (first, second):
+            node.wait_ready()
+        for node, other in ((first, second), (second, first)):
+            self.wait_until(lambda: json.loads(self.cli(node, "ring", "--json").stdout)["replication_differs"] ==
+                            [other.node_id], CONVERGE_LIMIT_S, f"{node.node_id} names {other.node_id}")
+            text = self.cli(node, "ring").stdout.decode()
+            self.assertIn(f"warning: {other.node_id} has another replication setting than {node.node_id}", text)
+            stats = json.loads(self.cli(node, "stats", "--json").stdout)
+            self.assertEqual(stats["ring.replication_differs"], 1)
+            with open(node.log_path, errors="replace") as f:
+                self.assertIn(f"node {other.node_id} has another replication setting", f.read())
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -199,8 +199,10 @@ Status PrintRing(client::Client& c, bool json) {
     }
     tools::Json datacenters = tools::Json::object();
     for (const auto& [name, count] : ring->datacenters()) datacenters[name] = count;
+    tools::Json differs = tools::Json::array();
+    for (const std::string& node_id : ring->replication_differs()) differs.push_back(node_id);
     out = tools::JsonLine({{"node_id", ring->node_id()}, {"n", ring->n()}, {"nodes", nodes},
-                           {"datacenters", datacenters}}) +
+                           {"datacenters", datacenters}, {"replication_differs", differs}}) +
           "\n";
   } else {
     out = Format("%-16s %6s %8s %14s %-12s %s\n", "NODE", "TOKENS", "SHARE",
@@ -211,6 +213,10 @@ Status PrintRing(client::Client& c, bool json) {
     }
     if (ring->shares_size() == 0) out += "(no node owns tokens yet)\n";
     if (ring->datacenters_size() > 0) out += "replicas per datacenter: " + DatacenterCounts(*ring) + "\n";
+    for (const std::string& node_id : ring->replication_differs()) {
+      out += "warning: " + node_id + " has another replication setting than " + ring->node_id() +
+             ": they place keys on different replicas\n";
+    }
   }
   std::fputs(out.c_str(), stdout);
   return Status::Ok();

@@ -25,6 +25,7 @@ inline std::unique_ptr<Gossiper> MakeNode(const std::string& node_id, uint64_t g
   local.tokens = {generation * 1000 + 1, generation * 1000 + 2};
   local.datacenter = "dc1";
   local.rack = "r1";
+  local.replication_digest = 0x5eed0000 + generation;
   local.status = NodeStatus::kNormal;
   GossipOptions options;
   options.seeds = std::move(seeds);

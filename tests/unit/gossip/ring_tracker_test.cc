@@ -35,6 +35,7 @@ struct NodeOptions {
   NodeStatus status = NodeStatus::kJoining;
   RingTrackerOptions ring;
   uint64_t generation = 1'000;
+  bool tells_replication = true;  // false: a node of a version before the digest
 };
 
 // The persist calls of one node, each held until the test completes it.
@@ -57,6 +58,9 @@ class Node {
     options.self.peer_address = PeerAddressOf(o.id);
     options.self.tokens = o.tokens;
     options.self.status = o.status;
+    if (o.tells_replication) {
+      options.self.replication_digest = ring::ReplicationDigest(o.ring.replication_n, o.ring.datacenters);
+    }
     options.gossip.interval_ms = kIntervalMs;
     options.gossip.seeds = o.seeds;
     auto driver = GossipDriver::Create(env_, std::move(options));
@@ -381,6 +385,29 @@ TEST_CASE("a node back on an empty disk under a known id takes its old tokens ba
   CHECK(placement->current().TokensOf("a") == old_a.tokens);
   CHECK(!placement->Serving("a"));
   CHECK(!placement->GainedBy("a").empty());
+}
+
+TEST_CASE("nodes with another replication setting are named on both sides, until they leave") {
+  Fixture f;
+  const std::vector<std::string> seeds = {PeerAddressOf("a")};
+  NodeOptions a = Joining("a", {}, 1), b = Joining("b", seeds, 1), c = Joining("c", seeds, 1),
+              d = Joining("d", seeds, 1);
+  c.ring.datacenters = {{"dc1", 3}};  // the same count, placed per datacenter: another placement
+  d.ring.replication_n = 5;
+  d.tells_replication = false;  // an older node says nothing: nothing to compare
+  auto na = f.Add(a), nb = f.Add(b), nc = f.Add(c), nd = f.Add(d);
+  for (auto* node : {na.get(), nb.get(), nc.get(), nd.get()}) node->Start();
+  f.Rounds(30);
+  CHECK(na->tracker().replication_differs() == std::set<std::string>{"c"});
+  CHECK(nb->tracker().replication_differs() == std::set<std::string>{"c"});
+  CHECK(nc->tracker().replication_differs() == std::set<std::string>{"a", "b"});
+  CHECK(nd->tracker().replication_differs() == std::set<std::string>{"a", "b", "c"});  // it knows its own
+
+  nc->driver().gossiper().SetStatus(NodeStatus::kLeft);
+  f.Rounds(30);
+  CHECK(na->tracker().replication_differs().empty());
+  CHECK(ring::ReplicationDigest(3, {}) != ring::ReplicationDigest(3, {{"dc1", 3}}));
+  CHECK(ring::ReplicationDigest(3, {{"dc1", 2}, {"dc2", 1}}) == ring::ReplicationDigest(7, {{"dc1", 2}, {"dc2", 1}}));
 }
 
 }  // namespace

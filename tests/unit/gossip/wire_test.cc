@@ -34,6 +34,7 @@ T RoundTrip(const T& value) {
 TEST_CASE("states, whole and as deltas, round-trip through the wire form") {
   const NodeState full = FullState();
   CHECK(full.IsComplete());
+  CHECK(full.replication_digest == 0x5eed0000 + 42);  // carried with the location
   CHECK(RoundTrip<NodeState, peer::VersionedNodeState>(full) == full);
   for (uint64_t above = 0; above <= full.MaxVersion(); ++above) {
     const NodeState delta = full.DeltaAbove(above);
