@@ -3,6 +3,8 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <new>
 
 #include "common/coding.h"
 
@@ -40,11 +42,31 @@ uint64_t ObjectDigest(std::string_view key, const Object& object) {
   return digest == 0 ? 1 : digest;  // 0 stands for "absent" only
 }
 
+HashTree::HashTree()
+    : leaves_(static_cast<uint64_t*>(std::calloc(kSegments, sizeof(uint64_t)))), branches_(kBranches, 0) {
+  if (leaves_ == nullptr) throw std::bad_alloc();
+}
+
+HashTree::HashTree(const HashTree& other) : HashTree() { *this = other; }
+
+HashTree& HashTree::operator=(const HashTree& other) {
+  if (this == &other) return *this;
+  if (leaves_ == nullptr) *this = HashTree();  // assigned to after a move
+  std::copy(other.leaves_.get(), other.leaves_.get() + kSegments, leaves_.get());
+  branches_ = other.branches_;
+  keys_ = other.keys_;
+  return *this;
+}
+
+bool HashTree::operator==(const HashTree& other) const {
+  return std::equal(leaves_.get(), leaves_.get() + kSegments, other.leaves_.get());
+}
+
 std::string HashTree::Serialize() const {
   std::string out;
-  out.reserve(1 + leaves_.size() * 8 + 16);
+  out.reserve(1 + size_t{kSegments} * 8 + 16);
   out.push_back(kTreeFormat);
-  for (uint64_t leaf : leaves_) PutFixed64LE(&out, leaf);
+  for (uint64_t leaf : leaves()) PutFixed64LE(&out, leaf);
   PutFixed64LE(&out, keys_);
   PutFixed64BE(&out, XXH3_64bits(out.data(), out.size()));
   return out;
@@ -62,11 +84,11 @@ Status HashTree::Deserialize(std::string_view bytes) {
     return Status::Corruption("tree checkpoint fails its checksum");
   }
   std::fill(branches_.begin(), branches_.end(), 0);
-  for (size_t i = 0; i < leaves_.size(); ++i) {
+  for (size_t i = 0; i < kSegments; ++i) {
     leaves_[i] = DecodeFixed64LE(bytes.data() + 1 + i * 8);
     branches_[BranchOf(static_cast<uint32_t>(i))] ^= leaves_[i];
   }
-  keys_ = DecodeFixed64LE(bytes.data() + 1 + leaves_.size() * 8);
+  keys_ = DecodeFixed64LE(bytes.data() + 1 + size_t{kSegments} * 8);
   return Status::Ok();
 }
 

@@ -15,6 +15,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -48,7 +50,14 @@ uint64_t ObjectDigest(std::string_view key, const Object& object);
 
 class HashTree {
  public:
-  HashTree() : leaves_(kSegments, 0), branches_(kBranches, 0) {}
+  // The leaves come zeroed from calloc, untouched: a page of them costs
+  // memory only once a key lands in it (a node of few keys, a rebuild's
+  // fresh tree, keeps far less than 8 MiB resident).
+  HashTree();
+  HashTree(const HashTree& other);
+  HashTree& operator=(const HashTree& other);
+  HashTree(HashTree&&) noexcept = default;
+  HashTree& operator=(HashTree&&) noexcept = default;
 
   // The key at `position` went from digest `before` to `after` (0: absent).
   void Apply(uint64_t position, uint64_t before, uint64_t after) {
@@ -66,13 +75,14 @@ class HashTree {
 
   uint64_t leaf(uint32_t segment) const { return leaves_[segment]; }
   void set_leaf(uint32_t segment, uint64_t hash) { Flip(segment, leaves_[segment] ^ hash); }
-  std::span<const uint64_t> leaves() const { return leaves_; }
+  std::span<const uint64_t> leaves() const { return {leaves_.get(), kSegments}; }
   // XOR of the branch's leaves, kept with them: an exchange over a node's
   // ranges reads whole branches without a pass over their leaves.
   uint64_t Branch(uint32_t branch) const { return branches_[branch]; }
 
-  bool operator==(const HashTree& other) const { return leaves_ == other.leaves_; }
-  size_t MemoryBytes() const { return (leaves_.capacity() + branches_.capacity()) * sizeof(uint64_t); }
+  bool operator==(const HashTree& other) const;
+  // What the tree may take: every leaf and branch (resident or not).
+  size_t MemoryBytes() const { return (size_t{kSegments} + branches_.capacity()) * sizeof(uint64_t); }
 
   // The checkpoint's bytes: a format byte (2), then every leaf, 8 bytes
   // little-endian, the key count the same way, then an XXH3-64 of all of
@@ -88,8 +98,11 @@ class HashTree {
     branches_[BranchOf(segment)] ^= delta;
   }
 
-  std::vector<uint64_t> leaves_;
-  std::vector<uint64_t> branches_;  // derived from leaves_
+  struct Free {
+    void operator()(uint64_t* leaves) const { std::free(leaves); }
+  };
+  std::unique_ptr<uint64_t[], Free> leaves_;  // kSegments of them
+  std::vector<uint64_t> branches_;            // derived from leaves_
   uint64_t keys_ = 0;
 };
 
