@@ -233,7 +233,8 @@ class CommandLineTest(NodeTestCase):
                          ["node_id", "status", "replacing", "up", "state", "generation", "address", "peer_address",
                           "phi", "tokens", "datacenter", "rack", "self"])
         ring = json.loads(self.cli(self.node, "ring", "--json").stdout)
-        self.assertEqual(list(ring), ["node_id", "n", "nodes"])
+        self.assertEqual(list(ring), ["node_id", "n", "nodes", "datacenters", "replication_differs"])
+        self.assertEqual((ring["datacenters"], ring["replication_differs"]), ({}, []))
 
     def test_bytes_that_are_not_utf8_print_as_code_points(self):
         self.cli(self.node, "put", "blob", "-", stdin=b"a\xffb")
