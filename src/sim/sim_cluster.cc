@@ -166,6 +166,7 @@ node::Config SimCluster::ConfigOf(size_t i) const {
   config.storage.write_buffer_bytes = 1 << 20;
   config.storage.block_cache_bytes = 1 << 20;
   config.membership.vnodes = options_.vnodes;
+  config.membership.phi_threshold = options_.phi_threshold;
   const ring::Location location = LocationFor(options_, i);
   config.membership.datacenter = location.datacenter;
   config.membership.rack = location.rack;

@@ -73,6 +73,8 @@ struct SimClusterOptions {
   int64_t reap_interval_ms = node::Config{}.reap_interval_ms;
   int64_t tombstone_grace_ms = node::Config{}.tombstone_grace_ms;
   LinkOptions link;
+  // The nodes' failure_detector.phi_threshold.
+  double phi_threshold = node::MembershipConfig{}.phi_threshold;
   // Node i's location.datacenter and location.rack; nodes past the end
   // are in the config's defaults (dc1, rack1).
   std::vector<ring::Location> locations;

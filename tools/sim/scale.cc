@@ -38,6 +38,7 @@ struct Args {
   double loss = 0.05;
   uint64_t steady_s = 10;
   uint64_t loss_s = 30;
+  double phi_threshold = node::MembershipConfig{}.phi_threshold;
 };
 
 struct Figures {
@@ -63,8 +64,9 @@ std::vector<size_t> ParseSizes(const std::string& text) {
   return sizes;
 }
 
-SimClusterOptions Options(size_t nodes, size_t racks) {
+SimClusterOptions Options(size_t nodes, size_t racks, double phi_threshold) {
   SimClusterOptions options;
+  options.phi_threshold = phi_threshold;
   options.nodes = nodes;
   options.seed_nodes = 1;
   options.vnodes = ring::kDefaultVnodes;
@@ -115,7 +117,7 @@ int64_t DownsSince(const SimCluster& cluster, int64_t since) {
 Figures Measure(size_t nodes, const Args& args) {
   Figures f;
   f.nodes = nodes;
-  SimCluster cluster(args.seed, "", Options(nodes, args.racks));
+  SimCluster cluster(args.seed, "", Options(nodes, args.racks, args.phi_threshold));
   if (!cluster.StartAll().ok()) return f;
   const int64_t start_ms = cluster.loop().now();
   f.rounds = RoundsUntil(cluster, kMaxRounds, [&] { return cluster.Converged(false); });
@@ -210,6 +212,11 @@ same seed and build give the same figures.)",
   app.add_option("--loss-s", args.loss_s, "simulated seconds under loss (default 30)")
       ->type_name("S")
       ->transform(WholeNumber(1, 3600));
+  app.add_option("--phi-threshold", args.phi_threshold,
+                 "the nodes' failure_detector.phi_threshold (default " +
+                     std::to_string(static_cast<int>(args.phi_threshold)) + ")")
+      ->type_name("PHI")
+      ->check(CLI::Range(1.0, 100.0));
   std::vector<size_t> sizes;
   try {
     app.parse(argc, argv);
@@ -222,10 +229,12 @@ same seed and build give the same figures.)",
     return 2;
   }
   dynkv::SetLogLevel(dynkv::LogLevel::kError);
-  std::printf("# dynkv-sim-scale --nodes %s --seed %llu --racks %llu --loss %.3f --steady-s %llu --loss-s %llu\n",
-              args.sizes.c_str(), static_cast<unsigned long long>(args.seed),
-              static_cast<unsigned long long>(args.racks), args.loss, static_cast<unsigned long long>(args.steady_s),
-              static_cast<unsigned long long>(args.loss_s));
+  std::printf(
+      "# dynkv-sim-scale --nodes %s --seed %llu --racks %llu --loss %.3f --steady-s %llu --loss-s %llu "
+      "--phi-threshold %g\n",
+      args.sizes.c_str(), static_cast<unsigned long long>(args.seed), static_cast<unsigned long long>(args.racks),
+      args.loss, static_cast<unsigned long long>(args.steady_s), static_cast<unsigned long long>(args.loss_s),
+      args.phi_threshold);
   std::printf("%6s %6s %10s %6s %8s %6s %6s %11s %8s %7s\n", "nodes", "rounds", "B/node/s", "ring", "replicas",
               "racks", "moved", "false_downs", "detect_s", "wall_s");
   std::fflush(stdout);
