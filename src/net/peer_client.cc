@@ -91,8 +91,6 @@ void PeerClient::Close() {
   closing.reset();
 }
 
-// Replaces a channel that is down. That channel may be running the very
-// callback that called here; its lifetime guard lets it be destroyed.
 bool PeerClient::ConnectIsStale(int64_t now) const {
   if (channel_ == nullptr || !channel_->connecting()) return false;
   // A far peer's connects take longer; one never reached gets a second,
@@ -101,6 +99,9 @@ bool PeerClient::ConnectIsStale(int64_t now) const {
   return now - attempt_started_ms_ >= std::max<int64_t>(stale_connect_ms_, patience);
 }
 
+// Replaces a channel that is down, or whose connect a probe gave up on.
+// That channel may be running the very callback that called here; its
+// lifetime guard lets it be destroyed.
 void PeerClient::StartAttempt() {
   timeouts_in_a_row_ = 0;
   attempt_started_ms_ = clock_.MonotonicMs();
