@@ -7,10 +7,7 @@
 namespace dynkv::gossip {
 
 RingTracker::RingTracker(GossipDriver& driver, RingTrackerOptions options, PersistTokens persist_tokens)
-    : driver_(driver),
-      options_(options),
-      persist_tokens_(std::move(persist_tokens)),
-      replication_digest_(ring::ReplicationDigest(options_.replication_n, options_.datacenters)) {
+    : driver_(driver), options_(options), persist_tokens_(std::move(persist_tokens)) {
   driver_.gossiper().AddListener(this);
 }
 
@@ -22,13 +19,16 @@ RingTracker::~RingTracker() { driver_.gossiper().RemoveListener(this); }
 // the operator is mid-way through a rolling change, or must fix a config.
 void RingTracker::OnState(const NodeState& state) {
   stale_ = true;
-  const bool differs = state.status != NodeStatus::kLeft && state.replication_digest != 0 &&
-                       state.replication_digest != replication_digest_;
+  // This node's digest is the one it gossips (0: none to compare).
+  const uint64_t own = driver_.gossiper().self().replication_digest;
+  const bool differs = own != 0 && state.status != NodeStatus::kLeft && state.replication_digest != 0 &&
+                       state.replication_digest != own;
   if (differs && replication_differs_.insert(state.node_id).second) {
-    DYNKV_LOG(kError) << "node " << state.node_id
-                      << " has another replication setting (replication.n or replication.datacenters) than this "
-                         "node: the two place keys on different replicas; give every node the same replication "
-                         "section";
+    DYNKV_LOG(kError)
+        << "node " << state.node_id
+        << " has another replication setting (replication.n or replication.datacenters) than this "
+           "node: the two place keys on different replicas; give every node the same replication "
+           "section";
   } else if (!differs && replication_differs_.erase(state.node_id) > 0) {
     DYNKV_LOG(kInfo) << "node " << state.node_id << " now has this node's replication setting";
   }
@@ -99,9 +99,9 @@ void RingTracker::MaybeTakeTokens() {
   } else {
     if (!TurnToTakeTokens() || !CurrentPlacement()->still()) return;
     const NodeState& self = gossiper.self();
-    auto allocated =
-        ring::AllocateTokensAt(*CurrentRing(), self.node_id, {self.datacenter, self.rack}, options_.vnodes,
-                               ring::GroupReplicas(options_.datacenters, options_.replication_n, self.datacenter));
+    auto allocated = ring::AllocateTokensAt(
+        *CurrentRing(), self.node_id, {self.datacenter, self.rack}, options_.vnodes,
+        ring::GroupReplicas(options_.datacenters, options_.replication_n, self.datacenter));
     if (!allocated.ok()) {
       DYNKV_LOG(kError) << "cannot allocate tokens: " << allocated.status().ToString();
       return;

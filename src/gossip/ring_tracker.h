@@ -79,8 +79,9 @@ class RingTracker final : public MembershipListener {
   // The placement role of a gossip status (kLeft has none: not placed).
   static ring::Role RoleOf(NodeStatus status);
 
-  // The nodes, not left, that told a replication setting other than this
-  // node's (RingTrackerOptions): they place keys on other replicas.
+  // The nodes, not left, that gossip a replication digest other than this
+  // node's (LocalNode::replication_digest): they place keys on other
+  // replicas.
   const std::set<std::string>& replication_differs() const { return replication_differs_; }
 
   // MembershipListener: any change of tokens or status changes the ring.
@@ -99,7 +100,6 @@ class RingTracker final : public MembershipListener {
   PersistTokens persist_tokens_;
   mutable std::shared_ptr<const ring::Placement> placement_ = std::make_shared<ring::Placement>();
   mutable bool stale_ = true;
-  uint64_t replication_digest_;
   std::set<std::string> replication_differs_;
   bool allocating_ = false;
   bool joining_ = true;

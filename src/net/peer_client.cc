@@ -44,7 +44,8 @@ PeerClient::PeerClient(uv_loop_t* loop, std::string address, HostPort host_port,
 
 PeerClient::~PeerClient() { Close(); }
 
-void PeerClient::Call(peer::PeerRequest request, PeerPool::Callback done, uint32_t timeout_ms, CallMode mode) {
+void PeerClient::Call(peer::PeerRequest request, PeerPool::Callback done, uint32_t timeout_ms,
+                      CallMode mode) {
   if (closed_) return done(Status::Unavailable("the connection to " + address_ + " is closed"));
   const int64_t now = clock_.MonotonicMs();
   const bool probe = mode == CallMode::kProbe;

@@ -26,8 +26,6 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
-#include <set>
-#include <utility>
 
 #include "common/key_hash.h"
 #include "ring/ranges.h"
@@ -234,18 +232,22 @@ Result<std::vector<uint64_t>> AllocateTokensAt(const Ring& current, const std::s
   const auto in_group = [&](const Location& other) {
     return !current.per_datacenter() || other.datacenter == location.datacenter;
   };
-  std::set<std::pair<std::string, std::string>> racks = {{location.datacenter, location.rack}};
-  for (size_t i = 0; i < current.token_count(); ++i) {
-    const Location& owner = current.location(current.owner_index(i));
-    if (in_group(owner)) racks.insert({owner.datacenter, owner.rack});
+  std::vector<bool> owns(current.nodes().size(), false);
+  for (size_t i = 0; i < current.token_count(); ++i) owns[current.owner_index(i)] = true;
+  // Whether every node of the group that owns tokens stands in the joiner's rack.
+  bool one_rack = true;
+  for (size_t i = 0; i < current.nodes().size(); ++i) {
+    if (owns[i] && in_group(current.location(i)) && current.location(i) != location) one_rack = false;
   }
-  const bool one_rack = racks.size() == 1;
   TokenMap peers;
   for (size_t i = 0; i < current.nodes().size(); ++i) {
     const Location& other = current.location(i);
-    if (one_rack ? in_group(other) : other == location) peers[current.nodes()[i]] = current.TokensOf(current.nodes()[i]);
+    if (one_rack ? in_group(other) : other == location) {
+      peers[current.nodes()[i]] = current.TokensOf(current.nodes()[i]);
+    }
   }
-  Result<std::vector<uint64_t>> tokens = AllocateTokens(Ring(peers), node_id, vnodes, one_rack ? replicas : 1);
+  Result<std::vector<uint64_t>> tokens =
+      AllocateTokens(Ring(peers), node_id, vnodes, one_rack ? replicas : 1);
   if (!tokens.ok() || peers.size() == current.nodes().size()) return tokens;
   std::vector<uint64_t> taken;
   for (size_t i = 0; i < current.token_count(); ++i) taken.push_back(current.token(i));

@@ -196,7 +196,9 @@ Choice Allocation::Evaluate(size_t j, std::vector<Change>* scratch) const {
   // The joiner is held to the part of its shares its tokens so far should
   // have: the mean times (tokens placed with this one) / vnodes.
   const double progress = static_cast<double>(placed_.size() + 1) / static_cast<double>(vnodes_);
-  const auto replicated_target = [&](uint32_t node) { return replicated_mean_ * (node == joiner_ ? progress : 1.0); };
+  const auto replicated_target = [&](uint32_t node) {
+    return replicated_mean_ * (node == joiner_ ? progress : 1.0);
+  };
   // cost(a) = A a^2 + B a + C, the change of the sum of squared deviations.
   double a2 = 0, a1 = 0, a0 = 0;
   for (const Change& change : *scratch) {
@@ -209,7 +211,8 @@ Choice Allocation::Evaluate(size_t j, std::vector<Change>* scratch) const {
   const uint32_t owner = owners_[j];
   if (owner != joiner_) {
     a2 += 2 * primary_weight_;
-    a1 += 2 * primary_weight_ * ((primary_[joiner_] - primary_mean_ * progress) - (primary_[owner] - primary_mean_));
+    a1 += 2 * primary_weight_ *
+          ((primary_[joiner_] - primary_mean_ * progress) - (primary_[owner] - primary_mean_));
   }
   // The range's two pieces against any common length l of a range:
   // (a - l)^2 + (length - a - l)^2 - (length - l)^2 = 2a^2 - 2a length + l^2,
@@ -238,7 +241,8 @@ void Allocation::Apply(const Choice& choice) {
   primary_[joiner_] += cut;
   primary_[owners_[j]] -= cut;
   const uint64_t token = tokens_[Before(j)] + static_cast<uint64_t>(units);
-  const size_t at = static_cast<size_t>(std::lower_bound(tokens_.begin(), tokens_.end(), token) - tokens_.begin());
+  const size_t at =
+      static_cast<size_t>(std::lower_bound(tokens_.begin(), tokens_.end(), token) - tokens_.begin());
   tokens_.insert(tokens_.begin() + static_cast<std::ptrdiff_t>(at), token);
   owners_.insert(owners_.begin() + static_cast<std::ptrdiff_t>(at), joiner_);
   placed_.push_back(token);
@@ -269,7 +273,9 @@ Result<std::vector<uint64_t>> AllocateTokens(const Ring& current, const std::str
                                              size_t replicas) {
   // Until the cluster has more nodes than replicas every node keeps every
   // key: only the primary shares can differ.
-  if (replicas <= 1 || NodesWithTokens(current) + 1 <= replicas) return AllocateTokens(current, node_id, vnodes);
+  if (replicas <= 1 || NodesWithTokens(current) + 1 <= replicas) {
+    return AllocateTokens(current, node_id, vnodes);
+  }
   if (vnodes == 0 || vnodes > kMaxVnodes || node_id.empty() || !current.TokensOf(node_id).empty()) {
     return AllocateTokens(current, node_id, vnodes);  // its argument errors
   }

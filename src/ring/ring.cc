@@ -66,7 +66,8 @@ uint64_t ReplicationDigest(size_t n, const std::map<std::string, uint32_t>& data
   return digest == 0 ? 1 : digest;
 }
 
-size_t GroupReplicas(const std::map<std::string, uint32_t>& datacenters, size_t n, const std::string& datacenter) {
+size_t GroupReplicas(const std::map<std::string, uint32_t>& datacenters, size_t n,
+                     const std::string& datacenter) {
   if (datacenters.empty()) return n;
   auto it = datacenters.find(datacenter);
   return it == datacenters.end() ? 0 : it->second;

@@ -223,7 +223,8 @@ Result<std::vector<uint64_t>> AllocateTokens(const Ring& current, const std::str
 // How many replicas of a key the group of a node in `datacenter` keeps:
 // `n` without per-datacenter replication, else the datacenter's count (0
 // when it is not listed).
-size_t GroupReplicas(const std::map<std::string, uint32_t>& datacenters, size_t n, const std::string& datacenter);
+size_t GroupReplicas(const std::map<std::string, uint32_t>& datacenters, size_t n,
+                     const std::string& datacenter);
 // A fingerprint of how keys are placed (replication.n, or
 // replication.datacenters when set): nodes whose digests differ put the
 // same key on different replicas. Never 0.

@@ -121,7 +121,8 @@ void SimCluster::AssignTokens() {
     const ring::Location location = LocationFor(options_, i);
     const size_t replicas =
         ring::GroupReplicas(options_.replication.datacenters, options_.replication.n, location.datacenter);
-    auto taken = ring::AllocateTokensAt(ring::Ring(tokens, topology), node.id, location, options_.vnodes, replicas);
+    auto taken =
+        ring::AllocateTokensAt(ring::Ring(tokens, topology), node.id, location, options_.vnodes, replicas);
     if (!taken.ok()) continue;  // left to join instead
     node.tokens = *taken;
     tokens[node.id] = *taken;

@@ -175,11 +175,18 @@ Status PrintTransfers(client::Client& c, bool json) {
 
 std::string OrDash(const std::string& text) { return text.empty() ? "-" : text; }
 
-// "dc1=2 dc2=1": replication.datacenters as the node has it.
+// replication.datacenters as the node has it, by name (a protobuf map
+// has no order).
+std::map<std::string, uint32_t> Datacenters(const client::RingResponse& ring) {
+  return {ring.datacenters().begin(), ring.datacenters().end()};
+}
+
+// "dc1=2 dc2=1".
 std::string DatacenterCounts(const client::RingResponse& ring) {
-  std::map<std::string, uint32_t> sorted(ring.datacenters().begin(), ring.datacenters().end());
   std::string out;
-  for (const auto& [name, count] : sorted) out += (out.empty() ? "" : " ") + name + "=" + std::to_string(count);
+  for (const auto& [name, count] : Datacenters(ring)) {
+    out += (out.empty() ? "" : " ") + name + "=" + std::to_string(count);
+  }
   return out;
 }
 
@@ -198,11 +205,14 @@ Status PrintRing(client::Client& c, bool json) {
                        {"rack", s.rack()}});
     }
     tools::Json datacenters = tools::Json::object();
-    for (const auto& [name, count] : ring->datacenters()) datacenters[name] = count;
+    for (const auto& [name, count] : Datacenters(*ring)) datacenters[name] = count;
     tools::Json differs = tools::Json::array();
     for (const std::string& node_id : ring->replication_differs()) differs.push_back(node_id);
-    out = tools::JsonLine({{"node_id", ring->node_id()}, {"n", ring->n()}, {"nodes", nodes},
-                           {"datacenters", datacenters}, {"replication_differs", differs}}) +
+    out = tools::JsonLine({{"node_id", ring->node_id()},
+                           {"n", ring->n()},
+                           {"nodes", nodes},
+                           {"datacenters", datacenters},
+                           {"replication_differs", differs}}) +
           "\n";
   } else {
     out = Format("%-16s %6s %8s %14s %-12s %s\n", "NODE", "TOKENS", "SHARE",

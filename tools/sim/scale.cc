@@ -232,9 +232,9 @@ same seed and build give the same figures.)",
   std::printf(
       "# dynkv-sim-scale --nodes %s --seed %llu --racks %llu --loss %.3f --steady-s %llu --loss-s %llu "
       "--phi-threshold %g\n",
-      args.sizes.c_str(), static_cast<unsigned long long>(args.seed), static_cast<unsigned long long>(args.racks),
-      args.loss, static_cast<unsigned long long>(args.steady_s), static_cast<unsigned long long>(args.loss_s),
-      args.phi_threshold);
+      args.sizes.c_str(), static_cast<unsigned long long>(args.seed),
+      static_cast<unsigned long long>(args.racks), args.loss, static_cast<unsigned long long>(args.steady_s),
+      static_cast<unsigned long long>(args.loss_s), args.phi_threshold);
   std::printf("%6s %6s %10s %6s %8s %6s %6s %11s %8s %7s\n", "nodes", "rounds", "B/node/s", "ring", "replicas",
               "racks", "moved", "false_downs", "detect_s", "wall_s");
   std::fflush(stdout);

@@ -74,9 +74,15 @@ TEST_CASE("each branch hash is the XOR of its leaves after deltas, adds, set lea
   for (int i = 0; i < 5000; ++i) {
     const uint64_t position = rng();
     switch (i % 3) {
-      case 0: tree.Apply(position, rng() % 4 ? rng() : 0, rng() % 4 ? rng() : 0); break;
-      case 1: tree.Add(position, rng()); break;
-      default: tree.set_leaf(SegmentOf(position), rng()); break;
+      case 0:
+        tree.Apply(position, rng() % 4 ? rng() : 0, rng() % 4 ? rng() : 0);
+        break;
+      case 1:
+        tree.Add(position, rng());
+        break;
+      default:
+        tree.set_leaf(SegmentOf(position), rng());
+        break;
     }
   }
   check_branches(tree);

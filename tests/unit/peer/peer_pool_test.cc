@@ -660,7 +660,8 @@ TEST_CASE("a probe is not held by the backoff: it tries at once, while a normal 
   const std::string address = Local(FreePort());
   auto call = [&](CallMode mode) {
     std::optional<Status> status;
-    pool.Call(address, Syn("x"), [&](Result<PeerResponse> result) { status = result.status(); }, 0, mode);
+    pool.Call(
+        address, Syn("x"), [&](Result<PeerResponse> result) { status = result.status(); }, 0, mode);
     loop.Run();
     REQUIRE(status.has_value());
     return *status;
@@ -679,8 +680,9 @@ TEST_CASE("a probe is not held by the backoff: it tries at once, while a normal 
 // Calls `address` in `mode`, collecting each failure in `failed`.
 auto Caller(PeerPool& pool, const std::string& address, std::vector<Status>& failed) {
   return [&pool, address, &failed](CallMode mode, uint32_t timeout_ms = 0) {
-    pool.Call(address, Syn("x"), [&failed](Result<PeerResponse> result) { failed.push_back(result.status()); },
-              timeout_ms, mode);
+    pool.Call(
+        address, Syn("x"), [&failed](Result<PeerResponse> result) { failed.push_back(result.status()); },
+        timeout_ms, mode);
   };
 }
 

@@ -74,14 +74,16 @@ TEST_CASE("with replicas, what each node replicates stays within 1.10 times the 
           120, allocate,
           [&](const Ring& before, const Ring& after, const std::string& joiner) {
             const double n = static_cast<double>(after.nodes().size());
-            worst_moved = std::max(worst_moved, ring_test::MovedFraction(before, after, joiner, &only_to_joiner) * n);
+            worst_moved =
+                std::max(worst_moved, ring_test::MovedFraction(before, after, joiner, &only_to_joiner) * n);
             // Up to `replicas` nodes every node keeps every key. With 2 or 3
             // replicas the shares are balanced from the next node on; with 5,
             // 6 nodes reach 1.15 (docs/BENCHMARKS.md), so 5 is held to it
             // from 10 nodes.
             const size_t first_checked = replicas < 5 ? replicas + 1 : 2 * replicas;
             if (after.nodes().size() < first_checked) return;
-            worst_replicated = std::max(worst_replicated, MaxShareOverMean(ReplicatedShares(after, replicas)));
+            worst_replicated =
+                std::max(worst_replicated, MaxShareOverMean(ReplicatedShares(after, replicas)));
             worst_primary = std::max(worst_primary, MaxShareOverMean(Shares(after)));
           },
           prefix);

@@ -320,7 +320,8 @@ TEST_CASE("tokens taken against the node's rack balance what each node replicate
   }
   // In one location it is AllocateTokens for the replicas of the cluster.
   const Ring plain(Grow(12, Balanced(16)));
-  CHECK(AllocateTokensAt(plain, "joiner", Location{}, 16, 3).value() == AllocateTokens(plain, "joiner", 16, 3).value());
+  CHECK(AllocateTokensAt(plain, "joiner", Location{}, 16, 3).value() ==
+        AllocateTokens(plain, "joiner", 16, 3).value());
 }
 
 }  // namespace dynkv::ring
