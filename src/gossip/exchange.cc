@@ -5,6 +5,7 @@
 // - the same generation merges field group by field group, newest version wins;
 // - this node is the only authority on its own state.
 // A heartbeat version that grows is an arrival for the failure detector.
+#include <algorithm>
 #include <set>
 
 #include "gossip/gossip.h"
@@ -95,6 +96,7 @@ void Gossiper::OnPeerUnreachable(const std::string& peer_address, int64_t now_ms
     if (peer.state.peer_address != peer_address || peer.state.status == NodeStatus::kLeft) continue;
     ++stats_.evidence_reports;
     peer.awaiting_contact = true;
+    Suspect(peer);
     MarkDown(&peer);
   }
   DispatchEvents();
@@ -171,6 +173,7 @@ void Gossiper::ApplyNew(const NodeState& remote, int64_t now_ms) {
   // The first sighting starts the detector's clock; the node is up once a
   // newer heartbeat shows it is alive now, not just remembered by others.
   detector_.Report(remote.node_id, now_ms);
+  HearSuspicions(remote);
   Emit(EventKind::kJoin, remote.node_id);
 }
 
@@ -184,12 +187,15 @@ void Gossiper::ApplyNewGeneration(Peer* peer, const NodeState& remote, int64_t n
   if (!was_left && !peer->state.tokens.empty()) peer->earlier = peer->state;
   peer->state = remote;
   peer->awaiting_contact = false;
+  peer->suspected_above = 0;
+  Unsuspect(remote.node_id);
   detector_.Forget(remote.node_id);
   if (remote.status == NodeStatus::kLeft) {
     if (!was_left) MarkLeft(peer);
     return;
   }
   detector_.Report(remote.node_id, now_ms);
+  HearSuspicions(remote);
   Emit(EventKind::kRestart, remote.node_id);
 }
 
@@ -229,7 +235,13 @@ void Gossiper::ApplySameGeneration(Peer* peer, const NodeState& remote, int64_t 
     local.streamed_version = remote.streamed_version;
     local.movement_version = remote.movement_version;
   }
-  if (heartbeat || changed || moved) ++stats_.states_applied;
+  const bool suspicions = remote.suspects_version > local.suspects_version;
+  if (suspicions) {
+    local.suspects = remote.suspects;
+    local.suspects_version = remote.suspects_version;
+    HearSuspicions(local);
+  }
+  if (heartbeat || changed || moved || suspicions) ++stats_.states_applied;
   if (changed) Emit(EventKind::kChange, local.node_id);
   if (local.status == NodeStatus::kLeft) {
     if (!was_left) MarkLeft(peer);
@@ -240,10 +252,53 @@ void Gossiper::ApplySameGeneration(Peer* peer, const NodeState& remote, int64_t 
 
 void Gossiper::HeartbeatArrived(Peer* peer, int64_t now_ms) {
   detector_.Report(peer->state.node_id, now_ms);
+  if (peer->state.heartbeat > peer->suspected_above) peer->suspected_above = 0;
   if (!peer->up && !peer->awaiting_contact) {
     peer->up = true;
     peer->phi = 0;
+    Unsuspect(peer->state.node_id);
     Emit(EventKind::kUp, peer->state.node_id);
+  }
+}
+
+// ---- Suspicions ----------------------------------------------------------
+
+namespace {
+
+std::vector<Suspicion>::iterator FindSuspect(std::vector<Suspicion>& suspects, const std::string& node_id) {
+  return std::find_if(suspects.begin(), suspects.end(),
+                      [&](const Suspicion& s) { return s.node_id == node_id; });
+}
+
+}  // namespace
+
+void Gossiper::Suspect(const Peer& peer) {
+  const Suspicion suspicion{peer.state.node_id, peer.state.generation, peer.state.heartbeat};
+  std::vector<Suspicion>& suspects = self_.suspects;
+  auto it = FindSuspect(suspects, suspicion.node_id);
+  if (it != suspects.end() && *it == suspicion) return;
+  if (it != suspects.end()) suspects.erase(it);
+  if (suspects.size() >= kMaxSuspects) suspects.erase(suspects.begin());
+  suspects.push_back(suspicion);
+  self_.suspects_version = NextVersion();
+}
+
+void Gossiper::Unsuspect(const std::string& node_id) {
+  std::vector<Suspicion>& suspects = self_.suspects;
+  auto it = FindSuspect(suspects, node_id);
+  if (it == suspects.end()) return;
+  suspects.erase(it);
+  self_.suspects_version = NextVersion();
+}
+
+void Gossiper::HearSuspicions(const NodeState& from) {
+  for (const Suspicion& suspicion : from.suspects) {
+    Peer* peer = FindPeer(suspicion.node_id);
+    if (peer == nullptr || peer->state.generation != suspicion.generation ||
+        peer->state.status == NodeStatus::kLeft) {
+      continue;  // about this node (its heartbeats answer it), an unknown node, or an old life
+    }
+    peer->suspected_above = std::max({peer->suspected_above, suspicion.heartbeat, peer->state.heartbeat});
   }
 }
 
@@ -257,6 +312,8 @@ void Gossiper::MarkLeft(Peer* peer) {
   peer->up = false;
   peer->awaiting_contact = false;
   peer->phi = 0;
+  peer->suspected_above = 0;
+  Unsuspect(peer->state.node_id);
   detector_.Forget(peer->state.node_id);
   Emit(EventKind::kLeave, peer->state.node_id);
 }

@@ -10,7 +10,15 @@
 // (node, generation), so "everything newer than version V" is well defined.
 //
 // Up/down is each node's own judgement (phi accrual over heartbeat arrivals
-// plus direct evidence from the transport) and is never gossiped.
+// plus direct evidence from the transport) and is never gossiped. What is
+// gossiped is the evidence: a node whose connection to another was refused
+// or lost lists it in its state as a suspect, and a node that hears of it
+// convicts the suspect at half the phi threshold, unless a heartbeat newer
+// than any it or the suspecting node knew arrives first (that refutes it).
+// In a large cluster most nodes hear a node's heartbeats second-hand, far
+// apart, and would take long to notice its silence; the few that talk to it
+// directly notice at once (SWIM's disseminated suspicion, Das et al. 2002,
+// with the heartbeat as the incarnation that refutes it).
 //
 // The Gossiper is a pure core: it takes messages and the current time and
 // returns messages to send. It does no I/O and reads no clock. The driver
@@ -51,6 +59,19 @@ enum class NodeStatus { kJoining, kNormal, kLeaving, kLeft, kReplacing };
 // "joining", "normal", "leaving", "left", "replacing"
 std::string_view StatusName(NodeStatus status);
 
+// Direct evidence that a node is dead (a connection to it refused or lost),
+// told to the others: `node_id` at `generation`, whose newest heartbeat the
+// suspecting node knew was `heartbeat`.
+struct Suspicion {
+  std::string node_id;
+  uint64_t generation = 0;
+  uint64_t heartbeat = 0;
+  bool operator==(const Suspicion&) const = default;
+};
+
+// The most suspicions a state carries; the oldest gives way.
+inline constexpr size_t kMaxSuspects = 16;
+
 // What one node says about itself. Every field group carries the version at
 // which it last changed; version 0 means "absent" (a delta carries only the
 // groups newer than the receiver has). A complete state has all groups.
@@ -81,6 +102,10 @@ struct NodeState {
   uint64_t ring_version = 0;
   uint64_t streamed_version = 0;
   uint64_t movement_version = 0;
+
+  // The nodes it suspects, oldest first (optional, like movement).
+  std::vector<Suspicion> suspects;
+  uint64_t suspects_version = 0;
 
   uint64_t MaxVersion() const;
   bool IsComplete() const;  // every group present
@@ -185,6 +210,9 @@ struct GossipStats {
   uint64_t forgotten = 0;         // LEFT nodes dropped from the table (forget_left_ms)
   uint64_t states_ignored = 0;    // states of forgotten nodes, from peers that still had them
   uint64_t convictions = 0;       // up -> down by phi
+  // Of those, convicted at the lower threshold a suspicion allows (below
+  // the full one).
+  uint64_t suspicion_convictions = 0;
   uint64_t evidence_reports = 0;  // OnPeerUnreachable for a known peer
 };
 
@@ -296,6 +324,7 @@ class Gossiper {
   const NodeState* Find(const std::string& node_id) const;  // this node's too; nullptr when unknown
   bool IsUp(const std::string& node_id) const;              // this node: true; unknown: false
   std::vector<Member> Members() const;                      // this node first, then by node id
+  const PhiAccrualDetector& detector() const { return detector_; }
   GossipStats Stats() const;
 
  private:
@@ -310,6 +339,9 @@ class Gossiper {
     // back to the node while it has none (it lost its disk, a replacement).
     std::optional<NodeState> earlier;
     int64_t left_since_ms = -1;  // when this node first judged it LEFT
+    // Another node suspects it: the heartbeat a newer one of which refutes
+    // the suspicion (0: none). Until then phi convicts at half the threshold.
+    uint64_t suspected_above = 0;
   };
   enum class EventKind { kJoin, kChange, kRestart, kUp, kDown, kLeave };
   struct Event {
@@ -337,6 +369,12 @@ class Gossiper {
   void ApplyNewGeneration(Peer* peer, const NodeState& remote, int64_t now_ms);
   void ApplySameGeneration(Peer* peer, const NodeState& remote, int64_t now_ms);
   void HeartbeatArrived(Peer* peer, int64_t now_ms);
+  // This node's own suspects (self_.suspects): add on evidence, drop once
+  // the node is up again, restarted or LEFT.
+  void Suspect(const Peer& peer);
+  void Unsuspect(const std::string& node_id);
+  // The suspicions in `from`'s state, as it arrived.
+  void HearSuspicions(const NodeState& from);
   void MarkDown(Peer* peer);
   void MarkLeft(Peer* peer);
   void Contact(const std::string& node_id);
@@ -379,7 +417,8 @@ Result<LeaveNotice> FromProto(const peer::LeaveNotice& in);
 
 // The checks FromProto applies to a state: INVALID_ARGUMENT for an empty
 // node id or one over 256 bytes, a zero generation, an address that is not
-// HOST:PORT, over 65536 tokens, or a datacenter or rack over 256 bytes.
+// HOST:PORT, over 65536 tokens, a datacenter or rack over 256 bytes, or
+// over kMaxSuspects suspects (or one with a bad node id or generation 0).
 Status ValidateState(const NodeState& state);
 
 // True for HOST:PORT (IPv6 hosts in brackets) with a port in 1..65535.

@@ -135,6 +135,7 @@ void GossipDriver::FillStats(std::map<std::string, double>* values) const {
   v["gossip.syns_received"] = static_cast<double>(g.syns_received);
   v["gossip.states_applied"] = static_cast<double>(g.states_applied);
   v["gossip.convictions"] = static_cast<double>(g.convictions);
+  v["gossip.suspicion_convictions"] = static_cast<double>(g.suspicion_convictions);
   v["gossip.forgotten"] = static_cast<double>(g.forgotten);
   v["gossip.states_ignored"] = static_cast<double>(g.states_ignored);
   v["gossip.evidence_reports"] = static_cast<double>(g.evidence_reports);

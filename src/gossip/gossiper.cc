@@ -88,11 +88,14 @@ bool Gossiper::Forgotten(const std::string& node_id, uint64_t generation) const 
 }
 
 void Gossiper::JudgePeers(int64_t now_ms) {
+  const double threshold = detector_.options().phi_threshold;
   for (auto& [node_id, peer] : peers_) {
     if (peer.state.status == NodeStatus::kLeft) continue;
     peer.phi = detector_.Phi(node_id, now_ms);
-    if (peer.up && peer.phi > detector_.options().phi_threshold) {
+    const double convict_above = peer.suspected_above > 0 ? threshold / 2 : threshold;
+    if (peer.up && peer.phi > convict_above) {
       ++stats_.convictions;
+      if (peer.phi <= threshold) ++stats_.suspicion_convictions;
       MarkDown(&peer);
     }
   }

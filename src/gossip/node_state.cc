@@ -22,7 +22,7 @@ std::string_view StatusName(NodeStatus status) {
 
 uint64_t NodeState::MaxVersion() const {
   return std::max({heartbeat, status_version, addresses_version, tokens_version, location_version,
-                   movement_version});
+                   movement_version, suspects_version});
 }
 
 bool NodeState::IsComplete() const {
@@ -58,6 +58,10 @@ NodeState NodeState::DeltaAbove(uint64_t version) const {
     delta.ring_version = ring_version;
     delta.streamed_version = streamed_version;
     delta.movement_version = movement_version;
+  }
+  if (suspects_version > version) {
+    delta.suspects = suspects;
+    delta.suspects_version = suspects_version;
   }
   return delta;
 }

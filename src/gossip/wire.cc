@@ -145,6 +145,15 @@ void ToProto(const NodeState& state, peer::VersionedNodeState* out) {
     out->set_streamed_version(state.streamed_version);
     out->set_movement_version(state.movement_version);
   }
+  if (state.suspects_version > 0) {
+    for (const Suspicion& suspicion : state.suspects) {
+      peer::Suspicion* s = out->add_suspects();
+      s->set_node_id(suspicion.node_id);
+      s->set_generation(suspicion.generation);
+      s->set_heartbeat_version(suspicion.heartbeat);
+    }
+    out->set_suspects_version(state.suspects_version);
+  }
 }
 
 Status ValidateState(const NodeState& state) {
@@ -162,12 +171,20 @@ Status ValidateState(const NodeState& state) {
     DYNKV_RETURN_IF_ERROR(CheckName(state.datacenter, "datacenter").WithContext(context));
     DYNKV_RETURN_IF_ERROR(CheckName(state.rack, "rack").WithContext(context));
   }
+  if (state.suspects.size() > kMaxSuspects) return Status::InvalidArgument(context + ": too many suspects");
+  for (const Suspicion& suspicion : state.suspects) {
+    DYNKV_RETURN_IF_ERROR(CheckNodeId(suspicion.node_id).WithContext(context + ": suspect"));
+    if (suspicion.generation == 0) return Status::InvalidArgument(context + ": suspect at generation 0");
+  }
   return Status::Ok();
 }
 
 Result<NodeState> FromProto(const peer::VersionedNodeState& in) {
   if (in.tokens_size() > static_cast<int>(kMaxTokens)) {
     return Status::InvalidArgument("state of " + in.node_id().substr(0, 64) + ": too many tokens");
+  }
+  if (in.suspects_size() > static_cast<int>(kMaxSuspects)) {
+    return Status::InvalidArgument("state of " + in.node_id().substr(0, 64) + ": too many suspects");
   }
   NodeState state;
   state.node_id = in.node_id();
@@ -198,6 +215,12 @@ Result<NodeState> FromProto(const peer::VersionedNodeState& in) {
     state.ring_version = in.ring_version();
     state.streamed_version = in.streamed_version();
     state.movement_version = in.movement_version();
+  }
+  if (in.suspects_version() > 0) {
+    for (const peer::Suspicion& s : in.suspects()) {
+      state.suspects.push_back({s.node_id(), s.generation(), s.heartbeat_version()});
+    }
+    state.suspects_version = in.suspects_version();
   }
   DYNKV_RETURN_IF_ERROR(ValidateState(state));
   return state;

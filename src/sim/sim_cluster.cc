@@ -309,6 +309,10 @@ void SimCluster::RefuseAtOnce(size_t i, bool on) {
     refused_at_once_.erase(peer_address(i));
 }
 
+void SimCluster::LoseConnection(size_t i, size_t j) {
+  if (running(i)) nodes_[i]->env->ReportUnreachable(peer_address(j));
+}
+
 bool SimCluster::running(size_t i) const { return nodes_.at(i)->running(); }
 bool SimCluster::paused(size_t i) const { return running(i) && nodes_[i]->env->life()->paused; }
 

@@ -119,6 +119,9 @@ class SimCluster final : public PeerRouter {
   // While on, every node's calls to node i fail at once, inside the call,
   // as PeerPool's do while a peer is backing off.
   void RefuseAtOnce(size_t i, bool on);
+  // Node i's connection to node j is lost though j is fine: i has evidence
+  // against j. No-op unless i runs.
+  void LoseConnection(size_t i, size_t j);
 
   // A client request from `client` (an endpoint name) to node i's client
   // port; `reply` when the answer gets back, never if it is lost or the

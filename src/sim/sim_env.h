@@ -75,6 +75,11 @@ class SimEnv final : public Env {
   void SetPeerUnreachable(std::function<void(const std::string&)> fn) override {
     unreachable_ = std::move(fn);
   }
+  // Reports `address` unreachable as a lost connection would, whatever the
+  // network does (a test's spurious evidence).
+  void ReportUnreachable(const std::string& address) {
+    if (unreachable_) unreachable_(address);
+  }
   uint64_t Random() override { return random_.Next(); }
   std::unique_ptr<storage::StorageWorker> StartStorage(storage::Engine& engine) override;
 

@@ -5,6 +5,7 @@
 // Seeded: DYNKV_TEST_SEED replays a printed seed.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <functional>
@@ -282,6 +283,91 @@ TEST_CASE("a 100-node cluster converges") {
   CHECK(cluster.Converged());
   MESSAGE("100 nodes from one seed, seed " << seed << ": converged in " << rounds << " rounds (bound "
                                            << ConvergenceBound(100) << "), " << messages << " messages");
+}
+
+// The mean heartbeat inter-arrival of node `of` at each other node.
+std::vector<double> MeanIntervals(const GossipCluster& cluster, size_t of) {
+  std::vector<double> means(cluster.size(), 0);
+  for (size_t i = 0; i < cluster.size(); ++i) {
+    if (i != of) means[i] = cluster.node(i).detector().MeanIntervalMs(cluster.id(of));
+  }
+  return means;
+}
+
+uint64_t SuspicionConvictions(GossipCluster& cluster) {
+  uint64_t total = 0;
+  for (size_t i = 0; i < cluster.size(); ++i) {
+    if (cluster.sim().running(i)) total += cluster.node(i).Stats().suspicion_convictions;
+  }
+  return total;
+}
+
+TEST_CASE(
+    "a killed node among 100 is seen down by all at half the phi bound: those it refused tell the others") {
+  const uint64_t seed = BaseSeed();
+  INFO("seed " << seed);
+  GossipCluster cluster(seed, DefaultOptions(100));
+  REQUIRE(cluster.RunUntil(200, [&] { return cluster.Converged(); }) > 0);
+  cluster.RunRounds(50);
+  const size_t victim = 42;
+  const std::vector<double> means = MeanIntervals(cluster, victim);
+  const double threshold = node::MembershipConfig{}.phi_threshold;
+  const int64_t killed_at = cluster.loop().now();
+  cluster.sim().Kill(victim);
+  REQUIRE(cluster.RunUntil(200, [&] { return cluster.AllSeeUp(victim, false); }) > 0);
+  // Each observer convicts once it holds a suspicion (the first refused
+  // node's state spreads like any change, in about log2(n) + ln(n) rounds)
+  // and half the phi bound has passed since the last heartbeat; without the
+  // suspicion it waits for the full bound (about 4 s here).
+  const double n = static_cast<double>(cluster.size());
+  const double spread_ms = (std::log2(n) + std::log(n)) * static_cast<double>(kIntervalMs);
+  int64_t slowest = 0;
+  for (size_t i = 0; i < cluster.size(); ++i) {
+    if (i == victim) continue;
+    CAPTURE(i);
+    const int64_t down_at = cluster.FirstEvent(i, "down", cluster.id(victim), killed_at);
+    REQUIRE(down_at >= killed_at);
+    CHECK(static_cast<double>(down_at - killed_at) <=
+          spread_ms + SilenceBeforeConvictionMs(threshold / 2, means[i]) + static_cast<double>(kIntervalMs));
+    slowest = std::max(slowest, down_at - killed_at);
+  }
+  CHECK(SuspicionConvictions(cluster) > 0);
+  MESSAGE("seed " << seed << ": killed node down everywhere " << slowest << " ms after the kill, "
+                  << SuspicionConvictions(cluster) << " convictions on suspicion");
+}
+
+TEST_CASE(
+    "a live node suspected on spurious evidence is down only where the evidence was, and not for long") {
+  const uint64_t seed = BaseSeed();
+  INFO("seed " << seed);
+  GossipCluster cluster(seed, DefaultOptions(100));
+  REQUIRE(cluster.RunUntil(200, [&] { return cluster.Converged(); }) > 0);
+  cluster.RunRounds(50);
+  const size_t target = 17;
+  const std::vector<size_t> losers = {3, 58, 91};  // their connections to it are lost; it is fine
+  const int64_t from = cluster.loop().now();
+  for (size_t i : losers) cluster.sim().LoseConnection(i, target);
+  for (size_t i : losers) REQUIRE(cluster.node(i).self().suspects.size() == 1);
+  // The suspicions spread: most nodes hear of them before anything refutes them.
+  size_t heard = 0;
+  cluster.RunRounds(5);
+  for (size_t i = 0; i < cluster.size(); ++i) {
+    const gossip::NodeState* loser = cluster.node(i).Find(cluster.id(losers[0]));
+    heard += loser != nullptr && !loser->suspects.empty();
+  }
+  CHECK(heard > 10);
+  cluster.RunRounds(100);
+  for (size_t i = 0; i < cluster.size(); ++i) {
+    if (i == target || std::count(losers.begin(), losers.end(), i) > 0) continue;
+    CAPTURE(i);
+    CHECK(cluster.FirstEvent(i, "down", cluster.id(target), from) < 0);
+  }
+  CHECK(SuspicionConvictions(cluster) == 0);
+  // The nodes with the evidence take the target back once it talks to them
+  // (it gossips with each about once in 100 rounds; they try a down peer
+  // with odds down/(live+1) a round), and drop their suspicion.
+  CHECK(cluster.RunUntil(2000, [&] { return cluster.Converged(); }) > 0);
+  for (size_t i : losers) CHECK(cluster.node(i).self().suspects.empty());
 }
 
 TEST_CASE("a node that leaves is seen LEFT by all; a removed dead node too; a restart rejoins") {

@@ -105,6 +105,146 @@ TEST_CASE(
   CHECK(events.Take() == std::vector<std::string>{"up:a"});
 }
 
+TEST_CASE("a node with evidence against a peer lists it as a suspect, and drops it once the peer is back") {
+  auto a = MakeNode("a", 10);
+  auto b = MakeNode("b", 20);
+  int64_t now = 0;
+  RunRing({a.get(), b.get()}, 5, &now);
+  const uint64_t heard = b->Find("a")->heartbeat;
+  const uint64_t version = b->self().MaxVersion();
+
+  b->OnPeerUnreachable(PeerAddress("a"), now);
+  REQUIRE(b->self().suspects.size() == 1);
+  CHECK(b->self().suspects[0] == Suspicion{"a", 10, heard});
+  CHECK(b->self().suspects_version > version);
+  b->OnPeerUnreachable(PeerAddress("a"), now);  // the same evidence again: no new version
+  CHECK(b->self().suspects.size() == 1);
+  const uint64_t suspected_at = b->self().suspects_version;
+  CHECK(b->self().DeltaAbove(version).suspects.size() == 1);
+
+  now += kInterval;
+  a->Tick(now);
+  Exchange(*a, *b, now);
+  REQUIRE(b->IsUp("a"));
+  CHECK(b->self().suspects.empty());
+  CHECK(b->self().suspects_version > suspected_at);
+}
+
+// a, b and c see each other; c then learns from b that b suspects a.
+struct SuspicionFixture {
+  std::unique_ptr<Gossiper> a = MakeNode("a", 10);
+  std::unique_ptr<Gossiper> b = MakeNode("b", 20);
+  std::unique_ptr<Gossiper> c = MakeNode("c", 30);
+  int64_t now = 0;
+
+  void SetUp() {
+    RunRing({a.get(), b.get(), c.get()}, 40, &now);
+    REQUIRE(c->IsUp("a"));
+    b->OnPeerUnreachable(PeerAddress("a"), now);
+    b->Tick(now);
+    Exchange(*b, *c, now);
+  }
+  // c's rounds until it judges a down (or `limit` ms pass); the ms from a's
+  // last heartbeat at c to then, or -1.
+  int64_t SilenceUntilDown(int64_t limit) {
+    const int64_t last = MemberOf(c->Members(), "a").last_heartbeat_ms;
+    for (int64_t end = now + limit; now < end; now += kInterval) {
+      c->Tick(now);
+      if (!c->IsUp("a")) return now - last;
+    }
+    return -1;
+  }
+};
+
+TEST_CASE("a peer another node suspects is convicted at half the phi threshold") {
+  SuspicionFixture f;
+  f.SetUp();
+  REQUIRE(f.c->IsUp("a"));  // hearsay alone convicts no one
+  const double mean = MemberOf(f.c->Members(), "a").mean_interval_ms;
+  const int64_t silence = f.SilenceUntilDown(10'000);
+  REQUIRE(silence > 0);
+  CHECK(silence >= 4 * std::numbers::ln10 * mean);
+  CHECK(silence <= 4 * std::numbers::ln10 * mean + kInterval);
+  CHECK(f.c->Stats().suspicion_convictions == 1);
+}
+
+TEST_CASE("a heartbeat newer than the suspicion refutes it: the full threshold applies again") {
+  SuspicionFixture f;
+  f.SetUp();
+  // a is alive: c hears a newer heartbeat after the suspicion.
+  f.a->Tick(f.now);
+  Exchange(*f.a, *f.c, f.now);
+  const double mean = MemberOf(f.c->Members(), "a").mean_interval_ms;
+  const int64_t silence = f.SilenceUntilDown(10'000);
+  REQUIRE(silence > 0);
+  CHECK(silence >= 8 * std::numbers::ln10 * mean);
+  CHECK(f.c->Stats().suspicion_convictions == 0);
+}
+
+TEST_CASE("an old heartbeat c already had does not refute a suspicion") {
+  auto a = MakeNode("a", 10);
+  auto b = MakeNode("b", 20);
+  auto c = MakeNode("c", 30);
+  int64_t now = 0;
+  RunRing({a.get(), b.get(), c.get()}, 40, &now);
+  // c heard a's newest heartbeat; b, which suspects a, knew an older one.
+  a->Tick(now);
+  Exchange(*a, *c, now);
+  b->OnPeerUnreachable(PeerAddress("a"), now);
+  REQUIRE(b->self().suspects[0].heartbeat < c->Find("a")->heartbeat);
+  b->Tick(now);
+  Exchange(*b, *c, now);
+  Exchange(*c, *b, now);  // c passes that heartbeat on to b: nothing newer for c
+  const double mean = MemberOf(c->Members(), "a").mean_interval_ms;
+  const int64_t last = MemberOf(c->Members(), "a").last_heartbeat_ms;
+  int64_t silence = -1;
+  for (int64_t end = now + 10'000; now < end && silence < 0; now += kInterval) {
+    c->Tick(now);
+    if (!c->IsUp("a")) silence = now - last;
+  }
+  REQUIRE(silence > 0);
+  CHECK(silence <= 4 * std::numbers::ln10 * mean + kInterval);
+}
+
+TEST_CASE("suspicions about the node itself, an old generation or an unknown node change nothing") {
+  auto a = MakeNode("a", 10);
+  auto b = MakeNode("b", 20);
+  int64_t now = 0;
+  RunRing({a.get(), b.get()}, 40, &now);
+  NodeState claims = *b->Find("a");
+  claims.suspects = {{"b", 20, b->self().heartbeat}, {"a", 9, 1}, {"x", 5, 1}};
+  claims.suspects_version = a->self().MaxVersion() + 1;
+  b->OnAck2("a", Ack2{{claims}}, now);
+  REQUIRE(b->Find("a")->suspects.size() == 3);
+  // b's view of a: a's own claims do not touch a; b is this node.
+  const int64_t last = MemberOf(b->Members(), "a").last_heartbeat_ms;
+  const double mean = MemberOf(b->Members(), "a").mean_interval_ms;
+  int64_t silence = -1;
+  for (int64_t end = now + 10'000; now < end && silence < 0; now += kInterval) {
+    b->Tick(now);
+    if (!b->IsUp("a")) silence = now - last;
+  }
+  CHECK(silence >= 8 * std::numbers::ln10 * mean);
+  CHECK(b->Stats().suspicion_convictions == 0);
+}
+
+TEST_CASE("a node keeps at most kMaxSuspects suspects, the newest") {
+  std::vector<std::unique_ptr<Gossiper>> nodes;
+  std::vector<Gossiper*> ring;
+  for (int i = 0; i < 20; ++i) {
+    nodes.push_back(MakeNode("n" + std::to_string(10 + i), 10 + i));
+    ring.push_back(nodes.back().get());
+  }
+  int64_t now = 0;
+  RunRing(ring, 10, &now);
+  Gossiper& first = *ring[0];
+  for (size_t i = 1; i < ring.size(); ++i) first.OnPeerUnreachable(PeerAddress(ring[i]->self().node_id), now);
+  REQUIRE(first.self().suspects.size() == kMaxSuspects);
+  CHECK(first.self().suspects.front().node_id == ring[ring.size() - kMaxSuspects]->self().node_id);
+  CHECK(first.self().suspects.back().node_id == ring.back()->self().node_id);
+  CHECK(ValidateState(first.self()).ok());
+}
+
 TEST_CASE("evidence about an unknown address changes nothing") {
   auto a = MakeNode("a", 10);
   auto b = MakeNode("b", 20);

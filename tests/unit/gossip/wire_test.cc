@@ -17,6 +17,10 @@ NodeState FullState() {
   auto node = test::MakeNode("node-a", 42);
   node->SetStatus(NodeStatus::kLeaving);
   node->SetTokens({0, 1, ~uint64_t{0}, 1ull << 63});
+  auto other = test::MakeNode("node-b", 7);
+  test::Exchange(*other, *node, 1);
+  node->OnPeerUnreachable(test::PeerAddress("node-b"), 2);  // a suspect
+  REQUIRE(node->self().suspects.size() == 1);
   return node->self();
 }
 
@@ -113,6 +117,15 @@ TEST_CASE("malformed states are rejected") {
   CHECK(rejected(s));
   s = good;
   s.set_rack(std::string(1000, 'r'));
+  CHECK(rejected(s));
+  s = good;
+  for (size_t i = 0; i < kMaxSuspects; ++i) *s.add_suspects() = s.suspects(0);
+  CHECK(rejected(s));  // one over the limit
+  s = good;
+  s.mutable_suspects(0)->set_generation(0);
+  CHECK(rejected(s));
+  s = good;
+  s.mutable_suspects(0)->clear_node_id();
   CHECK(rejected(s));
 
   // Absent groups are not checked: a delta without addresses is fine.
