@@ -294,6 +294,12 @@ std::vector<double> MeanIntervals(const GossipCluster& cluster, size_t of) {
   return means;
 }
 
+// Converged, and 50 rounds more: every detector has a window of heartbeats.
+void Settle(GossipCluster& cluster) {
+  REQUIRE(cluster.RunUntil(200, [&] { return cluster.Converged(); }) > 0);
+  cluster.RunRounds(50);
+}
+
 uint64_t SuspicionConvictions(GossipCluster& cluster) {
   uint64_t total = 0;
   for (size_t i = 0; i < cluster.size(); ++i) {
@@ -307,8 +313,7 @@ TEST_CASE(
   const uint64_t seed = BaseSeed();
   INFO("seed " << seed);
   GossipCluster cluster(seed, DefaultOptions(100));
-  REQUIRE(cluster.RunUntil(200, [&] { return cluster.Converged(); }) > 0);
-  cluster.RunRounds(50);
+  Settle(cluster);
   const size_t victim = 42;
   const std::vector<double> means = MeanIntervals(cluster, victim);
   const double threshold = node::MembershipConfig{}.phi_threshold;
@@ -341,8 +346,7 @@ TEST_CASE(
   const uint64_t seed = BaseSeed();
   INFO("seed " << seed);
   GossipCluster cluster(seed, DefaultOptions(100));
-  REQUIRE(cluster.RunUntil(200, [&] { return cluster.Converged(); }) > 0);
-  cluster.RunRounds(50);
+  Settle(cluster);
   const size_t target = 17;
   const std::vector<size_t> losers = {3, 58, 91};  // their connections to it are lost; it is fine
   const int64_t from = cluster.loop().now();

@@ -130,7 +130,19 @@ TEST_CASE("a node with evidence against a peer lists it as a suspect, and drops 
   CHECK(b->self().suspects_version > suspected_at);
 }
 
-// a, b and c see each other; c then learns from b that b suspects a.
+// `observer`'s rounds from `*now` until it judges `peer` down, at most
+// `limit` ms: the ms from the peer's last heartbeat there to then, or -1.
+int64_t SilenceUntilDown(Gossiper& observer, const std::string& peer, int64_t* now, int64_t limit) {
+  const int64_t last = MemberOf(observer.Members(), peer).last_heartbeat_ms;
+  for (const int64_t end = *now + limit; *now < end; *now += kInterval) {
+    observer.Tick(*now);
+    if (!observer.IsUp(peer)) return *now - last;
+  }
+  return -1;
+}
+
+// Three nodes; SetUp() has them see each other, then c learn from b that b
+// suspects a.
 struct SuspicionFixture {
   std::unique_ptr<Gossiper> a = MakeNode("a", 10);
   std::unique_ptr<Gossiper> b = MakeNode("b", 20);
@@ -144,16 +156,8 @@ struct SuspicionFixture {
     b->Tick(now);
     Exchange(*b, *c, now);
   }
-  // c's rounds until it judges a down (or `limit` ms pass); the ms from a's
-  // last heartbeat at c to then, or -1.
-  int64_t SilenceUntilDown(int64_t limit) {
-    const int64_t last = MemberOf(c->Members(), "a").last_heartbeat_ms;
-    for (int64_t end = now + limit; now < end; now += kInterval) {
-      c->Tick(now);
-      if (!c->IsUp("a")) return now - last;
-    }
-    return -1;
-  }
+  // How long c hears nothing of a before it judges a down (-1: not within 10 s).
+  int64_t SilenceAtC() { return SilenceUntilDown(*c, "a", &now, 10'000); }
 };
 
 TEST_CASE("a peer another node suspects is convicted at half the phi threshold") {
@@ -161,7 +165,7 @@ TEST_CASE("a peer another node suspects is convicted at half the phi threshold")
   f.SetUp();
   REQUIRE(f.c->IsUp("a"));  // hearsay alone convicts no one
   const double mean = MemberOf(f.c->Members(), "a").mean_interval_ms;
-  const int64_t silence = f.SilenceUntilDown(10'000);
+  const int64_t silence = f.SilenceAtC();
   REQUIRE(silence > 0);
   CHECK(silence >= 4 * std::numbers::ln10 * mean);
   CHECK(silence <= 4 * std::numbers::ln10 * mean + kInterval);
@@ -175,33 +179,25 @@ TEST_CASE("a heartbeat newer than the suspicion refutes it: the full threshold a
   f.a->Tick(f.now);
   Exchange(*f.a, *f.c, f.now);
   const double mean = MemberOf(f.c->Members(), "a").mean_interval_ms;
-  const int64_t silence = f.SilenceUntilDown(10'000);
+  const int64_t silence = f.SilenceAtC();
   REQUIRE(silence > 0);
   CHECK(silence >= 8 * std::numbers::ln10 * mean);
   CHECK(f.c->Stats().suspicion_convictions == 0);
 }
 
 TEST_CASE("an old heartbeat c already had does not refute a suspicion") {
-  auto a = MakeNode("a", 10);
-  auto b = MakeNode("b", 20);
-  auto c = MakeNode("c", 30);
-  int64_t now = 0;
-  RunRing({a.get(), b.get(), c.get()}, 40, &now);
+  SuspicionFixture f;
+  RunRing({f.a.get(), f.b.get(), f.c.get()}, 40, &f.now);
   // c heard a's newest heartbeat; b, which suspects a, knew an older one.
-  a->Tick(now);
-  Exchange(*a, *c, now);
-  b->OnPeerUnreachable(PeerAddress("a"), now);
-  REQUIRE(b->self().suspects[0].heartbeat < c->Find("a")->heartbeat);
-  b->Tick(now);
-  Exchange(*b, *c, now);
-  Exchange(*c, *b, now);  // c passes that heartbeat on to b: nothing newer for c
-  const double mean = MemberOf(c->Members(), "a").mean_interval_ms;
-  const int64_t last = MemberOf(c->Members(), "a").last_heartbeat_ms;
-  int64_t silence = -1;
-  for (int64_t end = now + 10'000; now < end && silence < 0; now += kInterval) {
-    c->Tick(now);
-    if (!c->IsUp("a")) silence = now - last;
-  }
+  f.a->Tick(f.now);
+  Exchange(*f.a, *f.c, f.now);
+  f.b->OnPeerUnreachable(PeerAddress("a"), f.now);
+  REQUIRE(f.b->self().suspects[0].heartbeat < f.c->Find("a")->heartbeat);
+  f.b->Tick(f.now);
+  Exchange(*f.b, *f.c, f.now);
+  Exchange(*f.c, *f.b, f.now);  // c passes that heartbeat on to b: nothing newer for c
+  const double mean = MemberOf(f.c->Members(), "a").mean_interval_ms;
+  const int64_t silence = f.SilenceAtC();
   REQUIRE(silence > 0);
   CHECK(silence <= 4 * std::numbers::ln10 * mean + kInterval);
 }
@@ -217,13 +213,8 @@ TEST_CASE("suspicions about the node itself, an old generation or an unknown nod
   b->OnAck2("a", Ack2{{claims}}, now);
   REQUIRE(b->Find("a")->suspects.size() == 3);
   // b's view of a: a's own claims do not touch a; b is this node.
-  const int64_t last = MemberOf(b->Members(), "a").last_heartbeat_ms;
   const double mean = MemberOf(b->Members(), "a").mean_interval_ms;
-  int64_t silence = -1;
-  for (int64_t end = now + 10'000; now < end && silence < 0; now += kInterval) {
-    b->Tick(now);
-    if (!b->IsUp("a")) silence = now - last;
-  }
+  const int64_t silence = SilenceUntilDown(*b, "a", &now, 10'000);
   CHECK(silence >= 8 * std::numbers::ln10 * mean);
   CHECK(b->Stats().suspicion_convictions == 0);
 }
