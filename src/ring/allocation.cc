@@ -227,37 +227,6 @@ Result<std::vector<uint64_t>> AllocateTokens(const Ring& current, const std::str
   return tokens;
 }
 
-Result<std::vector<uint64_t>> AllocateTokensAt(const Ring& current, const std::string& node_id,
-                                               const Location& location, size_t vnodes, size_t replicas) {
-  const auto in_group = [&](const Location& other) {
-    return !current.per_datacenter() || other.datacenter == location.datacenter;
-  };
-  std::vector<bool> owns(current.nodes().size(), false);
-  for (size_t i = 0; i < current.token_count(); ++i) owns[current.owner_index(i)] = true;
-  // Whether every node of the group that owns tokens stands in the joiner's rack.
-  bool one_rack = true;
-  for (size_t i = 0; i < current.nodes().size(); ++i) {
-    if (owns[i] && in_group(current.location(i)) && current.location(i) != location) one_rack = false;
-  }
-  TokenMap peers;
-  for (size_t i = 0; i < current.nodes().size(); ++i) {
-    const Location& other = current.location(i);
-    if (one_rack ? in_group(other) : other == location) {
-      peers[current.nodes()[i]] = current.TokensOf(current.nodes()[i]);
-    }
-  }
-  Result<std::vector<uint64_t>> tokens =
-      AllocateTokens(Ring(peers), node_id, vnodes, one_rack ? replicas : 1);
-  if (!tokens.ok() || peers.size() == current.nodes().size()) return tokens;
-  std::vector<uint64_t> taken;
-  for (size_t i = 0; i < current.token_count(); ++i) taken.push_back(current.token(i));
-  for (uint64_t& token : *tokens) {
-    while (std::binary_search(taken.begin(), taken.end(), token)) ++token;
-  }
-  std::sort(tokens->begin(), tokens->end());
-  return tokens;
-}
-
 std::vector<uint64_t> RandomTokens(const std::string& node_id, size_t vnodes, uint64_t seed) {
   std::mt19937_64 random(seed ^ KeyPosition(node_id));
   std::vector<uint64_t> tokens;

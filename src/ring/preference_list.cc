@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "ring/rack_quota.h"
 #include "ring/ring.h"
 
 namespace dynkv::ring {
@@ -37,43 +38,6 @@ class DistinctOwnerWalk {
   size_t steps_ = 0;
   std::vector<bool> seen_;
 };
-
-// How one group takes its replicas on a walk. With `want` replicas over
-// racks of s_r nodes, the even spread fills every rack to a level L (the
-// smallest with sum_r min(s_r, L) >= want): each rack may take L-1 nodes
-// outright, and `extra` racks, the first reached, an L-th.
-struct Quota {
-  size_t want = 0;
-  size_t level = 0;
-  size_t extra = 0;
-  size_t taken = 0;
-
-  // Whether a node of a rack that already has `in_rack` replicas is taken.
-  bool Take(uint32_t in_rack) {
-    if (taken == want) return false;
-    if (in_rack + 1 < level || (in_rack + 1 == level && extra > 0)) {
-      if (in_rack + 1 == level) --extra;
-      ++taken;
-      return true;
-    }
-    return false;
-  }
-};
-
-Quota PlanQuota(size_t want, const std::vector<uint32_t>& racks, const std::vector<uint32_t>& rack_owners) {
-  Quota quota;
-  quota.want = want;
-  if (want == 0) return quota;
-  auto cover = [&](size_t level) {
-    size_t sum = 0;
-    for (uint32_t rack : racks) sum += std::min<size_t>(rack_owners[rack], level);
-    return sum;
-  };
-  quota.level = 1;
-  while (cover(quota.level) < want) ++quota.level;
-  quota.extra = want - cover(quota.level - 1);
-  return quota;
-}
 
 }  // namespace
 
@@ -142,14 +106,14 @@ std::vector<Replica> Ring::PreferenceList(uint64_t position, size_t n, const IsU
   return out;
 }
 
-// The walk takes each group's replicas (PlanQuota); kSloppy sets the down
+// The walk takes each group's replicas (PlanRackQuota); kSloppy sets the down
 // primaries aside in *down.
 std::vector<Replica> Ring::Primaries(uint64_t position, size_t n, const IsUp& is_up, Quorum quorum,
                                      std::vector<Replica>* down) const {
-  std::vector<Quota> quotas;
+  std::vector<RackQuota> quotas;
   size_t remaining = 0;
   for (const Group& group : groups_) {
-    quotas.push_back(PlanQuota(GroupReplicas(group, n), group.racks, rack_owners_));
+    quotas.push_back(PlanRackQuota(GroupReplicas(group, n), group.racks, rack_owners_));
     remaining += quotas.back().want;
   }
   std::vector<uint32_t> in_rack(rack_owners_.size(), 0);

@@ -30,9 +30,25 @@
 //  - The cheapest candidate wins; repeat for each token.
 //
 // Tokens are only added, so keys move as primaries only to the new node.
+//
+// With racks (AllocateTokensAt) the walk is the preference list's: the
+// group's replicas spread over its racks (RackQuota), so a node's
+// replicated share depends on which racks follow it, and the same greedy
+// placement evens it out. A group with exactly as many racks as replicas
+// keeps one replica per rack, and there a node replicates exactly its
+// share of its rack's ring: it takes tokens with the one-replica allocator
+// against that ring, which balances it directly. (Against one rack's ring
+// alone with more racks than replicas, 4 racks and 3 replicas left up to
+// 1.34 times the mean replicated on a node at 112 nodes; this walk keeps it
+// under 1.10 from 20 nodes.)
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <optional>
+#include <set>
+#include <utility>
 
+#include "ring/rack_quota.h"
 #include "ring/ranges.h"
 #include "ring/ring.h"
 
@@ -68,7 +84,10 @@ struct Choice {
 
 class Allocation {
  public:
-  Allocation(const Ring& ring, size_t replicas, size_t vnodes);
+  // `joiner_rack`: the joiner's location, whose rack (with the ring's
+  // locations) the walk spreads replicas over; nullopt walks the first
+  // `replicas` distinct nodes, whatever their racks.
+  Allocation(const Ring& ring, const std::optional<Location>& joiner_rack, size_t replicas, size_t vnodes);
   // Places one token of the joiner where it costs least; false when no
   // range can take one.
   bool PlaceOne();
@@ -81,10 +100,12 @@ class Allocation {
   double Length(size_t j) const {
     return count() == 1 ? 1.0 : static_cast<double>(tokens_[j] - tokens_[Before(j)]) / kRingSize;
   }
-  // The first `replicas_` distinct owners walking clockwise from token
-  // `from`, with the joiner's token just before token `inserted_before`
-  // (kNone: no token inserted).
-  void Walk(size_t from, size_t inserted_before, std::vector<uint32_t>* out) const;
+  // The replicas of range `from`: its walk clockwise from token `from`,
+  // taking distinct owners as the rack quota allows, with the joiner's
+  // token just before token `inserted_before` (kNone: no token inserted),
+  // up to `replicas_` of them or until token `end` (kNone: one lap).
+  void Walk(size_t from, size_t inserted_before, std::vector<uint32_t>* out, size_t end = kNone) const;
+  void PlaceRacks(const Ring& ring, const std::optional<Location>& joiner_rack);
   // How replicated shares change when the joiner takes a piece of range j.
   void Changes(size_t j, std::vector<Change>* out) const;
   // The best cut of range j and its cost; range kNone when the joiner may
@@ -103,8 +124,10 @@ class Allocation {
   size_t vnodes_;
   double primary_weight_;
   std::vector<uint64_t> placed_;
+  std::vector<uint32_t> rack_;  // by node index; the joiner is the last
+  RackQuota quota_;             // a fresh walk's
   // Walk buffers, reused.
-  mutable std::vector<uint32_t> old_walk_, new_walk_, seen_;
+  mutable std::vector<uint32_t> old_walk_, new_walk_, in_rack_;
 };
 
 // Replicated shares are about `replicas` times primary ones, and so are
@@ -130,7 +153,8 @@ void AddChange(uint32_t node, double fixed, double per_cut, std::vector<Change>*
   out->push_back({node, fixed, per_cut});
 }
 
-Allocation::Allocation(const Ring& ring, size_t replicas, size_t vnodes)
+Allocation::Allocation(const Ring& ring, const std::optional<Location>& joiner_rack, size_t replicas,
+                       size_t vnodes)
     : replicated_(ring.nodes().size() + 1, 0),
       primary_(ring.nodes().size() + 1, 0),
       replicas_(replicas),
@@ -142,6 +166,7 @@ Allocation::Allocation(const Ring& ring, size_t replicas, size_t vnodes)
     tokens_.push_back(ring.token(i));
     owners_.push_back(static_cast<uint32_t>(ring.owner_index(i)));
   }
+  PlaceRacks(ring, joiner_rack);
   std::vector<uint32_t> walk;
   for (size_t j = 0; j < count(); ++j) {
     primary_[owners_[j]] += Length(j);
@@ -153,13 +178,44 @@ Allocation::Allocation(const Ring& ring, size_t replicas, size_t vnodes)
   primary_mean_ = 1.0 / static_cast<double>(owning + 1);
 }
 
-void Allocation::Walk(size_t from, size_t inserted_before, std::vector<uint32_t>* out) const {
+// The quota counts the joiner as one of its rack's nodes from the start, so
+// every walk, before and after a token is placed, is the walk of the ring
+// the joiner ends in.
+void Allocation::PlaceRacks(const Ring& ring, const std::optional<Location>& joiner_rack) {
+  std::map<std::pair<std::string, std::string>, uint32_t> ids;
+  const auto rack_id = [&](const Location& location) {
+    const auto key =
+        joiner_rack ? std::pair(location.datacenter, location.rack) : std::pair<std::string, std::string>();
+    return ids.try_emplace(key, static_cast<uint32_t>(ids.size())).first->second;
+  };
+  for (size_t i = 0; i < ring.nodes().size(); ++i) rack_.push_back(rack_id(ring.location(i)));
+  rack_.push_back(rack_id(joiner_rack.value_or(Location{})));
+  std::vector<uint32_t> rack_owners(ids.size(), 0), racks;
+  std::vector<bool> owns(rack_.size(), false);
+  for (uint32_t owner : owners_) owns[owner] = true;
+  owns[joiner_] = true;
+  for (size_t node = 0; node < rack_.size(); ++node) {
+    if (owns[node] && rack_owners[rack_[node]]++ == 0) racks.push_back(rack_[node]);
+  }
+  quota_ = PlanRackQuota(replicas_, racks, rack_owners);
+  in_rack_.assign(ids.size(), 0);
+}
+
+void Allocation::Walk(size_t from, size_t inserted_before, std::vector<uint32_t>* out, size_t end) const {
   out->clear();
+  RackQuota quota = quota_;
+  const auto consider = [&](uint32_t node) {
+    if (Has(*out, node) || !quota.Take(in_rack_[rack_[node]])) return;
+    ++in_rack_[rack_[node]];
+    out->push_back(node);
+  };
   for (size_t step = 0; step < count() && out->size() < replicas_; ++step) {
     const size_t i = (from + step) % count();
-    if (i == inserted_before && !Has(*out, joiner_)) out->push_back(joiner_);
-    if (out->size() < replicas_ && !Has(*out, owners_[i])) out->push_back(owners_[i]);
+    if (i == end) break;
+    if (i == inserted_before) consider(joiner_);
+    if (out->size() < replicas_) consider(owners_[i]);
   }
+  for (uint32_t node : *out) in_rack_[rack_[node]] = 0;
 }
 
 void Allocation::Changes(size_t j, std::vector<Change>* out) const {
@@ -174,12 +230,12 @@ void Allocation::Changes(size_t j, std::vector<Change>* out) const {
     if (!Has(old_walk_, node)) AddChange(node, 0, 1, out);
   }
   // The ranges before j whose walk reaches token j: walking back, until the
-  // tokens from k to j - 1 alone name `replicas_` distinct nodes.
-  seen_.clear();
+  // tokens from k to j - 1 alone fill a walk (and then fill it from any
+  // token before k too).
   for (size_t step = 1; step < count(); ++step) {
     const size_t k = (j + count() - step) % count();
-    if (!Has(seen_, owners_[k])) seen_.push_back(owners_[k]);
-    if (seen_.size() >= replicas_) break;
+    Walk(k, kNone, &old_walk_, j);
+    if (old_walk_.size() >= replicas_) break;
     Walk(k, kNone, &old_walk_);
     Walk(k, j, &new_walk_);
     for (uint32_t node : old_walk_) {
@@ -267,11 +323,12 @@ size_t NodesWithTokens(const Ring& ring) {
   return static_cast<size_t>(std::count(owns.begin(), owns.end(), true));
 }
 
-}  // namespace
-
-Result<std::vector<uint64_t>> AllocateTokens(const Ring& current, const std::string& node_id, size_t vnodes,
-                                             size_t replicas) {
-  // Until the cluster has more nodes than replicas every node keeps every
+// The tokens that balance replicated shares in `current`, one group's
+// ring, walking by racks when `joiner_rack` is set (see Allocation).
+Result<std::vector<uint64_t>> AllocateReplicated(const Ring& current, const std::string& node_id,
+                                                 const std::optional<Location>& joiner_rack, size_t vnodes,
+                                                 size_t replicas) {
+  // Until the group has more nodes than replicas every node keeps every
   // key: only the primary shares can differ.
   if (replicas <= 1 || NodesWithTokens(current) + 1 <= replicas) {
     return AllocateTokens(current, node_id, vnodes);
@@ -279,7 +336,7 @@ Result<std::vector<uint64_t>> AllocateTokens(const Ring& current, const std::str
   if (vnodes == 0 || vnodes > kMaxVnodes || node_id.empty() || !current.TokensOf(node_id).empty()) {
     return AllocateTokens(current, node_id, vnodes);  // its argument errors
   }
-  Allocation allocation(current, replicas, vnodes);
+  Allocation allocation(current, joiner_rack, replicas, vnodes);
   for (size_t i = 0; i < vnodes; ++i) {
     if (!allocation.PlaceOne()) {
       return Status::Internal("the ring has no room for " + std::to_string(vnodes) + " more tokens");
@@ -288,6 +345,57 @@ Result<std::vector<uint64_t>> AllocateTokens(const Ring& current, const std::str
   std::vector<uint64_t> tokens = allocation.joiner_tokens();
   std::sort(tokens.begin(), tokens.end());
   return tokens;
+}
+
+// How many racks the nodes with tokens of `group` stand in, with `joiner`'s.
+size_t RackCount(const Ring& group, const Location& joiner) {
+  std::set<std::pair<std::string, std::string>> racks{{joiner.datacenter, joiner.rack}};
+  for (size_t i = 0; i < group.token_count(); ++i) {
+    const Location& location = group.location(group.owner_index(i));
+    racks.emplace(location.datacenter, location.rack);
+  }
+  return racks.size();
+}
+
+}  // namespace
+
+Result<std::vector<uint64_t>> AllocateTokens(const Ring& current, const std::string& node_id, size_t vnodes,
+                                             size_t replicas) {
+  return AllocateReplicated(current, node_id, std::nullopt, vnodes, replicas);
+}
+
+Result<std::vector<uint64_t>> AllocateTokensAt(const Ring& current, const std::string& node_id,
+                                               const Location& location, size_t vnodes, size_t replicas) {
+  Topology topology;
+  TokenMap tokens;
+  for (size_t i = 0; i < current.nodes().size(); ++i) {
+    const Location& other = current.location(i);
+    if (current.per_datacenter() && other.datacenter != location.datacenter) continue;
+    tokens[current.nodes()[i]] = current.TokensOf(current.nodes()[i]);
+    topology.locations[current.nodes()[i]] = other;
+  }
+  const Ring group(tokens, topology);
+  Result<std::vector<uint64_t>> taken = Status::Internal("unset");
+  if (RackCount(group, location) == replicas && replicas > 1) {
+    // One replica per rack: what a node replicates is its share of its
+    // rack's ring.
+    TokenMap rack;
+    for (const auto& [node, node_tokens] : tokens) {
+      if (topology.locations[node] == location) rack[node] = node_tokens;
+    }
+    taken = AllocateTokens(Ring(rack), node_id, vnodes);
+  } else {
+    taken = AllocateReplicated(group, node_id, location, vnodes, replicas);
+  }
+  if (!taken.ok()) return taken;
+  // A token a node of another group or rack owns moves by one position.
+  std::vector<uint64_t> others;
+  for (size_t i = 0; i < current.token_count(); ++i) others.push_back(current.token(i));
+  for (uint64_t& token : *taken) {
+    while (std::binary_search(others.begin(), others.end(), token)) ++token;
+  }
+  std::sort(taken->begin(), taken->end());
+  return taken;
 }
 
 }  // namespace dynkv::ring

@@ -231,16 +231,16 @@ size_t GroupReplicas(const std::map<std::string, uint32_t>& datacenters, size_t 
 uint64_t ReplicationDigest(size_t n, const std::map<std::string, uint32_t>& datacenters);
 // The tokens for `node_id` joining `current` at `location`, where
 // `replicas` is how many replicas of a key its group keeps (replication.n,
-// or its datacenter's count when replication is per datacenter). While the
-// group (its datacenter, or the whole cluster) has one rack, the tokens
-// balance what each node of the group replicates (AllocateTokens with
-// `replicas` against the group's ring). With more racks, they are
-// AllocateTokens against the ring of the nodes of its rack only: a key
-// keeps one replica in each rack while a group has as many racks as
-// replicas (PreferenceList), and that replica is the first node of the rack
-// clockwise, so what a node replicates is its share of its rack's ring,
-// which this balances (close to it with more racks than replicas). A token
-// another node already owns is moved by one position.
+// or its datacenter's count when replication is per datacenter). When the
+// group (its datacenter, or the whole cluster) has exactly as many racks as
+// replicas, they are AllocateTokens against the ring of the nodes of its
+// rack only: a key keeps one replica in each rack, the first node of the
+// rack clockwise, so what a node replicates is its share of its rack's
+// ring, which this balances. Otherwise (one rack included) the tokens
+// balance what each node of the group replicates as PreferenceList spreads
+// a key's replicas over the racks (AllocateTokens with `replicas` against
+// the group's ring when it has one rack). A token another node already owns
+// is moved by one position.
 Result<std::vector<uint64_t>> AllocateTokensAt(const Ring& current, const std::string& node_id,
                                                const Location& location, size_t vnodes, size_t replicas);
 // `vnodes` distinct tokens drawn uniformly at random from `seed` and the
