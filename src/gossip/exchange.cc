@@ -91,10 +91,10 @@ Status Gossiper::OnLeaveNotice(const std::string& from_node, const LeaveNotice& 
 }
 
 void Gossiper::OnPeerUnreachable(const std::string& peer_address, int64_t now_ms) {
-  (void)now_ms;
   for (auto& [node_id, peer] : peers_) {
     if (peer.state.peer_address != peer_address || peer.state.status == NodeStatus::kLeft) continue;
     ++stats_.evidence_reports;
+    if (!peer.awaiting_contact) peer.evidence_ms = now_ms;
     peer.awaiting_contact = true;
     Suspect(peer);
     MarkDown(&peer);

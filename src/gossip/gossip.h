@@ -71,6 +71,9 @@ struct Suspicion {
 
 // The most suspicions a state carries; the oldest gives way.
 inline constexpr size_t kMaxSuspects = 16;
+// Rounds after direct evidence during which the suspect is gossiped to every
+// round (Gossiper::OnPeerUnreachable).
+inline constexpr int64_t kRecheckRounds = 20;
 
 // What one node says about itself. Every field group carries the version at
 // which it last changed; version 0 means "absent" (a delta carries only the
@@ -283,7 +286,9 @@ class Gossiper {
   // Direct evidence from the transport: a connection to `peer_address` was
   // refused or reset. The node there is down at once, and stays down until
   // it talks to this node again (a SYN, ACK or ACK2 from it) and a newer
-  // heartbeat arrives, or it restarts with a newer generation.
+  // heartbeat arrives, or it restarts with a newer generation. For
+  // kRecheckRounds after the evidence each round gossips to such a node
+  // too, so a live one is back within a round or two of answering.
   void OnPeerUnreachable(const std::string& peer_address, int64_t now_ms);
 
   // Local changes, announced by the next rounds.
@@ -334,6 +339,7 @@ class Gossiper {
     // Marked down by transport evidence: no heartbeat brings it up until
     // the node talks to us again (gossip may still carry its old heartbeats).
     bool awaiting_contact = false;
+    int64_t evidence_ms = -1;  // when that evidence came (the first of it)
     double phi = 0;
     // The state of its previous generation when that one had tokens: sent
     // back to the node while it has none (it lost its disk, a replacement).
@@ -358,7 +364,11 @@ class Gossiper {
   void ForgetLeft(int64_t now_ms);
   // A forgotten node at `generation` or before.
   bool Forgotten(const std::string& node_id, uint64_t generation) const;
-  std::vector<std::string> ChooseTargets();
+  std::vector<std::string> ChooseTargets(int64_t now_ms);
+  // A peer down on evidence that came less than kRecheckRounds ago, if
+  // any: gossiping to it is how a live one (the evidence was a lost
+  // connection, not a dead node) gets back in touch.
+  const std::string* RecheckTarget(int64_t now_ms);
 
   // The state of `node_id` newer than `version` for `generation` (the whole
   // state if we know a newer generation); nothing if we know nothing newer.

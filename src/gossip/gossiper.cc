@@ -53,7 +53,7 @@ std::vector<OutgoingSyn> Gossiper::Tick(int64_t now_ms) {
   JudgePeers(now_ms);
   ForgetLeft(now_ms);
   std::vector<OutgoingSyn> out;
-  const std::vector<std::string> targets = ChooseTargets();
+  const std::vector<std::string> targets = ChooseTargets(now_ms);
   if (!targets.empty()) {
     const Syn syn = MakeSyn();
     for (const std::string& target : targets) out.push_back({target, syn});
@@ -101,12 +101,23 @@ void Gossiper::JudgePeers(int64_t now_ms) {
   }
 }
 
+const std::string* Gossiper::RecheckTarget(int64_t now_ms) {
+  std::vector<const std::string*> recent;
+  for (const auto& [node_id, peer] : peers_) {
+    if (peer.awaiting_contact && now_ms - peer.evidence_ms < kRecheckRounds * options_.interval_ms) {
+      recent.push_back(&peer.state.peer_address);
+    }
+  }
+  return recent.empty() ? nullptr : recent[random_() % recent.size()];
+}
+
 // Cassandra's Gossiper.GossipTask: a random live peer; a down node with
 // probability down / (live + 1), so dead nodes are retried without flooding
 // them; a seed when no live peer was a seed (or there are fewer live peers
 // than seeds), always when nothing is live, else with probability
-// seeds / (live + down), which keeps the membership from splitting.
-std::vector<std::string> Gossiper::ChooseTargets() {
+// seeds / (live + down), which keeps the membership from splitting. Beyond
+// Cassandra: a node down on fresh evidence (RecheckTarget).
+std::vector<std::string> Gossiper::ChooseTargets(int64_t now_ms) {
   std::vector<const std::string*> live;
   std::vector<const std::string*> down;
   for (const auto& [node_id, peer] : peers_) {
@@ -128,6 +139,7 @@ std::vector<std::string> Gossiper::ChooseTargets() {
   if (!down.empty() && uniform() < static_cast<double>(down.size()) / static_cast<double>(live.size() + 1)) {
     add(*down[below(down.size())]);
   }
+  if (const std::string* recheck = RecheckTarget(now_ms)) add(*recheck);
   if (!seeds_.empty() && (!gossiped_to_seed || live.size() < seeds_.size())) {
     const double odds =
         live.empty() ? 1.0

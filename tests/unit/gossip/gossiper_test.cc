@@ -411,6 +411,8 @@ TEST_CASE("each round goes to a live peer, and to a down one about down / (live 
   int64_t now = 0;
   RunRing({a.get(), b.get(), c.get()}, 5, &now);
   a->OnPeerUnreachable(PeerAddress("c"), now);
+  RunRing({a.get(), b.get()}, kRecheckRounds, &now);  // past the rechecks (next test)
+  REQUIRE_FALSE(a->IsUp("c"));
   int to_b = 0;
   int to_c = 0;
   for (int i = 0; i < 200; ++i) {
@@ -422,6 +424,52 @@ TEST_CASE("each round goes to a live peer, and to a down one about down / (live 
   CHECK(to_b == 200);
   CHECK(to_c > 60);  // expected 100 (probability 1/2); 60..140 is over 5 sigma
   CHECK(to_c < 140);
+}
+
+TEST_CASE("a peer down on evidence is gossiped to every round for kRecheckRounds, so a live one is back") {
+  auto a = MakeNode("a", 10);
+  auto b = MakeNode("b", 20);
+  auto c = MakeNode("c", 30);
+  int64_t now = 0;
+  RunRing({a.get(), b.get(), c.get()}, 5, &now);
+  a->OnPeerUnreachable(PeerAddress("c"), now);
+  const int64_t evidence_at = now;
+  // More evidence (the rechecks refused) does not extend the window.
+  int rounds_to_c = 0;
+  for (; now < evidence_at + 2 * kRecheckRounds * kInterval; now += kInterval) {
+    bool to_c = false;
+    for (const OutgoingSyn& out : a->Tick(now)) to_c = to_c || out.to == PeerAddress("c");
+    if (now < evidence_at + kRecheckRounds * kInterval) {
+      CHECK(to_c);
+      a->OnPeerUnreachable(PeerAddress("c"), now);
+    }
+    rounds_to_c += to_c;
+    Exchange(*a, *b, now);
+    Exchange(*b, *a, now);
+  }
+  // Afterwards a down peer's odds, 1/2 a round here: expected 30 in all.
+  CHECK(rounds_to_c > kRecheckRounds + 3);
+  CHECK(rounds_to_c < 2 * kRecheckRounds - 3);
+  CHECK_FALSE(a->IsUp("c"));
+
+  // A live peer lost a connection: the next round's SYN reaches it, its
+  // answer is contact, and its heartbeat brings it up.
+  a->OnPeerUnreachable(PeerAddress("b"), now);
+  REQUIRE_FALSE(a->IsUp("b"));
+  b->Tick(now);
+  now += kInterval;
+  bool answered = false;
+  for (const OutgoingSyn& out : a->Tick(now)) {
+    if (out.to != PeerAddress("b")) continue;
+    Result<Ack> ack = b->OnSyn("a", out.syn, now);
+    REQUIRE(ack.ok());
+    a->OnAck(out.to, *ack, now);
+    answered = true;
+  }
+  CHECK(answered);
+  CHECK(a->IsUp("b"));
+  REQUIRE(a->self().suspects.size() == 1);  // c still is
+  CHECK(a->self().suspects[0].node_id == "c");
 }
 
 TEST_CASE("members list this node first, then every known node with its judgement") {
