@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <memory>
 #include <numbers>
 
 #include "gossip/gossip.h"
@@ -404,13 +405,22 @@ TEST_CASE("a lone node gossips to a seed and never to itself") {
   CHECK(seed->Tick(0).empty());
 }
 
-TEST_CASE("each round goes to a live peer, and to a down one about down / (live + 1) of the time") {
-  auto a = MakeNode("a", 10);
-  auto b = MakeNode("b", 20);
-  auto c = MakeNode("c", 30);
+// Three nodes that have heard each other; then a has evidence against c.
+struct EvidenceAgainstC {
+  std::unique_ptr<Gossiper> a = MakeNode("a", 10);
+  std::unique_ptr<Gossiper> b = MakeNode("b", 20);
+  std::unique_ptr<Gossiper> c = MakeNode("c", 30);
   int64_t now = 0;
-  RunRing({a.get(), b.get(), c.get()}, 5, &now);
-  a->OnPeerUnreachable(PeerAddress("c"), now);
+
+  EvidenceAgainstC() {
+    RunRing({a.get(), b.get(), c.get()}, 5, &now);
+    a->OnPeerUnreachable(PeerAddress("c"), now);
+  }
+};
+
+TEST_CASE("each round goes to a live peer, and to a down one about down / (live + 1) of the time") {
+  EvidenceAgainstC f;
+  auto& [a, b, c, now] = f;
   RunRing({a.get(), b.get()}, kRecheckRounds, &now);  // past the rechecks (next test)
   REQUIRE_FALSE(a->IsUp("c"));
   int to_b = 0;
@@ -427,12 +437,8 @@ TEST_CASE("each round goes to a live peer, and to a down one about down / (live 
 }
 
 TEST_CASE("a peer down on evidence is gossiped to every round for kRecheckRounds, so a live one is back") {
-  auto a = MakeNode("a", 10);
-  auto b = MakeNode("b", 20);
-  auto c = MakeNode("c", 30);
-  int64_t now = 0;
-  RunRing({a.get(), b.get(), c.get()}, 5, &now);
-  a->OnPeerUnreachable(PeerAddress("c"), now);
+  EvidenceAgainstC f;
+  auto& [a, b, c, now] = f;
   const int64_t evidence_at = now;
   // More evidence (the rechecks refused) does not extend the window.
   int rounds_to_c = 0;
