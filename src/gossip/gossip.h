@@ -365,10 +365,6 @@ class Gossiper {
   // A forgotten node at `generation` or before.
   bool Forgotten(const std::string& node_id, uint64_t generation) const;
   std::vector<std::string> ChooseTargets(int64_t now_ms);
-  // A peer down on evidence that came less than kRecheckRounds ago, if
-  // any: gossiping to it is how a live one (the evidence was a lost
-  // connection, not a dead node) gets back in touch.
-  const std::string* RecheckTarget(int64_t now_ms);
 
   // The state of `node_id` newer than `version` for `generation` (the whole
   // state if we know a newer generation); nothing if we know nothing newer.

@@ -101,28 +101,24 @@ void Gossiper::JudgePeers(int64_t now_ms) {
   }
 }
 
-const std::string* Gossiper::RecheckTarget(int64_t now_ms) {
-  std::vector<const std::string*> recent;
-  for (const auto& [node_id, peer] : peers_) {
-    if (peer.awaiting_contact && now_ms - peer.evidence_ms < kRecheckRounds * options_.interval_ms) {
-      recent.push_back(&peer.state.peer_address);
-    }
-  }
-  return recent.empty() ? nullptr : recent[random_() % recent.size()];
-}
-
 // Cassandra's Gossiper.GossipTask: a random live peer; a down node with
 // probability down / (live + 1), so dead nodes are retried without flooding
 // them; a seed when no live peer was a seed (or there are fewer live peers
 // than seeds), always when nothing is live, else with probability
 // seeds / (live + down), which keeps the membership from splitting. Beyond
-// Cassandra: a node down on fresh evidence (RecheckTarget).
+// Cassandra: one of the nodes down on evidence less than kRecheckRounds
+// old, so that a live one (the evidence was a lost connection, not a dead
+// node) gets back in touch.
 std::vector<std::string> Gossiper::ChooseTargets(int64_t now_ms) {
   std::vector<const std::string*> live;
   std::vector<const std::string*> down;
+  std::vector<const std::string*> recheck;
   for (const auto& [node_id, peer] : peers_) {
     if (peer.state.status == NodeStatus::kLeft || peer.state.peer_address == self_.peer_address) continue;
     (peer.up ? live : down).push_back(&peer.state.peer_address);
+    if (peer.awaiting_contact && now_ms - peer.evidence_ms < kRecheckRounds * options_.interval_ms) {
+      recheck.push_back(&peer.state.peer_address);
+    }
   }
   auto below = [this](size_t n) { return static_cast<size_t>(random_() % n); };
   auto uniform = [this] { return static_cast<double>(random_() >> 11) * 0x1.0p-53; };
@@ -139,7 +135,7 @@ std::vector<std::string> Gossiper::ChooseTargets(int64_t now_ms) {
   if (!down.empty() && uniform() < static_cast<double>(down.size()) / static_cast<double>(live.size() + 1)) {
     add(*down[below(down.size())]);
   }
-  if (const std::string* recheck = RecheckTarget(now_ms)) add(*recheck);
+  if (!recheck.empty()) add(*recheck[below(recheck.size())]);
   if (!seeds_.empty() && (!gossiped_to_seed || live.size() < seeds_.size())) {
     const double odds =
         live.empty() ? 1.0

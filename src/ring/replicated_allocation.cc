@@ -347,6 +347,15 @@ Result<std::vector<uint64_t>> AllocateReplicated(const Ring& current, const std:
   return tokens;
 }
 
+// The ring of the nodes of `group` that stand in `rack`.
+Ring RackRing(const Ring& group, const Location& rack) {
+  TokenMap tokens;
+  for (size_t i = 0; i < group.nodes().size(); ++i) {
+    if (group.location(i) == rack) tokens[group.nodes()[i]] = group.TokensOf(group.nodes()[i]);
+  }
+  return Ring(tokens);
+}
+
 // How many racks the nodes with tokens of `group` stand in, with `joiner`'s.
 size_t RackCount(const Ring& group, const Location& joiner) {
   std::set<std::pair<std::string, std::string>> racks{{joiner.datacenter, joiner.rack}};
@@ -375,18 +384,12 @@ Result<std::vector<uint64_t>> AllocateTokensAt(const Ring& current, const std::s
     topology.locations[current.nodes()[i]] = other;
   }
   const Ring group(tokens, topology);
-  Result<std::vector<uint64_t>> taken = Status::Internal("unset");
-  if (RackCount(group, location) == replicas && replicas > 1) {
-    // One replica per rack: what a node replicates is its share of its
-    // rack's ring.
-    TokenMap rack;
-    for (const auto& [node, node_tokens] : tokens) {
-      if (topology.locations[node] == location) rack[node] = node_tokens;
-    }
-    taken = AllocateTokens(Ring(rack), node_id, vnodes);
-  } else {
-    taken = AllocateReplicated(group, node_id, location, vnodes, replicas);
-  }
+  // One replica per rack: what a node replicates is its share of its rack's
+  // ring.
+  const bool replica_per_rack = replicas > 1 && RackCount(group, location) == replicas;
+  Result<std::vector<uint64_t>> taken = replica_per_rack
+                                            ? AllocateTokens(RackRing(group, location), node_id, vnodes)
+                                            : AllocateReplicated(group, node_id, location, vnodes, replicas);
   if (!taken.ok()) return taken;
   // A token a node of another group or rack owns moves by one position.
   std::vector<uint64_t> others;
