@@ -9,6 +9,8 @@ packages=(
   # libraries (DESIGN.md: Dependencies)
   libuv1-dev libprotobuf-dev protobuf-compiler libleveldb-dev libzstd-dev
   libyaml-cpp-dev doctest-dev libxxhash-dev libbenchmark-dev libhttp-parser-dev
+  # dynkvd's malloc (meson option allocator)
+  libjemalloc-dev
   # TLS on the client and peer ports (security.tls); the openssl command
   # makes the tests' certificates (tools/tls-certs.sh)
   libssl-dev openssl
