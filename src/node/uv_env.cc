@@ -32,15 +32,46 @@ class UvTimer final : public Timer {
 
 }  // namespace
 
+// Defer's calls and the uv_prepare that runs them.
+struct UvEnv::TurnEnd {
+  uv_prepare_t prepare{};
+  std::vector<std::function<void()>> calls;
+
+  static void Run(uv_prepare_t* prepare) {
+    auto* self = static_cast<TurnEnd*>(prepare->data);
+    while (!self->calls.empty()) {
+      std::vector<std::function<void()>> calls = std::move(self->calls);
+      self->calls.clear();
+      for (auto& call : calls) call();
+    }
+    uv_prepare_stop(prepare);
+  }
+};
+
 UvEnv::UvEnv(uv_loop_t* loop, const Clock& clock, CompletionQueue& completions,
              net::PeerPoolOptions pool_options)
     : loop_(loop),
       clock_(clock),
       completions_(completions),
       pool_(loop, std::move(pool_options), clock, nullptr, this),
-      random_(std::random_device()()) {}
+      random_(std::random_device()()),
+      turn_end_(new TurnEnd) {
+  uv_prepare_init(loop_, &turn_end_->prepare);  // cannot fail
+  turn_end_->prepare.data = turn_end_;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&turn_end_->prepare));
+}
 
-UvEnv::~UvEnv() { pool_.Close(); }
+UvEnv::~UvEnv() {
+  pool_.Close();
+  uv_prepare_stop(&turn_end_->prepare);
+  uv_close(reinterpret_cast<uv_handle_t*>(&turn_end_->prepare),
+           [](uv_handle_t* h) { delete static_cast<TurnEnd*>(h->data); });
+}
+
+void UvEnv::Defer(std::function<void()> fn) {
+  turn_end_->calls.push_back(std::move(fn));
+  uv_prepare_start(&turn_end_->prepare, &TurnEnd::Run);  // no-op when started
+}
 
 Result<std::unique_ptr<Timer>> UvEnv::StartTimer(int64_t delay_ms, int64_t repeat_ms,
                                                  std::function<void()> fn) {
@@ -74,7 +105,8 @@ void UvEnv::CallPeer(const std::string& address, peer::PeerRequest request, uint
 
 std::unique_ptr<storage::StorageWorker> UvEnv::StartStorage(storage::Engine& engine) {
   return std::make_unique<storage::StorageWorker>(
-      engine, [this](std::function<void()> fn) { completions_.Post(std::move(fn)); });
+      engine, [this](std::function<void()> fn) { completions_.Post(std::move(fn)); },
+      [this](std::function<void()> fn) { Defer(std::move(fn)); });
 }
 
 void UvEnv::OnPeerUnreachable(const std::string& address, const Status& why) {

@@ -1,7 +1,9 @@
 // UvEnv: the production Env (common/env.h) on the node's libuv loop: timers
 // are uv_timer_t handles (one owner each, freed in their close callback),
 // peer calls go through the PeerPool, the storage worker runs on a thread
-// of its own and hands its completions back through the CompletionQueue.
+// of its own and hands its completions back through the CompletionQueue;
+// the reads and updates a loop turn queues wake it once, as the turn ends
+// (a uv_prepare: Defer).
 //
 // Threads: the loop's, but Post (any thread).
 #pragma once
@@ -13,6 +15,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "common/env.h"
 #include "net/peer_transport.h"
@@ -44,6 +47,10 @@ class UvEnv final : public Env, public net::PeerEvents {
   // "peer.*" counters for the node's stats.
   void FillStats(std::map<std::string, double>* values) const;
 
+  // Runs fn on the loop just before it next waits for events (this turn's
+  // end). Calls deferred while the deferred calls run, run in the same pass.
+  void Defer(std::function<void()> fn);
+
   // net::PeerEvents
   void OnPeerReachable(const std::string&) override {}
   void OnPeerUnreachable(const std::string& address, const Status& why) override;
@@ -55,6 +62,8 @@ class UvEnv final : public Env, public net::PeerEvents {
   net::PeerPool pool_;
   std::mt19937_64 random_;
   std::function<void(const std::string&)> unreachable_;
+  struct TurnEnd;
+  TurnEnd* turn_end_;  // freed in its handle's close callback
 };
 
 }  // namespace dynkv::node

@@ -231,9 +231,23 @@ class StorageWorker {
   // thread. An error leaves the key untouched and is passed to Done.
   using Mutate = std::function<Result<Object>(const Object& current)>;
   using Done = std::function<void(Result<Object>)>;
+  // Runs its argument once on the owner's thread, before that thread next
+  // waits for events (in the node: a uv_prepare of the event loop).
+  using Defer = std::function<void(std::function<void()>)>;
 
-  // REQUIRES: engine outlives the worker.
-  StorageWorker(Engine& engine, Post post);
+  // REQUIRES: engine outlives the worker. With `defer`, a Read or Update
+  // queued while the thread sleeps wakes it only when the owner's loop turn
+  // ends, so the thread takes the whole turn's calls as one drain (one
+  // LevelDB write, one hand-over back) instead of waking for the first and
+  // draining the rest in small batches behind it. Run always wakes it at once.
+  StorageWorker(Engine& engine, Post post, Defer defer = nullptr);
+  // With a Defer, a turn that queues this many calls wakes the thread at
+  // once instead of at the turn's end: a long turn (pipelined clients:
+  // hundreds of requests read in one turn) would otherwise leave the thread
+  // idle while the loop parses, then the loop idle while it drains.
+  // (docs/BENCHMARKS.md, issue 16: batches of 5 calls became 16-19, CPU
+  // per SET -5%, context switches halved.)
+  static constexpr size_t kDeferredWakeAt = 32;
   // A worker with no thread of its own, for the simulator's deterministic
   // executor: calls queue until RunQueued() runs them on the caller's
   // thread, as the thread would. `on_work` runs on the queuing thread when
@@ -277,7 +291,8 @@ class StorageWorker {
 
  private:
   struct State;
-  StorageWorker(Engine& engine, Post post, std::function<void()> on_work);
+  struct ManualTag {};
+  StorageWorker(Engine& engine, Post post, std::function<void()> on_work, ManualTag);
   std::unique_ptr<State> state_;
 };
 

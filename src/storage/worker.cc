@@ -206,9 +206,14 @@ Status Stopped() { return Status::Unavailable("storage worker is stopped"); }
 }  // namespace
 
 struct StorageWorker::State {
-  State(Engine& e, Post p, std::function<void()> w) : engine(e), post(std::move(p)), on_work(std::move(w)) {}
+  State(Engine& e, Post p, std::function<void()> w, Defer d)
+      : engine(e), post(std::move(p)), on_work(std::move(w)), defer(std::move(d)) {}
 
-  bool Enqueue(Call& call);
+  // `may_defer`: the call comes from the owner's thread and its wake-up may
+  // wait for the end of the owner's loop turn (Defer).
+  bool Enqueue(Call& call, bool may_defer);
+  // The deferred wake-up: wakes the thread if it sleeps.
+  void WakeDeferred();
   void Loop();
   // Waits until calls are queued or the worker stops; false when it waited
   // kRetryWritesEvery in vain while the engine refuses writes.
@@ -222,6 +227,9 @@ struct StorageWorker::State {
   Engine& engine;
   const Post post;
   const std::function<void()> on_work;  // manual workers: what to call when work arrives
+  const Defer defer;
+  // Lets a deferred wake-up that runs after the worker is gone do nothing.
+  const std::shared_ptr<int> alive = std::make_shared<int>(0);
   const std::shared_ptr<InFlightUpdates> in_flight = std::make_shared<InFlightUpdates>();  // owner's thread only
   std::mutex mu;
   std::condition_variable wake;
@@ -231,11 +239,13 @@ struct StorageWorker::State {
   // mu): only the call that finds it so notifies, so a busy worker costs its
   // callers no futex wake.
   bool asleep = false;
+  bool wake_deferred = false;  // a WakeDeferred is scheduled; owner's thread only
   std::atomic<size_t> depth{0};
   std::thread thread;
 };
 
-bool StorageWorker::State::Enqueue(Call& call) {
+bool StorageWorker::State::Enqueue(Call& call, bool may_defer) {
+  const bool deferring = may_defer && defer != nullptr;
   bool notify = false;
   bool first = false;
   {
@@ -244,11 +254,26 @@ bool StorageWorker::State::Enqueue(Call& call) {
     first = queue.empty();
     queue.push_back(std::move(call));
     depth.fetch_add(1, std::memory_order_relaxed);
+    if (!deferring || queue.size() >= StorageWorker::kDeferredWakeAt) notify = std::exchange(asleep, false);
+  }
+  if (notify) wake.notify_one();
+  if (deferring && !std::exchange(wake_deferred, true)) {
+    defer([this, alive = std::weak_ptr<int>(alive)] {
+      if (!alive.expired()) WakeDeferred();
+    });
+  }
+  if (first && on_work) on_work();
+  return true;
+}
+
+void StorageWorker::State::WakeDeferred() {
+  wake_deferred = false;
+  bool notify = false;
+  {
+    std::lock_guard lock(mu);
     notify = std::exchange(asleep, false);
   }
   if (notify) wake.notify_one();
-  if (first && on_work) on_work();
-  return true;
 }
 
 void StorageWorker::State::TakeDrain(std::vector<Call>* drain) {
@@ -316,16 +341,17 @@ void StorageWorker::State::RunDrain(std::vector<Call>& drain) {
   group.PostCompletions(post);
 }
 
-StorageWorker::StorageWorker(Engine& engine, Post post)
-    : state_(std::make_unique<State>(engine, std::move(post), nullptr)) {
+StorageWorker::StorageWorker(Engine& engine, Post post, Defer defer)
+    : state_(std::make_unique<State>(engine, std::move(post), nullptr, std::move(defer))) {
   state_->thread = std::thread([state = state_.get()] { state->Loop(); });
 }
 
-StorageWorker::StorageWorker(Engine& engine, Post post, std::function<void()> on_work)
-    : state_(std::make_unique<State>(engine, std::move(post), std::move(on_work))) {}
+StorageWorker::StorageWorker(Engine& engine, Post post, std::function<void()> on_work, ManualTag)
+    : state_(std::make_unique<State>(engine, std::move(post), std::move(on_work), nullptr)) {}
 
 std::unique_ptr<StorageWorker> StorageWorker::Manual(Engine& engine, Post post, std::function<void()> on_work) {
-  return std::unique_ptr<StorageWorker>(new StorageWorker(engine, std::move(post), std::move(on_work)));
+  return std::unique_ptr<StorageWorker>(
+      new StorageWorker(engine, std::move(post), std::move(on_work), ManualTag{}));
 }
 
 bool StorageWorker::RunQueued() {
@@ -357,7 +383,7 @@ StorageWorker::~StorageWorker() { Stop(); }
 
 void StorageWorker::Read(std::string key, Done done) {
   Call call = ReadCall{std::move(key), std::move(done)};
-  if (state_->Enqueue(call)) return;
+  if (state_->Enqueue(call, true)) return;
   state_->post([done = std::move(std::get<ReadCall>(call).done)] { done(Stopped()); });
 }
 
@@ -370,7 +396,7 @@ std::optional<Object> StorageWorker::ReadCached(std::string_view key) {
 void StorageWorker::Update(std::string key, Mutate mutate, Done done) {
   const size_t slot = state_->in_flight->Add(key);
   Call call = UpdateCall{std::move(key), std::move(mutate), std::move(done), slot};
-  if (state_->Enqueue(call)) return;
+  if (state_->Enqueue(call, true)) return;
   state_->post([done = std::move(std::get<UpdateCall>(call).done), in_flight = state_->in_flight, slot] {
     in_flight->Remove(slot);
     done(Stopped());
@@ -381,7 +407,7 @@ void StorageWorker::Run(std::function<void(Engine&)> fn) {
   Call call = RunCall{std::move(fn)};
   // After Stop() there is no thread to run fn on and no completion to
   // carry an error, so fn is dropped.
-  static_cast<void>(state_->Enqueue(call));
+  static_cast<void>(state_->Enqueue(call, false));
 }
 
 void StorageWorker::Run(std::function<void(Engine&)> fn, std::function<void()> then) {

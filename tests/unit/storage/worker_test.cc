@@ -1,8 +1,10 @@
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <future>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -306,6 +308,69 @@ TEST_CASE("Run sees the updates queued before it") {
   worker.Run([&](Engine& e) { seen_by_run.set_value(CounterValue(*e.Get("k"))); });
   CHECK(seen_by_run.get_future().get() == 5);
   box.RunUntil([&] { return completions == 5; });
+}
+
+// Waits until the worker thread has run everything queued so far and, most
+// likely, gone to sleep: the tests of the deferred wake-up need it asleep.
+void Settle(StorageWorker& worker, PostBox& box) {
+  bool ran = false;
+  worker.Run([](Engine&) {}, [&] { ran = true; });
+  box.RunUntil([&] { return ran; });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+}
+
+TEST_CASE(
+    "with a Defer, updates queued while the thread sleeps wait for the deferred wake-up, as one drain") {
+  FakeEngine engine;
+  PostBox box;
+  std::vector<std::function<void()>> deferred;
+  StorageWorker worker(engine, box.Poster(),
+                       [&](std::function<void()> fn) { deferred.push_back(std::move(fn)); });
+  Settle(worker, box);
+  REQUIRE(deferred.empty());  // Run wakes the thread at once
+
+  int done = 0;
+  for (int i = 0; i < 3; ++i)
+    worker.Update("k" + std::to_string(i), Increment, [&](Result<Object> r) { done += r.ok(); });
+  worker.Read("k0", [&](Result<Object> r) { done += r.ok(); });
+  CHECK(deferred.size() == 1);  // one wake-up for the turn
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CHECK(worker.queue_depth() == 4);  // nothing ran before the wake-up
+  CHECK(box.posts() == 1);           // Settle's only
+
+  deferred[0]();
+  box.RunUntil([&] { return done == 4; });
+  CHECK(engine.write_calls == 1);
+  CHECK(engine.last_write_size == 3);
+
+  SUBCASE("a turn that queues kDeferredWakeAt calls wakes the thread at once") {
+    deferred.clear();
+    Settle(worker, box);
+    for (size_t i = 0; i < StorageWorker::kDeferredWakeAt; ++i) {
+      worker.Update("j" + std::to_string(i), Increment, [&](Result<Object> r) { done += r.ok(); });
+    }
+    box.RunUntil([&] { return done == 4 + static_cast<int>(StorageWorker::kDeferredWakeAt); });
+    CHECK(deferred.size() == 1);  // scheduled, never run
+  }
+}
+
+TEST_CASE(
+    "with a Defer, Stop finishes what waits for the wake-up, and a wake-up after the worker is gone does "
+    "nothing") {
+  FakeEngine engine;
+  PostBox box;
+  std::vector<std::function<void()>> deferred;
+  auto worker = std::make_unique<StorageWorker>(
+      engine, box.Poster(), [&](std::function<void()> fn) { deferred.push_back(std::move(fn)); });
+  Settle(*worker, box);
+  bool ok = false;
+  worker->Update("k0", Increment, [&](Result<Object> r) { ok = r.ok(); });
+  REQUIRE(deferred.size() == 1);
+  worker.reset();  // Stop()s: finishes what is queued
+  box.RunPosted();
+  CHECK(ok);
+  deferred[0]();
+  CHECK(box.posts() == 2);  // Settle's and the update's
 }
 
 TEST_CASE("Stop finishes everything queued; later calls complete with an error") {
