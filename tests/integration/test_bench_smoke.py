@@ -14,6 +14,7 @@ import unittest
 from harness import BUILD_ROOT, NodeTestCase, free_port
 
 BENCH = os.path.join(BUILD_ROOT, "tools", "bench", "dynkv-bench")
+CPU_TOOL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools", "bench", "cpu")
 RUN_TIMEOUT_S = 30  # a hung run fails the test instead of hanging it
 LATENCY_FIELDS = {"min", "mean", "p50", "p90", "p99", "p999", "max"}
 TOP_FIELDS = {"target", "nodes", "connections", "pipeline", "threads", "mix", "keys", "value_size",
@@ -55,6 +56,17 @@ class BenchSmokeTest(NodeTestCase):
         # Every key was loaded, so every read finds a value.
         self.assertGreater(report["get_hits"], 0)
         self.assertEqual(report["get_misses"], 0)
+
+    def test_cpu_tool_reports_cpu_per_request_by_thread(self):
+        # tools/bench/cpu (docs/BENCHMARKS.md): its own node, a short run.
+        result = subprocess.run([CPU_TOOL, "--build", BUILD_ROOT, "--nodes", "1", "--keys", "2000", "--connections",
+                                 "4", "--duration", "1"], capture_output=True, text=True, timeout=120)
+        self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+        self.assertRegex(result.stdout, r"1 node\(s\), mix 0:100:0, 4 conns, pipeline 1, 2000 keys: [\d,]+ ops/s "
+                                        r"\(put p50 [\d.]+ ms\), errors 0")
+        self.assertRegex(result.stdout, r"nodes [\d.]+ cores = [\d.]+ us per request")
+        self.assertRegex(result.stdout, r"objects per storage write batch: [\d.]+")
+        self.assertRegex(result.stdout, r"node1: RSS \d+ MiB, [\d.]+ cores, [\d.]+ us/request: loop [\d.]+")
 
     def test_routing_sends_each_write_to_a_replica_of_its_key(self):
         # 5 nodes, N=3: a node is a replica of about 3/5 of the keys; it
