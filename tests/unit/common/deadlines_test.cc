@@ -4,9 +4,11 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -159,6 +161,35 @@ TEST_CASE("deadlines expire earliest first, also within one firing") {
   REQUIRE(!f.expired.empty());
   CHECK(f.expired[0].at_ms >= t0 + 100);
   CHECK(f.expired[0].at_ms <= t0 + 100 + Deadlines::kSlackMs);
+}
+
+TEST_CASE("deadlines mostly in order with some earlier ones mixed in expire earliest first") {
+  // Most owners set now + one timeout (the FIFO path), some a shorter one
+  // (the heap path); the two must interleave by deadline.
+  Fixture f;
+  auto deadlines = f.Make();
+  const int64_t t0 = f.now();
+  std::mt19937 random(7);
+  std::vector<std::pair<int64_t, uint64_t>> set;
+  for (uint64_t id = 0; id < 200; ++id) {
+    const int64_t deadline = t0 + 100 + static_cast<int64_t>(id) * 3 - (id % 5 == 0 ? random() % 250 : 0);
+    deadlines->Set(id, deadline);
+    set.emplace_back(deadline, id);
+  }
+  CHECK(deadlines->size() == 200);
+  f.loop().RunFor(2000);
+  REQUIRE(f.expired.size() == 200);
+  std::stable_sort(set.begin(), set.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (size_t i = 0; i < set.size(); ++i) {
+    CHECK(f.expired[i].at_ms >= set[i].first);  // never early
+    if (i > 0) CHECK(f.expired[i - 1].at_ms <= f.expired[i].at_ms);
+  }
+  std::vector<int64_t> deadline_of(200);
+  for (const auto& [deadline, id] : set) deadline_of[id] = deadline;
+  for (size_t i = 1; i < f.expired.size(); ++i) {
+    CHECK(deadline_of[f.expired[i - 1].id] <= deadline_of[f.expired[i].id]);  // earliest first
+  }
+  CHECK(deadlines->size() == 0);
 }
 
 TEST_CASE("a deadline set from inside an expire callback expires too") {
