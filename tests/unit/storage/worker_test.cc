@@ -310,13 +310,14 @@ TEST_CASE("Run sees the updates queued before it") {
   box.RunUntil([&] { return completions == 5; });
 }
 
-// Waits until the worker thread has run everything queued so far and, most
-// likely, gone to sleep: the tests of the deferred wake-up need it asleep.
+// Waits until the worker thread has run everything queued so far and gone
+// to sleep: the tests of the deferred wake-up need it asleep. It sleeps
+// microseconds after its last post; 200 ms leaves room for a loaded machine.
 void Settle(StorageWorker& worker, PostBox& box) {
   bool ran = false;
   worker.Run([](Engine&) {}, [&] { ran = true; });
   box.RunUntil([&] { return ran; });
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
 }
 
 TEST_CASE(
