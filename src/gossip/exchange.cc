@@ -39,11 +39,21 @@ Result<Ack> Gossiper::OnSyn(const std::string& from_node, const Syn& syn, int64_
     mentioned.insert(digest.node_id);
     CompareDigest(digest, &ack);
   }
-  // Beyond Cassandra: push the nodes the sender did not list, so a joining
-  // node learns the whole cluster from its first exchange with a seed.
-  if (mentioned.count(self_.node_id) == 0) ack.states.push_back(self_);
-  for (const auto& [node_id, peer] : peers_) {
-    if (mentioned.count(node_id) == 0) ack.states.push_back(peer.state);
+  if (syn.partial) {
+    // A sample: what it left out is compared by the tables' hashes, and a
+    // difference makes both sides list every node for a few rounds.
+    if (syn.table_hash != TableHash()) {
+      ack.table_differs = true;
+      ++stats_.tables_differed;
+      Unsettle();
+    }
+  } else {
+    // Beyond Cassandra: push the nodes the sender did not list, so a joining
+    // node learns the whole cluster from its first exchange with a seed.
+    if (mentioned.count(self_.node_id) == 0) ack.states.push_back(self_);
+    for (const auto& [node_id, peer] : peers_) {
+      if (mentioned.count(node_id) == 0) ack.states.push_back(peer.state);
+    }
   }
   // The sender restarted with no tokens: send it the state of its earlier
   // life too, so a node that lost its disk learns the tokens it had.
@@ -64,6 +74,7 @@ std::optional<Ack2> Gossiper::OnAck(const std::string& to_address, const Ack& ac
   for (auto& [node_id, peer] : peers_) {
     if (peer.state.peer_address == to_address) Contact(node_id);
   }
+  if (ack.table_differs) Unsettle();
   for (const NodeState& state : ack.states) Apply(state, now_ms);
   Ack2 ack2;
   for (const GossipDigest& request : ack.requests) {
@@ -165,15 +176,17 @@ void Gossiper::ApplyNew(const NodeState& remote, int64_t now_ms) {
     return;
   }
   ++stats_.states_applied;
+  Unsettle();
   Peer& peer = peers_[remote.node_id];
   peer.state = remote;
+  peer.awaited_since_round = static_cast<int64_t>(stats_.rounds);
   // A node that left is remembered (so old gossip cannot revive it) but
   // neither announced nor watched.
   if (remote.status == NodeStatus::kLeft) return;
   // The first sighting starts the detector's clock; the node is up once a
   // newer heartbeat shows it is alive now, not just remembered by others.
   detector_.Report(remote.node_id, now_ms);
-  HearSuspicions(remote);
+  HearSuspicions(remote, now_ms);
   Emit(EventKind::kJoin, remote.node_id);
 }
 
@@ -183,11 +196,13 @@ void Gossiper::ApplyNewGeneration(Peer* peer, const NodeState& remote, int64_t n
     return;
   }
   ++stats_.states_applied;
+  Unsettle();
   const bool was_left = peer->state.status == NodeStatus::kLeft;
   if (!was_left && !peer->state.tokens.empty()) peer->earlier = peer->state;
   peer->state = remote;
   peer->awaiting_contact = false;
-  peer->suspected_above = 0;
+  peer->awaited_since_round = static_cast<int64_t>(stats_.rounds);
+  ClearSuspicion(peer);
   Unsuspect(remote.node_id);
   detector_.Forget(remote.node_id);
   if (remote.status == NodeStatus::kLeft) {
@@ -195,7 +210,7 @@ void Gossiper::ApplyNewGeneration(Peer* peer, const NodeState& remote, int64_t n
     return;
   }
   detector_.Report(remote.node_id, now_ms);
-  HearSuspicions(remote);
+  HearSuspicions(remote, now_ms);
   Emit(EventKind::kRestart, remote.node_id);
 }
 
@@ -239,9 +254,16 @@ void Gossiper::ApplySameGeneration(Peer* peer, const NodeState& remote, int64_t 
   if (suspicions) {
     local.suspects = remote.suspects;
     local.suspects_version = remote.suspects_version;
-    HearSuspicions(local);
+    HearSuspicions(local, now_ms);
   }
-  if (heartbeat || changed || moved || suspicions) ++stats_.states_applied;
+  // A new incarnation refutes every suspicion at an older one.
+  const bool refuted = remote.alive_version > local.alive_version;
+  if (refuted) {
+    local.alive_version = remote.alive_version;
+    ClearSuspicion(peer);
+  }
+  if (heartbeat || changed || moved || suspicions || refuted) ++stats_.states_applied;
+  if (changed || moved || suspicions || refuted) Unsettle();
   if (changed) Emit(EventKind::kChange, local.node_id);
   if (local.status == NodeStatus::kLeft) {
     if (!was_left) MarkLeft(peer);
@@ -252,9 +274,11 @@ void Gossiper::ApplySameGeneration(Peer* peer, const NodeState& remote, int64_t 
 
 void Gossiper::HeartbeatArrived(Peer* peer, int64_t now_ms) {
   detector_.Report(peer->state.node_id, now_ms);
-  if (peer->state.heartbeat > peer->suspected_above) peer->suspected_above = 0;
+  peer->heartbeat_ms = now_ms;
+  if (peer->state.heartbeat > peer->suspected_above) ClearSuspicion(peer);
   if (!peer->up && !peer->awaiting_contact) {
     peer->up = true;
+    peer->awaited_since_round = -1;
     peer->phi = 0;
     Unsuspect(peer->state.node_id);
     Emit(EventKind::kUp, peer->state.node_id);
@@ -273,7 +297,8 @@ std::vector<Suspicion>::iterator FindSuspect(std::vector<Suspicion>& suspects, c
 }  // namespace
 
 void Gossiper::Suspect(const Peer& peer) {
-  const Suspicion suspicion{peer.state.node_id, peer.state.generation, peer.state.heartbeat};
+  const Suspicion suspicion{peer.state.node_id, peer.state.generation, peer.state.heartbeat,
+                            peer.state.alive_version};
   std::vector<Suspicion>& suspects = self_.suspects;
   auto it = FindSuspect(suspects, suspicion.node_id);
   if (it != suspects.end() && *it == suspicion) return;
@@ -291,15 +316,33 @@ void Gossiper::Unsuspect(const std::string& node_id) {
   self_.suspects_version = NextVersion();
 }
 
-void Gossiper::HearSuspicions(const NodeState& from) {
+void Gossiper::HearSuspicions(const NodeState& from, int64_t now_ms) {
   for (const Suspicion& suspicion : from.suspects) {
+    if (suspicion.node_id == self_.node_id) {
+      Refute(suspicion);
+      continue;
+    }
     Peer* peer = FindPeer(suspicion.node_id);
     if (peer == nullptr || peer->state.generation != suspicion.generation ||
-        peer->state.status == NodeStatus::kLeft) {
-      continue;  // about this node (its heartbeats answer it), an unknown node, or an old life
+        peer->state.status == NodeStatus::kLeft || suspicion.incarnation < peer->state.alive_version) {
+      continue;  // an unknown node, an old life, or refuted already
     }
     peer->suspected_above = std::max({peer->suspected_above, suspicion.heartbeat, peer->state.heartbeat});
+    if (peer->suspected_since_ms < 0) peer->suspected_since_ms = now_ms;
   }
+}
+
+// SWIM's refutation (Das et al. 2002, section 4.2): a new incarnation,
+// which spreads as a change and outranks every suspicion at an older one.
+void Gossiper::Refute(const Suspicion& suspicion) {
+  if (suspicion.generation != self_.generation || suspicion.incarnation < self_.alive_version) return;
+  self_.alive_version = NextVersion();
+  ++stats_.refutations;
+}
+
+void Gossiper::ClearSuspicion(Peer* peer) {
+  peer->suspected_above = 0;
+  peer->suspected_since_ms = -1;
 }
 
 void Gossiper::MarkDown(Peer* peer) {
@@ -311,8 +354,9 @@ void Gossiper::MarkDown(Peer* peer) {
 void Gossiper::MarkLeft(Peer* peer) {
   peer->up = false;
   peer->awaiting_contact = false;
+  peer->awaited_since_round = -1;
   peer->phi = 0;
-  peer->suspected_above = 0;
+  ClearSuspicion(peer);
   Unsuspect(peer->state.node_id);
   detector_.Forget(peer->state.node_id);
   Emit(EventKind::kLeave, peer->state.node_id);

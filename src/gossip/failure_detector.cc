@@ -32,7 +32,8 @@ void PhiAccrualDetector::Report(const std::string& node_id, int64_t now_ms) {
     AddSample(&window, options_.initial_interval_ms);
   } else {
     const int64_t interval = std::max<int64_t>(now_ms - window.last_ms, 0);
-    if (interval <= options_.max_interval_ms) AddSample(&window, interval);
+    if (interval <= std::max(options_.max_interval_ms, 10 * sampled_interval_ms_))
+      AddSample(&window, interval);
   }
   window.last_ms = now_ms;
 }
@@ -53,7 +54,7 @@ double PhiAccrualDetector::Phi(const std::string& node_id, int64_t now_ms) const
   auto it = windows_.find(node_id);
   if (it == windows_.end()) return 0;
   // A mean below 1 ms (bursts of arrivals) would make phi explode.
-  const double mean = std::max(MeanIntervalMs(node_id), 1.0);
+  const double mean = std::max({MeanIntervalMs(node_id), static_cast<double>(sampled_interval_ms_), 1.0});
   const double silence = static_cast<double>(std::max<int64_t>(now_ms - it->second.last_ms, 0));
   return silence / (mean * std::numbers::ln10);
 }

@@ -51,6 +51,12 @@ class PhiAccrualDetector {
   }
   // Forgets a peer (it restarted or left); its next Report starts afresh.
   void Forget(const std::string& node_id);
+  // With sampled heartbeats (gossip.h: GossipOptions::max_digests) news of
+  // a peer comes about every `interval_ms` on average, far apart and in
+  // bursts: phi takes it as the least mean (the window's early samples,
+  // from rounds that listed every node, would make a mean too short), and
+  // gaps up to ten of them are samples. 0: heartbeats are not sampled.
+  void SetSampledInterval(int64_t interval_ms) { sampled_interval_ms_ = interval_ms; }
   const FailureDetectorOptions& options() const { return options_; }
 
  private:
@@ -64,6 +70,7 @@ class PhiAccrualDetector {
   void AddSample(ArrivalWindow* window, int64_t interval_ms) const;
 
   FailureDetectorOptions options_;
+  int64_t sampled_interval_ms_ = 0;
   std::map<std::string, ArrivalWindow> windows_;
 };
 

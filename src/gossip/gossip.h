@@ -9,12 +9,26 @@
 // restart raises it) and per-field versions drawn from one counter per
 // (node, generation), so "everything newer than version V" is well defined.
 //
+// A SYN lists every node only while the table has at most
+// GossipOptions::max_digests nodes, or while it is unsettled (it changed, or
+// a peer's table differed, in the last kUnsettledRounds rounds). Otherwise
+// it lists this node and a random sample of the others, with a hash of the
+// table without heartbeats: heartbeats spread by sampling, changes by a
+// full exchange whenever two tables differ, so a settled node's gossip
+// costs the same at 1,000 nodes as at 128 (SWIM's bounded dissemination,
+// Das et al. 2002, on Cassandra's exchange).
+//
 // Up/down is each node's own judgement (phi accrual over heartbeat arrivals
 // plus direct evidence from the transport) and is never gossiped. What is
 // gossiped is the evidence: a node whose connection to another was refused
 // or lost lists it in its state as a suspect, and a node that hears of it
 // convicts the suspect at half the phi threshold, unless a heartbeat newer
 // than any it or the suspecting node knew arrives first (that refutes it).
+// With sampled heartbeats phi is slow, so there a suspicion also convicts
+// after a timeout that grows with log(n), unless the suspect refutes it
+// first: hearing that it is suspected, a node raises its incarnation
+// (NodeState::alive_version), a change that spreads to all in log(n)
+// rounds; a suspicion at an older incarnation counts for nothing.
 // In a large cluster most nodes hear a node's heartbeats second-hand, far
 // apart, and would take long to notice its silence; the few that talk to it
 // directly notice at once (SWIM's disseminated suspicion, Das et al. 2002,
@@ -61,11 +75,12 @@ std::string_view StatusName(NodeStatus status);
 
 // Direct evidence that a node is dead (a connection to it refused or lost),
 // told to the others: `node_id` at `generation`, whose newest heartbeat the
-// suspecting node knew was `heartbeat`.
+// suspecting node knew was `heartbeat` and its incarnation `incarnation`.
 struct Suspicion {
   std::string node_id;
   uint64_t generation = 0;
   uint64_t heartbeat = 0;
+  uint64_t incarnation = 0;  // the node's alive_version as the suspecting node knew it
   bool operator==(const Suspicion&) const = default;
 };
 
@@ -74,6 +89,14 @@ inline constexpr size_t kMaxSuspects = 16;
 // Rounds after direct evidence during which the suspect is gossiped to every
 // round (Gossiper::OnPeerUnreachable).
 inline constexpr int64_t kRecheckRounds = 20;
+// Rounds a node sends full SYNs after its table changed or differed from a
+// peer's (see the top of this file).
+inline constexpr uint64_t kUnsettledRounds = 4;
+// A node that has learned of a node (or of its new generation) and not yet
+// seen it up lists every node, for at most this many rounds after it
+// learned it: sampled heartbeats are stale, while a full exchange with any
+// peer that has heard the node since brings it up at once.
+inline constexpr int64_t kAwaitRounds = 100;
 
 // What one node says about itself. Every field group carries the version at
 // which it last changed; version 0 means "absent" (a delta carries only the
@@ -110,7 +133,13 @@ struct NodeState {
   std::vector<Suspicion> suspects;
   uint64_t suspects_version = 0;
 
+  // The incarnation: raised (a new version, no payload) when the node hears
+  // that it is suspected, which refutes suspicions at older ones. Optional.
+  uint64_t alive_version = 0;
+
   uint64_t MaxVersion() const;
+  // MaxVersion without the heartbeat: what changes only when the state does.
+  uint64_t StateVersion() const;
   bool IsComplete() const;  // every group present
   // The groups changed after `version`, with node_id and generation.
   NodeState DeltaAbove(uint64_t version) const;
@@ -141,6 +170,10 @@ struct GossipDigest {
 struct Syn {
   std::string cluster_name;
   std::vector<GossipDigest> digests;  // one per node the sender knows, itself included
+  // Only some nodes are listed (the sender and a sample): the receiver
+  // pushes no unlisted node and compares `table_hash` with its own.
+  bool partial = false;
+  uint64_t table_hash = 0;  // TableHash() of the sender; 0 when not partial
 };
 
 struct Ack {
@@ -148,6 +181,9 @@ struct Ack {
   // `generation` newer than `max_version` (0: the whole state).
   std::vector<GossipDigest> requests;
   std::vector<NodeState> states;  // states (or deltas) the responder has newer
+  // The SYN was partial and the tables' hashes differ: both sides list
+  // every node for the next rounds.
+  bool table_differs = false;
 };
 
 struct Ack2 {
@@ -217,6 +253,9 @@ struct GossipStats {
   // the full one).
   uint64_t suspicion_convictions = 0;
   uint64_t evidence_reports = 0;  // OnPeerUnreachable for a known peer
+  uint64_t partial_syns_sent = 0;  // SYNs listing a sample (see max_digests)
+  uint64_t tables_differed = 0;    // partial exchanges whose table hashes differed
+  uint64_t refutations = 0;        // suspicions of this node answered with a new incarnation
 };
 
 // ---- The gossiper --------------------------------------------------------
@@ -238,6 +277,11 @@ struct GossipOptions {
   // generation (the node started again) is a new member. Cassandra keeps
   // LEFT states 3 days; 1 day here.
   int64_t forget_left_ms = 24 * 3600 * 1000;
+  // A settled node lists at most this many nodes in a SYN (itself and a
+  // random sample of the others), which bounds its gossip bytes per round
+  // whatever the cluster's size; a table of at most this many nodes is
+  // always listed whole. REQUIRES: >= 2
+  size_t max_digests = 128;
   FailureDetectorOptions failure_detector;
 };
 
@@ -270,8 +314,19 @@ class Gossiper {
   // down node or a seed, by Cassandra's rules). Send each with
   // PeerRequest.gossip_syn; pass the GossipAck reply to OnAck().
   std::vector<OutgoingSyn> Tick(int64_t now_ms);
-  // The SYN this node sends now: one digest per known node, itself included.
+  // The SYN this node sends now: one digest per known node, itself included,
+  // or a partial one (see max_digests).
+  // A partial SYN draws its sample from the gossiper's random stream.
   Syn MakeSyn() const;
+  // Order-independent hash of (node id, generation, StateVersion) of every
+  // node in the table, this one included: equal on two nodes whose tables
+  // differ only in heartbeats.
+  uint64_t TableHash() const;
+  // True while a SYN lists every node.
+  bool ListsAll() const;
+  // True when the table has more than max_digests nodes: a settled node's
+  // SYNs list a sample, so heartbeats arrive far apart.
+  bool HeartbeatsSampled() const { return peers_.size() >= options_.max_digests; }
 
   // A SYN from node `from_node`: the ACK to reply with, or INVALID_ARGUMENT
   // when it comes from another cluster.
@@ -348,6 +403,13 @@ class Gossiper {
     // Another node suspects it: the heartbeat a newer one of which refutes
     // the suspicion (0: none). Until then phi convicts at half the threshold.
     uint64_t suspected_above = 0;
+    // When a suspicion at its current incarnation was first heard (-1:
+    // none); with sampled heartbeats it convicts SuspicionTimeoutMs() later.
+    int64_t suspected_since_ms = -1;
+    // The round this node learned it (this generation), until first seen up
+    // (-1 after): a node awaiting many such peers lists every node.
+    int64_t awaited_since_round = -1;
+    int64_t heartbeat_ms = -1;  // when its latest newer heartbeat arrived here
   };
   enum class EventKind { kJoin, kChange, kRestart, kUp, kDown, kLeave };
   struct Event {
@@ -357,14 +419,32 @@ class Gossiper {
 
   Gossiper(NodeState self, GossipOptions options, uint64_t random_seed);
 
-  uint64_t NextVersion() { return ++version_counter_; }
+  // A new version for a change of this node's state (not a heartbeat).
+  uint64_t NextVersion() {
+    Unsettle();
+    return ++version_counter_;
+  }
   void BumpHeartbeat();
+  // The next kUnsettledRounds SYNs list every node.
+  void Unsettle() { unsettled_until_round_ = stats_.rounds + kUnsettledRounds; }
+  // How long a heard suspicion waits before it convicts, with sampled
+  // heartbeats: twice the rounds a change takes to reach every node and
+  // the refutation to come back.
+  int64_t SuspicionTimeoutMs() const;
+  void ClearSuspicion(Peer* peer);
+  void Refute(const Suspicion& suspicion);
   void JudgePeers(int64_t now_ms);
   // Drops the LEFT peers past options_.forget_left_ms.
   void ForgetLeft(int64_t now_ms);
   // A forgotten node at `generation` or before.
   bool Forgotten(const std::string& node_id, uint64_t generation) const;
   std::vector<std::string> ChooseTargets(int64_t now_ms);
+  void ListTarget(OutgoingSyn* out) const;
+  static GossipDigest DigestOf(const NodeState& state) {
+    return {state.node_id, state.generation, state.MaxVersion()};
+  }
+  // Moves `count` peers drawn at random from `pool` (at most all) into the SYN's digests.
+  void SampleInto(std::vector<const Peer*>* pool, size_t count, Syn* syn) const;
 
   // The state of `node_id` newer than `version` for `generation` (the whole
   // state if we know a newer generation); nothing if we know nothing newer.
@@ -380,7 +460,7 @@ class Gossiper {
   void Suspect(const Peer& peer);
   void Unsuspect(const std::string& node_id);
   // The suspicions in `from`'s state, as it arrived.
-  void HearSuspicions(const NodeState& from);
+  void HearSuspicions(const NodeState& from, int64_t now_ms);
   void MarkDown(Peer* peer);
   void MarkLeft(Peer* peer);
   void Contact(const std::string& node_id);
@@ -392,10 +472,11 @@ class Gossiper {
   GossipOptions options_;
   std::vector<std::string> seeds_;  // options_.seeds without this node's address
   uint64_t version_counter_ = 0;
+  uint64_t unsettled_until_round_ = kUnsettledRounds;
   std::map<std::string, Peer> peers_;  // by node id; ordered, so rounds are reproducible
   std::map<std::string, uint64_t> forgotten_;  // node id -> the generation it left at
   PhiAccrualDetector detector_;
-  std::mt19937_64 random_;
+  mutable std::mt19937_64 random_;  // MakeSyn's sample draws from it too
   std::vector<MembershipListener*> listeners_;
   std::vector<Event> events_;
   GossipStats stats_;

@@ -139,6 +139,9 @@ void GossipDriver::FillStats(std::map<std::string, double>* values) const {
   v["gossip.forgotten"] = static_cast<double>(g.forgotten);
   v["gossip.states_ignored"] = static_cast<double>(g.states_ignored);
   v["gossip.evidence_reports"] = static_cast<double>(g.evidence_reports);
+  v["gossip.partial_syns_sent"] = static_cast<double>(g.partial_syns_sent);
+  v["gossip.tables_differed"] = static_cast<double>(g.tables_differed);
+  v["gossip.refutations"] = static_cast<double>(g.refutations);
   for (const Member& member : gossiper_->Members()) {
     if (member.self) continue;
     v["failure_detector.phi." + member.state.node_id] = member.phi;

@@ -1,7 +1,9 @@
 // The Gossiper's rounds, local changes, views and events. The handling of
 // incoming messages and the merge rules are in exchange.cc.
 #include <algorithm>
+#include <cmath>
 
+#include "common/key_hash.h"
 #include "gossip/gossip.h"
 
 namespace dynkv::gossip {
@@ -9,6 +11,7 @@ namespace dynkv::gossip {
 Result<std::unique_ptr<Gossiper>> Gossiper::Create(LocalNode local, GossipOptions options,
                                                    uint64_t random_seed) {
   if (options.interval_ms <= 0) return Status::InvalidArgument("gossip: interval_ms must be positive");
+  if (options.max_digests < 2) return Status::InvalidArgument("gossip: max_digests must be at least 2");
   for (const std::string& seed : options.seeds) {
     if (!IsHostPort(seed)) return Status::InvalidArgument("gossip: seed '" + seed + "' is not HOST:PORT");
   }
@@ -56,14 +59,18 @@ std::vector<OutgoingSyn> Gossiper::Tick(int64_t now_ms) {
   const std::vector<std::string> targets = ChooseTargets(now_ms);
   if (!targets.empty()) {
     const Syn syn = MakeSyn();
-    for (const std::string& target : targets) out.push_back({target, syn});
+    for (const std::string& target : targets) {
+      out.push_back({target, syn});
+      if (syn.partial) ListTarget(&out.back());
+    }
     stats_.syns_sent += out.size();
+    if (syn.partial) stats_.partial_syns_sent += out.size();
   }
   DispatchEvents();
   return out;
 }
 
-void Gossiper::BumpHeartbeat() { self_.heartbeat = NextVersion(); }
+void Gossiper::BumpHeartbeat() { self_.heartbeat = ++version_counter_; }
 
 void Gossiper::ForgetLeft(int64_t now_ms) {
   for (auto it = peers_.begin(); it != peers_.end();) {
@@ -75,6 +82,7 @@ void Gossiper::ForgetLeft(int64_t now_ms) {
     } else if (now_ms - peer.left_since_ms >= options_.forget_left_ms) {
       forgotten_[it->first] = peer.state.generation;
       ++stats_.forgotten;
+      Unsettle();
       it = peers_.erase(it);
       continue;
     }
@@ -89,16 +97,28 @@ bool Gossiper::Forgotten(const std::string& node_id, uint64_t generation) const 
 
 void Gossiper::JudgePeers(int64_t now_ms) {
   const double threshold = detector_.options().phi_threshold;
+  // A sampled heartbeat is listed in about max_digests / n of the SYNs.
+  detector_.SetSampledInterval(HeartbeatsSampled()
+                                   ? options_.interval_ms * static_cast<int64_t>(peers_.size() + 1) /
+                                         static_cast<int64_t>(options_.max_digests)
+                                   : 0);
   for (auto& [node_id, peer] : peers_) {
     if (peer.state.status == NodeStatus::kLeft) continue;
     peer.phi = detector_.Phi(node_id, now_ms);
     const double convict_above = peer.suspected_above > 0 ? threshold / 2 : threshold;
-    if (peer.up && peer.phi > convict_above) {
+    const bool timed_out = HeartbeatsSampled() && peer.suspected_since_ms >= 0 &&
+                           now_ms - peer.suspected_since_ms >= SuspicionTimeoutMs();
+    if (peer.up && (peer.phi > convict_above || timed_out)) {
       ++stats_.convictions;
       if (peer.phi <= threshold) ++stats_.suspicion_convictions;
       MarkDown(&peer);
     }
   }
+}
+
+int64_t Gossiper::SuspicionTimeoutMs() const {
+  const double rounds = 2 * std::ceil(std::log2(static_cast<double>(peers_.size() + 1)));
+  return static_cast<int64_t>(rounds) * options_.interval_ms;
 }
 
 // Cassandra's Gossiper.GossipTask: a random live peer; a down node with
@@ -145,15 +165,97 @@ std::vector<std::string> Gossiper::ChooseTargets(int64_t now_ms) {
   return targets;
 }
 
+bool Gossiper::ListsAll() const {
+  if (!HeartbeatsSampled() || stats_.rounds < unsettled_until_round_) return true;
+  for (const auto& [node_id, peer] : peers_) {
+    if (peer.state.status != NodeStatus::kLeft && peer.awaited_since_round >= 0 &&
+        peer.awaited_since_round + kAwaitRounds > static_cast<int64_t>(stats_.rounds)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 Syn Gossiper::MakeSyn() const {
   Syn syn;
   syn.cluster_name = options_.cluster_name;
-  syn.digests.reserve(peers_.size() + 1);
   syn.digests.push_back({self_.node_id, self_.generation, self_.MaxVersion()});
-  for (const auto& [node_id, peer] : peers_) {
-    syn.digests.push_back({node_id, peer.state.generation, peer.state.MaxVersion()});
+  if (ListsAll()) {
+    syn.digests.reserve(peers_.size() + 1);
+    for (const auto& [node_id, peer] : peers_) {
+      syn.digests.push_back({node_id, peer.state.generation, peer.state.MaxVersion()});
+    }
+    return syn;
   }
+  // A sample of the nodes whose heartbeats still matter, in three parts:
+  // - those not up here (down, or never seen up), up to a quarter: listing
+  //   them asks the receiver for a newer heartbeat, which brings them up;
+  // - those whose newer heartbeats arrived here last, up to half: a push
+  //   of fresh news, which spreads each heartbeat as an epidemic does;
+  // - the rest at random.
+  std::vector<const Peer*> wanted;
+  std::vector<const Peer*> others;
+  for (const auto& [node_id, peer] : peers_) {
+    if (peer.state.status != NodeStatus::kLeft) (peer.up ? others : wanted).push_back(&peer);
+  }
+  const size_t budget = options_.max_digests - 1;
+  SampleInto(&wanted, budget / 4, &syn);
+  const size_t fresh = std::min(others.size(), budget / 2);
+  std::nth_element(others.begin(), others.begin() + static_cast<std::ptrdiff_t>(fresh), others.end(),
+                   [](const Peer* a, const Peer* b) { return a->heartbeat_ms > b->heartbeat_ms; });
+  for (size_t i = 0; i < fresh; ++i) syn.digests.push_back(DigestOf(others[i]->state));
+  others.erase(others.begin(), others.begin() + static_cast<std::ptrdiff_t>(fresh));
+  SampleInto(&others, budget + 1 - syn.digests.size(), &syn);
+  SampleInto(&wanted, budget + 1 - syn.digests.size(), &syn);
+  syn.partial = true;
+  syn.table_hash = TableHash();
   return syn;
+}
+
+// A partial SYN lists its receiver too: the node whose heartbeat the
+// receiver is surest to have newer. (Sending it back unasked would break
+// the rule a digest relies on: whoever holds version V of a node holds
+// every field of it up to V.)
+void Gossiper::ListTarget(OutgoingSyn* out) const {
+  for (const auto& [node_id, peer] : peers_) {
+    if (peer.state.peer_address != out->to) continue;
+    for (const GossipDigest& digest : out->syn.digests) {
+      if (digest.node_id == node_id) return;
+    }
+    out->syn.digests.push_back(DigestOf(peer.state));
+    return;
+  }
+}
+
+void Gossiper::SampleInto(std::vector<const Peer*>* pool, size_t count, Syn* syn) const {
+  count = std::min(count, pool->size());
+  for (size_t i = 0; i < count; ++i) {
+    const size_t pick = static_cast<size_t>(random_() % pool->size());
+    syn->digests.push_back(DigestOf((*pool)[pick]->state));
+    (*pool)[pick] = pool->back();
+    pool->pop_back();
+  }
+}
+
+namespace {
+
+// SplitMix64's finalizer (Steele, Lea, Flood 2014): spreads a sum of fields.
+uint64_t Mix(uint64_t x) {
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+uint64_t EntryHash(const NodeState& state) {
+  return Mix(KeyPosition(state.node_id) ^ Mix(state.generation ^ Mix(state.StateVersion())));
+}
+
+}  // namespace
+
+uint64_t Gossiper::TableHash() const {
+  uint64_t hash = EntryHash(self_);
+  for (const auto& [node_id, peer] : peers_) hash += EntryHash(peer.state);
+  return hash;
 }
 
 // ---- Local changes -------------------------------------------------------
@@ -201,6 +303,7 @@ Status Gossiper::RemoveNode(const std::string& node_id) {
   const bool served = peer->state.status != NodeStatus::kJoining;
   peer->state.status = served ? NodeStatus::kLeaving : NodeStatus::kLeft;
   peer->state.status_version = std::max(kRemovedVersion, peer->state.MaxVersion() + 1);
+  Unsettle();
   Emit(EventKind::kChange, node_id);
   if (!served) MarkLeft(peer);
   DispatchEvents();
@@ -212,6 +315,7 @@ void Gossiper::FinishRemoval(const std::string& node_id) {
   if (peer == nullptr || peer->state.status != NodeStatus::kLeaving || !IsRemoval(peer->state)) return;
   peer->state.status = NodeStatus::kLeft;
   ++peer->state.status_version;
+  Unsettle();
   Emit(EventKind::kChange, node_id);
   MarkLeft(peer);
   DispatchEvents();

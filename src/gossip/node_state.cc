@@ -20,9 +20,11 @@ std::string_view StatusName(NodeStatus status) {
   return "unknown";
 }
 
-uint64_t NodeState::MaxVersion() const {
-  return std::max({heartbeat, status_version, addresses_version, tokens_version, location_version,
-                   movement_version, suspects_version});
+uint64_t NodeState::MaxVersion() const { return std::max(heartbeat, StateVersion()); }
+
+uint64_t NodeState::StateVersion() const {
+  return std::max({status_version, addresses_version, tokens_version, location_version, movement_version,
+                   suspects_version, alive_version});
 }
 
 bool NodeState::IsComplete() const {
@@ -63,6 +65,7 @@ NodeState NodeState::DeltaAbove(uint64_t version) const {
     delta.suspects = suspects;
     delta.suspects_version = suspects_version;
   }
+  if (alive_version > version) delta.alive_version = alive_version;
   return delta;
 }
 

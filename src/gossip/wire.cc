@@ -151,9 +151,11 @@ void ToProto(const NodeState& state, peer::VersionedNodeState* out) {
       s->set_node_id(suspicion.node_id);
       s->set_generation(suspicion.generation);
       s->set_heartbeat_version(suspicion.heartbeat);
+      s->set_incarnation(suspicion.incarnation);
     }
     out->set_suspects_version(state.suspects_version);
   }
+  if (state.alive_version > 0) out->set_alive_version(state.alive_version);
 }
 
 Status ValidateState(const NodeState& state) {
@@ -218,10 +220,11 @@ Result<NodeState> FromProto(const peer::VersionedNodeState& in) {
   }
   if (in.suspects_version() > 0) {
     for (const peer::Suspicion& s : in.suspects()) {
-      state.suspects.push_back({s.node_id(), s.generation(), s.heartbeat_version()});
+      state.suspects.push_back({s.node_id(), s.generation(), s.heartbeat_version(), s.incarnation()});
     }
     state.suspects_version = in.suspects_version();
   }
+  state.alive_version = in.alive_version();
   DYNKV_RETURN_IF_ERROR(ValidateState(state));
   return state;
 }
@@ -229,6 +232,10 @@ Result<NodeState> FromProto(const peer::VersionedNodeState& in) {
 void ToProto(const Syn& syn, peer::GossipSyn* out) {
   out->set_cluster_name(syn.cluster_name);
   for (const GossipDigest& digest : syn.digests) DigestToProto(digest, out->add_digests());
+  if (syn.partial) {
+    out->set_partial(true);
+    out->set_table_hash(syn.table_hash);
+  }
 }
 
 Result<Syn> FromProto(const peer::GossipSyn& in) {
@@ -236,16 +243,20 @@ Result<Syn> FromProto(const peer::GossipSyn& in) {
   DYNKV_RETURN_IF_ERROR(CheckName(in.cluster_name(), "cluster name"));
   syn.cluster_name = in.cluster_name();
   DYNKV_RETURN_IF_ERROR(DecodeDigests(in.digests(), &syn.digests).WithContext("gossip syn"));
+  syn.partial = in.partial();
+  syn.table_hash = in.table_hash();
   return syn;
 }
 
 void ToProto(const Ack& ack, peer::GossipAck* out) {
   for (const GossipDigest& request : ack.requests) DigestToProto(request, out->add_requests());
   for (const NodeState& state : ack.states) ToProto(state, out->add_states());
+  if (ack.table_differs) out->set_table_differs(true);
 }
 
 Result<Ack> FromProto(const peer::GossipAck& in) {
   Ack ack;
+  ack.table_differs = in.table_differs();
   DYNKV_RETURN_IF_ERROR(DecodeDigests(in.requests(), &ack.requests).WithContext("gossip ack"));
   DYNKV_RETURN_IF_ERROR(DecodeStates(in.states(), &ack.states).WithContext("gossip ack"));
   return ack;

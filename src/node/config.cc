@@ -315,6 +315,7 @@ const std::vector<Key>& Keys() {
       {"ring.vnodes", Count(1, 4096, &C::membership, &MembershipConfig::vnodes)},
       {"gossip.interval_ms", Count(10, 60'000, &C::membership, &MembershipConfig::gossip_interval_ms)},
       {"gossip.forget_left", Duration(1000, kMaxI64, &C::membership, &MembershipConfig::forget_left_ms)},
+      {"gossip.max_digests", Count(8, 1'000'000, &C::membership, &MembershipConfig::max_digests)},
       {"failure_detector.phi_threshold", Number(1, 100, &C::membership, &MembershipConfig::phi_threshold)},
       {"handoff.max_bytes_per_sec", Size(1024, kMaxU64, &C::handoff, &HandoffConfig::max_bytes_per_sec)},
       {"handoff.hint_window", Duration(1000, kMaxI64, &C::handoff, &HandoffConfig::hint_window_ms)},

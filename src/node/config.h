@@ -47,6 +47,8 @@ struct MembershipConfig {
   // gossip.forget_left: a LEFT node is dropped from gossip this long after
   // it left (gossip.h: GossipOptions::forget_left_ms).
   int64_t forget_left_ms = gossip::GossipOptions{}.forget_left_ms;
+  // gossip.max_digests: the most nodes a settled node lists in a SYN (gossip.h).
+  uint32_t max_digests = static_cast<uint32_t>(gossip::GossipOptions{}.max_digests);
 };
 
 // The anti_entropy section; defaults are the module's (docs/OPERATIONS.md

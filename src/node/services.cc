@@ -158,6 +158,7 @@ MembershipOptions MembershipOptionsFor(const Config& config, const Identity& ide
   gossip.interval_ms = m.gossip_interval_ms;
   gossip.failure_detector.phi_threshold = m.phi_threshold;
   gossip.forget_left_ms = m.forget_left_ms;
+  gossip.max_digests = m.max_digests;
   for (const net::HostPort& seed : config.seeds) {
     // The node's own listen.peer among the seeds, when it advertises
     // another: itself, which the gossiper knows by the advertised one.

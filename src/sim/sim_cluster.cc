@@ -168,6 +168,7 @@ node::Config SimCluster::ConfigOf(size_t i) const {
   config.storage.block_cache_bytes = 1 << 20;
   config.membership.vnodes = options_.vnodes;
   config.membership.phi_threshold = options_.phi_threshold;
+  config.membership.max_digests = options_.max_digests;
   const ring::Location location = LocationFor(options_, i);
   config.membership.datacenter = location.datacenter;
   config.membership.rack = location.rack;

@@ -75,6 +75,8 @@ struct SimClusterOptions {
   LinkOptions link;
   // The nodes' failure_detector.phi_threshold.
   double phi_threshold = node::MembershipConfig{}.phi_threshold;
+  // The nodes' gossip.max_digests.
+  uint32_t max_digests = node::MembershipConfig{}.max_digests;
   // Node i's location.datacenter and location.rack; nodes past the end
   // are in the config's defaults (dc1, rack1).
   std::vector<ring::Location> locations;

@@ -469,6 +469,119 @@ TEST_CASE("joining nodes take their tokens in turn and serve only once they have
   }
 }
 
+// ---- Sampled heartbeats (gossip.max_digests below the cluster's size) ----
+
+constexpr uint32_t kSampledDigests = 16;
+
+SimClusterOptions SampledOptions(size_t nodes) {
+  SimClusterOptions options = DefaultOptions(nodes);
+  options.max_digests = kSampledDigests;
+  return options;
+}
+
+// Gossip bytes per node per second over `seconds` of a settled cluster.
+double BytesPerNodeSecond(GossipCluster& cluster, int seconds) {
+  const uint64_t before = cluster.sim().peer_bytes();
+  cluster.RunRounds(seconds * 10);
+  return static_cast<double>(cluster.sim().peer_bytes() - before) / static_cast<double>(cluster.size()) /
+         seconds;
+}
+
+TEST_CASE("with sampled heartbeats a node's gossip bytes stay flat as the cluster doubles") {
+  const uint64_t seed = BaseSeed();
+  INFO("seed " << seed);
+  double sampled[2] = {0, 0};
+  double full[2] = {0, 0};
+  const size_t sizes[2] = {50, 100};
+  for (int i = 0; i < 2; ++i) {
+    GossipCluster cluster(seed, SampledOptions(sizes[i]));
+    Settle(cluster);
+    sampled[i] = BytesPerNodeSecond(cluster, 5);
+    CHECK(cluster.Converged());
+    GossipCluster whole(seed, DefaultOptions(sizes[i]));
+    Settle(whole);
+    full[i] = BytesPerNodeSecond(whole, 5);
+  }
+  MESSAGE("bytes per node per second at 50 and 100 nodes: sampled "
+          << sampled[0] << ", " << sampled[1] << "; every digest " << full[0] << ", " << full[1]);
+  CHECK(full[1] > 1.8 * full[0]);         // every digest in every SYN: linear
+  CHECK(sampled[1] < 1.15 * sampled[0]);  // a sample of max_digests: flat
+  CHECK(sampled[1] < full[1] / 3);
+}
+
+TEST_CASE("with sampled heartbeats 100 nodes converge, and a killed node is down everywhere in time") {
+  const uint64_t seed = BaseSeed();
+  INFO("seed " << seed);
+  GossipCluster cluster(seed, SampledOptions(100));
+  const int rounds = cluster.RunUntil(200, [&] { return cluster.Converged(); });
+  REQUIRE(rounds > 0);
+  CHECK(rounds <= ConvergenceBound(100));
+  cluster.RunRounds(100);
+  const size_t victim = 42;
+  const int64_t killed_at = cluster.loop().now();
+  cluster.sim().Kill(victim);
+  REQUIRE(cluster.RunUntil(200, [&] { return cluster.AllSeeUp(victim, false); }) > 0);
+  // The first refused node's suspicion spreads as a change (log2(n) + ln(n)
+  // rounds, twice over for slack) and convicts after the suspicion timeout,
+  // 2 * ceil(log2(n)) rounds; phi alone would take over 10 s here.
+  const double n = static_cast<double>(cluster.size());
+  const double bound_ms = (2 * (std::log2(n) + std::log(n)) + 2 * std::ceil(std::log2(n)) + 2) * kIntervalMs;
+  int64_t slowest = 0;
+  for (size_t i = 0; i < cluster.size(); ++i) {
+    if (i != victim)
+      slowest = std::max(slowest, cluster.FirstEvent(i, "down", cluster.id(victim), killed_at) - killed_at);
+  }
+  CHECK(static_cast<double>(slowest) <= bound_ms);
+  CHECK(SuspicionConvictions(cluster) > 0);
+  MESSAGE("sampled, seed " << seed << ": converged in " << rounds << " rounds; killed node down everywhere "
+                           << slowest << " ms after the kill (bound " << bound_ms << ")");
+}
+
+TEST_CASE(
+    "with sampled heartbeats a live node suspected on spurious evidence refutes it: no down elsewhere") {
+  const uint64_t seed = BaseSeed();
+  INFO("seed " << seed);
+  GossipCluster cluster(seed, SampledOptions(100));
+  Settle(cluster);
+  const size_t target = 17;
+  const std::vector<size_t> losers = {3, 58, 91};
+  const int64_t from = cluster.loop().now();
+  for (size_t i : losers) cluster.sim().LoseConnection(i, target);
+  // The losers cannot reach it for 5 rounds: their suspicions spread first.
+  for (size_t i : losers) {
+    cluster.network().Block(cluster.address(i), cluster.address(target));
+    cluster.network().Block(cluster.address(target), cluster.address(i));
+  }
+  cluster.RunRounds(5);
+  cluster.network().Heal();
+  cluster.RunRounds(100);
+  CHECK(cluster.Converged());
+  CHECK(cluster.node(target).Stats().refutations >= 1);
+  for (size_t i = 0; i < cluster.size(); ++i) {
+    if (i == target || std::count(losers.begin(), losers.end(), i) > 0) continue;
+    CAPTURE(i);
+    CHECK(cluster.FirstEvent(i, "down", cluster.id(target), from) < 0);
+  }
+}
+
+TEST_CASE("with sampled heartbeats 5% message loss downs nobody") {
+  const uint64_t seed = BaseSeed();
+  INFO("seed " << seed);
+  GossipCluster cluster(seed, SampledOptions(100));
+  Settle(cluster);
+  LinkOptions lossy = cluster.network().options();
+  lossy.drop = 0.05;
+  cluster.network().set_options(lossy);
+  const int64_t from = cluster.loop().now();
+  cluster.RunRounds(300);
+  size_t downs = 0;
+  for (size_t i = 0; i < cluster.size(); ++i) {
+    for (const ObservedEvent& event : cluster.events(i))
+      downs += event.time_ms >= from && event.kind == "down";
+  }
+  CHECK(downs == 0);
+}
+
 TEST_CASE("a 1,000-node cluster of gossip drivers converges") {
   const uint64_t seed = BaseSeed();
   INFO("seed " << seed);

@@ -39,6 +39,7 @@ struct Args {
   uint64_t steady_s = 10;
   uint64_t loss_s = 30;
   double phi_threshold = node::MembershipConfig{}.phi_threshold;
+  uint64_t max_digests = node::MembershipConfig{}.max_digests;
 };
 
 struct Figures {
@@ -49,6 +50,7 @@ struct Figures {
   double moved = 0;                 // key replicas moved by one join, times (n+1)
   int64_t false_downs = 0;          // down events about live nodes under `loss`
   double detect_s = -1;             // a killed node seen down by every other
+  double pause_s = -1;              // a paused node seen down by every other
 };
 
 std::vector<size_t> ParseSizes(const std::string& text) {
@@ -64,9 +66,11 @@ std::vector<size_t> ParseSizes(const std::string& text) {
   return sizes;
 }
 
-SimClusterOptions Options(size_t nodes, size_t racks, double phi_threshold) {
+SimClusterOptions Options(size_t nodes, const Args& args) {
+  const size_t racks = args.racks;
   SimClusterOptions options;
-  options.phi_threshold = phi_threshold;
+  options.phi_threshold = args.phi_threshold;
+  options.max_digests = static_cast<uint32_t>(args.max_digests);
   options.nodes = nodes;
   options.seed_nodes = 1;
   options.vnodes = ring::kDefaultVnodes;
@@ -162,10 +166,20 @@ void ReportDetection(const SimCluster& cluster, size_t victim, int64_t killed_at
                by_evidence);
 }
 
+// When the last of the other running nodes saw node `i` down, in seconds after `since`.
+double SecondsUntilAllSawDown(const SimCluster& cluster, size_t i, int64_t since) {
+  int64_t last = since;
+  for (size_t j = 0; j < cluster.size(); ++j) {
+    if (j == i || !cluster.running(j)) continue;
+    last = std::max(last, cluster.FirstEvent(j, "down", cluster.id(i), since));
+  }
+  return static_cast<double>(last - since) / 1000.0;
+}
+
 Figures Measure(size_t nodes, const Args& args) {
   Figures f;
   f.nodes = nodes;
-  SimCluster cluster(args.seed, "", Options(nodes, args.racks, args.phi_threshold));
+  SimCluster cluster(args.seed, "", Options(nodes, args));
   if (!cluster.StartAll().ok()) return f;
   const int64_t start_ms = cluster.loop().now();
   f.rounds = RoundsUntil(cluster, kMaxRounds, [&] { return cluster.Converged(false); });
@@ -210,13 +224,18 @@ Figures Measure(size_t nodes, const Args& args) {
   cluster.Kill(victim);
   const int64_t killed_at = cluster.loop().now();
   if (RoundsUntil(cluster, kMaxRounds, [&] { return cluster.AllSeeUp(victim, false); }) > 0) {
-    int64_t last = killed_at;
-    for (size_t i = 0; i < cluster.size(); ++i) {
-      if (i == victim || !cluster.running(i)) continue;
-      last = std::max(last, cluster.FirstEvent(i, "down", cluster.id(victim), killed_at));
-    }
-    f.detect_s = static_cast<double>(last - killed_at) / 1000.0;
+    f.detect_s = SecondsUntilAllSawDown(cluster, victim, killed_at);
     ReportDetection(cluster, victim, killed_at, before_kill);
+  }
+
+  // Another is paused (a stopped process: connections to it hang, none is
+  // refused): only silence tells.
+  Progress(nodes, cluster.loop().now() - start_ms, "a node is paused");
+  const size_t paused = nodes / 3;
+  cluster.Pause(paused);
+  const int64_t paused_at = cluster.loop().now();
+  if (RoundsUntil(cluster, kMaxRounds, [&] { return cluster.AllSeeUp(paused, false); }) > 0) {
+    f.pause_s = SecondsUntilAllSawDown(cluster, paused, paused_at);
   }
   return f;
 }
@@ -244,6 +263,7 @@ storage) at each size and prints, one line per size:
               share; every one moves to the joiner)
   false_downs down events about live nodes during --loss-s seconds of --loss
   detect_s    seconds until every other node saw a killed node down
+  pause_s     the same for a paused node (then, another one)
 
 Nodes are placed round-robin in --racks racks of one datacenter. The
 same seed and build give the same figures.)",
@@ -267,6 +287,10 @@ same seed and build give the same figures.)",
                      std::to_string(static_cast<int>(args.phi_threshold)) + ")")
       ->type_name("PHI")
       ->check(CLI::Range(1.0, 100.0));
+  app.add_option("--max-digests", args.max_digests,
+                 "the nodes' gossip.max_digests (default " + std::to_string(args.max_digests) + ")")
+      ->type_name("N")
+      ->transform(WholeNumber(8, 1'000'000));
   std::vector<size_t> sizes;
   try {
     app.parse(argc, argv);
@@ -281,20 +305,21 @@ same seed and build give the same figures.)",
   dynkv::SetLogLevel(dynkv::LogLevel::kError);
   std::printf(
       "# dynkv-sim-scale --nodes %s --seed %llu --racks %llu --loss %.3f --steady-s %llu --loss-s %llu "
-      "--phi-threshold %g\n",
+      "--phi-threshold %g --max-digests %llu\n",
       args.sizes.c_str(), static_cast<unsigned long long>(args.seed),
       static_cast<unsigned long long>(args.racks), args.loss, static_cast<unsigned long long>(args.steady_s),
-      static_cast<unsigned long long>(args.loss_s), args.phi_threshold);
-  std::printf("%6s %6s %10s %6s %8s %6s %6s %11s %8s %7s\n", "nodes", "rounds", "B/node/s", "ring", "replicas",
-              "racks", "moved", "false_downs", "detect_s", "wall_s");
+      static_cast<unsigned long long>(args.loss_s), args.phi_threshold,
+      static_cast<unsigned long long>(args.max_digests));
+  std::printf("%6s %6s %10s %6s %8s %6s %6s %11s %8s %7s %7s\n", "nodes", "rounds", "B/node/s", "ring",
+              "replicas", "racks", "moved", "false_downs", "detect_s", "pause_s", "wall_s");
   std::fflush(stdout);
   for (size_t n : sizes) {
     const auto start = std::chrono::steady_clock::now();
     const dynkv::sim::Figures f = dynkv::sim::Measure(n, args);
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::printf("%6zu %6d %10.0f %6.3f %8.3f %6.3f %6.2f %11lld %8.2f %7.0f\n", f.nodes, f.rounds,
-                f.bytes_per_node_s, f.ring, f.replicated, f.rack, f.moved, static_cast<long long>(f.false_downs),
-                f.detect_s, wall);
+    std::printf("%6zu %6d %10.0f %6.3f %8.3f %6.3f %6.2f %11lld %8.2f %7.2f %7.0f\n", f.nodes, f.rounds,
+                f.bytes_per_node_s, f.ring, f.replicated, f.rack, f.moved,
+                static_cast<long long>(f.false_downs), f.detect_s, f.pause_s, wall);
     std::fflush(stdout);
   }
   return 0;

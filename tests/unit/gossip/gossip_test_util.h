@@ -16,7 +16,8 @@ inline std::string PeerAddress(const std::string& node_id) { return node_id + ".
 
 inline std::unique_ptr<Gossiper> MakeNode(const std::string& node_id, uint64_t generation,
                                           std::vector<std::string> seeds = {},
-                                          int64_t forget_left_ms = GossipOptions{}.forget_left_ms) {
+                                          int64_t forget_left_ms = GossipOptions{}.forget_left_ms,
+                                          size_t max_digests = GossipOptions{}.max_digests) {
   LocalNode local;
   local.node_id = node_id;
   local.generation = generation;
@@ -30,6 +31,7 @@ inline std::unique_ptr<Gossiper> MakeNode(const std::string& node_id, uint64_t g
   GossipOptions options;
   options.seeds = std::move(seeds);
   options.forget_left_ms = forget_left_ms;
+  options.max_digests = max_digests;
   auto node = Gossiper::Create(std::move(local), std::move(options), /*random_seed=*/generation);
   REQUIRE(node.ok());
   return std::move(node).value();

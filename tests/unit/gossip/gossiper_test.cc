@@ -203,7 +203,8 @@ TEST_CASE("an old heartbeat c already had does not refute a suspicion") {
   CHECK(silence <= 4 * std::numbers::ln10 * mean + kInterval);
 }
 
-TEST_CASE("suspicions about the node itself, an old generation or an unknown node change nothing") {
+TEST_CASE(
+    "suspicions about an old generation or an unknown node change nothing; about itself, a refutation") {
   auto a = MakeNode("a", 10);
   auto b = MakeNode("b", 20);
   int64_t now = 0;
@@ -213,6 +214,9 @@ TEST_CASE("suspicions about the node itself, an old generation or an unknown nod
   claims.suspects_version = a->self().MaxVersion() + 1;
   b->OnAck2("a", Ack2{{claims}}, now);
   REQUIRE(b->Find("a")->suspects.size() == 3);
+  // b answers the one about itself with a new incarnation (sampling_test.cc).
+  CHECK(b->self().alive_version > 0);
+  CHECK(b->Stats().refutations == 1);
   // b's view of a: a's own claims do not touch a; b is this node.
   const double mean = MemberOf(b->Members(), "a").mean_interval_ms;
   const int64_t silence = SilenceUntilDown(*b, "a", &now, 10'000);

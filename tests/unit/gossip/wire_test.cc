@@ -21,7 +21,10 @@ NodeState FullState() {
   test::Exchange(*other, *node, 1);
   node->OnPeerUnreachable(test::PeerAddress("node-b"), 2);  // a suspect
   REQUIRE(node->self().suspects.size() == 1);
-  return node->self();
+  NodeState state = node->self();
+  state.suspects[0].incarnation = 5;             // node-b had refuted an earlier suspicion
+  state.alive_version = state.MaxVersion() + 1;  // and node-a one of itself
+  return state;
 }
 
 template <typename T, typename Proto>
@@ -56,11 +59,21 @@ TEST_CASE("SYN, ACK, ACK2 and leave notices round-trip") {
   Syn syn_back = RoundTrip<Syn, peer::GossipSyn>(syn);
   CHECK(syn_back.cluster_name == "prod");
   CHECK(syn_back.digests == syn.digests);
+  CHECK(!syn_back.partial);
+  CHECK(syn_back.table_hash == 0);
+  syn.partial = true;
+  syn.table_hash = 0xfedcba9876543210ull;
+  syn_back = RoundTrip<Syn, peer::GossipSyn>(syn);
+  CHECK(syn_back.partial);
+  CHECK(syn_back.table_hash == syn.table_hash);
 
   Ack ack{{{"node-c", 3, 0}}, {full, full.DeltaAbove(4)}};
   Ack ack_back = RoundTrip<Ack, peer::GossipAck>(ack);
   CHECK(ack_back.requests == ack.requests);
   CHECK(ack_back.states == ack.states);
+  CHECK(!ack_back.table_differs);
+  ack.table_differs = true;
+  CHECK(RoundTrip<Ack, peer::GossipAck>(ack).table_differs);
 
   Ack2 ack2{{full}};
   CHECK(RoundTrip<Ack2, peer::GossipAck2>(ack2).states == ack2.states);
