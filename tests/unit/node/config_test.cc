@@ -624,12 +624,13 @@ TEST_CASE("membership settings parse, with defaults when absent") {
   CHECK(defaults->membership.vnodes == 16);
   CHECK(defaults->membership.gossip_interval_ms == 100);
   CHECK(defaults->membership.phi_threshold == doctest::Approx(8.0));
+  CHECK(defaults->membership.max_digests == 128);
 
   Result<Config> set = ParseConfig(std::string(kMembershipBase) +
                                        "cluster_name: prod\n"
                                        "location: { datacenter: eu1, rack: r7 }\n"
                                        "ring: { vnodes: 32 }\n"
-                                       "gossip: { interval_ms: 250 }\n"
+                                       "gossip: { interval_ms: 250, max_digests: 64 }\n"
                                        "failure_detector: { phi_threshold: 10.5 }\n",
                                    "m.yaml");
   REQUIRE(set.ok());
@@ -638,6 +639,7 @@ TEST_CASE("membership settings parse, with defaults when absent") {
   CHECK(set->membership.rack == "r7");
   CHECK(set->membership.vnodes == 32);
   CHECK(set->membership.gossip_interval_ms == 250);
+  CHECK(set->membership.max_digests == 64);
   CHECK(set->membership.phi_threshold == doctest::Approx(10.5));
 }
 
@@ -645,6 +647,7 @@ TEST_CASE("bad membership settings name their line and field") {
   const std::pair<const char*, const char*> cases[] = {
       {"ring: { vnodes: 0 }\n", "m.yaml:4: ring.vnodes: "},
       {"gossip: { interval_ms: 5 }\n", "m.yaml:4: gossip.interval_ms: "},
+      {"gossip: { max_digests: 4 }\n", "m.yaml:4: gossip.max_digests: "},
       {"failure_detector: { phi_threshold: lots }\n", "m.yaml:4: failure_detector.phi_threshold: "},
       {"failure_detector: { phi_threshold: 0.5 }\n", "m.yaml:4: failure_detector.phi_threshold: "},
       {"ring: { tokens: 3 }\n", "m.yaml:4: ring.tokens: "},
