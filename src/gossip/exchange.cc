@@ -107,7 +107,11 @@ void Gossiper::OnPeerUnreachable(const std::string& peer_address, int64_t now_ms
     ++stats_.evidence_reports;
     if (!peer.awaiting_contact) peer.evidence_ms = now_ms;
     peer.awaiting_contact = true;
-    Suspect(peer);
+    // Only news is told: evidence about a node already down here (a recheck
+    // refused again, a dead node picked as a down target) would make every
+    // node in turn change its state for one dead node, each change a round
+    // of full exchanges.
+    if (peer.up) Suspect(peer);
     MarkDown(&peer);
   }
   DispatchEvents();

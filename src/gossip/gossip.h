@@ -339,7 +339,8 @@ class Gossiper {
   Status OnLeaveNotice(const std::string& from_node, const LeaveNotice& notice, int64_t now_ms);
 
   // Direct evidence from the transport: a connection to `peer_address` was
-  // refused or reset. The node there is down at once, and stays down until
+  // refused or reset. The node there is down at once (and a suspect, if it
+  // was up here), and stays down until
   // it talks to this node again (a SYN, ACK or ACK2 from it) and a newer
   // heartbeat arrives, or it restarts with a newer generation. For
   // kRecheckRounds after the evidence each round gossips to such a node

@@ -131,6 +131,29 @@ TEST_CASE("a node with evidence against a peer lists it as a suspect, and drops 
   CHECK(b->self().suspects_version > suspected_at);
 }
 
+TEST_CASE("evidence about a peer already down here is not told again") {
+  auto a = MakeNode("a", 10);
+  auto b = MakeNode("b", 20);
+  int64_t now = 0;
+  RunRing({a.get(), b.get()}, 5, &now);
+  b->OnPeerUnreachable(PeerAddress("a"), now);
+  REQUIRE(b->self().suspects.size() == 1);
+  // a comes back, then goes silent until phi convicts it.
+  now += kInterval;
+  a->Tick(now);
+  Exchange(*a, *b, now);
+  REQUIRE(b->IsUp("a"));
+  REQUIRE(b->self().suspects.empty());
+  while (b->IsUp("a")) b->Tick(now += kInterval);
+  const uint64_t version = b->self().suspects_version;
+  // A refused connect now (a recheck, a dead node picked as a down
+  // target) is no news: no suspicion, no change to gossip.
+  b->OnPeerUnreachable(PeerAddress("a"), now);
+  CHECK(b->self().suspects.empty());
+  CHECK(b->self().suspects_version == version);
+  CHECK(b->Stats().evidence_reports == 2);
+}
+
 // `observer`'s rounds from `*now` until it judges `peer` down, at most
 // `limit` ms: the ms from the peer's last heartbeat there to then, or -1.
 int64_t SilenceUntilDown(Gossiper& observer, const std::string& peer, int64_t* now, int64_t limit) {

@@ -19,7 +19,9 @@ NodeState FullState() {
   node->SetTokens({0, 1, ~uint64_t{0}, 1ull << 63});
   auto other = test::MakeNode("node-b", 7);
   test::Exchange(*other, *node, 1);
-  node->OnPeerUnreachable(test::PeerAddress("node-b"), 2);  // a suspect
+  other->Tick(2);
+  test::Exchange(*other, *node, 2);                         // a newer heartbeat: node-b is up
+  node->OnPeerUnreachable(test::PeerAddress("node-b"), 3);  // a suspect
   REQUIRE(node->self().suspects.size() == 1);
   NodeState state = node->self();
   state.suspects[0].incarnation = 5;             // node-b had refuted an earlier suspicion
