@@ -287,6 +287,7 @@ const std::vector<Key>& Keys() {
       {"storage.write_buffer_bytes",
        Size(kMinWriteBufferBytes, kMaxWriteBufferBytes, &C::storage, &Options::write_buffer_bytes)},
       {"storage.block_cache_bytes", Size(0, kMaxU64, &C::storage, &Options::block_cache_bytes)},
+      {"storage.block_bytes", Size(1024, 4u << 20, &C::storage, &Options::block_bytes)},
       {"storage.tombstone_grace", Duration(0, kMaxI64, &C::tombstone_grace_ms)},
       {"storage.reap_interval", Duration(1, kMaxI64, &C::reap_interval_ms)},
       // A frame's length header has 4 bytes.

@@ -114,6 +114,7 @@ LevelDbSetup MakeLevelDbSetup(const Options& options) {
   setup.options.env = setup.env.get();
   setup.options.create_if_missing = true;
   setup.options.write_buffer_size = options.write_buffer_bytes;
+  setup.options.block_size = options.block_bytes;
   setup.options.block_cache = setup.block_cache.get();
   setup.options.filter_policy = setup.filter_policy.get();
   // Block compression stays on (snappy). Values under compress_min_bytes

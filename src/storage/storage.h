@@ -52,6 +52,8 @@ struct Options {
   uint64_t write_buffer_bytes = 16ull << 20;
   // LevelDB's own cache of uncompressed blocks.
   uint64_t block_cache_bytes = 8ull << 20;
+  // LevelDB's table block size, before compression (its default, 4 KiB).
+  uint32_t block_bytes = 4096;
   // While writes are refused after a failed one (Engine::RetryWrites), a
   // write tries to reopen the database at most this often. 0: every write.
   uint32_t reopen_interval_ms = 1000;

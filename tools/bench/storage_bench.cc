@@ -6,7 +6,9 @@
 // after the Google Benchmark table it prints the ratio engine/raw per
 // operation.
 //
-//   storage-bench [--keys=N] [--ops=N] [--value-size=N] [--raw-mmap] [google benchmark flags]
+//   storage-bench [--keys=N] [--ops=N] [--value-size=N] [--block-size=N] [--raw-mmap] [google benchmark flags]
+//
+// --block-size sets LevelDB's table block size (storage.block_bytes) of both stores.
 //
 // --raw-mmap opens raw LevelDB with its default Env instead, which maps table
 // files into memory (faster reads, and every page read counts in the RSS).
@@ -49,6 +51,7 @@ struct Config {
   uint32_t value_size = 100;
   uint64_t ops = 200'000;  // timed operations per benchmark
   bool raw_mmap = false;   // raw LevelDB reads its tables through mmap
+  uint32_t block_bytes = storage::Options{}.block_bytes;  // LevelDB's table block size, both stores
 };
 
 std::string MakeKey(uint64_t index) {
@@ -141,9 +144,10 @@ class Stores {
     object_ = dvv::Update(Object{}, VersionVector{}, "node1.00000000deadbeef", sibling);
   }
 
-  static storage::Options EngineOptions(const std::string& dir) {
+  storage::Options EngineOptions(const std::string& dir) const {
     storage::Options options;
     options.data_dir = dir;
+    options.block_bytes = config_.block_bytes;
     return options;
   }
 
@@ -414,7 +418,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
   std::map<std::string, double> rates_;
 };
 
-// Takes --keys=N, --ops=N and --value-size=N out of argv, leaving the rest to
+// Takes --keys=N, --ops=N, --value-size=N and --block-size=N out of argv, leaving the rest to
 // Google Benchmark. False on a bad value.
 bool ParseOwnFlags(int* argc, char** argv, Config* config) {
   int kept = 1;
@@ -435,6 +439,9 @@ bool ParseOwnFlags(int* argc, char** argv, Config* config) {
     } else if (value_of("--ops=", &n)) {
       if (n < kBatch) return false;
       config->ops = n;
+    } else if (value_of("--block-size=", &n)) {
+      if (n < 1024 || n > (4u << 20)) return false;
+      config->block_bytes = static_cast<uint32_t>(n);
     } else if (value_of("--value-size=", &n)) {
       if (n == 0 || n > (64u << 20)) return false;
       config->value_size = static_cast<uint32_t>(n);
@@ -455,7 +462,8 @@ int main(int argc, char** argv) {
   if (!dynkv::bench::ParseOwnFlags(&argc, argv, &config)) {
     std::fprintf(
         stderr,
-        "usage: storage-bench [--keys=N] [--ops=N] [--value-size=N] [--raw-mmap] [--benchmark_* flags]\n");
+        "usage: storage-bench [--keys=N] [--ops=N] [--value-size=N] [--block-size=N] [--raw-mmap] "
+        "[--benchmark_* flags]\n");
     return 2;
   }
   benchmark::Initialize(&argc, argv);

@@ -74,6 +74,7 @@ storage:
   sync: true
   write_buffer_bytes: 4MiB
   block_cache_bytes: 2GB
+  block_bytes: 16KiB
   tombstone_grace: 2d
   reap_interval: 90s
 limits:
@@ -108,6 +109,7 @@ log_level: debug
   CHECK(c.storage.sync);
   CHECK(c.storage.write_buffer_bytes == 4ull << 20);
   CHECK(c.storage.block_cache_bytes == 2'000'000'000ull);
+  CHECK(c.storage.block_bytes == 16u << 10);
   CHECK(c.tombstone_grace_ms == 2LL * 86'400'000);
   CHECK(c.reap_interval_ms == 90'000);
   CHECK(c.limits.max_frame_bytes == 64ull << 20);
@@ -138,6 +140,7 @@ TEST_CASE("a minimal config gets the documented defaults") {
   CHECK_FALSE(c.storage.sync);
   CHECK(c.storage.write_buffer_bytes == 16ull << 20);
   CHECK(c.storage.block_cache_bytes == 8ull << 20);
+  CHECK(c.storage.block_bytes == 4096);
   CHECK(c.tombstone_grace_ms == 7LL * 86'400'000);
   CHECK(c.reap_interval_ms == 60'000);
   CHECK(c.limits.max_frame_bytes == 32ull << 20);
@@ -374,6 +377,8 @@ TEST_CASE("storage values outside what the engine accepts are rejected") {
                  "test.yaml:4: storage.write_buffer_bytes: ", "between 64KiB and 1GiB");
   CHECK_REJECTED(With("storage: {write_buffer_bytes: 2GiB}\n"),
                  "test.yaml:4: storage.write_buffer_bytes: ", "out of range");
+  CHECK_REJECTED(With("storage: {block_bytes: 512}\n"), "test.yaml:4: storage.block_bytes: ", "between");
+  CHECK_REJECTED(With("storage: {block_bytes: 8MiB}\n"), "test.yaml:4: storage.block_bytes: ", "between");
   CHECK_REJECTED(With("storage: {compress_min_bytes: 5GiB}\n"),
                  "test.yaml:4: storage.compress_min_bytes: ", "out of range");
   const Config c = Parsed(With("storage: {compress_min_bytes: 0, cache_bytes: 0, tombstone_grace: 0}\n"));
