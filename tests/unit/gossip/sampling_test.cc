@@ -46,6 +46,11 @@ struct Cluster {
       }
     }
   }
+  // Every node knows every other, and has had no change for kUnsettledRounds.
+  void Settle() {
+    RunAllPairs(3);
+    TickOnly(static_cast<int>(kUnsettledRounds));
+  }
   // Ticks every node `rounds` times with no exchange (their tables settle).
   void TickOnly(int rounds) {
     for (int r = 0; r < rounds; ++r, now += kInterval) {
@@ -56,8 +61,7 @@ struct Cluster {
 
 TEST_CASE("a settled node of a table larger than max_digests sends a sample and the table's hash") {
   Cluster cluster(10, 4);
-  cluster.RunAllPairs(3);
-  cluster.TickOnly(static_cast<int>(kUnsettledRounds));
+  cluster.Settle();
   for (auto& node : cluster.nodes) {
     CAPTURE(node->self().node_id);
     REQUIRE(node->Members().size() == 10);
@@ -84,8 +88,7 @@ TEST_CASE("a settled node of a table larger than max_digests sends a sample and 
 
 TEST_CASE("a partial SYN pushes no unlisted node") {
   Cluster cluster(10, 4);
-  cluster.RunAllPairs(3);
-  cluster.TickOnly(static_cast<int>(kUnsettledRounds));
+  cluster.Settle();
   Gossiper& from = cluster[0];
   Gossiper& to = cluster[1];
   const Syn syn = from.MakeSyn();
@@ -101,8 +104,7 @@ TEST_CASE("a partial SYN pushes no unlisted node") {
 
 TEST_CASE("a partial SYN always lists its receiver, whose newer heartbeat comes back") {
   Cluster cluster(10, 4);
-  cluster.RunAllPairs(3);
-  cluster.TickOnly(static_cast<int>(kUnsettledRounds));
+  cluster.Settle();
   Gossiper& from = cluster[0];
   for (int r = 0; r < 20; ++r) {
     cluster.now += kInterval;
@@ -128,8 +130,7 @@ TEST_CASE("a partial SYN always lists its receiver, whose newer heartbeat comes 
 
 TEST_CASE("a change unsettles a node; a partial SYN that meets a different table unsettles both sides") {
   Cluster cluster(10, 4);
-  cluster.RunAllPairs(3);
-  cluster.TickOnly(static_cast<int>(kUnsettledRounds));
+  cluster.Settle();
   Gossiper& changed = cluster[0];
   Gossiper& settled = cluster[1];
   changed.SetStatus(NodeStatus::kLeaving);
