@@ -267,7 +267,8 @@ TEST_CASE("with 20% of messages lost (and some duplicated and late) five nodes s
 size_t DownsSince(const GossipCluster& cluster, int64_t since) {
   size_t downs = 0;
   for (size_t i = 0; i < cluster.size(); ++i) {
-    for (const ObservedEvent& event : cluster.events(i)) downs += event.time_ms >= since && event.kind == "down";
+    for (const ObservedEvent& event : cluster.events(i))
+      downs += event.time_ms >= since && event.kind == "down";
   }
   return downs;
 }
