@@ -6,7 +6,8 @@
 // after the Google Benchmark table it prints the ratio engine/raw per
 // operation.
 //
-//   storage-bench [--keys=N] [--ops=N] [--value-size=N] [--block-size=N] [--raw-mmap] [google benchmark flags]
+//   storage-bench [--keys=N] [--ops=N] [--value-size=N] [--block-size=N] [--raw-mmap] [google benchmark
+//   flags]
 //
 // --block-size sets LevelDB's table block size (storage.block_bytes) of both stores.
 //
@@ -460,10 +461,9 @@ bool ParseOwnFlags(int* argc, char** argv, Config* config) {
 int main(int argc, char** argv) {
   dynkv::bench::Config config;
   if (!dynkv::bench::ParseOwnFlags(&argc, argv, &config)) {
-    std::fprintf(
-        stderr,
-        "usage: storage-bench [--keys=N] [--ops=N] [--value-size=N] [--block-size=N] [--raw-mmap] "
-        "[--benchmark_* flags]\n");
+    std::fprintf(stderr,
+                 "usage: storage-bench [--keys=N] [--ops=N] [--value-size=N] [--block-size=N] [--raw-mmap] "
+                 "[--benchmark_* flags]\n");
     return 2;
   }
   benchmark::Initialize(&argc, argv);
