@@ -273,13 +273,19 @@ size_t DownsSince(const GossipCluster& cluster, int64_t since) {
   return downs;
 }
 
+// Runs the cluster until it has converged, within ConvergenceBound; the rounds it took.
+int Converge(GossipCluster& cluster) {
+  const int rounds = cluster.RunUntil(200, [&] { return cluster.Converged(); });
+  REQUIRE(rounds > 0);
+  CHECK(rounds <= ConvergenceBound(cluster.size()));
+  return rounds;
+}
+
 TEST_CASE("a 100-node cluster converges") {
   const uint64_t seed = BaseSeed();
   INFO("seed " << seed);
   GossipCluster cluster(seed, DefaultOptions(100));
-  const int rounds = cluster.RunUntil(200, [&] { return cluster.Converged(); });
-  REQUIRE(rounds > 0);
-  CHECK(rounds <= ConvergenceBound(100));
+  const int rounds = Converge(cluster);
   const uint64_t messages = cluster.network().stats().sent;
   // Heartbeats reach everyone often enough that nobody is suspected.
   const int64_t converged_at = cluster.loop().now();
@@ -518,9 +524,7 @@ TEST_CASE("with sampled heartbeats 100 nodes converge, and a killed node is down
   const uint64_t seed = BaseSeed();
   INFO("seed " << seed);
   GossipCluster cluster(seed, SampledOptions(100));
-  const int rounds = cluster.RunUntil(200, [&] { return cluster.Converged(); });
-  REQUIRE(rounds > 0);
-  CHECK(rounds <= ConvergenceBound(100));
+  const int rounds = Converge(cluster);
   cluster.RunRounds(100);
   const size_t victim = 42;
   const int64_t killed_at = cluster.loop().now();
