@@ -11,9 +11,10 @@
 //
 // A SYN lists every node only while the table has at most
 // GossipOptions::max_digests nodes, or while it is unsettled (it changed, or
-// a peer's table differed, in the last kUnsettledRounds rounds). Otherwise
-// it lists this node and a random sample of the others, with a hash of the
-// table without heartbeats: heartbeats spread by sampling, changes by a
+// a peer's table differed, in the last kUnsettledRounds rounds, or it awaits
+// a node it learned of). Otherwise it lists this node, its receiver and a
+// sample of the others (MakeSyn says which), with a hash of the table
+// without heartbeats: heartbeats spread by sampling, changes by a
 // full exchange whenever two tables differ, so a settled node's gossip
 // costs the same at 1,000 nodes as at 128 (SWIM's bounded dissemination,
 // Das et al. 2002, on Cassandra's exchange).
