@@ -179,12 +179,10 @@ bool Gossiper::ListsAll() const {
 Syn Gossiper::MakeSyn() const {
   Syn syn;
   syn.cluster_name = options_.cluster_name;
-  syn.digests.push_back({self_.node_id, self_.generation, self_.MaxVersion()});
+  syn.digests.push_back(DigestOf(self_));
   if (ListsAll()) {
     syn.digests.reserve(peers_.size() + 1);
-    for (const auto& [node_id, peer] : peers_) {
-      syn.digests.push_back({node_id, peer.state.generation, peer.state.MaxVersion()});
-    }
+    for (const auto& [node_id, peer] : peers_) syn.digests.push_back(DigestOf(peer.state));
     return syn;
   }
   // A sample of the nodes whose heartbeats still matter, in three parts:
